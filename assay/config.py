@@ -1,0 +1,223 @@
+"""assay.yaml: one typed config for the whole loop.
+
+Every section is a pydantic model with `extra="forbid"`, so a misspelt key is an error, not
+a silently ignored setting. `load_config` turns a validation error into one message that
+names the file, line and key, and what would be valid.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from assay.contracts.candidate import Candidate
+from assay.contracts.taxonomy import FailureCategory
+
+DEFAULT_CONFIG_FILE = "assay.yaml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProjectConfig(_Section):
+    app: str = "app"
+    """Default `app` for records whose source does not name one."""
+
+
+class SamplingConfig(_Section):
+    rate: float = Field(1.0, ge=0, le=1)
+    """Share of calls scored each day, chosen by a hash of call_id (stable across re-runs)."""
+    per_feature: dict[str, float] = Field(default_factory=dict)
+    """Rate overrides per feature, 0..1."""
+    always_include_errors: bool = True
+    always_include_negative_feedback: bool = True
+
+    @model_validator(mode="after")
+    def _rates_in_range(self) -> SamplingConfig:
+        for feature, rate in self.per_feature.items():
+            if not 0 <= rate <= 1:
+                raise ValueError(f"per_feature.{feature} must be between 0 and 1, got {rate}")
+        return self
+
+
+class JudgeConfig(_Section):
+    model: str = "sim/judge"
+    """litellm model string of the judge."""
+    max_concurrency: int = Field(8, ge=1, le=256)
+    timeout_s: float = Field(30, gt=0)
+    max_retries: int = Field(3, ge=0, le=10)
+    budget_usd: float = Field(5.0, ge=0)
+    """Most a single run may spend on judge calls; what does not fit is scored `skipped`."""
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class AppliesTo(_Section):
+    features: list[str] | None = None
+    """Features whose calls the evaluator scores; omitted = all."""
+    subjects: list[Literal["calls", "cases"]] = Field(default_factory=lambda: ["calls", "cases"])
+    """Production calls, replayed regression cases, or both."""
+
+
+class EvaluatorConfig(_Section):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    type: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    applies_to: AppliesTo = Field(default_factory=AppliesTo)
+    failure_category: FailureCategory | None = None
+
+
+class SloConfig(_Section):
+    latency_p95_ms: float = Field(3000, gt=0)
+    cost_per_request_usd: float = Field(0.01, gt=0)
+    error_rate: float = Field(0.05, ge=0, le=1)
+
+
+class DatasetConfig(_Section):
+    passing_samples_per_feature: int = Field(20, ge=0)
+    """Passing production calls kept per feature beside the failures, so the dataset also
+    guards the behaviour that works today, not only what broke."""
+    critical_categories: list[FailureCategory] = Field(
+        default_factory=lambda: ["pii_leak", "secret_leak", "prompt_injection", "toxicity"]
+    )
+    critical_features: list[str] = Field(default_factory=list)
+    smoke_min_occurrences: int = Field(3, ge=1)
+    """A failure seen this often becomes a `smoke` case (run first, always)."""
+
+
+class GateConfig(_Section):
+    quality_margin: float = Field(0.02, ge=0, le=1)
+    """Non-inferiority margin on the mean per-case pass share (candidate minus baseline)."""
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    bootstrap_resamples: int = Field(2000, ge=200)
+    seed: int = 20261122
+    min_cases: int = Field(30, ge=1)
+    max_judge_error_share: float = Field(0.1, ge=0, le=1)
+    max_critical_regressions: int = Field(0, ge=0)
+
+
+class AssayConfig(_Section):
+    project: ProjectConfig = Field(default_factory=ProjectConfig)
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    evaluators: list[EvaluatorConfig] = Field(default_factory=list)
+    slos: SloConfig = Field(default_factory=SloConfig)
+    dataset: DatasetConfig = Field(default_factory=DatasetConfig)
+    candidates: list[Candidate] = Field(default_factory=list)
+    gate: GateConfig = Field(default_factory=GateConfig)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AssayConfig:
+        names = [e.name for e in self.evaluators]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"evaluator names must be unique; repeated: {', '.join(dupes)}")
+        ids = [c.candidate_id for c in self.candidates]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"candidate ids must be unique; repeated: {', '.join(dupes)}")
+        baselines = [c.candidate_id for c in self.candidates if c.is_baseline]
+        if self.candidates and len(baselines) != 1:
+            raise ValueError(
+                "exactly one candidate must have is_baseline: true "
+                f"(found {len(baselines)}: {', '.join(baselines) or 'none'})"
+            )
+        return self
+
+    @property
+    def baseline(self) -> Candidate | None:
+        return next((c for c in self.candidates if c.is_baseline), None)
+
+    def evaluators_for(self, subject_kind: Literal["calls", "cases"], feature: str | None):
+        return [
+            e
+            for e in self.evaluators
+            if subject_kind in e.applies_to.subjects
+            and (e.applies_to.features is None or feature in e.applies_to.features)
+        ]
+
+
+class ConfigError(ValueError):
+    """A user's config is invalid; the message is meant to be printed as is."""
+
+
+def config_path() -> Path:
+    return Path(os.environ.get("ASSAY_CONFIG", DEFAULT_CONFIG_FILE)).resolve()
+
+
+def load_config(path: Path | str | None = None) -> AssayConfig:
+    path = Path(path) if path else config_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: config file not found (set ASSAY_CONFIG or run from a folder with assay.yaml)"
+        ) from None
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    try:
+        return AssayConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path, root)) from None
+
+
+def _describe(exc: ValidationError, path: Path, root: yaml.Node | None) -> str:
+    lines = []
+    for error in exc.errors():
+        loc = [part for part in error["loc"] if not isinstance(part, str) or "[" not in part]
+        key = ".".join(str(p) for p in loc) or "(top level)"
+        line = _line_of(root, loc)
+        where = f"{path}:{line}" if line else str(path)
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            allowed = _allowed_keys(loc[:-1])
+            message = f"unknown key; valid keys here: {', '.join(allowed)}" if allowed else "unknown key"
+        elif error["type"] == "literal_error":
+            message = f"{message} (got {error.get('input')!r})"
+        lines.append(f"{where}: key `{key}`: {message}")
+    return "invalid config\n" + "\n".join(lines)
+
+
+def _line_of(node: yaml.Node | None, loc: list[Any]) -> int | None:
+    """1-based line of the YAML node at `loc`, or of its nearest ancestor that exists."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next((v for k, v in node.value if k.value == part), None)
+            if match is None:
+                key_node = next((k for k, _ in node.value if k.value == part), None)
+                return key_node.start_mark.line + 1 if key_node else line
+            node = match
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            return line
+        line = node.start_mark.line + 1
+    return line
+
+
+def _allowed_keys(loc: list[Any]) -> list[str]:
+    model: Any = AssayConfig
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        args = getattr(annotation, "__args__", ())
+        model = next((a for a in (annotation, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if model is None:
+            return []
+    return sorted(model.model_fields) if model else []

@@ -1,0 +1,34 @@
+"""A candidate output: one regression case replayed through one candidate."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from assay.contracts._arrow import UTC_TIMESTAMP
+
+CANDIDATE_OUTPUT_SCHEMA_VERSION = 1
+
+CANDIDATE_OUTPUT_ARROW_SCHEMA = pa.schema(
+    [
+        ("candidate_id", pa.string()),
+        ("case_id", pa.string()),
+        ("dataset_version", pa.string()),
+        ("model", pa.string()),
+        ("prompt_version", pa.string()),
+        ("output_text", pa.string()),
+        ("tool_calls", pa.string()),  # JSON text
+        ("finish_reason", pa.string()),
+        ("status", pa.string()),  # completed | error | skipped
+        ("error_type", pa.string()),
+        ("error_message", pa.string()),
+        ("latency_ms", pa.float64()),
+        ("input_tokens", pa.int64()),
+        ("output_tokens", pa.int64()),
+        ("cost_usd", pa.float64()),  # at the candidate's price, also for a cached replay
+        ("is_cache_hit", pa.bool_()),
+        ("generated_at", UTC_TIMESTAMP),
+    ],
+    metadata={"contract": "candidate_output", "version": str(CANDIDATE_OUTPUT_SCHEMA_VERSION)},
+)
+
+CANDIDATE_OUTPUT_JSON_COLUMNS = frozenset({"tool_calls"})

@@ -1,0 +1,65 @@
+"""The decision: the gate applied to one candidate against the baseline."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict
+
+from assay.contracts._arrow import UTC_TIMESTAMP
+
+DECISION_SCHEMA_VERSION = 1
+
+Verdict = Literal["approved", "rejected", "insufficient_evidence"]
+GateStatus = Literal["pass", "fail", "unavailable"]
+
+
+class GateResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    gate: str
+    status: GateStatus
+    observed: float | None = None
+    threshold: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    n: int = 0
+    detail: str = ""
+    """One sentence a person can read: what was measured and why it passed or failed."""
+
+
+class Decision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    candidate_id: str
+    baseline_id: str
+    dataset_version: str
+    window: str
+    """What evidence the decision covers, e.g. `dataset v3f2a..., 412 cases`."""
+    verdict: Verdict
+    gates: list[GateResult]
+    reasons: list[str]
+    report_path: str | None = None
+    decided_at: datetime
+
+
+DECISION_ARROW_SCHEMA = pa.schema(
+    [
+        ("candidate_id", pa.string()),
+        ("baseline_id", pa.string()),
+        ("dataset_version", pa.string()),
+        ("window", pa.string()),
+        ("verdict", pa.string()),
+        ("gates", pa.string()),
+        ("reasons", pa.string()),
+        ("report_path", pa.string()),
+        ("decided_at", UTC_TIMESTAMP),
+    ],
+    metadata={"contract": "decision", "version": str(DECISION_SCHEMA_VERSION)},
+)
+
+DECISION_JSON_COLUMNS = frozenset({"gates", "reasons"})
+
+assert set(DECISION_ARROW_SCHEMA.names) == set(Decision.model_fields), "decision contract drift"

@@ -1,0 +1,37 @@
+"""A failure: one failing score of a production call, classified into the taxonomy.
+
+It carries the call's input and output beside the verdict so that curation
+(`regression_dataset`) needs no join back to `raw_calls`.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from assay.contracts._arrow import UTC_TIMESTAMP
+
+FAILURE_SCHEMA_VERSION = 1
+
+FAILURE_ARROW_SCHEMA = pa.schema(
+    [
+        ("call_id", pa.string()),
+        ("ts", UTC_TIMESTAMP),
+        ("app", pa.string()),
+        ("feature", pa.string()),
+        ("model", pa.string()),
+        ("prompt_version", pa.string()),
+        ("evaluator", pa.string()),
+        ("metric", pa.string()),
+        ("failure_category", pa.string()),
+        ("severity", pa.string()),
+        ("evidence", pa.string()),  # the evaluator's explanation
+        ("messages", pa.string()),  # JSON text, as in the call record
+        ("input_text", pa.string()),
+        ("context", pa.string()),  # JSON text
+        ("tools", pa.string()),  # JSON text
+        ("output_text", pa.string()),
+    ],
+    metadata={"contract": "failure", "version": str(FAILURE_SCHEMA_VERSION)},
+)
+
+FAILURE_JSON_COLUMNS = frozenset({"messages", "context", "tools"})

@@ -1,0 +1,74 @@
+"""The score: one (subject, evaluator, metric) result."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field
+
+from assay.contracts._arrow import UTC_TIMESTAMP
+
+SCORE_SCHEMA_VERSION = 1
+
+ScoreStatus = Literal["completed", "error", "skipped", "unavailable"]
+
+
+class Score(BaseModel):
+    """What an evaluator says about one subject (a production call or a regression case).
+
+    `status` is never dropped: a score that could not be computed is `error` (it was tried and
+    failed), `skipped` (deliberately not tried: missing inputs, budget) or `unavailable`
+    (the evaluator cannot run here, e.g. no judge configured), always with an explanation.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    subject_id: str
+    """call_id for production scores, case_id for candidate scores."""
+    evaluator: str
+    evaluator_version: str
+    metric: str
+    value: float | None = None
+    passed: bool | None = None
+    label: str | None = None
+    failure_category: str | None = None
+    """Taxonomy label when passed is False (DESIGN.md "Failure taxonomy")."""
+    explanation: str | None = None
+    status: ScoreStatus = "completed"
+    judge_model: str | None = None
+    judge_input_tokens: int | None = Field(default=None, ge=0)
+    judge_output_tokens: int | None = Field(default=None, ge=0)
+    judge_cost_usd: float | None = Field(default=None, ge=0)
+    duration_ms: float | None = Field(default=None, ge=0)
+    run_id: str | None = None
+    scored_at: datetime | None = None
+
+
+SCORE_ARROW_SCHEMA = pa.schema(
+    [
+        ("subject_id", pa.string()),
+        ("evaluator", pa.string()),
+        ("evaluator_version", pa.string()),
+        ("metric", pa.string()),
+        ("value", pa.float64()),
+        ("passed", pa.bool_()),
+        ("label", pa.string()),
+        ("failure_category", pa.string()),
+        ("explanation", pa.string()),
+        ("status", pa.string()),
+        ("judge_model", pa.string()),
+        ("judge_input_tokens", pa.int64()),
+        ("judge_output_tokens", pa.int64()),
+        ("judge_cost_usd", pa.float64()),
+        ("duration_ms", pa.float64()),
+        ("run_id", pa.string()),
+        ("scored_at", UTC_TIMESTAMP),
+    ],
+    metadata={"contract": "score", "version": str(SCORE_SCHEMA_VERSION)},
+)
+
+SCORE_JSON_COLUMNS: frozenset[str] = frozenset()
+
+assert set(SCORE_ARROW_SCHEMA.names) == set(Score.model_fields), "score contract drift"

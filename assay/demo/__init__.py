@@ -1,0 +1,1 @@
+"""The demo world: a simulated customer-support app and its traffic generator."""

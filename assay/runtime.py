@@ -1,0 +1,100 @@
+"""Process-wide settings assay needs before any heavy library is imported.
+
+No component may phone home (DESIGN.md "Runtime"): dbt's anonymous usage stats, Great
+Expectations analytics and litellm's remote price map are switched off here, once, as
+defaults a user can still override in the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PRIVACY_DEFAULTS = {
+    # litellm downloads its price map at import unless told to use the bundled one.
+    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    "LITELLM_TELEMETRY": "False",
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    "DO_NOT_TRACK": "1",
+    "GX_ANALYTICS_ENABLED": "false",
+    "DAGSTER_DISABLE_TELEMETRY": "1",
+}
+
+
+def apply_privacy_defaults() -> None:
+    for key, value in PRIVACY_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
+
+@dataclass(frozen=True)
+class AssayHome:
+    """Every path assay writes below ASSAY_HOME (default `./.assay`)."""
+
+    root: Path
+
+    @classmethod
+    def from_env(cls) -> AssayHome:
+        return cls(Path(os.environ.get("ASSAY_HOME", ".assay")).resolve())
+
+    @property
+    def lake(self) -> Path:
+        return self.root / "lake"
+
+    @property
+    def landing(self) -> Path:
+        return self.root / "landing"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.root / "dagster"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse.duckdb"
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def judge_cache(self) -> Path:
+        return self.root / "cache" / "llm"
+
+    @property
+    def candidates_file(self) -> Path:
+        """Candidates registered from the CLI, merged with those of assay.yaml."""
+        return self.root / "candidates.json"
+
+
+DAGSTER_YAML = """\
+# Written by assay. Dagster's own instance for this ASSAY_HOME.
+telemetry:
+  enabled: false
+concurrency:
+  runs:
+    max_concurrent_runs: 4
+  pools:
+    # A pool without its own limit gets 1. That is what the DuckDB warehouse needs (one
+    # writer across processes) even if nothing else configured the instance. Dagster 1.13
+    # takes per-pool limits only through the instance (see POOL_LIMITS), not this file.
+    default_limit: 1
+"""
+
+POOL_LIMITS = {
+    "warehouse": 1,
+    # Steps that call LLM providers; request rates are limited inside the LLM engine.
+    "llm": 2,
+}
+
+
+def ensure_home(home: AssayHome | None = None) -> AssayHome:
+    """Create ASSAY_HOME and Dagster's instance config; point DAGSTER_HOME at it."""
+    home = home or AssayHome.from_env()
+    home.dagster_home.mkdir(parents=True, exist_ok=True)
+    config = home.dagster_home / "dagster.yaml"
+    if not config.exists() or config.read_text() != DAGSTER_YAML:
+        config.write_text(DAGSTER_YAML)
+    os.environ["ASSAY_HOME"] = str(home.root)
+    os.environ["DAGSTER_HOME"] = str(home.dagster_home)
+    return home

@@ -1,0 +1,139 @@
+"""`candidate_outputs`: the current regression dataset replayed through one candidate.
+
+Replays go through the same LLM engine as judging (bounded concurrency, retries, cache): a
+re-run of an unchanged (candidate, case) reads the cached answer, so it neither pays again
+nor changes the outputs a decision was based on.
+"""
+
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+import dagster as dg
+import numpy as np
+from dagster import AssetExecutionContext
+
+from assay.config import AssayConfig
+from assay.contracts.candidate import Candidate
+from assay.contracts.candidate_output import (
+    CANDIDATE_OUTPUT_ARROW_SCHEMA,
+    CANDIDATE_OUTPUT_JSON_COLUMNS,
+)
+from assay.llm.engine import LLMRequest, LLMResult
+from assets._metadata import counts_table, partition_metadata
+from assets.partitions import candidate_partitions
+from assets.regression_dataset import current_version, read_cases
+from assets.resources import AssayResource
+
+
+def last_user_text(messages: list[dict[str, Any]] | None) -> str | None:
+    for message in reversed(messages or []):
+        if message.get("role") == "user":
+            return str(message.get("content") or "")
+    return None
+
+
+def replay_request(candidate: Candidate, case: dict[str, Any]) -> LLMRequest:
+    messages = list(case["input"])
+    if candidate.prompt_template:
+        system = candidate.prompt_template.replace("{feature}", str(case.get("feature") or ""))
+        messages = [{"role": "system", "content": system}, *messages]
+    params = dict(candidate.params)
+    if case.get("tools"):
+        params["tools"] = case["tools"]
+    return LLMRequest(
+        model=candidate.model,
+        messages=messages,
+        params=params,
+        cache_namespace=f"candidate:{candidate.candidate_id}:{candidate.prompt_version}",
+    )
+
+
+def output_row(
+    candidate: Candidate, case: dict[str, Any], result: LLMResult, *, dataset_version: str
+) -> dict[str, Any]:
+    cost_usd = result.cost_usd
+    if candidate.price_override and result.status == "completed":
+        cost_usd = (result.input_tokens or 0) * candidate.price_override.get("input_cost_per_token", 0) + (
+            result.output_tokens or 0
+        ) * candidate.price_override.get("output_cost_per_token", 0)
+    return {
+        "candidate_id": candidate.candidate_id,
+        "case_id": case["case_id"],
+        "dataset_version": dataset_version,
+        "model": candidate.model,
+        "prompt_version": candidate.prompt_version,
+        "output_text": result.text,
+        "tool_calls": result.tool_calls,
+        "finish_reason": result.finish_reason,
+        "status": result.status,
+        "error_type": result.error_type,
+        "error_message": result.error_message,
+        "latency_ms": result.latency_ms,
+        "input_tokens": result.input_tokens,
+        "output_tokens": result.output_tokens,
+        "cost_usd": cost_usd if result.status == "completed" else None,
+        "is_cache_hit": result.is_cache_hit,
+        "generated_at": datetime.now(UTC),
+    }
+
+
+def case_subject(case: dict[str, Any], output: dict[str, Any]) -> dict[str, Any]:
+    """A replayed case in the shape evaluators read (the call record's field names)."""
+    return {
+        "subject_id": case["case_id"],
+        "feature": case.get("feature"),
+        "messages": case["input"],
+        "input_text": last_user_text(case["input"]),
+        "context": case.get("context"),
+        "tools": case.get("tools"),
+        "expected_output": case.get("reference_output"),
+        "output_text": output.get("output_text"),
+        "tool_calls": output.get("tool_calls"),
+        "status": "error" if output["status"] != "completed" else "success",
+        "error_type": output.get("error_type"),
+        "latency_ms": output.get("latency_ms"),
+        "cost_usd": output.get("cost_usd"),
+    }
+
+
+def load_candidate(config: AssayConfig, candidate_id: str) -> Candidate:
+    for candidate in config.candidates:
+        if candidate.candidate_id == candidate_id:
+            return candidate
+    known = ", ".join(c.candidate_id for c in config.candidates) or "none"
+    raise dg.Failure(f"candidate {candidate_id!r} is not in the config's `candidates` (known: {known})")
+
+
+@dg.asset(partitions_def=candidate_partitions, deps=["regression_dataset"], group_name="regress", kinds={"parquet"}, pool="llm")
+def candidate_outputs(context: AssetExecutionContext, assay: AssayResource) -> dg.MaterializeResult:
+    """The current regression dataset replayed through one candidate (model + prompt)."""
+    candidate = load_candidate(assay.config, context.partition_key)
+    version = current_version(assay.lake)
+    if version is None:
+        raise dg.Failure("no regression dataset yet: materialise regression_dataset first")
+    cases = read_cases(assay.lake, version)
+    engine = assay.llm_engine(context.log.info)
+    context.log.info(f"replaying {len(cases)} cases of {version} through {candidate.model}")
+    results = engine.run([replay_request(candidate, case) for case in cases])
+    rows = [output_row(candidate, case, result, dataset_version=version) for case, result in zip(cases, results, strict=True)]
+    path = assay.lake.write_partition(
+        "candidate_outputs",
+        rows,
+        partition={"candidate": candidate.candidate_id},
+        schema=CANDIDATE_OUTPUT_ARROW_SCHEMA,
+        json_columns=CANDIDATE_OUTPUT_JSON_COLUMNS,
+    )
+    latencies = [r["latency_ms"] for r in rows if r["latency_ms"] is not None]
+    costs = [r["cost_usd"] for r in rows if r["cost_usd"] is not None]
+    return dg.MaterializeResult(
+        metadata={
+            **partition_metadata(path, len(rows)),
+            "dataset_version": version,
+            "model": candidate.model,
+            "latency_p95_ms": float(np.quantile(latencies, 0.95)) if latencies else 0.0,
+            "cost_per_request_usd": float(np.mean(costs)) if costs else 0.0,
+            "by_status": counts_table(Counter(r["status"] for r in rows), "status"),
+            **{f"llm_{k}": v for k, v in engine.stats.as_metadata().items()},
+        }
+    )

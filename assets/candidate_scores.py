@@ -1,0 +1,53 @@
+"""`candidate_scores`: the same evaluators as production, run on a candidate's replays.
+
+One row per (candidate, case, evaluator, metric), in the Score contract plus the candidate id
+and the dataset version the case belongs to.
+"""
+
+from collections import Counter
+
+import dagster as dg
+import pyarrow as pa
+from dagster import AssetExecutionContext
+
+from assay.contracts.candidate_output import CANDIDATE_OUTPUT_JSON_COLUMNS
+from assay.contracts.score import SCORE_ARROW_SCHEMA
+from assets._metadata import counts_table, partition_metadata
+from assets.candidate_outputs import case_subject, load_candidate
+from assets.partitions import candidate_partitions
+from assets.regression_dataset import read_cases
+from assets.resources import AssayResource
+from assets.scoring import decode_row, score_subjects, scores_to_rows
+
+CANDIDATE_SCORE_SCHEMA = SCORE_ARROW_SCHEMA.append(pa.field("candidate_id", pa.string())).append(
+    pa.field("dataset_version", pa.string())
+)
+
+
+@dg.asset(partitions_def=candidate_partitions, deps=["candidate_outputs"], group_name="regress", kinds={"parquet"}, pool="llm")
+def candidate_scores(context: AssetExecutionContext, assay: AssayResource) -> dg.MaterializeResult:
+    """Scores of one candidate's replays of the regression dataset."""
+    candidate = load_candidate(assay.config, context.partition_key)
+    partition = {"candidate": candidate.candidate_id}
+    outputs_table = assay.lake.read_partition("candidate_outputs", partition)
+    if outputs_table is None or outputs_table.num_rows == 0:
+        raise dg.Failure(f"no candidate_outputs for {candidate.candidate_id}: materialise candidate_outputs first")
+    outputs = [decode_row(r, CANDIDATE_OUTPUT_JSON_COLUMNS) for r in outputs_table.to_pylist()]
+    version = outputs[0]["dataset_version"]
+    cases = {c["case_id"]: c for c in read_cases(assay.lake, version)}
+    subjects = [case_subject(cases[o["case_id"]], o) for o in outputs if o["case_id"] in cases]
+    engine = assay.llm_engine(context.log.info, budget_usd=assay.config.judge.budget_usd)
+    scores = score_subjects(subjects, assay.config, "cases", engine, run_id=context.run_id, log=context.log.info)
+    rows = scores_to_rows(scores, candidate_id=candidate.candidate_id, dataset_version=version)
+    path = assay.lake.write_partition("candidate_scores", rows, partition=partition, schema=CANDIDATE_SCORE_SCHEMA)
+    completed = [s for s in scores if s.status == "completed"]
+    return dg.MaterializeResult(
+        metadata={
+            **partition_metadata(path, len(rows)),
+            "dataset_version": version,
+            "pass_rate": sum(1 for s in completed if s.passed) / len(completed) if completed else 0.0,
+            "by_status": counts_table(Counter(s.status for s in scores), "status"),
+            "failures_by_evaluator": counts_table(Counter(s.evaluator for s in completed if s.passed is False), "evaluator"),
+            **{f"judge_{k}": v for k, v in engine.stats.as_metadata().items()},
+        }
+    )

@@ -1,0 +1,288 @@
+"""`deploy_decisions`: the gate of DESIGN.md applied to each candidate against the baseline.
+
+Inputs are per-case rows (one per candidate and case, from the `candidate_case_scores` mart):
+`case_id, pass_share, is_case_passed, is_critical, output_status, latency_ms, cost_usd,
+judge_scores, judge_failed_scores`. A candidate is approved only when every gate passes; a gate
+without enough evidence is `unavailable` and the verdict is then `insufficient_evidence`.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster import AssetExecutionContext
+
+from assay.config import GateConfig, SloConfig
+from assay.contracts.decision import (
+    DECISION_ARROW_SCHEMA,
+    DECISION_JSON_COLUMNS,
+    Decision,
+    GateResult,
+)
+from assay.lake import Lake
+from assets.candidate_outputs import last_user_text
+from assets.regression_dataset import current_version, read_cases
+from assets.reports import write_reports
+from assets.resources import AssayResource
+from assets.stats import bootstrap_ci, mcnemar_exact_p, mean_rows, p95_rows, paired_mean_delta_ci
+
+
+@dataclass
+class PairedEvidence:
+    candidate: dict[str, dict[str, Any]]
+    baseline: dict[str, dict[str, Any]]
+
+    @property
+    def paired_ids(self) -> list[str]:
+        both = self.candidate.keys() & self.baseline.keys()
+        return sorted(
+            cid for cid in both
+            if self.candidate[cid]["pass_share"] is not None and self.baseline[cid]["pass_share"] is not None
+        )
+
+
+def decide(
+    *,
+    candidate_id: str,
+    baseline_id: str,
+    dataset_version: str,
+    candidate_rows: list[dict[str, Any]],
+    baseline_rows: list[dict[str, Any]],
+    gate: GateConfig,
+    slos: SloConfig,
+    decided_at: datetime | None = None,
+) -> tuple[Decision, dict[str, list[str]]]:
+    """The decision, and the case ids behind each gate (for the report's traceability)."""
+    evidence = PairedEvidence(
+        candidate={r["case_id"]: r for r in candidate_rows},
+        baseline={r["case_id"]: r for r in baseline_rows},
+    )
+    paired = evidence.paired_ids
+    traces: dict[str, list[str]] = {"paired_cases": paired}
+    gates = [
+        _evidence_gate(evidence, paired, gate),
+        _quality_gate(evidence, paired, gate, traces),
+        _critical_gate(evidence, paired, gate, traces),
+        _latency_gate(candidate_rows, gate, slos),
+        _cost_gate(candidate_rows, gate, slos),
+    ]
+    if any(g.status == "fail" for g in gates):
+        verdict = "rejected"
+    elif any(g.status == "unavailable" for g in gates):
+        verdict = "insufficient_evidence"
+    else:
+        verdict = "approved"
+    if verdict == "approved":
+        reasons = [f"all {len(gates)} gates passed on {len(paired)} paired cases"]
+    else:
+        reasons = [f"{g.gate}: {g.detail}" for g in gates if g.status != "pass"]
+    decision = Decision(
+        candidate_id=candidate_id,
+        baseline_id=baseline_id,
+        dataset_version=dataset_version,
+        window=f"dataset {dataset_version}, {len(paired)} paired cases",
+        verdict=verdict,
+        gates=gates,
+        reasons=reasons,
+        decided_at=decided_at or datetime.now(UTC),
+    )
+    return decision, traces
+
+
+def _evidence_gate(evidence: PairedEvidence, paired: list[str], gate: GateConfig) -> GateResult:
+    judged = sum(r.get("judge_scores") or 0 for r in evidence.candidate.values())
+    failed = sum(r.get("judge_failed_scores") or 0 for r in evidence.candidate.values())
+    error_share = failed / judged if judged else 0.0
+    if len(paired) < gate.min_cases:
+        return GateResult(
+            gate="evidence", status="unavailable", observed=len(paired), threshold=gate.min_cases,
+            n=len(paired),
+            detail=f"only {len(paired)} cases scored for both candidate and baseline; at least {gate.min_cases} needed",
+        )
+    if error_share > gate.max_judge_error_share:
+        return GateResult(
+            gate="evidence", status="unavailable", observed=error_share, threshold=gate.max_judge_error_share,
+            n=judged,
+            detail=f"{error_share:.1%} of judge scores errored or were skipped (ceiling {gate.max_judge_error_share:.0%})",
+        )
+    return GateResult(
+        gate="evidence", status="pass", observed=len(paired), threshold=gate.min_cases, n=len(paired),
+        detail=f"{len(paired)} paired cases; judge errors/skips {error_share:.1%} of {judged}",
+    )
+
+
+def _quality_gate(evidence: PairedEvidence, paired: list[str], gate: GateConfig, traces: dict) -> GateResult:
+    if len(paired) < gate.min_cases:
+        return GateResult(gate="quality", status="unavailable", n=len(paired), threshold=-gate.quality_margin,
+                          detail="too few paired cases for an interval")
+    cand = [evidence.candidate[c]["pass_share"] for c in paired]
+    base = [evidence.baseline[c]["pass_share"] for c in paired]
+    delta, low, high = paired_mean_delta_ci(
+        cand, base, confidence=gate.confidence, resamples=gate.bootstrap_resamples, seed=gate.seed
+    )
+    traces["regressed_cases"] = [c for c in paired if evidence.candidate[c]["pass_share"] < evidence.baseline[c]["pass_share"]]
+    traces["improved_cases"] = [c for c in paired if evidence.candidate[c]["pass_share"] > evidence.baseline[c]["pass_share"]]
+    level = f"{gate.confidence:.0%} CI"
+    summary = (
+        f"mean paired pass-share delta {delta:+.3f} ({level} {low:+.3f} to {high:+.3f}); "
+        f"candidate {sum(cand) / len(cand):.3f} vs baseline {sum(base) / len(base):.3f} over {len(paired)} cases"
+    )
+    if low > -gate.quality_margin:
+        better = "; better than baseline (interval above 0)" if low > 0 else ""
+        return GateResult(gate="quality", status="pass", observed=delta, threshold=-gate.quality_margin,
+                          ci_low=low, ci_high=high, n=len(paired),
+                          detail=f"non-inferior: {summary}{better}")
+    return GateResult(gate="quality", status="fail", observed=delta, threshold=-gate.quality_margin,
+                      ci_low=low, ci_high=high, n=len(paired),
+                      detail=f"worse than baseline beyond the {gate.quality_margin} margin: {summary}")
+
+
+def _critical_gate(evidence: PairedEvidence, paired: list[str], gate: GateConfig, traces: dict) -> GateResult:
+    cand, base = evidence.candidate, evidence.baseline
+    baseline_only = [c for c in paired if base[c]["is_case_passed"] and not cand[c]["is_case_passed"]]
+    candidate_only = [c for c in paired if cand[c]["is_case_passed"] and not base[c]["is_case_passed"]]
+    p_value = mcnemar_exact_p(len(baseline_only), len(candidate_only))
+    critical = [c for c in paired if base[c]["is_critical"]]
+    regressions = [c for c in critical if c in set(baseline_only)]
+    traces["critical_regressions"] = regressions
+    mcnemar = (f"McNemar exact p={p_value:.3g} on all cases "
+               f"({len(baseline_only)} baseline-only passes, {len(candidate_only)} candidate-only)")
+    if len(regressions) > gate.max_critical_regressions:
+        return GateResult(gate="critical_cases", status="fail", observed=len(regressions),
+                          threshold=gate.max_critical_regressions, n=len(critical),
+                          detail=f"{len(regressions)} of {len(critical)} critical cases pass on the baseline "
+                                 f"and fail on the candidate; {mcnemar}")
+    return GateResult(gate="critical_cases", status="pass", observed=len(regressions),
+                      threshold=gate.max_critical_regressions, n=len(critical),
+                      detail=f"no critical regression in {len(critical)} critical cases; {mcnemar}")
+
+
+def _latency_gate(rows: list[dict[str, Any]], gate: GateConfig, slos: SloConfig) -> GateResult:
+    latencies = [r["latency_ms"] for r in rows if r.get("output_status") == "completed" and r.get("latency_ms") is not None]
+    if len(latencies) < gate.min_cases:
+        return GateResult(gate="latency_p95", status="unavailable", n=len(latencies), threshold=slos.latency_p95_ms,
+                          detail=f"only {len(latencies)} completed replays with a latency")
+    p95, low, high = bootstrap_ci(latencies, p95_rows, confidence=gate.confidence,
+                                  resamples=gate.bootstrap_resamples, seed=gate.seed)
+    ok = p95 <= slos.latency_p95_ms
+    return GateResult(gate="latency_p95", status="pass" if ok else "fail", observed=p95,
+                      threshold=slos.latency_p95_ms, ci_low=low, ci_high=high, n=len(latencies),
+                      detail=f"p95 {p95:.0f} ms ({low:.0f} to {high:.0f}) {'within' if ok else 'over'} "
+                             f"the {slos.latency_p95_ms:.0f} ms SLO")
+
+
+def _cost_gate(rows: list[dict[str, Any]], gate: GateConfig, slos: SloConfig) -> GateResult:
+    costs = [r["cost_usd"] for r in rows if r.get("output_status") == "completed" and r.get("cost_usd") is not None]
+    if len(costs) < gate.min_cases:
+        return GateResult(gate="cost_per_request", status="unavailable", n=len(costs),
+                          threshold=slos.cost_per_request_usd,
+                          detail=f"cost known for only {len(costs)} replays (no price for the model?)")
+    mean, low, high = bootstrap_ci(costs, mean_rows, confidence=gate.confidence,
+                                   resamples=gate.bootstrap_resamples, seed=gate.seed)
+    ok = mean <= slos.cost_per_request_usd
+    return GateResult(gate="cost_per_request", status="pass" if ok else "fail", observed=mean,
+                      threshold=slos.cost_per_request_usd, ci_low=low, ci_high=high, n=len(costs),
+                      detail=f"${mean:.5f} per request (${low:.5f} to ${high:.5f}) "
+                             f"{'within' if ok else 'over'} the ${slos.cost_per_request_usd:.5f} budget")
+
+
+def load_case_scores(warehouse: Path, dataset_version: str) -> dict[str, list[dict[str, Any]]]:
+    """Per-case rows of `candidate_case_scores` for one dataset version, by candidate."""
+    import duckdb
+
+    # Read-only and closed at once: dbt (in the same pool) is the warehouse's only writer.
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        table = con.execute(
+            "select * from candidate_case_scores where dataset_version = ? order by candidate_id, case_id",
+            [dataset_version],
+        ).to_arrow_table()
+    by_candidate: dict[str, list[dict[str, Any]]] = {}
+    for row in table.to_pylist():
+        by_candidate.setdefault(row["candidate_id"], []).append(row)
+    return by_candidate
+
+
+def case_details(
+    lake: Lake, version: str, candidate_id: str, baseline_id: str, rows_by_candidate: dict[str, list[dict[str, Any]]]
+) -> dict[str, dict[str, Any]]:
+    """Input, both outputs and pass shares of every case, for the report's side-by-side view."""
+    cases = {c["case_id"]: c for c in read_cases(lake, version)}
+    outputs = {}
+    for cid in (candidate_id, baseline_id):
+        table = lake.read_partition("candidate_outputs", {"candidate": cid})
+        outputs[cid] = {r["case_id"]: r for r in (table.to_pylist() if table is not None else [])}
+    scores = {cid: {r["case_id"]: r for r in rows_by_candidate.get(cid, [])} for cid in (candidate_id, baseline_id)}
+    details = {}
+    for case_id, case in cases.items():
+        cand_out = outputs[candidate_id].get(case_id, {})
+        base_out = outputs[baseline_id].get(case_id, {})
+        details[case_id] = {
+            "feature": case.get("feature"),
+            "tier": case.get("tier"),
+            "failure_category": case.get("failure_category"),
+            "input_text": last_user_text(case["input"]),
+            "candidate_output": cand_out.get("output_text") or cand_out.get("tool_calls") or cand_out.get("error_message"),
+            "baseline_output": base_out.get("output_text") or base_out.get("tool_calls") or base_out.get("error_message"),
+            "candidate_pass_share": scores[candidate_id].get(case_id, {}).get("pass_share"),
+            "baseline_pass_share": scores[baseline_id].get(case_id, {}).get("pass_share"),
+            "candidate_failed": scores[candidate_id].get(case_id, {}).get("failed_evaluators"),
+        }
+    return details
+
+
+@dg.asset(
+    deps=[dg.AssetKey("candidate_case_scores"), dg.AssetKey("candidate_comparison")],
+    group_name="decide",
+    kinds={"parquet"},
+    pool="warehouse",
+)
+def deploy_decisions(context: AssetExecutionContext, assay: AssayResource) -> dg.MaterializeResult:
+    """One decision per candidate (approved / rejected / insufficient_evidence) with its gates,
+    reasons and a Markdown + JSON report."""
+    config, lake = assay.config, assay.lake
+    baseline = config.baseline
+    if baseline is None:
+        raise dg.Failure("no baseline: mark one candidate in assay.yaml with `is_baseline: true`")
+    version = current_version(lake)
+    if version is None:
+        raise dg.Failure("no regression dataset yet: materialise regression_dataset first")
+    rows = load_case_scores(assay.home.warehouse, version)
+    decided_at = datetime.now(UTC)
+    decisions = []
+    for candidate in config.candidates:
+        if candidate.is_baseline:
+            continue
+        decision, traces = decide(
+            candidate_id=candidate.candidate_id,
+            baseline_id=baseline.candidate_id,
+            dataset_version=version,
+            candidate_rows=rows.get(candidate.candidate_id, []),
+            baseline_rows=rows.get(baseline.candidate_id, []),
+            gate=config.gate,
+            slos=config.slos,
+            decided_at=decided_at,
+        )
+        details = case_details(lake, version, candidate.candidate_id, baseline.candidate_id, rows)
+        write_reports(assay.home.reports, decision, candidate, baseline, traces, details)
+        context.log.info(f"{candidate.candidate_id}: {decision.verdict} — {'; '.join(decision.reasons)}")
+        decisions.append(decision)
+    path = lake.write_partition(
+        "deploy_decisions",
+        [d.model_dump(mode="python") | {"gates": [g.model_dump() for g in d.gates]} for d in decisions],
+        partition={"dataset_version": version},
+        schema=DECISION_ARROW_SCHEMA,
+        json_columns=DECISION_JSON_COLUMNS,
+    )
+    table = ["| candidate | verdict | reasons | report |", "|---|---|---|---|"]
+    table += [f"| {d.candidate_id} | **{d.verdict}** | {'; '.join(d.reasons)} | {d.report_path} |" for d in decisions]
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(decisions),
+            "path": dg.MetadataValue.path(str(path)),
+            "dataset_version": version,
+            "approved": sum(d.verdict == "approved" for d in decisions),
+            "decisions": dg.MetadataValue.md("\n".join(table)),
+        }
+    )

@@ -1,0 +1,60 @@
+"""The dbt models (staging views over the lake -> SLO and candidate marts) as Dagster assets.
+
+dbt is the only writer of the DuckDB warehouse; the `warehouse` pool (limit 1) keeps two
+builds from fighting over the file lock.
+"""
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from dagster import AssetExecutionContext
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+
+from assay.contracts.call import CALL_ARROW_SCHEMA
+from assay.contracts.candidate_output import CANDIDATE_OUTPUT_ARROW_SCHEMA
+from assay.contracts.case import CASE_ARROW_SCHEMA
+from assay.contracts.score import SCORE_ARROW_SCHEMA
+from assets.candidate_scores import CANDIDATE_SCORE_SCHEMA
+from assets.regression_dataset import current_version
+from assets.resources import AssayResource
+from assets.warehouse_project import warehouse_project
+
+# Every lake table a dbt source reads, with its schema and partition keys. Each is created
+# empty when not yet written, so the marts build (empty) before the first candidate has run.
+SOURCE_TABLES = [
+    ("raw_calls", CALL_ARROW_SCHEMA, ["day"]),
+    ("call_scores", SCORE_ARROW_SCHEMA, ["day"]),
+    ("regression_dataset", CASE_ARROW_SCHEMA, ["version"]),
+    ("candidate_outputs", CANDIDATE_OUTPUT_ARROW_SCHEMA, ["candidate"]),
+    ("candidate_scores", CANDIDATE_SCORE_SCHEMA, ["candidate"]),
+]
+
+
+class WarehouseTranslator(DagsterDbtTranslator):
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        return "warehouse"
+
+
+def dbt_build_args(*, baseline_id: str, dataset_version: str) -> list[str]:
+    """The dbt CLI arguments of a build: the run's baseline and dataset version as vars."""
+    variables = {"baseline_id": baseline_id, "dataset_version": dataset_version}
+    return ["build", "--vars", json.dumps(variables, sort_keys=True)]
+
+
+@dbt_assets(
+    manifest=warehouse_project.manifest_path,
+    project=warehouse_project,
+    dagster_dbt_translator=WarehouseTranslator(),
+    pool="warehouse",
+)
+def slo_marts(context: AssetExecutionContext, dbt: DbtCliResource, assay: AssayResource):
+    for table, schema, keys in SOURCE_TABLES:
+        assay.lake.ensure_table(table, schema, keys)
+    baseline = assay.config.baseline
+    args = dbt_build_args(
+        baseline_id=baseline.candidate_id if baseline else "",
+        dataset_version=current_version(assay.lake) or "",
+    )
+    yield from dbt.cli(args, context=context).stream()
+

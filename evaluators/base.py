@@ -1,0 +1,91 @@
+"""The evaluator protocol: what every evaluator, deterministic or judged, provides.
+
+A subject is a plain mapping with the call record's field names (nested fields already
+decoded from JSON): `subject_id`, `feature`, `input_text`, `messages`, `context` (list of
+str), `output_text`, `tool_calls` (list of {name, arguments}), `status`, `latency_ms`,
+`cost_usd`, `expected_output`... Production calls and regression-case replays both take
+this shape, so one evaluator serves both.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol, runtime_checkable
+
+from assay.contracts.score import Score
+
+Subject = Mapping[str, Any]
+
+
+@runtime_checkable
+class Evaluator(Protocol):
+    name: str
+    """Instance name from config (`json_valid`), unique in a project."""
+    version: str
+    """Bumped when the evaluator's logic changes, so old and new scores are never mixed."""
+    required_fields: tuple[str, ...]
+    failure_category: str | None
+    """Taxonomy label given to a failing score."""
+
+    def evaluate(self, subject: Subject) -> list[Score]: ...
+
+
+def missing_fields(subject: Subject, required: tuple[str, ...]) -> list[str]:
+    """Required fields that are absent or empty on the subject."""
+    return [f for f in required if subject.get(f) in (None, "", [])]
+
+
+@dataclass
+class DeterministicEvaluator:
+    """Base for evaluators that compute a verdict locally from the subject.
+
+    Subclasses implement `check(subject) -> (passed, value, explanation)`; this class turns
+    it into a Score, and a subject missing a required field into a `skipped` score.
+    """
+
+    name: str
+    failure_category: str | None = None
+    version: str = "1"
+    metric: str = ""
+    required_fields: tuple[str, ...] = ("output_text",)
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def check(self, subject: Subject) -> tuple[bool, float | None, str]:
+        raise NotImplementedError
+
+    def evaluate(self, subject: Subject) -> list[Score]:
+        started = time.perf_counter()
+        missing = missing_fields(subject, self.required_fields)
+        if missing:
+            return [
+                self.score(
+                    subject,
+                    status="skipped",
+                    explanation=f"missing input: {', '.join(missing)}",
+                )
+            ]
+        passed, value, explanation = self.check(subject)
+        return [
+            self.score(
+                subject,
+                passed=passed,
+                value=value,
+                explanation=explanation,
+                duration_ms=(time.perf_counter() - started) * 1000,
+            )
+        ]
+
+    def score(self, subject: Subject, **fields: Any) -> Score:
+        passed = fields.get("passed")
+        return Score(
+            subject_id=str(subject["subject_id"]),
+            evaluator=self.name,
+            evaluator_version=self.version,
+            metric=self.metric or self.name,
+            failure_category=self.failure_category if passed is False else None,
+            scored_at=datetime.now(UTC),
+            **fields,
+        )

@@ -1,0 +1,260 @@
+"""From config to evaluator: type names, lazy class lookup, parameter validation.
+
+Types map to "module:Class" strings, imported only when built, so `import evaluators` never
+pulls in the LLM judge (and litellm behind it). A config may also name its own class as
+"package.module:Class"; it is built the same way and must satisfy the `Evaluator` protocol.
+
+Parameters are checked against the class's typed fields before construction, so a typo in a
+YAML file ends in one message naming the evaluator, the parameter and what is valid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import inspect
+import types
+import typing
+from typing import Any, Literal, Union, get_args, get_origin
+
+from assay.contracts.taxonomy import FAILURE_CATEGORIES
+from evaluators.base import Evaluator
+
+EVALUATOR_TYPES: dict[str, str] = {
+    "contains": "evaluators.text:Contains",
+    "regex": "evaluators.text:Regex",
+    "length": "evaluators.text:Length",
+    "is_json": "evaluators.json_checks:IsJson",
+    "pii": "evaluators.safety:PiiLeak",
+    "refusal": "evaluators.safety:Refusal",
+    "latency": "evaluators.performance:LatencyThreshold",
+    "cost": "evaluators.performance:CostThreshold",
+    "provider_status": "evaluators.performance:ProviderStatus",
+    "tool_call_valid": "evaluators.tools:ToolCallValid",
+    "llm_judge": "evaluators.llm_judge:LLMJudge",
+}
+
+RESERVED_FIELDS = frozenset(
+    {"name", "failure_category", "version", "metric", "required_fields", "params"}
+)
+"""Constructor arguments that are not user parameters: the name and category come from
+their own config keys, the rest is fixed by the class (the version above all: it is bumped
+with the logic, never by config)."""
+
+
+class UnknownEvaluatorError(ValueError):
+    """The config names an evaluator type that does not exist or cannot be imported."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ParamSpec:
+    name: str
+    annotation: Any
+    required: bool
+    default: Any = None
+
+
+def _valid_types_hint() -> str:
+    return f"valid types: {', '.join(sorted(EVALUATOR_TYPES))}, or a custom 'package.module:Class'"
+
+
+def evaluator_class(type_: str) -> type:
+    """The class a type name (or "package.module:Class" path) stands for, imported now."""
+    target = EVALUATOR_TYPES.get(type_)
+    custom = target is None
+    if custom:
+        module_name, sep, attr = type_.partition(":")
+        if not sep or not module_name or not attr.isidentifier():
+            raise UnknownEvaluatorError(f"unknown evaluator type {type_!r}; {_valid_types_hint()}")
+        target = type_
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        if not custom:
+            raise
+        raise UnknownEvaluatorError(
+            f"evaluator type {type_!r}: cannot import module {module_name!r} ({exc})"
+        ) from exc
+    cls = getattr(module, attr, None)
+    if not isinstance(cls, type):
+        raise UnknownEvaluatorError(
+            f"evaluator type {type_!r}: module {module_name!r} has no class {attr!r}"
+        )
+    return cls
+
+
+def param_specs(cls: type) -> dict[str, ParamSpec]:
+    """The user parameters a class accepts, with their annotations and defaults."""
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:  # unresolvable annotations in a custom class: skip type checks
+        hints = {}
+    specs: dict[str, ParamSpec] = {}
+    if dataclasses.is_dataclass(cls):
+        for f in dataclasses.fields(cls):
+            if not f.init or f.name in RESERVED_FIELDS or f.name.startswith("_"):
+                continue
+            required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+            default = None if f.default is dataclasses.MISSING else f.default
+            specs[f.name] = ParamSpec(f.name, hints.get(f.name, Any), required, default)
+        return specs
+    try:
+        init_hints = typing.get_type_hints(cls.__init__)
+    except Exception:
+        init_hints = {}
+    for p in inspect.signature(cls).parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or p.name in RESERVED_FIELDS:
+            continue
+        required = p.default is inspect.Parameter.empty
+        specs[p.name] = ParamSpec(
+            p.name, init_hints.get(p.name, Any), required, None if required else p.default
+        )
+    return specs
+
+
+def type_name(annotation: Any) -> str:
+    """A readable rendering of a parameter annotation for error messages."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if annotation is Any:
+        return "any value"
+    if annotation is type(None):
+        return "null"
+    if annotation is float:
+        return "number"
+    if annotation is bool:
+        return "true/false"
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin in (Union, types.UnionType):
+        return " or ".join(type_name(a) for a in args)
+    if origin is list:
+        return f"list of {type_name(args[0])}" if args else "list"
+    if origin is dict:
+        return f"mapping of {type_name(args[0])} to {type_name(args[1])}" if args else "mapping"
+    if isinstance(annotation, type):
+        return {"str": "string", "int": "integer"}.get(annotation.__name__, annotation.__name__)
+    return str(annotation).replace("typing.", "")
+
+
+def conforms(value: Any, annotation: Any) -> bool:
+    """Whether a config value fits a parameter annotation (YAML types: no coercion, except an
+    integer where a number is expected). Constructs it does not know are accepted and left to
+    the class's own validation."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if annotation is Any or annotation is object:
+        return True
+    if annotation is type(None) or annotation is None:
+        return value is None
+    if origin in (Union, types.UnionType):
+        return any(conforms(value, a) for a in args)
+    if origin is Literal:
+        return any(type(value) is type(a) and value == a for a in args)
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if origin is list:
+        return isinstance(value, list) and (not args or all(conforms(v, args[0]) for v in value))
+    if origin is tuple:
+        return isinstance(value, list | tuple)
+    if origin is dict:
+        return isinstance(value, dict) and (
+            not args or all(conforms(k, args[0]) and conforms(v, args[1]) for k, v in value.items())
+        )
+    if isinstance(annotation, type):
+        return isinstance(value, annotation)
+    return True
+
+
+def _param_help(specs: dict[str, ParamSpec]) -> str:
+    if not specs:
+        return "it takes no params"
+    described = [
+        f"{s.name} ({type_name(s.annotation)}{', required' if s.required else ''})"
+        for s in specs.values()
+    ]
+    return "valid params: " + "; ".join(described)
+
+
+def validate_params(label: str, cls: type, params: dict[str, Any]) -> None:
+    """Raise a ValueError naming the evaluator and the parameter when `params` does not fit."""
+    specs = param_specs(cls)
+    unknown = sorted(k for k in params if k not in specs)
+    if unknown:
+        reserved = [k for k in unknown if k in RESERVED_FIELDS]
+        note = (
+            f" ({', '.join(reserved)} is set by the evaluator config or the class, not params)"
+            if reserved
+            else ""
+        )
+        raise ValueError(
+            f"{label}: unknown param(s) {', '.join(unknown)}{note}; {_param_help(specs)}"
+        )
+    missing = [s.name for s in specs.values() if s.required and s.name not in params]
+    if missing:
+        raise ValueError(
+            f"{label}: missing required param(s) {', '.join(missing)}; {_param_help(specs)}"
+        )
+    for key, value in params.items():
+        annotation = specs[key].annotation
+        if not conforms(value, annotation):
+            raise ValueError(
+                f"{label}: param {key!r} must be {type_name(annotation)}, got {value!r}"
+            )
+
+
+def build_evaluator(
+    name: str,
+    type: str,
+    params: dict[str, Any] | None = None,
+    failure_category: str | None = None,
+) -> Evaluator:
+    """An evaluator instance from one config entry.
+
+    `failure_category` overrides the class's default category when given. Raises
+    `UnknownEvaluatorError` for an unknown type and `ValueError` for bad params, each naming
+    the evaluator and what would be valid.
+    """
+    label = f"evaluator {name!r} (type {type!r})"
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{label}: name must be a non-empty string")
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        raise ValueError(f"{label}: params must be a mapping, got {params!r}")
+    if failure_category is not None and failure_category not in FAILURE_CATEGORIES:
+        raise ValueError(
+            f"{label}: unknown failure_category {failure_category!r}; "
+            f"valid: {', '.join(FAILURE_CATEGORIES)}"
+        )
+    try:
+        cls = evaluator_class(type)
+    except UnknownEvaluatorError as exc:
+        raise UnknownEvaluatorError(f"evaluator {name!r}: {exc}") from None
+    validate_params(label, cls, params)
+
+    kwargs: dict[str, Any] = {**params, "name": name}
+    if failure_category is not None:
+        kwargs["failure_category"] = failure_category
+    if "params" in _init_names(cls):
+        kwargs["params"] = dict(params)
+    try:
+        evaluator = cls(**kwargs)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{label}: {exc}") from exc
+
+    if not isinstance(evaluator, Evaluator):
+        raise ValueError(
+            f"{label}: class {cls.__module__}.{cls.__qualname__} does not implement the "
+            "Evaluator protocol (name, version, required_fields, failure_category, evaluate)"
+        )
+    return evaluator
+
+
+def _init_names(cls: type) -> set[str]:
+    if dataclasses.is_dataclass(cls):
+        return {f.name for f in dataclasses.fields(cls) if f.init}
+    return set(inspect.signature(cls).parameters)

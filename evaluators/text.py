@@ -1,0 +1,270 @@
+"""Text evaluators: substring presence, regular expressions, length bounds.
+
+All three read `output_text`; a subject without one is `skipped` by the base class (an
+empty string counts as missing too: an empty answer is a provider or format problem that
+other evaluators report, not a substring or length verdict).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from re import _compiler, _parser  # type: ignore[attr-defined]  # stdlib, Python >= 3.11
+from typing import Literal
+
+from evaluators.base import DeterministicEvaluator, Subject
+
+MAX_PATTERN_CHARS = 500
+MAX_SEARCH_CHARS = 100_000
+"""Regexes only look at the head of an output: bounded work per subject, whatever the model
+produced (a runaway generation can be megabytes)."""
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
+@dataclass(kw_only=True)
+class Contains(DeterministicEvaluator):
+    """The output contains `value` (one string or several).
+
+    `mode`: `any` (at least one is present), `all` (every one), `none` (none may occur,
+    e.g. a competitor's name or an internal code word). `ignore_case` compares casefolded
+    text, so "Straße" matches "STRASSE". The value is 1.0 when the check passes, else 0.0.
+    """
+
+    value: str | list[str]
+    mode: Literal["any", "all", "none"] = "any"
+    ignore_case: bool = True
+    failure_category: str | None = "format_break"
+    metric: str = "contains"
+    _needles: list[str] = field(init=False, repr=False, default_factory=list)
+
+    def __post_init__(self) -> None:
+        values = [self.value] if isinstance(self.value, str) else list(self.value)
+        if not values:
+            raise ValueError("contains: `value` must be a non-empty string or list of strings")
+        if any(not isinstance(v, str) or v == "" for v in values):
+            raise ValueError("contains: every entry of `value` must be a non-empty string")
+        if self.mode not in ("any", "all", "none"):
+            raise ValueError(f"contains: `mode` must be one of any, all, none (got {self.mode!r})")
+        self._needles = values
+
+    def check(self, subject: Subject) -> tuple[bool, float | None, str]:
+        text = str(subject["output_text"])
+        if self.ignore_case:
+            text = text.casefold()
+        found = [v for v in self._needles if (v.casefold() if self.ignore_case else v) in text]
+        missing = [v for v in self._needles if v not in found]
+        if self.mode == "any":
+            passed = bool(found)
+            explanation = (
+                f"found {', '.join(map(_short, found))}"
+                if passed
+                else f"none of {', '.join(map(_short, self._needles))} found"
+            )
+        elif self.mode == "all":
+            passed = not missing
+            explanation = (
+                f"all {len(self._needles)} values found"
+                if passed
+                else f"missing {', '.join(map(_short, missing))}"
+            )
+        else:
+            passed = not found
+            explanation = (
+                "no forbidden value found"
+                if passed
+                else f"forbidden value present: {', '.join(map(_short, found))}"
+            )
+        return passed, 1.0 if passed else 0.0, explanation
+
+
+_REPEATS = {"MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"}
+_SINGLE_CHAR = {"LITERAL", "NOT_LITERAL", "ANY", "IN"}
+_ALPHABET = [chr(i) for i in range(0x250)] + ["\u2013", "\u2014", "\u00a0", "\u3000"]
+
+
+def _children(op: str, av):
+    """The sub-patterns directly under one parsed regex node."""
+    if op in _REPEATS:
+        return [av[2]]
+    if op == "SUBPATTERN":
+        return [av[-1]]
+    if op == "BRANCH":
+        return list(av[1])
+    if op in ("ASSERT", "ASSERT_NOT"):
+        return [av[1]]
+    if op == "ATOMIC_GROUP":
+        return [av]
+    if op == "GROUPREF_EXISTS":
+        return [b for b in av[1:] if b is not None]
+    return []
+
+
+def _variable_repeats(items) -> list[tuple[str, object]]:
+    """Every quantifier with a variable count (`+`, `*`, `?`, `{1,3}`) in a parsed pattern."""
+    found: list[tuple[str, object]] = []
+    for op, av in items:
+        name = str(op)
+        if name in _REPEATS and av[0] != av[1]:
+            found.append((name, av))
+        for child in _children(name, av):
+            found.extend(_variable_repeats(child))
+    return found
+
+
+def _delimited(body, state, flags: int) -> bool:
+    """Whether each iteration of a repeated group starts with a separator character that no
+    variable part of the group can match, as in `(?:-[a-z]+)*` or `(?:[.,]\\d+)*`: iteration
+    boundaries are then forced, and matching stays linear despite the nesting."""
+
+    def matcher(item):
+        return _compiler.compile(_parser.SubPattern(state, [item]), flags)
+
+    while len(body) == 1 and str(body[0][0]) == "SUBPATTERN":
+        body = body[0][1][-1]
+    if not body or str(body[0][0]) not in _SINGLE_CHAR:
+        return False
+    separator = matcher(body[0])
+    inner = []
+    for _name, (_low, _high, sub) in _variable_repeats(body):
+        if len(sub) != 1 or str(sub[0][0]) not in _SINGLE_CHAR:
+            return False
+        inner.append(matcher(sub[0]))
+    # A literal separator outside the sample alphabet (a CJK character) is tested as well.
+    alphabet = _ALPHABET + ([chr(body[0][1])] if str(body[0][0]) == "LITERAL" else [])
+    return not any(separator.match(ch) and any(m.match(ch) for m in inner) for ch in alphabet)
+
+
+def _has_nested_quantifier(items, state, flags: int) -> bool:
+    """A repeated group whose body itself repeats a variable number of times: `(a+)+`,
+    `(.*)*`, `(\\w{1,3})+`. Such a group can split one input in exponentially many ways, so
+    a failing match backtracks for ever. Fixed counts inside (`(\\d{3}-)+`) and groups with a
+    forced separator (`(?:-[a-z]+)*`) are fine."""
+    for op, av in items:
+        name = str(op)
+        if (
+            name in _REPEATS
+            and av[1] > 1
+            and _variable_repeats(av[2])
+            and not _delimited(av[2], state, flags)
+        ):
+            return True
+        if any(_has_nested_quantifier(child, state, flags) for child in _children(name, av)):
+            return True
+    return False
+
+
+def compile_guarded(pattern: str, *, ignore_case: bool = False) -> re.Pattern[str]:
+    """Compile a user-supplied pattern, refusing the shapes that backtrack catastrophically.
+
+    Python's `re` has no timeout, and one pathological pattern on one long output would stall
+    a whole scoring partition, so the guard runs at construction (config load), not per call.
+    """
+    if not isinstance(pattern, str) or not pattern:
+        raise ValueError("regex: `pattern` must be a non-empty string")
+    if len(pattern) > MAX_PATTERN_CHARS:
+        raise ValueError(
+            f"regex: pattern is {len(pattern)} chars; at most {MAX_PATTERN_CHARS} are allowed"
+        )
+    flags = re.IGNORECASE if ignore_case else 0
+    try:
+        compiled = re.compile(pattern, flags)
+    except re.error as exc:
+        raise ValueError(f"regex: invalid pattern {pattern!r}: {exc}") from exc
+    parsed = _parser.parse(pattern, flags)
+    if _has_nested_quantifier(parsed, parsed.state, flags):
+        raise ValueError(
+            f"regex: pattern {pattern!r} nests quantifiers (like `(a+)+` or `(.*)*`), which can "
+            "backtrack catastrophically; rewrite it without a repeated group that itself repeats"
+        )
+    return compiled
+
+
+@dataclass(kw_only=True)
+class Regex(DeterministicEvaluator):
+    """The output matches `pattern` (`must_match: true`) or never does (`must_match: false`,
+    e.g. a leaked template placeholder like `\\{\\{\\w+\\}\\}`).
+
+    Searches (not full-matches) the first 100,000 characters. `ignore_case` defaults to false:
+    regex authors expect the pattern to mean exactly what it says. The explanation gives the
+    match position, never the matched text (a pattern may well be hunting for personal data).
+    The value is 1.0 when the check passes, else 0.0.
+    """
+
+    pattern: str
+    must_match: bool = True
+    ignore_case: bool = False
+    failure_category: str | None = "format_break"
+    metric: str = "regex"
+    _compiled: re.Pattern[str] | None = field(init=False, repr=False, default=None)
+
+    def __post_init__(self) -> None:
+        self._compiled = compile_guarded(self.pattern, ignore_case=self.ignore_case)
+
+    def check(self, subject: Subject) -> tuple[bool, float | None, str]:
+        assert self._compiled is not None
+        full = str(subject["output_text"])
+        text = full[:MAX_SEARCH_CHARS]
+        note = (
+            f" (searched the first {MAX_SEARCH_CHARS} of {len(full)} chars)"
+            if len(full) > MAX_SEARCH_CHARS
+            else ""
+        )
+        match = self._compiled.search(text)
+        if self.must_match:
+            passed = match is not None
+            explanation = (
+                f"pattern matched at char {match.start()}"
+                if match
+                else f"pattern {_short(self.pattern)} not found"
+            )
+        else:
+            passed = match is None
+            explanation = (
+                "forbidden pattern not found"
+                if passed
+                else f"forbidden pattern {_short(self.pattern)} matched at char {match.start()}"  # type: ignore[union-attr]
+            )
+        return passed, 1.0 if passed else 0.0, explanation + note
+
+
+@dataclass(kw_only=True)
+class Length(DeterministicEvaluator):
+    """The output's length in characters is within [`min_chars`, `max_chars`].
+
+    Either bound may be omitted, not both. The value is the observed length, so a dashboard
+    can chart length drift as well as the pass rate.
+    """
+
+    min_chars: int | None = None
+    max_chars: int | None = None
+    failure_category: str | None = "format_break"
+    metric: str = "length_chars"
+
+    def __post_init__(self) -> None:
+        if self.min_chars is None and self.max_chars is None:
+            raise ValueError("length: give at least one of `min_chars`, `max_chars`")
+        for key in ("min_chars", "max_chars"):
+            bound = getattr(self, key)
+            if bound is not None and (
+                isinstance(bound, bool) or not isinstance(bound, int) or bound < 0
+            ):
+                raise ValueError(f"length: `{key}` must be a non-negative integer (got {bound!r})")
+        if (
+            self.min_chars is not None
+            and self.max_chars is not None
+            and self.min_chars > self.max_chars
+        ):
+            raise ValueError(
+                f"length: `min_chars` ({self.min_chars}) is greater than `max_chars` ({self.max_chars})"
+            )
+
+    def check(self, subject: Subject) -> tuple[bool, float | None, str]:
+        length = len(str(subject["output_text"]))
+        if self.min_chars is not None and length < self.min_chars:
+            return False, float(length), f"{length} chars, fewer than min_chars={self.min_chars}"
+        if self.max_chars is not None and length > self.max_chars:
+            return False, float(length), f"{length} chars, more than max_chars={self.max_chars}"
+        return True, float(length), f"{length} chars, within bounds"

@@ -1,0 +1,277 @@
+"""The `assay` command. Heavy modules (dagster, litellm, great_expectations) are imported inside
+the commands that need them, so `assay --help` answers at once."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+
+class CliError(Exception):
+    """A failure the user can act on: printed as one message, exit status 1."""
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _home():
+    from assay.runtime import ensure_home
+
+    return ensure_home()
+
+
+def _load_config():
+    from assay.config import load_config
+
+    return load_config()
+
+
+# --- running jobs --------------------------------------------------------------------------
+
+
+class Runner:
+    """Runs assay's jobs in this process, recorded in the Dagster instance under ASSAY_HOME,
+    so `assay ui` shows the same runs, partitions and metadata as a scheduled night."""
+
+    QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+    def __init__(self) -> None:
+        from dagster import DagsterInstance
+
+        from orchestration.definitions import defs
+
+        self.defs = defs
+        self.instance = DagsterInstance.get()
+        configure_pools(self.instance)
+
+    def run(self, job_name: str, *, partition_key: str | None = None, label: str = "") -> None:
+        import contextlib
+
+        from assay.runtime import AssayHome
+
+        started = time.perf_counter()
+        job = self.defs.resolve_job_def(job_name)
+        log_path = AssayHome.from_env().root / "logs" / f"{job_name}{'-' + partition_key if partition_key else ''}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        # dbt's own log lines go to stdout; keep them in a file, not the terminal.
+        with log_path.open("w") as log, contextlib.redirect_stdout(log):
+            result = job.execute_in_process(
+                instance=self.instance, partition_key=partition_key, run_config=self.QUIET_LOGS, raise_on_error=False
+            )
+        seconds = time.perf_counter() - started
+        if not result.success:
+            failures = [
+                f"  {event.step_key}: {event.step_failure_data.error.message.strip() if event.step_failure_data.error else ''}"
+                for event in result.all_events
+                if event.is_step_failure
+            ]
+            raise CliError(
+                f"{job_name}{f' [{partition_key}]' if partition_key else ''} failed (run {result.run_id}):\n"
+                + "\n".join(failures)
+                + f"\nfull log: {log_path}; run details: `make ui`"
+            )
+        _say(f"  ok  {job_name:<14} {label or partition_key or '':<22} {seconds:5.1f}s  run {result.run_id[:8]}")
+
+    def register_candidates(self, candidate_ids: list[str]) -> None:
+        from assets.partitions import candidate_partitions
+
+        existing = set(self.instance.get_dynamic_partitions(candidate_partitions.name))
+        new = [cid for cid in candidate_ids if cid not in existing]
+        if new:
+            self.instance.add_dynamic_partitions(candidate_partitions.name, new)
+
+
+def configure_pools(instance) -> None:
+    """Set the concurrency pool limits of ASSAY_HOME's Dagster instance (idempotent)."""
+    from assay.runtime import POOL_LIMITS
+
+    for pool, limit in POOL_LIMITS.items():
+        if instance.event_log_storage.get_concurrency_info(pool).slot_count != limit:
+            instance.event_log_storage.set_concurrency_slots(pool, limit)
+
+
+def landed_days(landing: Path) -> list[str]:
+    days = {p.name for p in landing.glob("*/*") if p.is_dir()}
+    valid = []
+    for day in sorted(days):
+        try:
+            date.fromisoformat(day)
+        except ValueError:
+            continue
+        valid.append(day)
+    return valid
+
+
+def run_loop(days: list[str]) -> None:
+    """The whole loop over `days`: daily chain per day, curation, every candidate, decision."""
+    config = _load_config()
+    runner = Runner()
+    _say(f"assay: {len(days)} day(s), {len(config.candidates)} candidate(s)")
+    for day in days:
+        runner.run("daily_job", partition_key=day)
+    runner.run("curate_job", label="dataset + SLO marts")
+    ids = [c.candidate_id for c in config.candidates]
+    runner.register_candidates(ids)
+    for cid in ids:
+        runner.run("candidate_job", partition_key=cid)
+    runner.run("decide_job", label="marts + decisions")
+
+
+# --- reading decisions ----------------------------------------------------------------------
+
+
+def latest_decisions() -> list[dict]:
+    from assay.contracts._arrow import from_json_text
+    from assay.lake import Lake
+    from assay.runtime import AssayHome
+    from assets.regression_dataset import current_version
+
+    lake = Lake(AssayHome.from_env().lake)
+    version = current_version(lake)
+    table = lake.read_partition("deploy_decisions", {"dataset_version": version}) if version else None
+    if table is None:
+        raise CliError("no decisions yet: run `assay run` (or `make demo`) first")
+    rows = table.to_pylist()
+    for row in rows:
+        row["gates"] = from_json_text(row["gates"])
+        row["reasons"] = from_json_text(row["reasons"])
+        row["decided_at"] = row["decided_at"].isoformat()
+    return rows
+
+
+def print_decisions(rows: list[dict], *, as_json: bool = False) -> None:
+    if as_json:
+        print(json.dumps(rows, indent=2, sort_keys=True))
+        return
+    width = max(len(r["candidate_id"]) for r in rows)
+    print(f"\nDeploy decisions (baseline {rows[0]['baseline_id']}, {rows[0]['window']}):\n")
+    print(f"  {'candidate':<{width}}  {'verdict':<21}  reasons")
+    print(f"  {'-' * width}  {'-' * 21}  {'-' * 60}")
+    for row in rows:
+        reasons = row["reasons"] or [""]
+        print(f"  {row['candidate_id']:<{width}}  {row['verdict']:<21}  {reasons[0]}")
+        for reason in reasons[1:]:
+            print(f"  {'':<{width}}  {'':<21}  {reason}")
+    reports = sorted({str(Path(r["report_path"]).parent) for r in rows if r.get("report_path")})
+    print(f"\nReports (Markdown + JSON): {', '.join(reports)}\n")
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+def cmd_generate(args: argparse.Namespace) -> None:
+    from assay.demo.generator import generate
+
+    home = _home()
+    end_day = date.fromisoformat(args.end_day) if args.end_day else None
+    summary = generate(home.root, days=args.days, calls_per_day=args.calls_per_day, end_day=end_day, seed=args.seed)
+    _say(f"generated {summary.days} day(s) x {summary.calls_per_day} calls into {home.landing}")
+    _say("injected failures (ground truth in demo_truth/): " + ", ".join(f"{k}={v}" for k, v in sorted(summary.injected.items())))
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    home = _home()
+    _load_config()  # fail fast on a bad config, before Dagster loads
+    days = args.day or landed_days(home.landing)
+    if not days:
+        raise CliError(f"nothing landed under {home.landing}/<source>/<YYYY-MM-DD>/: run `assay generate` or land files")
+    for day in days:
+        try:
+            date.fromisoformat(day)
+        except ValueError:
+            raise CliError(f"--day {day!r} is not a date (YYYY-MM-DD)") from None
+    run_loop(days)
+    print_decisions(latest_decisions())
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    started = time.perf_counter()
+    cmd_generate(args)
+    home = _home()
+    end = date.fromisoformat(args.end_day) if args.end_day else datetime.now(UTC).date() - timedelta(days=1)
+    days = [(end - timedelta(days=i)).isoformat() for i in reversed(range(args.days))]
+    _load_config()
+    run_loop(days)
+    print_decisions(latest_decisions())
+    _say(f"demo finished in {time.perf_counter() - started:.0f}s; ASSAY_HOME={home.root}; `make ui` to explore")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    _home()
+    print_decisions(latest_decisions(), as_json=args.format == "json")
+
+
+def cmd_validate(args: argparse.Namespace) -> None:
+    config = _load_config()
+    print(f"ok: {len(config.evaluators)} evaluators, {len(config.candidates)} candidates")
+
+
+def cmd_ui(args: argparse.Namespace) -> None:
+    home = _home()
+    _load_config()
+    from dagster import DagsterInstance
+
+    configure_pools(DagsterInstance.get())
+    dagster = Path(sys.executable).with_name("dagster")
+    command = [str(dagster if dagster.exists() else "dagster"), "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.port)]
+    _say(f"Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={home.dagster_home})")
+    os.execv(command[0], command) if dagster.exists() else os.execvp(command[0], command)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="assay",
+        description="Batch evaluation of LLM applications: score daily logs, curate failures into a "
+        "regression dataset, compare candidates, decide what ships. "
+        "Paths: ASSAY_HOME (default ./.assay), ASSAY_CONFIG (default ./assay.yaml).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def generation_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--days", type=int, default=7, help="days of traffic (default 7)")
+        p.add_argument("--calls-per-day", type=int, default=400, help="calls per day (default 400)")
+        p.add_argument("--end-day", help="last day, YYYY-MM-DD (default: yesterday, UTC)")
+        p.add_argument("--seed", type=int, default=7)
+
+    p = sub.add_parser("demo", help="generate demo traffic and run the whole loop; print the decisions")
+    generation_options(p)
+    p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("generate", help="write demo traffic (with injected failures) to the landing folder")
+    generation_options(p)
+    p.set_defaults(func=cmd_generate)
+    p = sub.add_parser("run", help="run the loop over landed days: score, curate, replay candidates, decide")
+    p.add_argument("--day", action="append", help="a day to (re)process, YYYY-MM-DD; repeatable (default: all landed)")
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("report", help="print the latest deploy decisions")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.set_defaults(func=cmd_report)
+    p = sub.add_parser("validate-config", help="check assay.yaml and say what is wrong")
+    p.set_defaults(func=cmd_validate)
+    p = sub.add_parser("ui", help="start the Dagster UI (binds 127.0.0.1)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=3000)
+    p.set_defaults(func=cmd_ui)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    import assay  # noqa: F401  (no-telemetry defaults before any heavy import)
+    from assay.config import ConfigError
+
+    try:
+        args.func(args)
+    except (CliError, ConfigError) as exc:
+        _say(f"assay: {exc}")
+        return 1 if isinstance(exc, CliError) else 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

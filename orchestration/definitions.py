@@ -1,0 +1,64 @@
+"""The composition root: every asset, job, schedule, sensor and resource of assay.
+
+Loaded by `dagster dev -w workspace.yaml` and by the CLI. Paths come from the environment:
+ASSAY_HOME (default ./.assay) and ASSAY_CONFIG (default ./assay.yaml).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import assay  # noqa: F401  (applies the no-telemetry defaults before anything else loads)
+import dagster as dg
+from dagster_dbt import DbtCliResource
+
+from assay.config import config_path
+from assay.runtime import AssayHome
+from assets.call_scores import call_scores
+from assets.candidate_outputs import candidate_outputs
+from assets.candidate_scores import candidate_scores
+from assets.deploy_decisions import deploy_decisions
+from assets.failures import failures
+from assets.raw_calls import raw_calls
+from assets.regression_dataset import regression_dataset
+from assets.resources import AssayResource
+from assets.sampled_calls import sampled_calls
+from assets.slo_marts import slo_marts
+from assets.warehouse_project import warehouse_project
+from orchestration.jobs import ALL_JOBS
+from orchestration.schedules import nightly_schedule
+from orchestration.sensors import ALL_SENSORS
+
+
+def _dbt_executable() -> str:
+    """The dbt of this virtualenv, so dbt runs without the venv being activated."""
+    beside_python = Path(sys.executable).with_name("dbt")
+    return str(beside_python) if beside_python.exists() else (shutil.which("dbt") or "dbt")
+
+
+def build_definitions() -> dg.Definitions:
+    return dg.Definitions(
+        assets=[
+            raw_calls,
+            sampled_calls,
+            call_scores,
+            failures,
+            regression_dataset,
+            candidate_outputs,
+            candidate_scores,
+            slo_marts,
+            deploy_decisions,
+        ],
+        jobs=ALL_JOBS,
+        schedules=[nightly_schedule],
+        sensors=ALL_SENSORS,
+        resources={
+            "assay": AssayResource(home_dir=str(AssayHome.from_env().root), config_file=str(config_path())),
+            "dbt": DbtCliResource(project_dir=warehouse_project, dbt_executable=_dbt_executable()),
+        },
+    )
+
+
+defs = build_definitions()

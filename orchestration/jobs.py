@@ -1,0 +1,35 @@
+"""Jobs: the daily chain, the nightly follow-up, one candidate's regression run, the decision."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from assets.slo_marts import slo_marts
+
+DAILY_ASSETS = ["raw_calls", "rejected_calls", "sampled_calls", "call_scores", "failures"]
+
+daily_job = dg.define_asset_job(
+    "daily_job",
+    selection=dg.AssetSelection.assets(*DAILY_ASSETS),
+    description="Ingest, sample, score and classify one day of production calls.",
+)
+
+curate_job = dg.define_asset_job(
+    "curate_job",
+    selection=dg.AssetSelection.assets("regression_dataset") | dg.AssetSelection.assets(slo_marts),
+    description="After a day is scored: refresh the regression dataset and the SLO marts.",
+)
+
+candidate_job = dg.define_asset_job(
+    "candidate_job",
+    selection=dg.AssetSelection.assets("candidate_outputs", "candidate_scores"),
+    description="Replay the current regression dataset through one candidate and score it.",
+)
+
+decide_job = dg.define_asset_job(
+    "decide_job",
+    selection=dg.AssetSelection.assets(slo_marts) | dg.AssetSelection.assets("deploy_decisions"),
+    description="Build the marts over every candidate's scores and decide on each candidate.",
+)
+
+ALL_JOBS = [daily_job, curate_job, candidate_job, decide_job]
