@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from assay.contracts.candidate import Candidate
 from assay.contracts.taxonomy import FailureCategory
@@ -110,23 +117,31 @@ class AssayConfig(_Section):
     candidates: list[Candidate] = Field(default_factory=list)
     gate: GateConfig = Field(default_factory=GateConfig)
 
-    @model_validator(mode="after")
-    def _consistent(self) -> AssayConfig:
-        names = [e.name for e in self.evaluators]
+    # Field validators (not one model validator) so an error names its section and line
+    # (`evaluators`, `candidates`) rather than "(top level)" at line 1.
+    @field_validator("evaluators")
+    @classmethod
+    def _unique_evaluator_names(cls, evaluators: list[EvaluatorConfig]) -> list[EvaluatorConfig]:
+        names = [e.name for e in evaluators]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"evaluator names must be unique; repeated: {', '.join(dupes)}")
-        ids = [c.candidate_id for c in self.candidates]
+        return evaluators
+
+    @field_validator("candidates")
+    @classmethod
+    def _one_baseline_unique_ids(cls, candidates: list[Candidate]) -> list[Candidate]:
+        ids = [c.candidate_id for c in candidates]
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise ValueError(f"candidate ids must be unique; repeated: {', '.join(dupes)}")
-        baselines = [c.candidate_id for c in self.candidates if c.is_baseline]
-        if self.candidates and len(baselines) != 1:
+        baselines = [c.candidate_id for c in candidates if c.is_baseline]
+        if candidates and len(baselines) != 1:
             raise ValueError(
                 "exactly one candidate must have is_baseline: true "
                 f"(found {len(baselines)}: {', '.join(baselines) or 'none'})"
             )
-        return self
+        return candidates
 
     @property
     def baseline(self) -> Candidate | None:

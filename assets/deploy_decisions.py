@@ -55,6 +55,9 @@ def decide(
     decided_at: datetime | None = None,
 ) -> tuple[Decision, dict[str, list[str]]]:
     """The decision, and the case ids behind each gate (for the report's traceability)."""
+    # The latency and cost intervals resample these rows: a fixed order makes them depend on
+    # the evidence only, never on the order it was read in.
+    candidate_rows = sorted(candidate_rows, key=lambda r: r["case_id"])
     evidence = PairedEvidence(
         candidate={r["case_id"]: r for r in candidate_rows},
         baseline={r["case_id"]: r for r in baseline_rows},

@@ -67,6 +67,9 @@ def build_cases(
     for cid, rows in groups.items():
         call_ids = sorted({r["call_id"] for r in rows})
         categories = Counter(r["failure_category"] for r in rows)
+        # Sorted before anything reads rows[0], so the case (and the version) depends on the
+        # failures only, never on the order they were read in.
+        rows.sort(key=lambda r: (r["ts"], r["call_id"], r["evaluator"]))
         feature = rows[0]["feature"]
         critical = bool(set(categories) & set(config.critical_categories)) or feature in config.critical_features
         occurrences = len(call_ids)
@@ -76,7 +79,6 @@ def build_cases(
             tier = "core"
         else:
             tier = "edge"
-        rows.sort(key=lambda r: (r["ts"], r["call_id"], r["evaluator"]))
         first = rows[0]
         cases[cid] = {
             "case_id": cid,

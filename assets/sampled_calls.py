@@ -14,6 +14,7 @@ import pyarrow as pa
 from dagster import AssetExecutionContext
 
 from assay.config import SamplingConfig
+from assay.contracts._arrow import to_json_text
 from assay.contracts.call import CALL_ARROW_SCHEMA, CALL_JSON_COLUMNS
 from assets._metadata import count_by, counts_table, partition_metadata
 from assets.partitions import daily_partitions
@@ -35,10 +36,13 @@ def sample_calls(calls: list[dict[str, Any]], sampling: SamplingConfig) -> list[
             call.get("model"),
             call.get("input_text"),
             call.get("output_text"),
+            # A tool call's output is its tool calls: different calls are not a repeat.
+            to_json_text(call.get("tool_calls")),
         )
+        # Only a repeat of a call already kept is dropped: a negatively rated retry of a call
+        # the rate did not pick is still always included.
         if call.get("status") == "success" and fingerprint in seen:
             continue
-        seen.add(fingerprint)
         reason = None
         if sampling.always_include_errors and call.get("status") == "error":
             reason = "error"
@@ -49,6 +53,7 @@ def sample_calls(calls: list[dict[str, Any]], sampling: SamplingConfig) -> list[
         ):
             reason = "rate"
         if reason:
+            seen.add(fingerprint)
             kept.append(call | {"sample_reason": reason})
     return kept
 

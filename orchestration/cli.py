@@ -44,9 +44,10 @@ class Runner:
     def __init__(self) -> None:
         from dagster import DagsterInstance
 
-        from orchestration.definitions import defs
+        from orchestration.definitions import build_definitions
 
-        self.defs = defs
+        # Built now, not at import, so ASSAY_HOME / ASSAY_CONFIG as set for this run apply.
+        self.defs = build_definitions()
         self.instance = DagsterInstance.get()
         configure_pools(self.instance)
 

@@ -1,0 +1,52 @@
+# The README's commands. Each target sets itself up from nothing: a virtualenv installed from
+# uv.lock (hash-pinned), then the dbt manifest Dagster needs to load the project.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+export ASSAY_HOME ?= $(CURDIR)/.assay
+export PATH := $(BIN):$(PATH)
+# Never let uv fetch a Python build: use the machine's interpreter.
+export UV_PYTHON_DOWNLOADS := never
+INSTALLED := $(VENV)/.installed
+MANIFEST := dbt_project/target/manifest.json
+DBT_SOURCES := $(shell find dbt_project/models dbt_project/tests -type f) dbt_project/dbt_project.yml dbt_project/profiles.yml
+
+.PHONY: setup demo test test-fast ui bench lint clean
+
+setup: $(INSTALLED) $(MANIFEST)
+
+$(INSTALLED): pyproject.toml uv.lock
+	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	$(PYTHON) -m uv sync --frozen --extra dev --python $(PYTHON)
+	@if find $(VENV) -name 'litellm_init.pth' | grep -q .; then echo "litellm_init.pth found: malicious litellm release"; exit 1; fi
+	@touch $@
+
+$(MANIFEST): $(INSTALLED) $(DBT_SOURCES)
+	$(BIN)/dagster-dbt project prepare-and-package --file assets/warehouse_project.py >/dev/null
+	@touch $@
+
+demo: setup
+	$(BIN)/assay demo
+
+test: setup
+	@$(BIN)/pytest -q -p no:cacheprovider; status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing on purpose"; exit 1; fi; \
+	exit $$status
+
+test-fast: setup
+	$(BIN)/pytest -q -p no:cacheprovider -m "not integration"
+
+ui: setup
+	$(BIN)/assay ui
+
+bench: bench-ingest
+
+bench-%: setup
+	$(BIN)/python bench/$*.py
+
+lint: setup
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) .assay dbt_project/target

@@ -1,0 +1,29 @@
+"""Shared test setup: the dbt manifest Dagster needs, and the offline no-telemetry defaults."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import assay  # noqa: F401  (privacy defaults before anything imports litellm or dbt)
+
+ROOT = Path(__file__).resolve().parent.parent
+MANIFEST = ROOT / "dbt_project" / "target" / "manifest.json"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dbt_manifest() -> Path:
+    """`make test` builds the manifest first; this covers a bare `pytest` run."""
+    if not MANIFEST.exists():
+        bin_dir = Path(sys.executable).parent
+        env = os.environ | {"PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}
+        subprocess.run(
+            [str(bin_dir / "dagster-dbt"), "project", "prepare-and-package", "--file", "assets/warehouse_project.py"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+    return MANIFEST
