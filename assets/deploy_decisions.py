@@ -187,8 +187,8 @@ def _cost_gate(rows: list[dict[str, Any]], gate: GateConfig, slos: SloConfig) ->
     ok = mean <= slos.cost_per_request_usd
     return GateResult(gate="cost_per_request", status="pass" if ok else "fail", observed=mean,
                       threshold=slos.cost_per_request_usd, ci_low=low, ci_high=high, n=len(costs),
-                      detail=f"${mean:.5f} per request (${low:.5f} to ${high:.5f}) "
-                             f"{'within' if ok else 'over'} the ${slos.cost_per_request_usd:.5f} budget")
+                      detail=f"${mean:.3g} per request (${low:.3g} to ${high:.3g}) "
+                             f"{'within' if ok else 'over'} the ${slos.cost_per_request_usd:.3g} budget")
 
 
 def load_case_scores(warehouse: Path, dataset_version: str) -> dict[str, list[dict[str, Any]]]:

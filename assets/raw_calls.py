@@ -17,17 +17,20 @@ can while deciding exactly as before:
 - append the validated fields straight into per-column lists and turn every
   `BATCH_ROWS` rows into an Arrow record batch: memory is the Arrow data (about the size of
   the input), not a million Python dicts;
-- serialise the nested columns with one reused encoder, byte-identical to `to_json_text`;
+- serialise the nested columns with one reused C encoder, byte-identical to `to_json_text`;
 - keep the cyclic GC off during the loop (JSON values hold no cycles; the collector only
   re-scanned the batch being built: ~20% of the time).
 """
 
 import gc
 import json
-from collections.abc import Iterator
+import operator
+import warnings
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
+from json.encoder import c_make_encoder, encode_basestring
 from pathlib import Path
 from typing import Any
 
@@ -48,14 +51,25 @@ from assets.resources import AssayResource
 
 NATIVE_FORMAT = "assay_jsonl"
 LANDING_SUFFIXES = (".jsonl", ".ndjson")
-BATCH_ROWS = 50_000
-"""Rows per Arrow record batch: bounds the Python objects alive at once (~100 MB)."""
+BATCH_ROWS = 10_000
+"""Calls per Arrow record batch: bounds the Python objects alive at once (~100 MB)."""
 SOURCE_COLUMNS = ("source_file", "source_offset", "source_format")
 """Set from where the line was read, whatever the record says."""
 
-# Same output as `assay.contracts._arrow.to_json_text` (json.dumps with these options) without
-# building an encoder per value, which cost ~25% of the nested-column time.
-_encode_json = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str).encode
+
+
+def _json_text_encoder() -> Callable[[Any], str]:
+    """Same text as `assay.contracts._arrow.to_json_text` (json.dumps(sort_keys=True,
+    ensure_ascii=False, default=str)), minus json.dumps' per-call setup: the C encoder is
+    built once, without the circular-reference check (parsed JSON holds no cycles).
+    Measured on demo calls: 17 us -> 9 us per call for the six nested columns."""
+    if c_make_encoder is None:  # no C accelerator: the pure-Python encoder, same text
+        return json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str).encode
+    iterencode = c_make_encoder(None, str, encode_basestring, None, ": ", ", ", True, False, True)
+    return lambda value: "".join(iterencode(value, 0))
+
+
+_encode_json = _json_text_encoder()
 
 
 @dataclass
@@ -96,50 +110,44 @@ def describe_validation_error(exc: ValidationError) -> str:
 
 
 class _CallColumns:
-    """Accepted calls as per-column lists, flushed to Arrow record batches."""
+    """Accepted calls, buffered as value tuples and flushed to Arrow record batches."""
 
     def __init__(self) -> None:
-        self.names = CALL_ARROW_SCHEMA.names
         self.batches: list[pa.RecordBatch] = []
         self.rows = 0
-        self._reset()
-
-    def _reset(self) -> None:
-        self.columns: dict[str, list[Any]] = {name: [] for name in self.names}
-        # (list.append, is_json) per model field, bound once: the loop below runs per call.
-        self._appenders = [
-            (name, self.columns[name].append, name in CALL_JSON_COLUMNS)
-            for name in self.names
-            if name not in SOURCE_COLUMNS
-        ]
-        self._pending = 0
+        self._values: list[tuple[Any, ...]] = []
+        self._source_files: list[str] = []
+        self._source_offsets: list[int] = []
 
     def append(self, record: CallRecord, source_file: str, line_no: int) -> None:
-        values = record.__dict__  # the validated field values, what model_dump() returns
-        for name, append, is_json in self._appenders:
-            value = values[name]
-            if is_json and value is not None:
-                value = _encode_json(value)
-            append(value)
-        self.columns["source_file"].append(source_file)
-        self.columns["source_offset"].append(line_no)
-        self.columns["source_format"].append(NATIVE_FORMAT)
-        self._pending += 1
+        # One C-level itemgetter per call instead of 35 Python-level appends.
+        self._values.append(_MODEL_VALUES(record.__dict__))
+        self._source_files.append(source_file)
+        self._source_offsets.append(line_no)
         self.rows += 1
-        if self._pending >= BATCH_ROWS:
+        if len(self._values) >= BATCH_ROWS:
             self.flush()
 
     def flush(self) -> None:
-        if self._pending:
-            arrays = [
-                pa.array(self.columns[f.name], type=f.type) for f in CALL_ARROW_SCHEMA
-            ]
-            self.batches.append(pa.RecordBatch.from_arrays(arrays, schema=CALL_ARROW_SCHEMA))
-            self._reset()
+        if not self._values:
+            return
+        columns = dict(zip(_MODEL_COLUMNS, zip(*self._values, strict=True), strict=True))
+        for name in CALL_JSON_COLUMNS:
+            columns[name] = [None if v is None else _encode_json(v) for v in columns[name]]
+        columns["source_file"] = self._source_files
+        columns["source_offset"] = self._source_offsets
+        columns["source_format"] = [NATIVE_FORMAT] * len(self._values)
+        arrays = [pa.array(columns[f.name], type=f.type) for f in CALL_ARROW_SCHEMA]
+        self.batches.append(pa.RecordBatch.from_arrays(arrays, schema=CALL_ARROW_SCHEMA))
+        self._values, self._source_files, self._source_offsets = [], [], []
 
     def table(self) -> pa.Table:
         self.flush()
         return pa.Table.from_batches(self.batches, schema=CALL_ARROW_SCHEMA)
+
+
+_MODEL_COLUMNS = [name for name in CALL_ARROW_SCHEMA.names if name not in SOURCE_COLUMNS]
+_MODEL_VALUES = operator.itemgetter(*_MODEL_COLUMNS)
 
 
 @contextmanager
@@ -240,6 +248,19 @@ CALLS_JSON_COLUMNS = CALL_JSON_COLUMNS
 
 RAW_CALLS_SUITE = "raw_calls_expectations"
 
+with warnings.catch_warnings():
+    # Partitioned check specs are "preview" in Dagster 1.13, but without the partitions the
+    # result of each day's check is recorded unpartitioned and every day shows "planned".
+    warnings.simplefilter("ignore", dg.PreviewWarning)
+    RAW_CALLS_CHECK = dg.AssetCheckSpec(
+        RAW_CALLS_SUITE,
+        asset="raw_calls",
+        blocking=True,
+        partitions_def=daily_partitions,
+        description="Great Expectations suite: required fields, unique call_id, ts inside the "
+        "day, non-negative latency/tokens/cost, plausible cost per token.",
+    )
+
 
 CHECKED_COLUMNS = [
     "call_id", "ts", "app", "feature", "model", "status",
@@ -277,15 +298,7 @@ def write_ingested_day(lake: Lake, day_key: str, ingested: IngestedDay) -> tuple
         ),
     ],
     partitions_def=daily_partitions,
-    check_specs=[
-        dg.AssetCheckSpec(
-            RAW_CALLS_SUITE,
-            asset="raw_calls",
-            blocking=True,
-            description="Great Expectations suite: required fields, unique call_id, ts inside the "
-            "day, non-negative latency/tokens/cost, plausible cost per token.",
-        )
-    ],
+    check_specs=[RAW_CALLS_CHECK],
 )
 def raw_calls(context: AssetExecutionContext, assay: AssayResource):
     day = date.fromisoformat(context.partition_key)

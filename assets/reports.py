@@ -23,6 +23,10 @@ def _excerpt(text: Any) -> str:
     return (text[:EXCERPT_CHARS] + " …") if len(text) > EXCERPT_CHARS else text
 
 
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0%}"
+
+
 def _fmt(value: float | None) -> str:
     if value is None:
         return "–"
@@ -71,9 +75,9 @@ def render_markdown(
                 "",
                 f"**Input:** {_excerpt(detail.get('input_text'))}",
                 "",
-                f"**Baseline output** (passed {_fmt(detail.get('baseline_pass_share'))} of its checks): {_excerpt(detail.get('baseline_output'))}",
+                f"**Baseline output** ({_share(detail.get('baseline_pass_share'))} of checks passed): {_excerpt(detail.get('baseline_output'))}",
                 "",
-                f"**Candidate output** (passed {_fmt(detail.get('candidate_pass_share'))}; failed: {detail.get('candidate_failed') or '–'}): {_excerpt(detail.get('candidate_output'))}",
+                f"**Candidate output** ({_share(detail.get('candidate_pass_share'))} of checks passed; failed: {detail.get('candidate_failed') or '–'}): {_excerpt(detail.get('candidate_output'))}",
                 "",
             ]
         if len(case_ids) > MAX_CASES_SHOWN:

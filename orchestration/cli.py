@@ -172,7 +172,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
     home = _home()
     end_day = date.fromisoformat(args.end_day) if args.end_day else None
     summary = generate(home.root, days=args.days, calls_per_day=args.calls_per_day, end_day=end_day, seed=args.seed)
-    _say(f"generated {summary.days} day(s) x {summary.calls_per_day} calls into {home.landing}")
+    _say(f"generated {len(summary.days)} day(s) x {summary.calls_per_day} calls into {home.landing}")
     _say("injected failures (ground truth in demo_truth/): " + ", ".join(f"{k}={v}" for k, v in sorted(summary.injected.items())))
 
 

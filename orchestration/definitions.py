@@ -10,10 +10,10 @@ import shutil
 import sys
 from pathlib import Path
 
-import assay  # noqa: F401  (applies the no-telemetry defaults before anything else loads)
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
+import assay  # noqa: F401  (applies the no-telemetry defaults before anything else loads)
 from assay.config import config_path
 from assay.runtime import AssayHome
 from assets.call_scores import call_scores

@@ -3,7 +3,12 @@
 from assay.contracts.call import CALL_ARROW_SCHEMA, CALL_JSON_COLUMNS, CallRecord
 from assay.contracts.candidate import Candidate, sanitise_candidate_id
 from assay.contracts.case import CASE_ARROW_SCHEMA, CASE_JSON_COLUMNS, Case
-from assay.contracts.decision import DECISION_ARROW_SCHEMA, DECISION_JSON_COLUMNS, Decision, GateResult
+from assay.contracts.decision import (
+    DECISION_ARROW_SCHEMA,
+    DECISION_JSON_COLUMNS,
+    Decision,
+    GateResult,
+)
 from assay.contracts.failure import FAILURE_ARROW_SCHEMA, FAILURE_JSON_COLUMNS
 from assay.contracts.score import SCORE_ARROW_SCHEMA, Score
 from assay.contracts.taxonomy import FAILURE_CATEGORIES, SAFETY_CATEGORIES

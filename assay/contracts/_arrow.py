@@ -32,15 +32,33 @@ def from_json_text(value: str | None) -> Any:
     return json.loads(value)
 
 
-def as_utc(value: datetime | date | str | None) -> datetime | None:
-    """Coerce to an aware UTC datetime; naive datetimes are taken as UTC."""
+# Epoch values above this are milliseconds (1e11 s is the year 5138), as pydantic also reads them.
+EPOCH_MS_THRESHOLD = 1e11
+
+
+def as_utc(value: datetime | date | str | int | float | None) -> datetime | None:
+    """Coerce to an aware UTC datetime; naive datetimes are taken as UTC.
+
+    Accepts ISO 8601 text, datetimes, dates and epoch seconds or milliseconds. Anything else
+    raises ValueError (which pydantic turns into a rejection reason, not a crash).
+    """
     if value is None:
         return None
+    if isinstance(value, bool):
+        raise ValueError(f"expected an ISO 8601 timestamp or epoch seconds, got {value!r}")
+    if isinstance(value, int | float):
+        seconds = value / 1000 if abs(value) > EPOCH_MS_THRESHOLD else value
+        try:
+            return datetime.fromtimestamp(seconds, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError(f"epoch timestamp {value!r} is out of range") from None
     if isinstance(value, str):
         value = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if isinstance(value, datetime):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    raise ValueError(f"expected an ISO 8601 timestamp or epoch seconds, got {type(value).__name__}")
 
 
 def rows_to_table(

@@ -185,7 +185,7 @@ class LLMEngine:
                     litellm.acompletion(model=request.model, messages=request.messages, **params),
                     timeout=self.timeout_s,
                 )
-            except (TimeoutError, asyncio.TimeoutError) as exc:
+            except TimeoutError as exc:
                 last_error = exc
             except Exception as exc:  # litellm maps provider errors to its own types
                 last_error = exc

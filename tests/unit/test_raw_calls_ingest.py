@@ -1,0 +1,240 @@
+"""ingest_day: which landing lines become calls, which are rejected and why, and what is kept."""
+
+import json
+import math
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from assay.contracts._arrow import to_json_text
+from assay.contracts.call import CALL_ARROW_SCHEMA
+from assay.lake import Lake
+from assets import raw_calls
+from assets.raw_calls import NATIVE_FORMAT, ingest_day, write_ingested_day
+
+DAY = date(2025, 3, 10)
+
+
+def call(call_id: str, **fields) -> dict:
+    record = {
+        "call_id": call_id,
+        "ts": "2025-03-10T12:00:00Z",
+        "app": "shop",
+        "feature": "rag_answer",
+        "model": "sim/support-v1",
+        "messages": [{"role": "user", "content": "Where is my order?"}],
+        "params": {"temperature": 0.2, "max_tokens": 400},
+        "latency_ms": 812.5,
+        "input_tokens": 12,
+        "output_tokens": 30,
+        "cost_usd": 0.0001,
+    }
+    record.update(fields)
+    return record
+
+
+def land(root: Path, source: str, name: str, lines: list[str], day: date = DAY) -> Path:
+    path = root / source / day.isoformat() / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def rows(ingested) -> list[dict]:
+    return ingested.calls.to_pylist()
+
+
+def rejected_by_line(ingested) -> dict[int, dict]:
+    return {row["source_offset"]: row for row in ingested.rejected}
+
+
+def test_good_lines_become_calls_with_their_source(tmp_path):
+    land(tmp_path, "native", "calls.jsonl", [json.dumps(call("c1")), json.dumps(call("c2"))])
+    ingested = ingest_day(tmp_path, DAY, default_app="fallback")
+    assert ingested.calls.schema.equals(CALL_ARROW_SCHEMA)
+    got = rows(ingested)
+    assert [r["call_id"] for r in got] == ["c1", "c2"]
+    assert [r["source_offset"] for r in got] == [1, 2]
+    assert {r["source_file"] for r in got} == {"native/2025-03-10/calls.jsonl"}
+    assert {r["source_format"] for r in got} == {NATIVE_FORMAT}
+    assert got[0]["ts"] == datetime(2025, 3, 10, 12, tzinfo=UTC)
+    assert got[0]["latency_ms"] == 812.5 and got[0]["input_tokens"] == 12
+    assert got[0]["environment"] == "production"  # contract default
+    # Nested values are stored as the same JSON text the contract helper writes.
+    assert got[0]["messages"] == to_json_text([{"role": "user", "content": "Where is my order?"}])
+    assert got[0]["params"] == '{"max_tokens": 400, "temperature": 0.2}'
+    assert got[0]["context"] is None
+    assert ingested.rejected == []
+    assert [(f.path, f.calls, f.rejected) for f in ingested.files] == [
+        ("native/2025-03-10/calls.jsonl", 2, 0)
+    ]
+
+
+def test_the_source_of_a_line_wins_over_what_the_record_claims(tmp_path):
+    line = json.dumps(call("c1", source_file="elsewhere.jsonl", source_offset=99))
+    land(tmp_path, "native", "calls.jsonl", [line])
+    (got,) = rows(ingest_day(tmp_path, DAY, default_app="fallback"))
+    assert (got["source_file"], got["source_offset"]) == ("native/2025-03-10/calls.jsonl", 1)
+
+
+BAD_LINES = {
+    # line number -> (line, words the reason must contain)
+    2: ('{"call_id": "t1", "ts": "2025-03-10T1', ["not valid JSON"]),
+    3: (json.dumps({k: v for k, v in call("x").items() if k != "call_id"}), ["`call_id`", "missing"]),
+    4: (json.dumps(call("neg", latency_ms=-3.5)), ["`latency_ms`", "greater than or equal to 0"]),
+    5: (json.dumps(call("unk", colour="red")), ["`colour`", "unknown field", "valid fields", "call_id"]),
+    6: (json.dumps(call("typ", input_tokens="many")), ["`input_tokens`", "valid integer"]),
+    7: (json.dumps(call("late", ts="2025-03-11T00:00:01Z")), ["`ts`", "outside the partition day 2025-03-10"]),
+    8: ("[1, 2]", ["expected a JSON object", "list"]),
+}
+
+
+@pytest.fixture
+def mixed_day(tmp_path):
+    lines = [json.dumps(call("ok1"))]
+    lines += [BAD_LINES[n][0] for n in sorted(BAD_LINES)]
+    lines += ["", "   ", json.dumps(call("ok2")), json.dumps(call("ok1", feature="again"))]
+    land(tmp_path, "native", "calls.jsonl", lines)
+    return ingest_day(tmp_path, DAY, default_app="fallback")
+
+
+def test_bad_lines_are_rejected_with_a_reason_naming_the_field(mixed_day):
+    rejected = rejected_by_line(mixed_day)
+    for line_no, (line, words) in BAD_LINES.items():
+        row = rejected[line_no]
+        for word in words:
+            assert word in row["reason"], (line_no, row["reason"])
+        assert row["raw"] == line  # verbatim, without the newline
+        assert row["source_file"] == "native/2025-03-10/calls.jsonl"
+        assert row["source_format"] == NATIVE_FORMAT
+    assert [r["call_id"] for r in rows(mixed_day)] == ["ok1", "ok2"]
+
+
+def test_blank_lines_are_skipped_but_still_counted(mixed_day):
+    # Lines 9 and 10 are blank: neither a call nor a rejection, and line numbers stay true.
+    assert set(rejected_by_line(mixed_day)) == set(BAD_LINES) | {12}
+    assert [r["source_offset"] for r in rows(mixed_day)] == [1, 11]
+    assert [(f.calls, f.rejected) for f in mixed_day.files] == [(2, len(BAD_LINES) + 1)]
+
+
+def test_a_repeated_call_id_rejects_the_second_occurrence(mixed_day):
+    duplicate = rejected_by_line(mixed_day)[12]
+    assert duplicate["reason"] == (
+        "duplicate call_id 'ok1' (first at native/2025-03-10/calls.jsonl:1)"
+    )
+    (first,) = [r for r in rows(mixed_day) if r["call_id"] == "ok1"]
+    assert first["feature"] == "rag_answer"  # the first one is kept
+
+
+def test_several_sources_and_files_in_a_stable_order(tmp_path):
+    land(tmp_path, "zeta", "b.jsonl", [json.dumps(call("z1"))])
+    land(tmp_path, "alpha", "b.ndjson", [json.dumps(call("a2")), json.dumps(call("z1"))])
+    land(tmp_path, "alpha", "a.jsonl", [json.dumps(call("a1"))])
+    land(tmp_path, "alpha", "notes.txt", [json.dumps(call("ignored"))])
+    land(tmp_path, "alpha", "other.jsonl", [json.dumps(call("other-day"))], day=date(2025, 3, 9))
+    ingested = ingest_day(tmp_path, DAY, default_app="fallback")
+    got = rows(ingested)
+    assert [(r["source_file"], r["call_id"]) for r in got] == [
+        ("alpha/2025-03-10/a.jsonl", "a1"),
+        ("alpha/2025-03-10/b.ndjson", "a2"),
+        ("alpha/2025-03-10/b.ndjson", "z1"),
+    ]
+    # The same call_id in another file of the day is a duplicate, pointing at the first.
+    (dup,) = ingested.rejected
+    assert dup["source_file"] == "zeta/2025-03-10/b.jsonl"
+    assert "first at alpha/2025-03-10/b.ndjson:2" in dup["reason"]
+    assert [(f.path, f.calls, f.rejected) for f in ingested.files] == [
+        ("alpha/2025-03-10/a.jsonl", 1, 0),
+        ("alpha/2025-03-10/b.ndjson", 2, 0),
+        ("zeta/2025-03-10/b.jsonl", 0, 1),
+    ]
+
+
+def test_app_defaults_from_config_only_when_absent(tmp_path):
+    without_app = {k: v for k, v in call("no-app").items() if k != "app"}
+    lines = [json.dumps(without_app), json.dumps(call("own-app")), json.dumps(call("null", app=None))]
+    land(tmp_path, "native", "calls.jsonl", lines)
+    ingested = ingest_day(tmp_path, DAY, default_app="fallback")
+    assert {r["call_id"]: r["app"] for r in rows(ingested)} == {"no-app": "fallback", "own-app": "shop"}
+    (null_app,) = ingested.rejected
+    assert null_app["source_offset"] == 3 and "`app`" in null_app["reason"]
+
+
+def test_timestamps_are_stored_in_utc_and_judged_in_utc(tmp_path):
+    lines = [
+        json.dumps(call("east", ts="2025-03-11T00:30:00+01:00")),  # 23:30 UTC on the day
+        json.dumps(call("west", ts="2025-03-10T23:30:00-01:00")),  # 00:30 UTC the next day
+        json.dumps(call("naive", ts="2025-03-10T08:00:00")),  # naive is taken as UTC
+    ]
+    land(tmp_path, "native", "calls.jsonl", lines)
+    ingested = ingest_day(tmp_path, DAY, default_app="fallback")
+    assert {r["call_id"]: r["ts"] for r in rows(ingested)} == {
+        "east": datetime(2025, 3, 10, 23, 30, tzinfo=UTC),
+        "naive": datetime(2025, 3, 10, 8, tzinfo=UTC),
+    }
+    assert [r["source_offset"] for r in ingested.rejected] == [2]
+
+
+def test_json_the_fast_parser_refuses_is_decided_like_json_loads(tmp_path):
+    # NaN and huge ints are valid for json.loads; an unpaired surrogate cannot be stored.
+    big = call("big", metadata={"n": 10**20, "x": float("nan")})
+    lines = [json.dumps(big), json.dumps(call("sur", output_text="\ud800"))]
+    land(tmp_path, "native", "calls.jsonl", lines)
+    ingested = ingest_day(tmp_path, DAY, default_app="fallback")
+    (got,) = rows(ingested)
+    assert got["metadata"] == '{"n": 100000000000000000000, "x": NaN}'
+    (surrogate,) = ingested.rejected
+    assert "`output_text`" in surrogate["reason"] and "surrogate" in surrogate["reason"]
+    assert surrogate["raw"] == lines[1]
+
+
+def test_nested_json_text_matches_the_contract_helper():
+    values = [
+        {"b": 1, "a": [1.5, -0.0, 1e-07, 10**20, True, None, "é ✓ 😀"], "c": {"z": {}, "y": []}},
+        [{"role": "user", "content": 'quote " and \\ and \n newline'}],
+        {"inf": math.inf, "nan": math.nan},
+    ]
+    for value in values:
+        assert raw_calls._encode_json(value) == to_json_text(value)
+
+
+def test_batches_and_the_written_partitions(tmp_path, monkeypatch):
+    monkeypatch.setattr(raw_calls, "BATCH_ROWS", 2)  # several record batches
+    lines = [json.dumps(call(f"c{i}")) for i in range(5)] + ["{broken"]
+    land(tmp_path / "landing", "native", "calls.jsonl", lines)
+    ingested = ingest_day(tmp_path / "landing", DAY, default_app="fallback")
+    assert ingested.calls.num_rows == 5
+    assert [r["call_id"] for r in rows(ingested)] == [f"c{i}" for i in range(5)]
+    lake = Lake(tmp_path / "lake")
+    calls_path, rejected_path = write_ingested_day(lake, DAY.isoformat(), ingested)
+    written = lake.read_partition("raw_calls", {"day": DAY.isoformat()})
+    assert written.num_rows == 5 and written.column("day").to_pylist() == ["2025-03-10"] * 5
+    assert written.drop_columns(["day"]).equals(ingested.calls.combine_chunks())
+    rejected = lake.read_partition("rejected_calls", {"day": DAY.isoformat()})
+    assert rejected.column("raw").to_pylist() == ["{broken"]
+    assert rejected.column("source_offset").to_pylist() == [6]
+
+
+def test_an_empty_day_gives_empty_tables(tmp_path):
+    ingested = ingest_day(tmp_path, DAY, default_app="fallback")
+    assert ingested.files == [] and ingested.rejected == []
+    assert ingested.calls.num_rows == 0 and ingested.calls.schema.equals(CALL_ARROW_SCHEMA)
+    calls_path, _ = write_ingested_day(Lake(tmp_path / "lake"), DAY.isoformat(), ingested)
+    assert pq.read_table(calls_path).num_rows == 0
+
+
+def test_epoch_timestamps_are_read_and_odd_types_rejected_not_crashing(tmp_path):
+    noon = datetime(2025, 3, 10, 12, tzinfo=UTC).timestamp()
+    lines = [
+        json.dumps(call("secs", ts=noon)),
+        json.dumps(call("millis", ts=int(noon * 1000))),
+        json.dumps(call("listy", ts=[2025, 3, 10])),
+        json.dumps(call("flag", ts=True)),
+    ]
+    land(tmp_path, "native", "calls.jsonl", lines)
+    day = ingest_day(tmp_path, DAY, default_app="shop")
+    assert sorted(day.calls.column("call_id").to_pylist()) == ["millis", "secs"]
+    assert {r["source_offset"] for r in day.rejected} == {3, 4}
+    assert all("`ts`" in r["reason"] for r in day.rejected)
