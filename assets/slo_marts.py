@@ -14,6 +14,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 from assay.contracts.call import CALL_ARROW_SCHEMA
 from assay.contracts.candidate_output import CANDIDATE_OUTPUT_ARROW_SCHEMA
 from assay.contracts.case import CASE_ARROW_SCHEMA
+from assay.contracts.rejected import REJECTED_ARROW_SCHEMA
 from assay.contracts.score import SCORE_ARROW_SCHEMA
 from assets.candidate_scores import CANDIDATE_SCORE_SCHEMA
 from assets.regression_dataset import current_version
@@ -24,6 +25,7 @@ from assets.warehouse_project import warehouse_project
 # empty when not yet written, so the marts build (empty) before the first candidate has run.
 SOURCE_TABLES = [
     ("raw_calls", CALL_ARROW_SCHEMA, ["day"]),
+    ("rejected_calls", REJECTED_ARROW_SCHEMA, ["day"]),
     ("call_scores", SCORE_ARROW_SCHEMA, ["day"]),
     ("regression_dataset", CASE_ARROW_SCHEMA, ["version"]),
     ("candidate_outputs", CANDIDATE_OUTPUT_ARROW_SCHEMA, ["candidate"]),

@@ -18,6 +18,8 @@ EXPECTED_ASSETS = {
     "candidate_outputs",
     "candidate_scores",
     "stg_calls",
+    "stg_rejected_calls",
+    "ingest_daily",
     "stg_call_scores",
     "stg_cases",
     "stg_candidate_outputs",

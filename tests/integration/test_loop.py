@@ -175,6 +175,8 @@ def test_warehouse_marts_cover_every_day_and_candidate(loop):
         days = {str(d) for (d,) in con.execute("select distinct day from slo_daily").fetchall()}
         candidates = {c for (c,) in con.execute("select distinct candidate_id from candidate_comparison").fetchall()}
         p95 = con.execute("select min(latency_p95_ms) from slo_daily").fetchone()[0]
+        quarantined = con.execute("select sum(rejected_records) from ingest_daily").fetchone()[0]
+    assert quarantined == 3 * DAYS
     assert days == set(loop["days"])
     assert candidates == {"support-v2", "support-lite", "support-xl"}
     assert p95 > 0

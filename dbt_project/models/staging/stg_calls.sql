@@ -24,7 +24,9 @@ renamed as (
         cast(cost_usd as double) as cost_usd,
         user_id,
         session_id,
-        feedback_score
+        feedback_score,
+        source_format,
+        source_file
     from source
 )
 
