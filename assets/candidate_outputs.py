@@ -59,6 +59,7 @@ def output_row(
         ) * candidate.price_override.get("output_cost_per_token", 0)
     return {
         "candidate_id": candidate.candidate_id,
+        "candidate_fingerprint": candidate.fingerprint,
         "case_id": case["case_id"],
         "dataset_version": dataset_version,
         "model": candidate.model,

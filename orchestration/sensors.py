@@ -10,19 +10,13 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from assay.config import load_config
+from assay.config import AssayConfig, load_config
 from assay.contracts.candidate import Candidate
 from assay.lake import Lake
 from assay.runtime import AssayHome
 from assets.partitions import candidate_partitions
 from assets.regression_dataset import current_version
 from orchestration.jobs import candidate_job, curate_job, daily_job, decide_job
-
-
-def candidate_fingerprint(candidate: Candidate) -> str:
-    """Changes when anything that shapes a candidate's outputs changes."""
-    payload = json.dumps(candidate.model_dump(mode="json"), sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
 @dataclass
@@ -34,49 +28,79 @@ class RegressionPlan:
     cursor: dict = field(default_factory=dict)
 
 
+def replay_key(dataset_version: str, candidate: Candidate) -> str:
+    return f"{dataset_version}:{candidate.fingerprint}"
+
+
 def plan_regression_runs(
     candidates: list[Candidate],
     existing_partitions: set[str],
     dataset_version: str | None,
-    scored_versions: dict[str, str | None],
+    replayed: dict[str, str | None],
     cursor: dict,
+    *,
+    candidate_runs_in_flight: bool = False,
+    policy: str = "",
 ) -> RegressionPlan:
     """What the regression sensor should do now (pure: tested without Dagster).
 
-    cursor = {"replayed": {candidate_id: "<version>:<fingerprint>"}, "decided": "<key>"}.
-    A candidate is replayed once per (dataset version, candidate config); the decision runs
-    once per combination, after every candidate has scores for the current version.
+    `replayed` is what the lake holds: for each candidate, the replay key
+    (`<dataset version>:<candidate fingerprint>`) its current scores were computed under, or
+    None. So replays done by any means (the CLI, a UI backfill) count, not only the sensor's.
+    cursor = {"requested": {candidate_id: key}, "decided": key}: a replay is requested once per
+    key (a failed run is not retried in a loop; re-run it from the UI), and the decision runs
+    once per set of keys, only after every candidate is scored and no candidate run is queued
+    or running.
     """
-    replayed = dict(cursor.get("replayed", {}))
+    requested = dict(cursor.get("requested", {}))
     plan = RegressionPlan(
         partitions_to_add=sorted(c.candidate_id for c in candidates if c.candidate_id not in existing_partitions)
     )
+    plan.cursor = {"requested": requested, "decided": cursor.get("decided")}
     if dataset_version is None:
-        plan.cursor = {"replayed": replayed, "decided": cursor.get("decided")}
         return plan
-    for candidate in candidates:
-        key = f"{dataset_version}:{candidate_fingerprint(candidate)}"
-        if replayed.get(candidate.candidate_id) != key:
-            plan.replay.append(candidate.candidate_id)
-            replayed[candidate.candidate_id] = key
-    decision_key = dataset_version + ":" + ",".join(sorted(replayed.get(c.candidate_id, "") for c in candidates))
-    all_scored = bool(candidates) and all(scored_versions.get(c.candidate_id) == dataset_version for c in candidates)
-    if not plan.replay and all_scored and cursor.get("decided") != decision_key:
+    keys = {c.candidate_id: replay_key(dataset_version, c) for c in candidates}
+    for cid, key in keys.items():
+        if replayed.get(cid) != key and requested.get(cid) != key:
+            plan.replay.append(cid)
+            requested[cid] = key
+    # `policy` (the gate and SLOs) is part of the key: changing a threshold re-decides.
+    decision_key = ",".join(f"{cid}={key}" for cid, key in sorted(keys.items())) + f";policy={policy}"
+    all_current = bool(candidates) and all(replayed.get(cid) == key for cid, key in keys.items())
+    if all_current and not plan.replay and not candidate_runs_in_flight and cursor.get("decided") != decision_key:
         plan.decide = True
-        cursor_decided = decision_key
-    else:
-        cursor_decided = cursor.get("decided")
-    plan.cursor = {"replayed": replayed, "decided": cursor_decided}
+        plan.cursor["decided"] = decision_key
     return plan
 
 
-def scored_versions(lake: Lake, candidate_ids: list[str]) -> dict[str, str | None]:
-    """The dataset version each candidate's scores were computed on (None: not scored)."""
-    versions: dict[str, str | None] = {}
+def replayed_keys(lake: Lake, candidate_ids: list[str]) -> dict[str, str | None]:
+    """For each candidate, the replay key its current scores belong to (None: not scored)."""
+    keys: dict[str, str | None] = {}
     for cid in candidate_ids:
-        table = lake.read_partition("candidate_scores", {"candidate": cid})
-        versions[cid] = table.column("dataset_version")[0].as_py() if table is not None and table.num_rows else None
-    return versions
+        scores = lake.read_partition("candidate_scores", {"candidate": cid})
+        outputs = lake.read_partition("candidate_outputs", {"candidate": cid})
+        if not scores or not outputs or not scores.num_rows or not outputs.num_rows:
+            keys[cid] = None
+            continue
+        version = scores.column("dataset_version")[0].as_py()
+        same_replay = outputs.column("dataset_version")[0].as_py() == version
+        fingerprint = outputs.column("candidate_fingerprint")[0].as_py()
+        keys[cid] = f"{version}:{fingerprint}" if same_replay else None
+    return keys
+
+
+def policy_fingerprint(config: AssayConfig) -> str:
+    """Changes when the decision policy (gate thresholds, SLOs) changes."""
+    payload = json.dumps({"gate": config.gate.model_dump(), "slos": config.slos.model_dump()}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
 
 
 @dg.sensor(
@@ -92,19 +116,25 @@ def regression_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     lake = Lake(home.lake)
     cursor = json.loads(context.cursor) if context.cursor else {}
     ids = [c.candidate_id for c in config.candidates]
+    in_flight = context.instance.get_runs_count(
+        dg.RunsFilter(job_name=candidate_job.name, statuses=IN_FLIGHT)
+    )
     plan = plan_regression_runs(
         config.candidates,
         set(context.instance.get_dynamic_partitions(candidate_partitions.name)),
         current_version(lake),
-        scored_versions(lake, ids),
+        replayed_keys(lake, ids),
         cursor,
+        candidate_runs_in_flight=in_flight > 0,
+        policy=policy_fingerprint(config),
     )
     requests = [
-        dg.RunRequest(run_key=f"{cid}@{plan.cursor['replayed'][cid]}", job_name=candidate_job.name, partition_key=cid)
+        dg.RunRequest(run_key=f"{cid}@{plan.cursor['requested'][cid]}", job_name=candidate_job.name, partition_key=cid)
         for cid in plan.replay
     ]
     if plan.decide:
-        requests.append(dg.RunRequest(run_key=f"decide@{plan.cursor['decided']}", job_name=decide_job.name))
+        decision_run_key = "decide@" + hashlib.sha256(plan.cursor["decided"].encode()).hexdigest()[:16]
+        requests.append(dg.RunRequest(run_key=decision_run_key, job_name=decide_job.name))
     return dg.SensorResult(
         run_requests=requests,
         dynamic_partitions_requests=[candidate_partitions.build_add_request(plan.partitions_to_add)]

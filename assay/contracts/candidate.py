@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from typing import Any
 
@@ -39,3 +41,10 @@ class Candidate(BaseModel):
         if "api_key" in params:
             raise ValueError("api_key must come from the environment, not from the config file")
         return params
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes when anything that shapes the candidate's outputs changes (model, prompt,
+        params, price): replays recorded under another fingerprint are stale."""
+        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:12]

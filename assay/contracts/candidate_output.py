@@ -11,6 +11,7 @@ CANDIDATE_OUTPUT_SCHEMA_VERSION = 1
 CANDIDATE_OUTPUT_ARROW_SCHEMA = pa.schema(
     [
         ("candidate_id", pa.string()),
+        ("candidate_fingerprint", pa.string()),  # Candidate.fingerprint at replay time
         ("case_id", pa.string()),
         ("dataset_version", pa.string()),
         ("model", pa.string()),
