@@ -6,12 +6,14 @@ judge_scores, judge_failed_scores`. A candidate is approved only when every gate
 without enough evidence is `unavailable` and the verdict is then `insufficient_evidence`.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import numpy as np
 from dagster import AssetExecutionContext
 
 from assay.config import GateConfig, SloConfig
@@ -162,33 +164,44 @@ def _critical_gate(evidence: PairedEvidence, paired: list[str], gate: GateConfig
                       detail=f"no critical regression in {len(critical)} critical cases; {mcnemar}")
 
 
+def _completed(rows: list[dict[str, Any]], column: str) -> list[float]:
+    return [r[column] for r in rows if r.get("output_status") == "completed" and r.get(column) is not None]
+
+
+def _slo_gate(
+    name: str,
+    values: list[float],
+    statistic: Callable[[np.ndarray], np.ndarray],
+    threshold: float,
+    gate: GateConfig,
+    describe: Callable[[float], str],
+    *,
+    label: str,
+    limit_name: str,
+    missing: str,
+) -> GateResult:
+    """A bootstrapped statistic of the candidate's replays against an SLO threshold."""
+    if len(values) < gate.min_cases:
+        return GateResult(gate=name, status="unavailable", n=len(values), threshold=threshold,
+                          detail=f"only {len(values)} completed replays {missing}")
+    observed, low, high = bootstrap_ci(values, statistic, confidence=gate.confidence,
+                                       resamples=gate.bootstrap_resamples, seed=gate.seed)
+    ok = observed <= threshold
+    return GateResult(gate=name, status="pass" if ok else "fail", observed=observed, threshold=threshold,
+                      ci_low=low, ci_high=high, n=len(values),
+                      detail=f"{label} {describe(observed)} ({describe(low)} to {describe(high)}) "
+                             f"{'within' if ok else 'over'} the {describe(threshold)} {limit_name}")
+
+
 def _latency_gate(rows: list[dict[str, Any]], gate: GateConfig, slos: SloConfig) -> GateResult:
-    latencies = [r["latency_ms"] for r in rows if r.get("output_status") == "completed" and r.get("latency_ms") is not None]
-    if len(latencies) < gate.min_cases:
-        return GateResult(gate="latency_p95", status="unavailable", n=len(latencies), threshold=slos.latency_p95_ms,
-                          detail=f"only {len(latencies)} completed replays with a latency")
-    p95, low, high = bootstrap_ci(latencies, p95_rows, confidence=gate.confidence,
-                                  resamples=gate.bootstrap_resamples, seed=gate.seed)
-    ok = p95 <= slos.latency_p95_ms
-    return GateResult(gate="latency_p95", status="pass" if ok else "fail", observed=p95,
-                      threshold=slos.latency_p95_ms, ci_low=low, ci_high=high, n=len(latencies),
-                      detail=f"p95 {p95:.0f} ms ({low:.0f} to {high:.0f}) {'within' if ok else 'over'} "
-                             f"the {slos.latency_p95_ms:.0f} ms SLO")
+    return _slo_gate("latency_p95", _completed(rows, "latency_ms"), p95_rows, slos.latency_p95_ms, gate,
+                     describe=lambda ms: f"{ms:.0f} ms", label="p95", limit_name="SLO", missing="with a latency")
 
 
 def _cost_gate(rows: list[dict[str, Any]], gate: GateConfig, slos: SloConfig) -> GateResult:
-    costs = [r["cost_usd"] for r in rows if r.get("output_status") == "completed" and r.get("cost_usd") is not None]
-    if len(costs) < gate.min_cases:
-        return GateResult(gate="cost_per_request", status="unavailable", n=len(costs),
-                          threshold=slos.cost_per_request_usd,
-                          detail=f"cost known for only {len(costs)} replays (no price for the model?)")
-    mean, low, high = bootstrap_ci(costs, mean_rows, confidence=gate.confidence,
-                                   resamples=gate.bootstrap_resamples, seed=gate.seed)
-    ok = mean <= slos.cost_per_request_usd
-    return GateResult(gate="cost_per_request", status="pass" if ok else "fail", observed=mean,
-                      threshold=slos.cost_per_request_usd, ci_low=low, ci_high=high, n=len(costs),
-                      detail=f"${mean:.3g} per request (${low:.3g} to ${high:.3g}) "
-                             f"{'within' if ok else 'over'} the ${slos.cost_per_request_usd:.3g} budget")
+    return _slo_gate("cost_per_request", _completed(rows, "cost_usd"), mean_rows, slos.cost_per_request_usd, gate,
+                     describe=lambda usd: f"${usd:.3g}", label="mean cost per request", limit_name="budget",
+                     missing="with a known cost (no price for the model?)")
 
 
 def load_case_scores(warehouse: Path, dataset_version: str) -> dict[str, list[dict[str, Any]]]:

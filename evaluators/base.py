@@ -18,6 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 from assay.contracts.score import Score
 
 Subject = Mapping[str, Any]
+CheckResult = tuple[bool, float | None, str] | tuple[bool, float | None, str, str | None]
 
 
 @runtime_checkable
@@ -53,7 +54,9 @@ class DeterministicEvaluator:
     required_fields: tuple[str, ...] = ("output_text",)
     params: dict[str, Any] = field(default_factory=dict)
 
-    def check(self, subject: Subject) -> tuple[bool, float | None, str]:
+    def check(self, subject: Subject) -> CheckResult:
+        """(passed, value, explanation), optionally with a 4th item: the failure category of
+        this particular failure when it depends on what was found (e.g. PII vs a secret)."""
         raise NotImplementedError
 
     def evaluate(self, subject: Subject) -> list[Score]:
@@ -67,7 +70,8 @@ class DeterministicEvaluator:
                     explanation=f"missing input: {', '.join(missing)}",
                 )
             ]
-        passed, value, explanation = self.check(subject)
+        passed, value, explanation, *category = self.check(subject)
+        extra = {"failure_category": category[0]} if category and category[0] else {}
         return [
             self.score(
                 subject,
@@ -75,17 +79,18 @@ class DeterministicEvaluator:
                 value=value,
                 explanation=explanation,
                 duration_ms=(time.perf_counter() - started) * 1000,
+                **extra,
             )
         ]
 
     def score(self, subject: Subject, **fields: Any) -> Score:
-        passed = fields.get("passed")
+        category = fields.pop("failure_category", self.failure_category)
         return Score(
             subject_id=str(subject["subject_id"]),
             evaluator=self.name,
             evaluator_version=self.version,
             metric=self.metric or self.name,
-            failure_category=self.failure_category if passed is False else None,
+            failure_category=category if fields.get("passed") is False else None,
             scored_at=datetime.now(UTC),
             **fields,
         )

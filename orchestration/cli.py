@@ -219,10 +219,11 @@ def cmd_ui(args: argparse.Namespace) -> None:
     from dagster import DagsterInstance
 
     configure_pools(DagsterInstance.get())
-    dagster = Path(sys.executable).with_name("dagster")
-    command = [str(dagster if dagster.exists() else "dagster"), "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.port)]
+    beside_python = Path(sys.executable).with_name("dagster")
+    dagster = str(beside_python) if beside_python.exists() else "dagster"
+    command = [dagster, "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.port)]
     _say(f"Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={home.dagster_home})")
-    os.execv(command[0], command) if dagster.exists() else os.execvp(command[0], command)
+    os.execvp(command[0], command)
 
 
 def build_parser() -> argparse.ArgumentParser:
