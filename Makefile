@@ -1,7 +1,8 @@
 # The README's commands. Each target sets itself up from nothing: a virtualenv installed from
 # uv.lock (hash-pinned), then the dbt manifest Dagster needs to load the project.
 SHELL := /bin/bash
-PYTHON ?= python3
+# Resolved before PATH gains .venv/bin: the interpreter that builds the venv, not the venv's.
+PYTHON ?= $(shell command -v python3)
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 export ASSAY_HOME ?= $(CURDIR)/.assay
@@ -22,8 +23,10 @@ $(INSTALLED): pyproject.toml uv.lock
 	@if find $(VENV) -name 'litellm_init.pth' | grep -q .; then echo "litellm_init.pth found: malicious litellm release"; exit 1; fi
 	@touch $@
 
+# `dbt parse` writes the manifest Dagster loads. (Not `dagster-dbt project prepare-and-package`:
+# it runs `dbt --version`, which asks pypi.org for the latest dbt on every call.)
 $(MANIFEST): $(INSTALLED) $(DBT_SOURCES)
-	$(BIN)/dagster-dbt project prepare-and-package --file assets/warehouse_project.py >/dev/null
+	cd dbt_project && $(BIN)/dbt parse --quiet --project-dir . --profiles-dir .
 	@touch $@
 
 demo: setup

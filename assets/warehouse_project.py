@@ -1,7 +1,8 @@
 """The dbt project as Dagster sees it (kept apart from @dbt_assets, as dagster-dbt advises).
 
-Outside `dagster dev` the manifest must be built first: `make` runs
-`dagster-dbt project prepare-and-package --file assets/warehouse_project.py`.
+Outside `dagster dev` the manifest must be built first: `make` runs `dbt parse` in
+dbt_project/ (not `dagster-dbt project prepare-and-package`, whose `dbt --version` probe asks
+pypi.org for the latest release).
 """
 
 from __future__ import annotations

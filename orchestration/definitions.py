@@ -6,12 +6,7 @@ ASSAY_HOME (default ./.assay) and ASSAY_CONFIG (default ./assay.yaml).
 
 from __future__ import annotations
 
-import shutil
-import sys
-from pathlib import Path
-
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
 import assay  # noqa: F401  (applies the no-telemetry defaults before anything else loads)
 from assay.config import config_path
@@ -28,14 +23,9 @@ from assets.sampled_calls import sampled_calls
 from assets.slo_marts import slo_marts
 from assets.warehouse_project import warehouse_project
 from orchestration.jobs import ALL_JOBS
+from orchestration.resources import OfflineDbtCliResource, dbt_executable
 from orchestration.schedules import nightly_schedule
 from orchestration.sensors import ALL_SENSORS
-
-
-def _dbt_executable() -> str:
-    """The dbt of this virtualenv, so dbt runs without the venv being activated."""
-    beside_python = Path(sys.executable).with_name("dbt")
-    return str(beside_python) if beside_python.exists() else (shutil.which("dbt") or "dbt")
 
 
 def build_definitions() -> dg.Definitions:
@@ -56,7 +46,7 @@ def build_definitions() -> dg.Definitions:
         sensors=ALL_SENSORS,
         resources={
             "assay": AssayResource(home_dir=str(AssayHome.from_env().root), config_file=str(config_path())),
-            "dbt": DbtCliResource(project_dir=warehouse_project, dbt_executable=_dbt_executable()),
+            "dbt": OfflineDbtCliResource(project_dir=warehouse_project, dbt_executable=dbt_executable()),
         },
     )
 

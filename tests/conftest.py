@@ -20,8 +20,8 @@ def dbt_manifest() -> Path:
         bin_dir = Path(sys.executable).parent
         env = os.environ | {"PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}
         subprocess.run(
-            [str(bin_dir / "dagster-dbt"), "project", "prepare-and-package", "--file", "assets/warehouse_project.py"],
-            cwd=ROOT,
+            [str(bin_dir / "dbt"), "parse", "--quiet", "--project-dir", ".", "--profiles-dir", "."],
+            cwd=ROOT / "dbt_project",
             env=env,
             check=True,
             capture_output=True,
