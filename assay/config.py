@@ -96,6 +96,11 @@ class DatasetConfig(_Section):
     """A failure seen this often becomes a `smoke` case (run first, always)."""
 
 
+class ModelPrice(_Section):
+    input_cost_per_token: float = Field(ge=0)
+    output_cost_per_token: float = Field(ge=0)
+
+
 class GateConfig(_Section):
     quality_margin: float = Field(0.02, ge=0, le=1)
     """Non-inferiority margin on the mean per-case pass share (candidate minus baseline)."""
@@ -116,6 +121,9 @@ class AssayConfig(_Section):
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     candidates: list[Candidate] = Field(default_factory=list)
     gate: GateConfig = Field(default_factory=GateConfig)
+    pricing: dict[str, ModelPrice] = Field(default_factory=dict)
+    """USD per token by model name, for models litellm's price map lacks or gets wrong; used to
+    fill the cost of logged calls whose source gave none."""
 
     # Field validators (not one model validator) so an error names its section and line
     # (`evaluators`, `candidates`) rather than "(top level)" at line 1.

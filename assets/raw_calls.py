@@ -23,6 +23,7 @@ can while deciding exactly as before:
 """
 
 import gc
+import hashlib
 import json
 import operator
 import warnings
@@ -43,7 +44,8 @@ from pydantic_core import from_json
 
 from assay.contracts.call import CALL_ARROW_SCHEMA, CALL_JSON_COLUMNS, CallRecord
 from assay.contracts.rejected import REJECTED_ARROW_SCHEMA
-from assay.lake import Lake
+from assay.lake import Lake, atomic_write_text
+from assay.pricing import fill_missing_costs
 from assets._metadata import counts_table, partition_metadata
 from assets.partitions import daily_partitions
 from assets.quality import validate_calls_partition
@@ -86,6 +88,30 @@ class IngestedDay:
     rejected: list[dict[str, Any]] = field(default_factory=list)
     """Rows of `REJECTED_ARROW_SCHEMA`, in file/line order."""
     files: list[FileStats] = field(default_factory=list)
+    landing_fingerprint: str = ""
+    """Of the landing files as they were when ingestion started (see landing_fingerprint)."""
+
+
+LANDING_FINGERPRINT_FILE = "_landing.json"
+"""Beside a raw_calls partition: which landing files it was ingested from."""
+
+
+def landing_fingerprint(landing_root: Path, day: date) -> str:
+    """Changes when a file lands, grows or is rewritten for `day` (path, size, mtime)."""
+    entries = []
+    for path in landing_files(landing_root, day):
+        stat = path.stat()
+        entries.append((str(path.relative_to(landing_root)), stat.st_size, stat.st_mtime_ns))
+    return hashlib.sha256(json.dumps(entries).encode()).hexdigest()[:16]
+
+
+def ingested_fingerprint(lake: Lake, day_key: str) -> str | None:
+    """The landing fingerprint the day's raw_calls partition was built from (None: never)."""
+    path = lake.partition_dir("raw_calls", {"day": day_key}) / LANDING_FINGERPRINT_FILE
+    try:
+        return json.loads(path.read_text())["landing_fingerprint"]
+    except (FileNotFoundError, json.JSONDecodeError, KeyError):
+        return None
 
 
 def landing_files(landing_root: Path, day: date) -> list[Path]:
@@ -162,7 +188,8 @@ def _gc_paused() -> Iterator[None]:
 
 
 def ingest_day(landing_root: Path, day: date, *, default_app: str) -> IngestedDay:
-    result = IngestedDay()
+    # Taken before reading: a file that grows meanwhile shows up as a change, and is re-read.
+    result = IngestedDay(landing_fingerprint=landing_fingerprint(landing_root, day))
     calls = _CallColumns()
     relatives: list[str] = []
     # call_id -> (file index << 32 | line): where it was first accepted, for the reason.
@@ -279,6 +306,11 @@ def write_ingested_day(lake: Lake, day_key: str, ingested: IngestedDay) -> tuple
     rejected_path = lake.write_partition(
         "rejected_calls", ingested.rejected, partition=partition, schema=REJECTED_ARROW_SCHEMA
     )
+    # Written last: if anything above failed, the sensor still sees the day as stale.
+    atomic_write_text(
+        calls_path.parent / LANDING_FINGERPRINT_FILE,
+        json.dumps({"landing_fingerprint": ingested.landing_fingerprint, "files": len(ingested.files)}),
+    )
     return calls_path, rejected_path
 
 
@@ -303,6 +335,8 @@ def write_ingested_day(lake: Lake, day_key: str, ingested: IngestedDay) -> tuple
 def raw_calls(context: AssetExecutionContext, assay: AssayResource):
     day = date.fromisoformat(context.partition_key)
     ingested = ingest_day(assay.home.landing, day, default_app=assay.config.project.app)
+    prices = {model: price.model_dump() for model, price in assay.config.pricing.items()}
+    ingested.calls, cost_sources = fill_missing_costs(ingested.calls, prices)
     calls_path, rejected_path = write_ingested_day(assay.lake, context.partition_key, ingested)
     if not ingested.files:
         context.log.warning(f"no landing files for {day} under {assay.home.landing}/*/{day}/")
@@ -311,6 +345,7 @@ def raw_calls(context: AssetExecutionContext, assay: AssayResource):
         metadata={
             **partition_metadata(calls_path, ingested.calls.num_rows),
             "landing_files": len(ingested.files),
+            "cost_sources": counts_table(cost_sources, "cost_source"),
             "per_file": dg.MetadataValue.md(
                 "| file | calls | rejected |\n|---|---|---|\n"
                 + "\n".join(f"| {f.path} | {f.calls} | {f.rejected} |" for f in ingested.files)

@@ -97,18 +97,6 @@ def configure_pools(instance) -> None:
             instance.event_log_storage.set_concurrency_slots(pool, limit)
 
 
-def landed_days(landing: Path) -> list[str]:
-    days = {p.name for p in landing.glob("*/*") if p.is_dir()}
-    valid = []
-    for day in sorted(days):
-        try:
-            date.fromisoformat(day)
-        except ValueError:
-            continue
-        valid.append(day)
-    return valid
-
-
 def run_loop(days: list[str]) -> None:
     """The whole loop over `days`: daily chain per day, curation, every candidate, decision."""
     config = _load_config()
@@ -179,6 +167,8 @@ def cmd_generate(args: argparse.Namespace) -> None:
 def cmd_run(args: argparse.Namespace) -> None:
     home = _home()
     _load_config()  # fail fast on a bad config, before Dagster loads
+    from orchestration.sensors import landed_days
+
     days = args.day or landed_days(home.landing)
     if not days:
         raise CliError(f"nothing landed under {home.landing}/<source>/<YYYY-MM-DD>/: run `assay generate` or land files")

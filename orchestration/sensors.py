@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import dagster as dg
 
@@ -15,6 +17,7 @@ from assay.contracts.candidate import Candidate
 from assay.lake import Lake
 from assay.runtime import AssayHome
 from assets.partitions import candidate_partitions
+from assets.raw_calls import ingested_fingerprint, landing_fingerprint
 from assets.regression_dataset import current_version
 from orchestration.jobs import candidate_job, curate_job, daily_job, decide_job
 
@@ -144,6 +147,57 @@ def regression_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     )
 
 
+def plan_late_days(landed: dict[str, str], ingested: dict[str, str | None], today: date) -> list[str]:
+    """Past days whose landing files changed since their raw_calls partition was built.
+
+    landed: day -> fingerprint of its landing files now; ingested: day -> fingerprint the
+    lake's partition was built from (None: never built). Today is never touched (still
+    landing), and yesterday only once built: its first run is the nightly schedule's.
+    """
+    yesterday = (today - timedelta(days=1)).isoformat()
+    stale = []
+    for day, fingerprint in sorted(landed.items()):
+        if day >= today.isoformat():
+            continue
+        built = ingested.get(day)
+        if built is None and day == yesterday:
+            continue
+        if built != fingerprint:
+            stale.append(day)
+    return stale
+
+
+def landed_days(landing: Path) -> list[str]:
+    """Days with a landing folder under any source (`<landing>/<source>/<YYYY-MM-DD>/`)."""
+    days = set()
+    for folder in landing.glob("*/*"):
+        try:
+            days.add(date.fromisoformat(folder.name).isoformat())
+        except ValueError:
+            continue
+    return sorted(days)
+
+
+@dg.sensor(
+    job=daily_job,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Re-runs the daily chain for a past day whose landing files changed (a late or "
+    "re-delivered file) since its raw_calls partition was built.",
+)
+def late_landing_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    home = AssayHome.from_env()
+    lake = Lake(home.lake)
+    days = landed_days(home.landing)
+    landed = {day: landing_fingerprint(home.landing, date.fromisoformat(day)) for day in days}
+    ingested = {day: ingested_fingerprint(lake, day) for day in days}
+    stale = plan_late_days(landed, ingested, datetime.now(UTC).date())
+    # The run key carries the fingerprint: one run per state of the landing folder.
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(run_key=f"late:{day}:{landed[day]}", partition_key=day) for day in stale]
+    )
+
+
 @dg.run_status_sensor(
     run_status=dg.DagsterRunStatus.SUCCESS,
     monitored_jobs=[daily_job],
@@ -155,6 +209,6 @@ def nightly_followup_sensor(context: dg.RunStatusSensorContext) -> dg.RunRequest
     return dg.RunRequest(run_key=f"followup:{context.dagster_run.run_id}")
 
 
-ALL_SENSORS = [regression_sensor, nightly_followup_sensor]
+ALL_SENSORS = [regression_sensor, late_landing_sensor, nightly_followup_sensor]
 
 

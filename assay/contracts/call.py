@@ -56,6 +56,8 @@ class CallRecord(BaseModel):
     input_tokens: int | None = Field(default=None, ge=0)
     output_tokens: int | None = Field(default=None, ge=0)
     cost_usd: float | None = Field(default=None, ge=0)
+    cost_source: str | None = None
+    """Where cost_usd came from: source | config_price | litellm_price_map | unknown (set at ingest)."""
     user_id: str | None = None
     session_id: str | None = None
     customer_id: str | None = None
@@ -109,6 +111,7 @@ CALL_ARROW_SCHEMA = pa.schema(
         ("input_tokens", pa.int64()),
         ("output_tokens", pa.int64()),
         ("cost_usd", pa.float64()),
+        ("cost_source", pa.string()),
         ("user_id", pa.string()),
         ("session_id", pa.string()),
         ("customer_id", pa.string()),

@@ -22,6 +22,7 @@ renamed as (
         input_tokens,
         output_tokens,
         cast(cost_usd as double) as cost_usd,
+        cost_source,
         user_id,
         session_id,
         feedback_score,

@@ -1,0 +1,75 @@
+"""What a call cost when its source did not say: litellm's bundled price map, or a price set
+in assay.yaml (`pricing:`) for models the map lacks or gets wrong.
+
+Costs are computed per model, not per row: a day has a handful of models and a million calls.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+COST_FROM_SOURCE = "source"
+COST_FROM_CONFIG = "config_price"
+COST_FROM_PRICE_MAP = "litellm_price_map"
+COST_UNKNOWN = "unknown"
+
+
+def price_per_token(model: str, overrides: Mapping[str, Mapping[str, float]]) -> tuple[tuple[float, float], str] | None:
+    """((input USD/token, output USD/token), where the price came from), or None if unknown."""
+    if model in overrides:
+        price = overrides[model]
+        return (price.get("input_cost_per_token", 0.0), price.get("output_cost_per_token", 0.0)), COST_FROM_CONFIG
+    import litellm
+
+    litellm.suppress_debug_info = True  # it prints a banner for every unmapped model
+    try:
+        info = litellm.get_model_info(model)
+    except Exception:  # litellm raises its own error types for unmapped models
+        return None
+    input_cost, output_cost = info.get("input_cost_per_token"), info.get("output_cost_per_token")
+    if input_cost is None and output_cost is None:
+        return None
+    return (input_cost or 0.0, output_cost or 0.0), COST_FROM_PRICE_MAP
+
+
+def fill_missing_costs(
+    calls: pa.Table, overrides: Mapping[str, Mapping[str, float]] | None = None
+) -> tuple[pa.Table, Counter]:
+    """Fill `cost_usd` where it is null and tokens are known; set `cost_source` on every row.
+
+    Returns the table and a count of rows per cost source.
+    """
+    overrides = overrides or {}
+    has_cost = pc.is_valid(calls["cost_usd"])
+    source = pc.if_else(has_cost, pa.scalar(COST_FROM_SOURCE), pa.scalar(COST_UNKNOWN))
+    cost = calls["cost_usd"]
+    missing = pc.invert(has_cost)
+    if pc.any(missing).as_py():
+        input_tokens = pc.fill_null(calls["input_tokens"], 0)
+        output_tokens = pc.fill_null(calls["output_tokens"], 0)
+        has_tokens = pc.or_(pc.is_valid(calls["input_tokens"]), pc.is_valid(calls["output_tokens"]))
+        models = pc.unique(pc.filter(calls["model"], missing)).to_pylist()
+        for model in models:
+            priced = price_per_token(model, overrides) if model else None
+            if priced is None:
+                continue
+            (input_price, output_price), origin = priced
+            rows = pc.and_(pc.and_(missing, has_tokens), pc.equal(calls["model"], model))
+            computed = pc.add(
+                pc.multiply(pc.cast(input_tokens, pa.float64()), input_price),
+                pc.multiply(pc.cast(output_tokens, pa.float64()), output_price),
+            )
+            cost = pc.if_else(rows, computed, cost)
+            source = pc.if_else(rows, pa.scalar(origin), source)
+    index = calls.schema.get_field_index("cost_usd")
+    calls = calls.set_column(index, "cost_usd", cost)
+    source_index = calls.schema.get_field_index("cost_source")
+    if source_index >= 0:
+        calls = calls.set_column(source_index, "cost_source", source)
+    else:
+        calls = calls.append_column("cost_source", source)
+    return calls, Counter(source.to_pylist())
