@@ -210,9 +210,9 @@ def load_case_scores(warehouse: Path, dataset_version: str) -> dict[str, list[di
 
     # Read-only and closed at once: dbt (in the same pool) is the warehouse's only writer.
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        table = con.execute(
+        table = con.sql(
             "select * from candidate_case_scores where dataset_version = ? order by candidate_id, case_id",
-            [dataset_version],
+            params=[dataset_version],
         ).to_arrow_table()
     by_candidate: dict[str, list[dict[str, Any]]] = {}
     for row in table.to_pylist():

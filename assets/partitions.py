@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dagster import DailyPartitionsDefinition, DynamicPartitionsDefinition
 
-# Days of production traffic. The start only bounds what the UI offers for backfills.
-daily_partitions = DailyPartitionsDefinition(start_date="2026-01-01", timezone="UTC")
+# Days of production traffic. The start bounds how old a log can be ingested (and what the
+# UI offers for backfills); `assay ingest` names it when a file is older.
+FIRST_DAY = "2023-01-01"
+daily_partitions = DailyPartitionsDefinition(start_date=FIRST_DAY, timezone="UTC")
 
 # One partition per candidate id (sanitised: no `|` or `[`, see contracts/candidate.py).
 candidate_partitions = DynamicPartitionsDefinition(name="candidates")

@@ -27,10 +27,11 @@ import hashlib
 import json
 import operator
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, time
 from json.encoder import c_make_encoder, encode_basestring
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,8 @@ from pydantic_core import from_json
 
 from assay.contracts.call import CALL_ARROW_SCHEMA, CALL_JSON_COLUMNS, CallRecord
 from assay.contracts.rejected import REJECTED_ARROW_SCHEMA
+from assay.contracts.span import SPAN_ARROW_SCHEMA, SPAN_JSON_COLUMNS
+from assay.formats import NATIVE_FORMAT, UnknownFormatError, read_records, sniff_format
 from assay.lake import Lake, atomic_write_text
 from assay.pricing import fill_missing_costs
 from assets._metadata import counts_table, partition_metadata
@@ -51,7 +54,6 @@ from assets.partitions import daily_partitions
 from assets.quality import validate_calls_partition
 from assets.resources import AssayResource
 
-NATIVE_FORMAT = "assay_jsonl"
 LANDING_SUFFIXES = (".jsonl", ".ndjson")
 BATCH_ROWS = 10_000
 """Calls per Arrow record batch: bounds the Python objects alive at once (~100 MB)."""
@@ -79,6 +81,8 @@ class FileStats:
     path: str
     calls: int = 0
     rejected: int = 0
+    spans: int = 0
+    format: str = ""
 
 
 @dataclass
@@ -88,6 +92,8 @@ class IngestedDay:
     rejected: list[dict[str, Any]] = field(default_factory=list)
     """Rows of `REJECTED_ARROW_SCHEMA`, in file/line order."""
     files: list[FileStats] = field(default_factory=list)
+    spans: list[dict[str, Any]] = field(default_factory=list)
+    """Non-LLM steps of the traces (tools, agents, chains): rows of `SPAN_ARROW_SCHEMA`."""
     landing_fingerprint: str = ""
     """Of the landing files as they were when ingestion started (see landing_fingerprint)."""
 
@@ -144,12 +150,14 @@ class _CallColumns:
         self._values: list[tuple[Any, ...]] = []
         self._source_files: list[str] = []
         self._source_offsets: list[int] = []
+        self._source_formats: list[str] = []
 
-    def append(self, record: CallRecord, source_file: str, line_no: int) -> None:
+    def append(self, record: CallRecord, source_file: str, line_no: int, source_format: str = NATIVE_FORMAT) -> None:
         # One C-level itemgetter per call instead of 35 Python-level appends.
         self._values.append(_MODEL_VALUES(record.__dict__))
         self._source_files.append(source_file)
         self._source_offsets.append(line_no)
+        self._source_formats.append(source_format)
         self.rows += 1
         if len(self._values) >= BATCH_ROWS:
             self.flush()
@@ -162,10 +170,10 @@ class _CallColumns:
             columns[name] = [None if v is None else _encode_json(v) for v in columns[name]]
         columns["source_file"] = self._source_files
         columns["source_offset"] = self._source_offsets
-        columns["source_format"] = [NATIVE_FORMAT] * len(self._values)
+        columns["source_format"] = self._source_formats
         arrays = [pa.array(columns[f.name], type=f.type) for f in CALL_ARROW_SCHEMA]
         self.batches.append(pa.RecordBatch.from_arrays(arrays, schema=CALL_ARROW_SCHEMA))
-        self._values, self._source_files, self._source_offsets = [], [], []
+        self._values, self._source_files, self._source_offsets, self._source_formats = [], [], [], []
 
     def table(self) -> pa.Table:
         self.flush()
@@ -200,6 +208,17 @@ def ingest_day(landing_root: Path, day: date, *, default_app: str) -> IngestedDa
             file_index = len(relatives)
             relatives.append(relative)
             stats = FileStats(relative)
+            result.files.append(stats)
+            try:
+                fmt = sniff_format(path)
+            except UnknownFormatError as exc:
+                stats.rejected += 1
+                result.rejected.append(_rejected_row(relative, 0, "unknown", str(exc), _head(path)))
+                continue
+            stats.format = fmt
+            if fmt != NATIVE_FORMAT:
+                _ingest_adapted(path, fmt, relative, file_index, day, default_app, calls, seen, relatives, stats, result)
+                continue
             with path.open("r", encoding="utf-8", errors="replace") as handle:
                 for line_no, line in enumerate(handle, start=1):
                     if not line.strip():
@@ -215,18 +234,61 @@ def ingest_day(landing_root: Path, day: date, *, default_app: str) -> IngestedDa
                         where = f"{relatives[first >> 32]}:{first & 0xFFFFFFFF}"
                         reason = f"duplicate call_id {record.call_id!r} (first at {where})"
                     stats.rejected += 1
-                    result.rejected.append(
-                        {
-                            "source_file": relative,
-                            "source_offset": line_no,
-                            "source_format": NATIVE_FORMAT,
-                            "reason": reason,
-                            "raw": line.rstrip("\n"),
-                        }
-                    )
-            result.files.append(stats)
+                    result.rejected.append(_rejected_row(relative, line_no, NATIVE_FORMAT, reason, line.rstrip("\n")))
     result.calls = calls.table()
     return result
+
+
+def _rejected_row(source_file: str, offset: int, fmt: str, reason: str, raw: str) -> dict[str, Any]:
+    return {"source_file": source_file, "source_offset": offset, "source_format": fmt, "reason": reason, "raw": raw}
+
+
+def _head(path: Path, limit: int = 2000) -> str:
+    """The start of a file that could not be read as any format, kept as its quarantined raw."""
+    with path.open("rb") as handle:
+        return handle.read(limit).decode("utf-8", errors="replace")
+
+
+def _ingest_adapted(
+    path: Path,
+    fmt: str,
+    relative: str,
+    file_index: int,
+    day: date,
+    default_app: str,
+    calls: _CallColumns,
+    seen: dict[str, int],
+    relatives: list[str],
+    stats: FileStats,
+    result: IngestedDay,
+) -> None:
+    """A landing file in another trace format: the adapter normalises each record; the day,
+    duplicate and quarantine rules are the same as for native lines."""
+    midnight = datetime.combine(day, time.min, tzinfo=UTC)
+    for item in read_records(path, fmt, default_app=default_app, default_ts=midnight):
+        reason = item.reason
+        if item.span is not None:
+            span_day = item.span["ts"].date() if item.span.get("ts") else day
+            if span_day == day:
+                result.spans.append(item.span | {"source_file": relative, "source_offset": item.offset})
+                stats.spans += 1
+                continue
+            reason = f"`ts` {item.span['ts'].isoformat()} is outside the partition day {day.isoformat()}"
+        elif item.call is not None:
+            record = CallRecord.model_construct(**item.call)  # validated by the adapter
+            if record.ts.date() != day:
+                reason = f"`ts` {record.ts.isoformat()} is outside the partition day {day.isoformat()}"
+            else:
+                first = seen.get(record.call_id)
+                if first is None:
+                    seen[record.call_id] = file_index << 32 | item.offset
+                    calls.append(record, relative, item.offset, fmt)
+                    stats.calls += 1
+                    continue
+                where = f"{relatives[first >> 32]}:{first & 0xFFFFFFFF}"
+                reason = f"duplicate call_id {record.call_id!r} (first at {where})"
+        stats.rejected += 1
+        result.rejected.append(_rejected_row(relative, item.offset, fmt, reason or "unreadable record", item.raw))
 
 
 def parse_native_line(
@@ -306,6 +368,9 @@ def write_ingested_day(lake: Lake, day_key: str, ingested: IngestedDay) -> tuple
     rejected_path = lake.write_partition(
         "rejected_calls", ingested.rejected, partition=partition, schema=REJECTED_ARROW_SCHEMA
     )
+    lake.write_partition(
+        "trace_spans", ingested.spans, partition=partition, schema=SPAN_ARROW_SCHEMA, json_columns=SPAN_JSON_COLUMNS
+    )
     # Written last: if anything above failed, the sensor still sees the day as stale.
     atomic_write_text(
         calls_path.parent / LANDING_FINGERPRINT_FILE,
@@ -328,6 +393,13 @@ def write_ingested_day(lake: Lake, day_key: str, ingested: IngestedDay) -> tuple
             group_name="ingest",
             kinds={"parquet"},
         ),
+        dg.AssetSpec(
+            "trace_spans",
+            description="The non-LLM steps of each trace (tools, agents, chains), in their place "
+            "in the span tree (trace_id, span_id, parent_span_id).",
+            group_name="ingest",
+            kinds={"parquet"},
+        ),
     ],
     partitions_def=daily_partitions,
     check_specs=[RAW_CALLS_CHECK],
@@ -347,8 +419,8 @@ def raw_calls(context: AssetExecutionContext, assay: AssayResource):
             "landing_files": len(ingested.files),
             "cost_sources": counts_table(cost_sources, "cost_source"),
             "per_file": dg.MetadataValue.md(
-                "| file | calls | rejected |\n|---|---|---|\n"
-                + "\n".join(f"| {f.path} | {f.calls} | {f.rejected} |" for f in ingested.files)
+                "| file | format | calls | spans | rejected |\n|---|---|---|---|---|\n"
+                + "\n".join(f"| {f.path} | {f.format} | {f.calls} | {f.spans} | {f.rejected} |" for f in ingested.files)
             ),
         },
     )
@@ -356,6 +428,13 @@ def raw_calls(context: AssetExecutionContext, assay: AssayResource):
     for row in ingested.rejected:
         key = row["reason"].split(":")[0][:60]
         reasons[key] = reasons.get(key, 0) + 1
+    yield dg.MaterializeResult(
+        asset_key="trace_spans",
+        metadata={
+            "dagster/row_count": len(ingested.spans),
+            "by_kind": counts_table(Counter(str(span.get("kind")) for span in ingested.spans), "kind"),
+        },
+    )
     yield dg.MaterializeResult(
         asset_key="rejected_calls",
         metadata={

@@ -16,6 +16,7 @@ from assay.contracts.candidate_output import CANDIDATE_OUTPUT_ARROW_SCHEMA
 from assay.contracts.case import CASE_ARROW_SCHEMA
 from assay.contracts.rejected import REJECTED_ARROW_SCHEMA
 from assay.contracts.score import SCORE_ARROW_SCHEMA
+from assay.contracts.span import SPAN_ARROW_SCHEMA
 from assets.candidate_scores import CANDIDATE_SCORE_SCHEMA
 from assets.regression_dataset import current_version
 from assets.resources import AssayResource
@@ -26,6 +27,7 @@ from assets.warehouse_project import warehouse_project
 SOURCE_TABLES = [
     ("raw_calls", CALL_ARROW_SCHEMA, ["day"]),
     ("rejected_calls", REJECTED_ARROW_SCHEMA, ["day"]),
+    ("trace_spans", SPAN_ARROW_SCHEMA, ["day"]),
     ("call_scores", SCORE_ARROW_SCHEMA, ["day"]),
     ("regression_dataset", CASE_ARROW_SCHEMA, ["version"]),
     ("candidate_outputs", CANDIDATE_OUTPUT_ARROW_SCHEMA, ["candidate"]),

@@ -79,6 +79,10 @@ class Runner:
             )
         _say(f"  ok  {job_name:<14} {label or partition_key or '':<22} {seconds:5.1f}s  run {result.run_id[:8]}")
 
+    def run_days(self, days: list[str]) -> None:
+        for day in days:
+            self.run("daily_job", partition_key=day)
+
     def register_candidates(self, candidate_ids: list[str]) -> None:
         from assets.partitions import candidate_partitions
 
@@ -102,8 +106,7 @@ def run_loop(days: list[str]) -> None:
     config = _load_config()
     runner = Runner()
     _say(f"assay: {len(days)} day(s), {len(config.candidates)} candidate(s)")
-    for day in days:
-        runner.run("daily_job", partition_key=day)
+    runner.run_days(days)
     runner.run("curate_job", label="dataset + SLO marts")
     ids = [c.candidate_id for c in config.candidates]
     runner.register_candidates(ids)
@@ -181,6 +184,60 @@ def cmd_run(args: argparse.Namespace) -> None:
     print_decisions(latest_decisions())
 
 
+def _rows_from(lake, table: str, day: str, source_files: set[str]) -> int:
+    """Rows of one day's partition that came from the given landing files."""
+    data = lake.read_partition(table, {"day": day})
+    return 0 if data is None else sum(1 for name in data.column("source_file").to_pylist() if name in source_files)
+
+
+INGEST_FORMATS = ["assay_jsonl", "openai_chat", "litellm_payload", "otlp_json", "langfuse"]
+"""assay.formats.FORMATS, spelled out so `assay --help` need not import the adapters."""
+
+
+def cmd_ingest(args: argparse.Namespace) -> None:
+    """Land files by hand (each record to the day of its own timestamp), then run the daily
+    chain for every day they touched, and say per file what came of it."""
+    from assay.formats import UnknownFormatError
+    from assay.landing import land_file
+
+    home = _home()
+    config = _load_config()
+    today = datetime.now(UTC).date()
+    landed, failed = [], 0
+    for raw_path in args.paths:
+        path = Path(raw_path)
+        if not path.is_file():
+            _say(f"{path}: not a file")
+            failed += 1
+            continue
+        try:
+            landed.append(
+                land_file(path, home.landing, source=args.source, fmt=args.format,
+                          default_app=config.project.app, today=today)
+            )
+        except (UnknownFormatError, ValueError) as exc:
+            _say(f"{path}: {exc}")
+            failed += 1
+    days = sorted({day for item in landed for day in item.files})
+    from assets.partitions import FIRST_DAY
+
+    if days and days[0] < FIRST_DAY:
+        raise CliError(f"records dated {days[0]} are older than the first partition day {FIRST_DAY}")
+    if days:
+        Runner().run_days(days)
+    from assay.lake import Lake
+
+    lake = Lake(home.lake)
+    for item in landed:
+        names = {str(p.relative_to(home.landing)) for p in item.files.values()}
+        calls = sum(_rows_from(lake, "raw_calls", day, names) for day in item.files)
+        rejected = sum(_rows_from(lake, "rejected_calls", day, names) for day in item.files)
+        span = f"{min(item.files)}..{max(item.files)}" if len(item.files) > 1 else next(iter(item.files))
+        print(f"{item.source_path}: format={item.format} calls={calls} rejected={rejected} days={span}")
+    if failed:
+        raise CliError(f"{failed} of {len(args.paths)} file(s) could not be landed (see above)")
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     cmd_generate(args)
@@ -240,6 +297,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run the loop over landed days: score, curate, replay candidates, decide")
     p.add_argument("--day", action="append", help="a day to (re)process, YYYY-MM-DD; repeatable (default: all landed)")
     p.set_defaults(func=cmd_run)
+    p = sub.add_parser(
+        "ingest",
+        help="land log files (any supported format, each record to its own day) and ingest those days",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--format", choices=INGEST_FORMATS,
+                   help="skip content sniffing and read every file as this format")
+    p.add_argument("--source", default="manual", help="landing source folder name (default: manual)")
+    p.set_defaults(func=cmd_ingest)
     p = sub.add_parser("report", help="print the latest deploy decisions")
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(func=cmd_report)

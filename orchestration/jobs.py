@@ -6,7 +6,7 @@ import dagster as dg
 
 from assets.slo_marts import slo_marts
 
-DAILY_ASSETS = ["raw_calls", "rejected_calls", "sampled_calls", "call_scores", "failures"]
+DAILY_ASSETS = ["raw_calls", "rejected_calls", "trace_spans", "sampled_calls", "call_scores", "failures"]
 
 daily_job = dg.define_asset_job(
     "daily_job",

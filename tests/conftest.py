@@ -15,8 +15,10 @@ MANIFEST = ROOT / "dbt_project" / "target" / "manifest.json"
 
 @pytest.fixture(scope="session", autouse=True)
 def dbt_manifest() -> Path:
-    """`make test` builds the manifest first; this covers a bare `pytest` run."""
-    if not MANIFEST.exists():
+    """`make test` builds the manifest first; this covers a bare `pytest` run (missing, or
+    older than a dbt model, test or project file)."""
+    sources = [p for p in (ROOT / "dbt_project").rglob("*") if p.is_file() and "target" not in p.parts]
+    if not MANIFEST.exists() or max(p.stat().st_mtime for p in sources) > MANIFEST.stat().st_mtime:
         bin_dir = Path(sys.executable).parent
         env = os.environ | {"PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}
         subprocess.run(

@@ -19,6 +19,8 @@ EXPECTED_ASSETS = {
     "candidate_scores",
     "stg_calls",
     "stg_rejected_calls",
+    "stg_trace_spans",
+    "trace_spans",
     "ingest_daily",
     "stg_call_scores",
     "stg_cases",

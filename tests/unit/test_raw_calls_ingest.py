@@ -238,3 +238,38 @@ def test_epoch_timestamps_are_read_and_odd_types_rejected_not_crashing(tmp_path)
     assert sorted(day.calls.column("call_id").to_pylist()) == ["millis", "secs"]
     assert {r["source_offset"] for r in day.rejected} == {3, 4}
     assert all("`ts`" in r["reason"] for r in day.rejected)
+
+
+def test_a_day_mixing_trace_formats_ingests_calls_spans_and_rejections(tmp_path):
+    """Landing files in every format, sniffed per file; the day rules apply to all of them."""
+    from tests.unit.test_formats import DAY as FORMATS_DAY
+    from tests.unit.test_formats import langfuse_export, litellm_success, openai_pair, otlp_envelope
+
+    day = FORMATS_DAY.date()
+    folder = tmp_path / "mixed" / day.isoformat()
+    folder.mkdir(parents=True)
+    (folder / "openai.jsonl").write_text(json.dumps(openai_pair()) + "\n" + "{broken\n")
+    (folder / "litellm.jsonl").write_text(json.dumps(litellm_success()) + "\n")
+    (folder / "otlp.jsonl").write_text(json.dumps(otlp_envelope()) + "\n")
+    (folder / "langfuse.jsonl").write_text(json.dumps(langfuse_export()) + "\n")
+    (folder / "native.jsonl").write_text(json.dumps(call("n1", ts=f"{day.isoformat()}T09:00:00Z")) + "\n")
+    (folder / "mystery.jsonl").write_text(json.dumps({"hello": "world"}) + "\n")
+
+    ingested = ingest_day(tmp_path, day, default_app="shop")
+    by_file = {Path(f.path).name: f for f in ingested.files}
+    assert {name: f.format for name, f in by_file.items() if f.format} == {
+        "openai.jsonl": "openai_chat",
+        "litellm.jsonl": "litellm_payload",
+        "otlp.jsonl": "otlp_json",
+        "langfuse.jsonl": "langfuse",
+        "native.jsonl": NATIVE_FORMAT,
+    }
+    assert all(by_file[name].calls >= 1 for name in ("openai.jsonl", "litellm.jsonl", "otlp.jsonl", "langfuse.jsonl"))
+    assert by_file["otlp.jsonl"].spans + by_file["langfuse.jsonl"].spans == len(ingested.spans) > 0
+    formats = set(ingested.calls.column("source_format").to_pylist())
+    assert formats == {"openai_chat", "litellm_payload", "otlp_json", "langfuse", NATIVE_FORMAT}
+    reasons = {Path(r["source_file"]).name: r["reason"] for r in ingested.rejected}
+    assert "not valid JSON" in reasons["openai.jsonl"] or "JSON" in reasons["openai.jsonl"]
+    assert "mystery.jsonl" in reasons and "assay_jsonl" in reasons["mystery.jsonl"]  # names the known formats
+    for span in ingested.spans:
+        assert span["source_file"].startswith("mixed/") and span["trace_id"]

@@ -1,0 +1,302 @@
+"""Read LLM call logs in the common trace formats and normalise them to assay's call record.
+
+    from assay.formats import read_records, sniff_format
+    for item in read_records(path, default_app="support-bot"):
+        item.call     # a CallRecord-valid dict (an LLM call to score), or
+        item.span     # a SpanRecord-valid dict (a tool / agent / chain step of the trace), or
+        item.reason   # why the record could not be read (quarantine `item.raw` with it)
+
+Formats (`FORMATS`), chosen by content (`sniff_format`) or by name:
+
+- `assay_jsonl`: assay's own call records, one per line;
+- `openai_chat`: OpenAI chat completion request/response pairs (`openai_chat.py`);
+- `litellm_payload`: litellm `StandardLoggingPayload`s (`litellm_payload.py`);
+- `otlp_json`: OTLP/JSON traces with OTel GenAI or OpenInference attributes (`otlp.py`);
+- `langfuse`: Langfuse trace exports (`langfuse.py`).
+
+A file is JSONL (one record per line) or one JSON document (a record, or an array of records);
+which one is decided from its first line. Nothing in a file makes `read_records` raise: a line
+that is not JSON, not UTF-8, or not a record of the format becomes an item with a reason.
+Records that carry no start time at all (a bare span attribute map) are dated `default_ts`,
+which defaults to the landing day in the path (`.../YYYY-MM-DD/...`) or else the file's
+modification day, and say so in `metadata.ts_assumed`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_core import from_json
+
+from assay.contracts.call import CallRecord
+from assay.formats.base import AdapterItem, Source, compact_json, describe_validation_error, reject
+from assay.formats.langfuse import langfuse
+from assay.formats.litellm_payload import litellm_payload
+from assay.formats.openai_chat import openai_chat
+from assay.formats.otlp import is_span_attribute_map, otlp_json
+
+__all__ = [
+    "FORMATS",
+    "AdapterItem",
+    "UnknownFormatError",
+    "adapter_for",
+    "is_jsonl_file",
+    "read_records",
+    "sniff_format",
+]
+
+NATIVE_FORMAT = "assay_jsonl"
+SNIFF_BYTES = 64 * 1024
+"""How much of a file sniffing reads."""
+DOCUMENT_LIMIT_BYTES = 256 * 1024 * 1024
+"""Largest single JSON document read whole; bigger files must be JSONL."""
+
+Adapter = Callable[..., list[AdapterItem]]
+
+
+class UnknownFormatError(ValueError):
+    """A file whose content matches none of the formats assay reads."""
+
+
+def assay_jsonl(record: Any, *, offset: int | None, raw: str, source: Source) -> list[AdapterItem]:
+    """assay's own call record: validated as is (`app` defaults to the configured app)."""
+    offset = 1 if offset is None else offset
+    if not isinstance(record, dict):
+        return [reject(offset, raw, f"expected a JSON object per record, got {type(record).__name__}")]
+    fields = dict(record)
+    fields.setdefault("app", source.default_app)
+    fields.update(source_format=NATIVE_FORMAT, source_file=source.file, source_offset=offset)
+    try:
+        call = CallRecord.model_validate(fields).model_dump()
+    except ValidationError as exc:
+        return [reject(offset, raw, describe_validation_error(exc, CallRecord))]
+    return [AdapterItem(offset=offset, raw=raw, call=call)]
+
+
+_ADAPTERS: dict[str, Adapter] = {
+    NATIVE_FORMAT: assay_jsonl,
+    "openai_chat": openai_chat,
+    "litellm_payload": litellm_payload,
+    "otlp_json": otlp_json,
+    "langfuse": langfuse,
+}
+FORMATS: tuple[str, ...] = tuple(_ADAPTERS)
+
+
+def adapter_for(fmt: str) -> Adapter:
+    """The adapter function of a format name; ValueError naming the valid ones otherwise."""
+    try:
+        return _ADAPTERS[fmt]
+    except KeyError:
+        raise ValueError(f"unknown format {fmt!r}; valid formats: {', '.join(FORMATS)}") from None
+
+
+# --- sniffing --------------------------------------------------------------------------------
+
+
+def classify_record(record: Any) -> str | None:
+    """The format one parsed record (or the first record of an array) belongs to, if any."""
+    if isinstance(record, list):
+        record = next((r for r in record if isinstance(r, dict)), None)
+    if not isinstance(record, dict):
+        return None
+    if "resourceSpans" in record:
+        return "otlp_json"
+    trace = record.get("trace")
+    if "observations" in record or (isinstance(trace, dict) and ("observations" in trace or "id" in trace)):
+        return "langfuse"
+    if "standard_logging_object" in record or "call_type" in record or "hidden_params" in record or (
+        "response_cost" in record and "startTime" in record
+    ):
+        return "litellm_payload"
+    if isinstance(record.get("request"), dict) and ("response" in record or "error" in record):
+        return "openai_chat"
+    if is_span_attribute_map(record):
+        return "otlp_json"
+    if "call_id" in record and ("ts" in record or "model" in record):
+        return NATIVE_FORMAT
+    return None
+
+
+# Signature keys for a document too large to parse from its first bytes, in priority order.
+_HEAD_SIGNATURES = (
+    ("otlp_json", re.compile(r'"resourceSpans"\s*:')),
+    ("langfuse", re.compile(r'^\s*\{\s*"trace"\s*:\s*\{|"observations"\s*:')),
+    ("litellm_payload", re.compile(r'"(?:standard_logging_object|call_type|hidden_params)"\s*:')),
+    ("openai_chat", re.compile(r'"request"\s*:\s*\{')),
+    ("otlp_json", re.compile(r'"(?:gen_ai\.|llm\.|openinference\.span\.kind)[^"]*"\s*:')),
+    (NATIVE_FORMAT, re.compile(r'"call_id"\s*:')),
+)
+
+
+def sniff_format(path: Path) -> str:
+    """Tell a file's format from its first record (read from the first `SNIFF_BYTES`)."""
+    path = Path(path)
+    with path.open("rb") as handle:
+        head_bytes = handle.read(SNIFF_BYTES)
+        complete = len(handle.read(1)) == 0
+    head = head_bytes.decode("utf-8", errors="replace").lstrip("\ufeff")
+    if not head.strip():
+        raise UnknownFormatError(f"{path}: the file is empty; known formats: {', '.join(FORMATS)}")
+    first_line = next((line for line in head.splitlines() if line.strip()), "")
+    record: Any = None
+    for candidate in (first_line, head if complete else None):
+        if candidate is None:
+            continue
+        try:
+            record = json.loads(candidate)
+            break
+        except ValueError:
+            continue
+    if record is not None:
+        fmt = classify_record(record)
+        if fmt:
+            return fmt
+        detail = _describe(record)
+    else:
+        for fmt, pattern in _HEAD_SIGNATURES:
+            if pattern.search(head):
+                return fmt
+        detail = "its first line is not JSON and no known format's keys appear in its first bytes"
+    raise UnknownFormatError(
+        f"{path}: cannot tell the format from its content ({detail}); known formats: "
+        f"{', '.join(FORMATS)} — pass the format explicitly if the file is one of these"
+    )
+
+
+def _describe(record: Any) -> str:
+    if isinstance(record, list):
+        first = next((r for r in record if isinstance(r, dict)), None)
+        if first is None:
+            return "a JSON array without objects"
+        record = first
+    if isinstance(record, dict):
+        keys = ", ".join(list(record)[:12])
+        return f"first record has keys: {keys}" if keys else "first record is an empty object"
+    return f"first record is a JSON {type(record).__name__}"
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def read_records(
+    path: Path,
+    fmt: str | None = None,
+    *,
+    default_app: str,
+    default_ts: datetime | None = None,
+) -> Iterator[AdapterItem]:
+    """Stream the items of one file: calls, spans and rejections with their reasons.
+
+    `fmt` None sniffs the format (UnknownFormatError when nothing matches); an unknown `fmt`
+    is a ValueError naming the valid ones. Bad records never raise.
+    """
+    path = Path(path)
+    fmt = fmt or sniff_format(path)
+    adapter = adapter_for(fmt)
+    source = Source(
+        default_app=default_app,
+        file=str(path),
+        default_ts=default_ts if default_ts is not None else assumed_day(path),
+    )
+    if is_jsonl_file(path):
+        yield from _read_lines(path, adapter, source)
+        return
+    document = _read_document(path)
+    if document is None:
+        yield from _read_lines(path, adapter, source)
+        return
+    record, text = document
+    if isinstance(record, list):
+        for index, element in enumerate(record, start=1):
+            for item in adapter(element, offset=index, raw="", source=source):
+                if item.reason is not None:
+                    item.raw = compact_json(element)  # serialised only when quarantined
+                yield item
+    else:
+        yield from adapter(record, offset=None, raw=text, source=source)
+
+
+def assumed_day(path: Path) -> datetime:
+    """Midnight UTC of the landing day in the path (`.../YYYY-MM-DD/...`), else of the file's
+    modification day: the date given to records that carry no time of their own."""
+    for part in reversed(path.parts[:-1]):
+        if _DAY.fullmatch(part):
+            try:
+                return datetime.strptime(part, "%Y-%m-%d").replace(tzinfo=UTC)
+            except ValueError:
+                break
+    modified = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
+    return modified.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def is_jsonl_file(path: Path) -> bool:
+    """Whether the file is JSONL (its first non-blank line is a whole JSON value), not one
+    JSON document spread over lines."""
+    with path.open("rb") as handle:
+        for line in handle:
+            if line.strip():
+                try:
+                    from_json(line.lstrip(b"\xef\xbb\xbf"))
+                    return True
+                except ValueError:
+                    return False
+    return True
+
+
+def _read_document(path: Path) -> tuple[Any, str] | None:
+    """The whole file as one JSON document, or None (too big, not UTF-8, or not JSON)."""
+    if path.stat().st_size > DOCUMENT_LIMIT_BYTES:
+        return None
+    try:
+        text = path.read_bytes().decode("utf-8").lstrip("\ufeff")
+        return json.loads(text), text
+    except ValueError:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return None
+
+
+def _read_lines(path: Path, adapter: Adapter, source: Source) -> Iterator[AdapterItem]:
+    with path.open("rb") as handle:
+        for line_no, line_bytes in enumerate(handle, start=1):
+            if line_no == 1:
+                line_bytes = line_bytes.lstrip(b"\xef\xbb\xbf")
+            if not line_bytes.strip():
+                continue
+            record, raw, reason = parse_line(line_bytes)
+            if reason is not None:
+                yield reject(line_no, raw, reason)
+                continue
+            yield from adapter(record, offset=line_no, raw=raw, source=source)
+
+
+def parse_line(line_bytes: bytes) -> tuple[Any, str, str | None]:
+    """(record, raw text, None) or (None, raw text, reason) for one JSONL line."""
+    try:
+        raw = line_bytes.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError as exc:
+        raw = line_bytes.decode("utf-8", errors="replace").rstrip("\r\n")
+        return None, raw, f"not valid UTF-8 text: {exc.reason} at byte {exc.start + 1}"
+    try:
+        return from_json(raw), raw, None
+    except ValueError:
+        pass
+    # The reference parser words the reason, and decides what the fast parser refused.
+    try:
+        record = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        return None, raw, f"not valid JSON: {exc.msg} at column {exc.colno}"
+    try:
+        json.dumps(record, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return None, raw, ("holds an unpaired surrogate escape (\\ud800-\\udfff), which is not "
+                           "valid UTF-8 text")
+    return record, raw, None
