@@ -24,8 +24,12 @@ Memory is bounded: past `max_queue` waiting records the calling thread writes th
 itself (back-pressure) rather than drop any. Nothing the logger does raises into the
 application: a failure is logged once as a warning and the records wait for the next try.
 
-litellm runs async callbacks on its own best-effort logging worker; an asyncio application
-that wants every callback written before its event loop closes awaits `aflush()`.
+Async calls: litellm runs their callbacks later, on its own best-effort logging worker in
+the event loop. Callbacks still queued there when the process exits are run by assay's exit
+hook (litellm's own runs at most 200), but those in flight when `asyncio.run` closes the
+loop are cancelled by asyncio before any logger sees them. A program that ends its event
+loop right after a burst of calls therefore awaits `aflush()` last in the loop; servers and
+sync code need nothing more.
 
 Importing this module does not import litellm (~4 s): `AssayLogger` is built on first use.
 """
@@ -296,13 +300,13 @@ def _to_line(payload: Any, redactor: _Redactor) -> bytes:
         except Exception as exc:  # noqa: BLE001
             error = exc
     if text is None:
-        text = _dumps(
-            {
-                "id": redactor(str(payload.get("id"))) if isinstance(payload, Mapping) else None,
-                "assay_instrument_error": f"{type(error).__name__}: {error}",
-                "payload_repr": redactor(repr(payload)),
-            }
-        )
+        kept: dict[str, Any] = {"assay_instrument_error": f"{type(error).__name__}: {error}"}
+        try:
+            kept["id"] = redactor(str(payload.get("id"))) if isinstance(payload, Mapping) else None
+            kept["payload_repr"] = redactor(repr(payload))
+        except Exception:  # noqa: BLE001  (keep the line, even without the payload's text)
+            pass
+        text = json.dumps(kept, default=repr)
     try:
         return text.encode("utf-8") + b"\n"
     except UnicodeEncodeError:  # lone surrogates: \u-escape them instead
@@ -520,8 +524,11 @@ def _register_exit_hooks() -> None:
 
 
 def _after_fork_in_child() -> None:
-    global _WRITERS_LOCK
+    """Another thread may have held a lock at the fork: the child gets fresh ones."""
+    global _WRITERS_LOCK, _CLASS_LOCK, _INSTALL_LOCK
     _WRITERS_LOCK = threading.Lock()
+    _CLASS_LOCK = threading.Lock()
+    _INSTALL_LOCK = threading.Lock()
     for writer in _WRITERS.values():
         writer._reset()
 
@@ -554,7 +561,12 @@ async def aflush() -> bool:
 
 
 class _AssayLoggerMixin:
-    """The body of `AssayLogger`, kept free of litellm so that importing is cheap."""
+    """The body of `AssayLogger`, kept free of litellm so that importing is cheap.
+
+    `AssayLogger(home=None, *, flush_interval=0.2, batch_size=1000, max_queue=100_000)`;
+    other keyword arguments go to litellm's `CustomLogger`. Loggers writing to the same
+    folder in one process share one queue and writer (with the first one's settings).
+    """
 
     def __init__(
         self,

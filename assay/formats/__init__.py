@@ -297,6 +297,19 @@ def parse_line(line_bytes: bytes) -> tuple[Any, str, str | None]:
     try:
         json.dumps(record, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
-        return None, raw, ("holds an unpaired surrogate escape (\\ud800-\\udfff), which is not "
-                           "valid UTF-8 text")
+        # Parquet stores UTF-8: such a value would fail the whole day's write. Name the key.
+        key = next(
+            (k for k, v in record.items() if not _utf8_encodable(v)), None
+        ) if isinstance(record, dict) else None
+        where = f"`{key}`: " if key else ""
+        return None, raw, (f"{where}holds an unpaired surrogate escape (\\ud800-\\udfff), which is "
+                           "not valid UTF-8 text")
     return record, raw, None
+
+
+def _utf8_encodable(value: Any) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False

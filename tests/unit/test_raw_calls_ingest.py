@@ -273,3 +273,36 @@ def test_a_day_mixing_trace_formats_ingests_calls_spans_and_rejections(tmp_path)
     assert "mystery.jsonl" in reasons and "assay_jsonl" in reasons["mystery.jsonl"]  # names the known formats
     for span in ingested.spans:
         assert span["source_file"].startswith("mixed/") and span["trace_id"]
+
+
+def test_a_hostile_day_ingests_the_good_quarantines_the_rest_and_reruns_identically(tmp_path):
+    """Truncated JSON, wrong types, bad encodings, a 50 MB line, another day's timestamps and
+    duplicate ids, between good lines: never a crash, every bad line quarantined with why."""
+    folder = tmp_path / "native" / DAY.isoformat()
+    folder.mkdir(parents=True)
+    good = [json.dumps(call(f"ok{i}")).encode() for i in range(3)]
+    huge = json.dumps(call("huge", output_text="x" * (50 * 1024 * 1024))).encode()
+    bad = [
+        b'{"call_id": "trunc", "ts": "2025-03-10T12:00',  # truncated JSON
+        json.dumps(call("types", latency_ms="fast", input_tokens=[1])).encode(),  # wrong types
+        json.dumps(call("enc", output_text="caf\u00e9")).encode().replace(b"\\u00e9", b"\xe9"),  # latin-1 byte
+        json.dumps(call("yesterday", ts="2025-03-09T23:00:00Z")).encode(),  # another day
+        json.dumps(call("ok0")).encode(),  # duplicate id
+    ]
+    (folder / "day.jsonl").write_bytes(b"\n".join([good[0], *bad[:3], huge, good[1], *bad[3:], good[2]]) + b"\n")
+
+    first = ingest_day(tmp_path, DAY, default_app="shop")
+    accepted = first.calls.column("call_id").to_pylist()
+    assert accepted == ["ok0", "huge", "ok1", "ok2"]  # a big but valid record is a record
+    reasons = [r["reason"] for r in first.rejected]
+    assert len(reasons) == len(bad)
+    assert "not valid JSON" in reasons[0]
+    assert "`latency_ms`" in reasons[1] and "`input_tokens`" in reasons[1]
+    assert "not valid UTF-8" in reasons[2]
+    assert "outside the partition day" in reasons[3]
+    assert "duplicate call_id 'ok0'" in reasons[4]
+    assert all(r["raw"] for r in first.rejected)
+
+    second = ingest_day(tmp_path, DAY, default_app="shop")
+    assert second.calls.equals(first.calls)
+    assert second.rejected == first.rejected
