@@ -593,6 +593,8 @@ class _AssayLoggerMixin:
             payload = kwargs.get("standard_logging_object")
             if payload is None:
                 payload = _minimal_payload(kwargs, response_obj, start_time, end_time, status)
+            else:
+                payload = _with_caller_metadata(payload, kwargs)
         except Exception:  # noqa: BLE001
             self._writer._warn("assay.instrument: unreadable litellm callback arguments")
             return
@@ -618,6 +620,21 @@ class _AssayLoggerMixin:
     def written(self) -> int:
         """Lines written to this logger's folder by this process."""
         return self._writer.written
+
+
+def _with_caller_metadata(payload: dict, kwargs: Any) -> dict:
+    """The application's own `metadata=` (assay_feature, user_id...) beside the payload.
+
+    litellm's StandardLoggingPayload keeps caller metadata in `metadata.requester_metadata`
+    only on its proxy; on the SDK path it is left empty and the caller's dict is in
+    `kwargs["litellm_params"]["metadata"]`. Copied shallowly (the writer thread removes
+    secrets), and only when litellm did not fill it.
+    """
+    caller = (kwargs.get("litellm_params") or {}).get("metadata")
+    meta = payload.get("metadata")
+    if not isinstance(caller, dict) or not caller or not isinstance(meta, dict) or meta.get("requester_metadata"):
+        return payload
+    return {**payload, "metadata": {**meta, "requester_metadata": dict(caller)}}
 
 
 def _minimal_payload(

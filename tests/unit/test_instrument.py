@@ -478,3 +478,26 @@ def test_ten_thousand_concurrent_calls_in_four_processes_lose_none(tmp_path):
     assert {r["status"] for r in found} == {"success"}
     contents = {r["messages"][0]["content"] for r in found}
     assert contents == {f"process {p} call {i}" for p in range(processes) for i in range(calls)}
+
+
+def test_logged_calls_come_back_out_of_ingestion(litellm, logger, tmp_path):
+    """The two halves of the instrumentation meet: what the logger lands, raw_calls ingests."""
+    from assets.raw_calls import ingest_day
+
+    litellm.completion(
+        model=MODEL,
+        messages=[{"role": "user", "content": "where is my order?"}],
+        mock_response="It ships tomorrow.",
+        metadata={"assay_feature": "order_status"},
+    )
+    with pytest.raises(Exception, match="provider down"):
+        litellm.completion(model=MODEL, messages=[{"role": "user", "content": "x"}], mock_response=Exception("provider down"))
+    (record_one, record_two) = wait_for_records(tmp_path, 2)
+    day = dt.date.fromisoformat(utc_day(record_one["startTime"]))
+    ingested = ingest_day(tmp_path / "landing", day, default_app="shop")
+    assert ingested.rejected == []
+    calls = sorted(ingested.calls.to_pylist(), key=lambda c: c["status"])
+    assert [c["status"] for c in calls] == ["error", "success"]
+    assert {c["source_format"] for c in calls} == {"litellm_payload"}
+    success = calls[1]
+    assert success["output_text"] == "It ships tomorrow." and success["feature"] == "order_status"
