@@ -96,6 +96,20 @@ class DatasetConfig(_Section):
     """A failure seen this often becomes a `smoke` case (run first, always)."""
 
 
+class RedactionConfig(_Section):
+    enabled: bool = True
+    """Replace PII and secrets before anything is stored in the lake or sent to a judge."""
+    mode: Literal["mask", "pseudonymise"] = "mask"
+    """`mask`: [EMAIL]. `pseudonymise`: [EMAIL:<keyed hash>], the same value always the same tag
+    (needs ASSAY_PSEUDONYM_KEY in the environment)."""
+    entities: list[Literal["EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "IP_ADDRESS", "US_SSN", "API_KEY"]] | None = None
+    """Entity types to replace; omitted = all."""
+    allow: list[str] = Field(default_factory=list)
+    """Values kept as they are (the company's own support address or hotline)."""
+    pseudonymise_ids: list[Literal["user_id", "session_id", "customer_id"]] = Field(default_factory=list)
+    """Id fields replaced by a keyed hash (needs ASSAY_PSEUDONYM_KEY)."""
+
+
 class ModelPrice(_Section):
     input_cost_per_token: float = Field(ge=0)
     output_cost_per_token: float = Field(ge=0)
@@ -121,6 +135,7 @@ class AssayConfig(_Section):
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     candidates: list[Candidate] = Field(default_factory=list)
     gate: GateConfig = Field(default_factory=GateConfig)
+    redaction: RedactionConfig = Field(default_factory=RedactionConfig)
     pricing: dict[str, ModelPrice] = Field(default_factory=dict)
     """USD per token by model name, for models litellm's price map lacks or gets wrong; used to
     fill the cost of logged calls whose source gave none."""

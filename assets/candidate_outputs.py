@@ -13,13 +13,14 @@ import dagster as dg
 import numpy as np
 from dagster import AssetExecutionContext
 
-from assay.config import AssayConfig
+from assay.config import AssayConfig, RedactionConfig
 from assay.contracts.candidate import Candidate
 from assay.contracts.candidate_output import (
     CANDIDATE_OUTPUT_ARROW_SCHEMA,
     CANDIDATE_OUTPUT_JSON_COLUMNS,
 )
 from assay.llm.engine import LLMRequest, LLMResult
+from assay.redaction import Redactor
 from assets._metadata import counts_table, partition_metadata
 from assets.partitions import candidate_partitions
 from assets.regression_dataset import current_version, read_cases
@@ -79,6 +80,22 @@ def output_row(
     }
 
 
+def protect_outputs(rows: list[dict[str, Any]], redaction: RedactionConfig) -> Counter:
+    """Redact replay outputs before they are stored, recording what the output held (the PII
+    evaluator counts it: a candidate that leaks still fails after its text is masked)."""
+    if not redaction.enabled:
+        return Counter()
+    redactor = Redactor.from_config(redaction)
+    totals: Counter = Counter()
+    for row in rows:
+        row["output_text"], found = redactor.text(row["output_text"])
+        if found:
+            row["redactions"] = {"output_text": dict(found)}
+            totals.update(found)
+        totals.update(redactor.rows([row], ("tool_calls", "error_message")))
+    return totals
+
+
 def case_subject(case: dict[str, Any], output: dict[str, Any]) -> dict[str, Any]:
     """A replayed case in the shape evaluators read (the call record's field names)."""
     return {
@@ -95,6 +112,7 @@ def case_subject(case: dict[str, Any], output: dict[str, Any]) -> dict[str, Any]
         "error_type": output.get("error_type"),
         "latency_ms": output.get("latency_ms"),
         "cost_usd": output.get("cost_usd"),
+        "metadata": {"redactions": output.get("redactions") or {}},
     }
 
 
@@ -118,6 +136,7 @@ def candidate_outputs(context: AssetExecutionContext, assay: AssayResource) -> d
     context.log.info(f"replaying {len(cases)} cases of {version} through {candidate.model}")
     results = engine.run([replay_request(candidate, case) for case in cases])
     rows = [output_row(candidate, case, result, dataset_version=version) for case, result in zip(cases, results, strict=True)]
+    redacted = protect_outputs(rows, assay.config.redaction)
     path = assay.lake.write_partition(
         "candidate_outputs",
         rows,
@@ -135,6 +154,7 @@ def candidate_outputs(context: AssetExecutionContext, assay: AssayResource) -> d
             "latency_p95_ms": float(np.quantile(latencies, 0.95)) if latencies else 0.0,
             "cost_per_request_usd": float(np.mean(costs)) if costs else 0.0,
             "by_status": counts_table(Counter(r["status"] for r in rows), "status"),
+            "redacted_entities": counts_table(redacted, "entity"),
             **{f"llm_{k}": v for k, v in engine.stats.as_metadata().items()},
         }
     )

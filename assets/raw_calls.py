@@ -42,12 +42,14 @@ import pyarrow.parquet as pq
 from dagster import AssetExecutionContext
 from pydantic import ValidationError
 
+from assay.config import RedactionConfig
 from assay.contracts.call import CALL_ARROW_SCHEMA, CALL_JSON_COLUMNS, CallRecord
 from assay.contracts.rejected import REJECTED_ARROW_SCHEMA
 from assay.contracts.span import SPAN_ARROW_SCHEMA, SPAN_JSON_COLUMNS
 from assay.formats import NATIVE_FORMAT, UnknownFormatError, parse_line, read_records, sniff_format
 from assay.lake import Lake, atomic_write_text
 from assay.pricing import fill_missing_costs
+from assay.redaction import Redactor
 from assets._metadata import counts_table, partition_metadata
 from assets.partitions import daily_partitions
 from assets.quality import validate_calls_partition
@@ -339,6 +341,18 @@ CHECKED_COLUMNS = [
 DataFrame small (all columns of a million calls are several GB in pandas)."""
 
 
+def protect(ingested: IngestedDay, redaction: RedactionConfig) -> Counter:
+    """Redact (or pseudonymise) everything the day will store, in place: calls, the raw text
+    of quarantined records, span inputs and outputs. Returns what was replaced, by entity."""
+    if not redaction.enabled:
+        return Counter()
+    redactor = Redactor.from_config(redaction)
+    ingested.calls, found = redactor.calls(ingested.calls)
+    found.update(redactor.rows(ingested.rejected, ("raw", "reason")))
+    found.update(redactor.rows(ingested.spans, ("input", "output", "attributes", "error_message")))
+    return found
+
+
 def write_ingested_day(lake: Lake, day_key: str, ingested: IngestedDay) -> tuple[Path, Path]:
     """Replace the day's `raw_calls` and `rejected_calls` partitions."""
     partition = {"day": day_key}
@@ -389,6 +403,7 @@ def raw_calls(context: AssetExecutionContext, assay: AssayResource):
     ingested = ingest_day(assay.home.landing, day, default_app=assay.config.project.app)
     prices = {model: price.model_dump() for model, price in assay.config.pricing.items()}
     ingested.calls, cost_sources = fill_missing_costs(ingested.calls, prices)
+    redacted = protect(ingested, assay.config.redaction)
     calls_path, rejected_path = write_ingested_day(assay.lake, context.partition_key, ingested)
     if not ingested.files:
         context.log.warning(f"no landing files for {day} under {assay.home.landing}/*/{day}/")
@@ -398,6 +413,7 @@ def raw_calls(context: AssetExecutionContext, assay: AssayResource):
             **partition_metadata(calls_path, ingested.calls.num_rows),
             "landing_files": len(ingested.files),
             "cost_sources": counts_table(cost_sources, "cost_source"),
+            "redacted_entities": counts_table(redacted, "entity"),
             "per_file": dg.MetadataValue.md(
                 "| file | format | calls | spans | rejected |\n|---|---|---|---|---|\n"
                 + "\n".join(f"| {f.path} | {f.format} | {f.calls} | {f.spans} | {f.rejected} |" for f in ingested.files)

@@ -1,0 +1,100 @@
+"""Redaction before the lake: originals never written, leaks still detected, ids pseudonymised."""
+
+import json
+from datetime import date
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from assay.config import RedactionConfig
+from assay.contracts._arrow import rows_to_table
+from assay.contracts.call import CALL_ARROW_SCHEMA
+from assay.lake import Lake
+from assay.redaction import RedactionKeyMissing, Redactor
+from assets.raw_calls import ingest_day, protect, write_ingested_day
+from evaluators.safety import PiiLeak
+
+LEAK = "Contact maria.gonzalez@example.com or +1 415 555 0134; ours is support@acme.example."
+
+
+def test_text_is_masked_counted_and_the_allow_list_kept():
+    redactor = Redactor(allow=["support@acme.example"])
+    text, found = redactor.text(LEAK)
+    assert "maria" not in text and "555" not in text
+    assert "[EMAIL]" in text and "[PHONE]" in text and "support@acme.example" in text
+    assert found == {"EMAIL": 1, "PHONE": 1}
+
+
+def test_pseudonyms_are_stable_per_key_and_differ_between_keys():
+    a, b = Redactor(mode="pseudonymise", key=b"k1"), Redactor(mode="pseudonymise", key=b"k2")
+    assert a.text(LEAK)[0] == a.text(LEAK)[0]
+    assert a.text(LEAK)[0] != b.text(LEAK)[0]
+    assert "[EMAIL:" in a.text(LEAK)[0]
+
+
+def test_pseudonymising_without_a_key_names_the_variable():
+    with pytest.raises(RedactionKeyMissing, match="ASSAY_PSEUDONYM_KEY"):
+        Redactor(pseudonymise_ids=["user_id"])
+
+
+def _calls(**fields) -> pa.Table:
+    row = {"call_id": "c1", "ts": "2025-03-10T12:00:00Z", "app": "a", "feature": "f", "model": "m",
+           "status": "success", "metadata": {"team": "x"}, "user_id": "u-42"} | fields
+    return rows_to_table([row], CALL_ARROW_SCHEMA, frozenset({"metadata", "messages", "context", "tool_calls"}))
+
+
+def test_calls_record_what_was_removed_and_pseudonymise_ids():
+    table, totals = Redactor(pseudonymise_ids=["user_id"], key=b"k").calls(
+        _calls(output_text=LEAK, messages=[{"role": "user", "content": "I am bob@corp.example"}])
+    )
+    (row,) = table.to_pylist()
+    metadata = json.loads(row["metadata"])
+    assert metadata["team"] == "x"  # existing metadata kept
+    assert metadata["redactions"]["output_text"] == {"EMAIL": 2, "PHONE": 1}
+    assert metadata["redactions"]["messages"] == {"EMAIL": 1}
+    assert "bob@corp.example" not in row["messages"] and json.loads(row["messages"])  # still JSON
+    assert row["user_id"].startswith("[user_id:") and "u-42" not in row["user_id"]
+    assert totals == {"EMAIL": 3, "PHONE": 1}
+
+
+def test_the_pii_evaluator_still_fails_a_leak_after_redaction():
+    table, _ = Redactor(allow=["support@acme.example"]).calls(_calls(output_text=LEAK))
+    (row,) = table.to_pylist()
+    subject = row | {"subject_id": "c1", "metadata": json.loads(row["metadata"])}
+    (score,) = PiiLeak(name="no_pii", allow=["support@acme.example"]).evaluate(subject)
+    assert score.passed is False and score.failure_category == "pii_leak"
+    assert "EMAIL x1" in score.explanation and "PHONE x1" in score.explanation
+
+
+def test_no_original_value_reaches_any_file_of_the_lake(tmp_path):
+    day = date(2025, 3, 10)
+    folder = tmp_path / "landing" / "native" / day.isoformat()
+    folder.mkdir(parents=True)
+    good = {"call_id": "c1", "ts": "2025-03-10T12:00:00Z", "app": "a", "feature": "f", "model": "m",
+            "output_text": LEAK, "input_text": "my card is 4111 1111 1111 1111"}
+    bad = {"call_id": "c2", "ts": "2025-03-10T12:00:00Z", "latency_ms": -1, "output_text": "mail maria.gonzalez@example.com"}
+    (folder / "calls.jsonl").write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n")
+    ingested = ingest_day(tmp_path / "landing", day, default_app="a")
+    found = protect(ingested, RedactionConfig(allow=["support@acme.example"]))
+    write_ingested_day(Lake(tmp_path / "lake"), day.isoformat(), ingested)
+    assert found == {"EMAIL": 2, "PHONE": 1, "CREDIT_CARD": 1}
+    # Read back decoded (Parquet pages are compressed: a byte search of the file proves nothing).
+    paths = list((tmp_path / "lake").rglob("*.parquet"))
+    assert len(paths) >= 3
+    for path in paths:
+        stored = json.dumps(pq.read_table(path).to_pylist(), default=str)
+        for original in ("maria.gonzalez", "555 0134", "4111 1111"):
+            assert original not in stored, (path, original)
+    rejected = pq.read_table(tmp_path / "lake" / "rejected_calls" / "day=2025-03-10" / "part.parquet").to_pylist()
+    assert "[EMAIL]" in rejected[0]["raw"]  # the quarantine keeps the record, minus the PII
+
+
+def test_redaction_off_keeps_text_as_is():
+    ingested_calls = _calls(output_text=LEAK)
+
+    class Day:
+        calls, rejected, spans = ingested_calls, [], []
+
+    assert protect(Day, RedactionConfig(enabled=False)) == {}
+    assert Day.calls.column("output_text")[0].as_py() == LEAK
