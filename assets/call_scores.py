@@ -11,8 +11,10 @@ from dagster import AssetExecutionContext
 
 from assay.contracts.call import CALL_JSON_COLUMNS
 from assay.contracts.score import SCORE_ARROW_SCHEMA
+from assets._checks import blocking_suite_spec, read_for_suite, suite_check_result
 from assets._metadata import counts_table, partition_metadata
 from assets.partitions import daily_partitions
+from assets.quality import SCORE_CHECKED_COLUMNS, validate_scores_partition
 from assets.resources import AssayResource
 from assets.scoring import decode_row, score_subjects, scores_to_rows
 
@@ -21,7 +23,25 @@ def call_subjects(rows: list[dict]) -> list[dict]:
     return [decode_row(row, CALL_JSON_COLUMNS) | {"subject_id": row["call_id"]} for row in rows]
 
 
-@dg.asset(partitions_def=daily_partitions, deps=["sampled_calls"], group_name="evaluate", kinds={"parquet"}, pool="llm")
+CALL_SCORES_SUITE = "call_scores_expectations"
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    deps=["sampled_calls"],
+    group_name="evaluate",
+    kinds={"parquet"},
+    pool="llm",
+    check_specs=[
+        blocking_suite_spec(
+            CALL_SCORES_SUITE,
+            "call_scores",
+            daily_partitions,
+            "Great Expectations suite: one score per (call, evaluator, metric), a verdict on every "
+            "completed score, a reason on every other, known failure categories, non-negative spend.",
+        )
+    ],
+)
 def call_scores(context: AssetExecutionContext, assay: AssayResource) -> dg.MaterializeResult:
     """One score per (sampled call, evaluator, metric): completed, error, skipped or unavailable."""
     partition = {"day": context.partition_key}
@@ -39,5 +59,12 @@ def call_scores(context: AssetExecutionContext, assay: AssayResource) -> dg.Mate
             "by_status": counts_table(Counter(s.status for s in scores), "status"),
             "failures_by_evaluator": counts_table(failed, "evaluator"),
             **{f"judge_{k}": v for k, v in engine.stats.as_metadata().items()},
-        }
+        },
+        check_results=[
+            suite_check_result(
+                "call_scores",
+                CALL_SCORES_SUITE,
+                validate_scores_partition(read_for_suite(path, SCORE_CHECKED_COLUMNS), name="call_scores"),
+            )
+        ],
     )

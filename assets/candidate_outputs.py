@@ -21,8 +21,10 @@ from assay.contracts.candidate_output import (
 )
 from assay.llm.engine import LLMRequest, LLMResult
 from assay.redaction import Redactor
+from assets._checks import blocking_suite_spec, read_for_suite, suite_check_result
 from assets._metadata import counts_table, partition_metadata
 from assets.partitions import candidate_partitions
+from assets.quality import CANDIDATE_OUTPUT_CHECKED_COLUMNS, validate_candidate_outputs_partition
 from assets.regression_dataset import current_version, read_cases
 from assets.resources import AssayResource
 
@@ -124,7 +126,25 @@ def load_candidate(config: AssayConfig, candidate_id: str) -> Candidate:
     raise dg.Failure(f"candidate {candidate_id!r} is not in the config's `candidates` (known: {known})")
 
 
-@dg.asset(partitions_def=candidate_partitions, deps=["regression_dataset"], group_name="regress", kinds={"parquet"}, pool="llm")
+CANDIDATE_OUTPUTS_SUITE = "candidate_outputs_expectations"
+
+
+@dg.asset(
+    partitions_def=candidate_partitions,
+    deps=["regression_dataset"],
+    group_name="regress",
+    kinds={"parquet"},
+    pool="llm",
+    check_specs=[
+        blocking_suite_spec(
+            CANDIDATE_OUTPUTS_SUITE,
+            "candidate_outputs",
+            candidate_partitions,
+            "Great Expectations suite: one replay per case, a known status, an error type on every "
+            "failed replay, non-negative latency, tokens and cost.",
+        )
+    ],
+)
 def candidate_outputs(context: AssetExecutionContext, assay: AssayResource) -> dg.MaterializeResult:
     """The current regression dataset replayed through one candidate (model + prompt)."""
     candidate = load_candidate(assay.config, context.partition_key)
@@ -156,5 +176,12 @@ def candidate_outputs(context: AssetExecutionContext, assay: AssayResource) -> d
             "by_status": counts_table(Counter(r["status"] for r in rows), "status"),
             "redacted_entities": counts_table(redacted, "entity"),
             **{f"llm_{k}": v for k, v in engine.stats.as_metadata().items()},
-        }
+        },
+        check_results=[
+            suite_check_result(
+                "candidate_outputs",
+                CANDIDATE_OUTPUTS_SUITE,
+                validate_candidate_outputs_partition(read_for_suite(path, CANDIDATE_OUTPUT_CHECKED_COLUMNS)),
+            )
+        ],
     )

@@ -12,9 +12,11 @@ from dagster import AssetExecutionContext
 
 from assay.contracts.candidate_output import CANDIDATE_OUTPUT_JSON_COLUMNS
 from assay.contracts.score import SCORE_ARROW_SCHEMA
+from assets._checks import blocking_suite_spec, read_for_suite, suite_check_result
 from assets._metadata import counts_table, partition_metadata
 from assets.candidate_outputs import case_subject, load_candidate
 from assets.partitions import candidate_partitions
+from assets.quality import SCORE_CHECKED_COLUMNS, validate_scores_partition
 from assets.regression_dataset import read_cases
 from assets.resources import AssayResource
 from assets.scoring import decode_row, score_subjects, scores_to_rows
@@ -24,7 +26,25 @@ CANDIDATE_SCORE_SCHEMA = SCORE_ARROW_SCHEMA.append(pa.field("candidate_id", pa.s
 )
 
 
-@dg.asset(partitions_def=candidate_partitions, deps=["candidate_outputs"], group_name="regress", kinds={"parquet"}, pool="llm")
+CANDIDATE_SCORES_SUITE = "candidate_scores_expectations"
+
+
+@dg.asset(
+    partitions_def=candidate_partitions,
+    deps=["candidate_outputs"],
+    group_name="regress",
+    kinds={"parquet"},
+    pool="llm",
+    check_specs=[
+        blocking_suite_spec(
+            CANDIDATE_SCORES_SUITE,
+            "candidate_scores",
+            candidate_partitions,
+            "Great Expectations suite: one score per (case, evaluator, metric), a verdict on every "
+            "completed score, a reason on every other, known failure categories, non-negative spend.",
+        )
+    ],
+)
 def candidate_scores(context: AssetExecutionContext, assay: AssayResource) -> dg.MaterializeResult:
     """Scores of one candidate's replays of the regression dataset."""
     candidate = load_candidate(assay.config, context.partition_key)
@@ -49,5 +69,12 @@ def candidate_scores(context: AssetExecutionContext, assay: AssayResource) -> dg
             "by_status": counts_table(Counter(s.status for s in scores), "status"),
             "failures_by_evaluator": counts_table(Counter(s.evaluator for s in completed if s.passed is False), "evaluator"),
             **{f"judge_{k}": v for k, v in engine.stats.as_metadata().items()},
-        }
+        },
+        check_results=[
+            suite_check_result(
+                "candidate_scores",
+                CANDIDATE_SCORES_SUITE,
+                validate_scores_partition(read_for_suite(path, SCORE_CHECKED_COLUMNS), name="candidate_scores"),
+            )
+        ],
     )

@@ -25,11 +25,36 @@ class SuiteResult:
     """One line per failed expectation: what and how many rows."""
 
 
-def validate_calls_partition(df: pd.DataFrame, day: date) -> SuiteResult:
+def run_suite(name: str, frame: pd.DataFrame, expectations: list) -> SuiteResult:
+    """Validate a partition's DataFrame against a list of GE expectations."""
     import great_expectations as gx
-    import great_expectations.expectations as gxe
 
     context = _ephemeral_context(gx)
+    suite = gx.ExpectationSuite(name=name)
+    for expectation in expectations:
+        suite.add_expectation(expectation)
+    source = context.data_sources.add_pandas("lake")
+    batch = (
+        source.add_dataframe_asset(name)
+        .add_batch_definition_whole_dataframe("partition")
+        .get_batch(batch_parameters={"dataframe": frame})
+    )
+    result = batch.validate(suite)
+    failed = []
+    for r in result.results:
+        if not r.success:
+            cfg = r.expectation_config
+            where = cfg.kwargs.get("column") or cfg.kwargs.get("column_list")
+            unexpected = (r.result or {}).get("unexpected_count")
+            failed.append(f"{cfg.type} on {where}: {unexpected} rows")
+    return SuiteResult(passed=bool(result.success), evaluated=len(result.results), failed=failed)
+
+
+def validate_calls_partition(df: pd.DataFrame, day: date) -> SuiteResult:
+    """raw_calls: required fields, unique call_id, ts inside the day, non-negative numbers,
+    plausible cost per token."""
+    import great_expectations.expectations as gxe
+
     # Naive UTC bounds, matching the naive-UTC ts column below.
     start = datetime.combine(day, time.min, tzinfo=UTC).replace(tzinfo=None)
     end = start + timedelta(days=1) - timedelta(microseconds=1)
@@ -38,31 +63,70 @@ def validate_calls_partition(df: pd.DataFrame, day: date) -> SuiteResult:
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True).dt.tz_convert(None)
     tokens = frame["input_tokens"].fillna(0) + frame["output_tokens"].fillna(0)
     frame["usd_per_token"] = (frame["cost_usd"] / tokens.where(tokens > 0)).astype("float64")
+    expectations = [
+        *(gxe.ExpectColumnValuesToNotBeNull(column=c) for c in ("call_id", "ts", "app", "feature", "model", "status")),
+        gxe.ExpectColumnValuesToBeUnique(column="call_id"),
+        gxe.ExpectColumnValuesToBeInSet(column="status", value_set=["success", "error"]),
+        gxe.ExpectColumnValuesToBeBetween(column="ts", min_value=start, max_value=end),
+        *(
+            gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0)
+            for c in ("latency_ms", "ttft_ms", "input_tokens", "output_tokens", "cost_usd")
+        ),
+        gxe.ExpectColumnValuesToBeBetween(column="usd_per_token", min_value=0, max_value=MAX_PLAUSIBLE_USD_PER_TOKEN),
+    ]
+    return run_suite("raw_calls", frame, expectations)
 
-    suite = gx.ExpectationSuite(name="raw_calls")
-    for column in ("call_id", "ts", "app", "feature", "model", "status"):
-        suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column=column))
-    suite.add_expectation(gxe.ExpectColumnValuesToBeUnique(column="call_id"))
-    suite.add_expectation(gxe.ExpectColumnValuesToBeInSet(column="status", value_set=["success", "error"]))
-    suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column="ts", min_value=start, max_value=end))
-    for column in ("latency_ms", "ttft_ms", "input_tokens", "output_tokens", "cost_usd"):
-        suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0))
-    suite.add_expectation(
-        gxe.ExpectColumnValuesToBeBetween(column="usd_per_token", min_value=0, max_value=MAX_PLAUSIBLE_USD_PER_TOKEN)
-    )
-    source = context.data_sources.add_pandas("lake")
-    asset = source.add_dataframe_asset("raw_calls")
-    batch = asset.add_batch_definition_whole_dataframe("partition").get_batch(
-        batch_parameters={"dataframe": frame}
-    )
-    result = batch.validate(suite)
-    failed = []
-    for r in result.results:
-        if not r.success:
-            cfg = r.expectation_config
-            unexpected = (r.result or {}).get("unexpected_count")
-            failed.append(f"{cfg.type} on {cfg.kwargs.get('column')}: {unexpected} rows")
-    return SuiteResult(passed=bool(result.success), evaluated=len(result.results), failed=failed)
+
+SCORE_CHECKED_COLUMNS = [
+    "subject_id", "evaluator", "evaluator_version", "metric", "status", "passed", "explanation",
+    "failure_category", "judge_input_tokens", "judge_output_tokens", "judge_cost_usd", "duration_ms",
+]
+
+
+def validate_scores_partition(df: pd.DataFrame, *, name: str) -> SuiteResult:
+    """call_scores / candidate_scores: one score per (subject, evaluator, metric); a completed
+    score has a verdict, any other status says why; known categories; non-negative spend."""
+    import great_expectations.expectations as gxe
+
+    from assay.contracts.taxonomy import FAILURE_CATEGORIES
+
+    expectations = [
+        *(gxe.ExpectColumnValuesToNotBeNull(column=c) for c in ("subject_id", "evaluator", "evaluator_version", "metric", "status")),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["subject_id", "evaluator", "metric"]),
+        gxe.ExpectColumnValuesToBeInSet(column="status", value_set=["completed", "error", "skipped", "unavailable"]),
+        gxe.ExpectColumnValuesToNotBeNull(column="passed", row_condition='status=="completed"', condition_parser="pandas"),
+        gxe.ExpectColumnValuesToNotBeNull(column="explanation", row_condition='status!="completed"', condition_parser="pandas"),
+        gxe.ExpectColumnValuesToBeInSet(column="failure_category", value_set=list(FAILURE_CATEGORIES)),
+        *(
+            gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0)
+            for c in ("judge_input_tokens", "judge_output_tokens", "judge_cost_usd", "duration_ms")
+        ),
+    ]
+    return run_suite(name, df, expectations)
+
+
+CANDIDATE_OUTPUT_CHECKED_COLUMNS = [
+    "candidate_id", "case_id", "dataset_version", "status", "error_type", "latency_ms",
+    "input_tokens", "output_tokens", "cost_usd",
+]
+
+
+def validate_candidate_outputs_partition(df: pd.DataFrame) -> SuiteResult:
+    """candidate_outputs: one replay per case, a known status, an error type on every failed
+    replay, non-negative latency, tokens and cost."""
+    import great_expectations.expectations as gxe
+
+    expectations = [
+        *(gxe.ExpectColumnValuesToNotBeNull(column=c) for c in ("candidate_id", "case_id", "dataset_version", "status")),
+        gxe.ExpectColumnValuesToBeUnique(column="case_id"),
+        gxe.ExpectColumnValuesToBeInSet(column="status", value_set=["completed", "error", "skipped"]),
+        gxe.ExpectColumnValuesToNotBeNull(column="error_type", row_condition='status!="completed"', condition_parser="pandas"),
+        *(
+            gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0)
+            for c in ("latency_ms", "input_tokens", "output_tokens", "cost_usd")
+        ),
+    ]
+    return run_suite("candidate_outputs", df, expectations)
 
 
 def _ephemeral_context(gx):

@@ -182,7 +182,7 @@ def test_warehouse_marts_cover_every_day_and_candidate(loop):
     assert p95 > 0
 
 
-def test_raw_calls_expectation_suite_ran_and_passed(loop):
+def test_expectation_suites_ran_and_passed_on_every_partition(loop):
     from dagster import AssetCheckKey, AssetKey, DagsterInstance
 
     instance = DagsterInstance.from_config(str(loop["home"].dagster_home))
@@ -191,6 +191,17 @@ def test_raw_calls_expectation_suite_ran_and_passed(loop):
     )
     assert {r.partition for r in records} == set(loop["days"])
     assert {r.status.value for r in records} == {"SUCCEEDED"}
+    scores = instance.event_log_storage.get_asset_check_execution_history(
+        AssetCheckKey(AssetKey("call_scores"), "call_scores_expectations"), limit=50
+    )
+    assert {r.partition for r in scores} == set(loop["days"])
+    assert {r.status.value for r in scores} == {"SUCCEEDED"}
+    for asset in ("candidate_outputs", "candidate_scores"):
+        runs = instance.event_log_storage.get_asset_check_execution_history(
+            AssetCheckKey(AssetKey(asset), f"{asset}_expectations"), limit=50
+        )
+        assert {r.partition for r in runs} == {"prod-v1", "support-v2", "support-lite", "support-xl"}
+        assert {r.status.value for r in runs} == {"SUCCEEDED"}
     instance.dispose()
 
 
