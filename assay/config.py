@@ -96,6 +96,11 @@ class DatasetConfig(_Section):
     """A failure seen this often becomes a `smoke` case (run first, always)."""
 
 
+class SourceConfig(_Section):
+    format: Literal["assay_jsonl", "openai_chat", "litellm_payload", "otlp_json", "langfuse"] | None = None
+    """Read every file of `landing/<source>/` as this format; omitted = recognised by content."""
+
+
 class RedactionConfig(_Section):
     enabled: bool = True
     """Replace PII and secrets before anything is stored in the lake or sent to a judge."""
@@ -135,6 +140,8 @@ class AssayConfig(_Section):
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     candidates: list[Candidate] = Field(default_factory=list)
     gate: GateConfig = Field(default_factory=GateConfig)
+    sources: dict[str, SourceConfig] = Field(default_factory=dict)
+    """Per landing folder (`landing/<source>/`): how to read its files."""
     redaction: RedactionConfig = Field(default_factory=RedactionConfig)
     pricing: dict[str, ModelPrice] = Field(default_factory=dict)
     """USD per token by model name, for models litellm's price map lacks or gets wrong; used to
