@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,38 @@ class Lake:
         _atomic_write_parquet(data, target)
         return target
 
+    @contextmanager
+    def partition_writer(
+        self, table: str, *, partition: dict[str, str], schema: pa.Schema
+    ) -> Iterator[PartitionWriter]:
+        """Replace one partition with data written in pieces (`writer.write(table_or_batch)`),
+        so a day larger than memory never has to be held at once.
+
+        Same atomicity as `write_partition`: the pieces go to a temporary file in the
+        partition's folder, renamed over the partition when the block exits normally and
+        deleted if it raises. An empty block writes an empty partition. The partition values
+        are appended as string columns, as in `write_partition`.
+        """
+        extra = [key for key in partition if key not in schema.names]
+        stored = schema
+        for key in extra:
+            stored = stored.append(pa.field(key, pa.string()))
+        self._ensure_schema_file(table, stored)
+        target_dir = self.partition_dir(table, partition)
+        target_dir.mkdir(parents=True, exist_ok=True)
+        target = target_dir / PART_FILE
+        fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=target_dir)
+        os.close(fd)
+        writer = PartitionWriter(tmp_name, target, schema, stored, {key: partition[key] for key in extra})
+        try:
+            yield writer
+            writer.close()
+            os.replace(tmp_name, target)
+        except BaseException:
+            writer.close()
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+
     def read_partition(self, table: str, partition: dict[str, str]) -> pa.Table | None:
         path = self.partition_dir(table, partition) / PART_FILE
         return pq.read_table(path) if path.exists() else None
@@ -109,6 +142,34 @@ class Lake:
             if key not in schema.names:
                 schema = schema.append(pa.field(key, pa.string()))
         self._ensure_schema_file(table, schema)
+
+
+class PartitionWriter:
+    """Appends Arrow data to one partition's temporary Parquet file (see
+    `Lake.partition_writer`); `rows` counts what was written, `path` is the partition file."""
+
+    def __init__(self, tmp_name: str, target: Path, schema: pa.Schema, stored: pa.Schema, constants: dict[str, str]):
+        self.path = target
+        self.rows = 0
+        self._schema = schema
+        self._constants = constants
+        self._writer: pq.ParquetWriter | None = pq.ParquetWriter(tmp_name, stored, compression="zstd")
+
+    def write(self, data: pa.Table | pa.RecordBatch) -> None:
+        if self._writer is None:
+            raise ValueError("the partition writer is closed")
+        if isinstance(data, pa.RecordBatch):
+            data = pa.Table.from_batches([data])
+        data = data.select(self._schema.names).cast(self._schema)
+        for key, value in self._constants.items():
+            data = data.append_column(key, pa.array([value] * data.num_rows, pa.string()))
+        self._writer.write_table(data)
+        self.rows += data.num_rows
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
 
 
 def _atomic_write_parquet(data: pa.Table, target: Path) -> None:

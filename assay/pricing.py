@@ -37,11 +37,14 @@ def price_per_token(model: str, overrides: Mapping[str, Mapping[str, float]]) ->
 
 
 def fill_missing_costs(
-    calls: pa.Table, overrides: Mapping[str, Mapping[str, float]] | None = None
+    calls: pa.Table,
+    overrides: Mapping[str, Mapping[str, float]] | None = None,
+    cache: dict[str, tuple[tuple[float, float], str] | None] | None = None,
 ) -> tuple[pa.Table, Counter]:
     """Fill `cost_usd` where it is null and tokens are known; set `cost_source` on every row.
 
-    Returns the table and a count of rows per cost source.
+    Returns the table and a count of rows per cost source. `cache` (model -> price) keeps the
+    lookups across calls, for a day filled batch by batch.
     """
     overrides = overrides or {}
     has_cost = pc.is_valid(calls["cost_usd"])
@@ -54,7 +57,12 @@ def fill_missing_costs(
         has_tokens = pc.or_(pc.is_valid(calls["input_tokens"]), pc.is_valid(calls["output_tokens"]))
         models = pc.unique(pc.filter(calls["model"], missing)).to_pylist()
         for model in models:
-            priced = price_per_token(model, overrides) if model else None
+            if cache is not None and model in cache:
+                priced = cache[model]
+            else:
+                priced = price_per_token(model, overrides) if model else None
+                if cache is not None:
+                    cache[model] = priced
             if priced is None:
                 continue
             (input_price, output_price), origin = priced

@@ -109,6 +109,8 @@ class Redactor:
             values = table.column(name).to_pylist()
             changed = False
             for row, value in enumerate(values):
+                if not value:  # NULL or empty: nothing to redact (most optional columns)
+                    continue
                 redacted, found = self.text(value)
                 if found:
                     values[row] = redacted

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import assay.lake as lake_module
-from assay.contracts._arrow import UTC_TIMESTAMP
+from assay.contracts._arrow import UTC_TIMESTAMP, rows_to_table
 from assay.lake import PART_FILE, SCHEMA_PARTITION, Lake
 
 SCHEMA = pa.schema(
@@ -178,3 +178,29 @@ def test_failure_while_writing_the_file_leaves_previous_partition_and_no_temp_fi
     assert target.read_bytes() == before
     assert lake.read_partition("calls", {"day": "2026-11-21"}).num_rows == 3
     assert _temp_files(lake) == []
+
+
+def test_partition_writer_streams_pieces_and_replaces_on_success(tmp_path):
+    lake = Lake(tmp_path)
+    first = rows_to_table(_rows("a", 3), SCHEMA, frozenset({"messages"}))
+    with lake.partition_writer("calls", partition={"day": "2026-11-21"}, schema=SCHEMA) as writer:
+        writer.write(first)
+        writer.write(first.to_batches()[0].slice(0, 1))
+        assert not (writer.path).exists()  # nothing visible before the block ends
+    assert writer.rows == 4
+    written = lake.read_partition("calls", {"day": "2026-11-21"})
+    assert written.column("call_id").to_pylist() == ["a-0", "a-1", "a-2", "a-0"]
+    assert written.column("day").to_pylist() == ["2026-11-21"] * 4
+    assert pq.read_schema(tmp_path / "calls" / SCHEMA_PARTITION / PART_FILE).names == [*SCHEMA.names, "day"]
+
+    with pytest.raises(RuntimeError):
+        with lake.partition_writer("calls", partition={"day": "2026-11-21"}, schema=SCHEMA) as writer:
+            writer.write(rows_to_table(_rows("b", 2), SCHEMA, frozenset({"messages"})))
+            raise RuntimeError("failed midway")
+    assert lake.read_partition("calls", {"day": "2026-11-21"}).equals(written)
+    assert [p.name for p in (tmp_path / "calls" / "day=2026-11-21").iterdir()] == [PART_FILE]
+
+    with lake.partition_writer("calls", partition={"day": "2026-11-22"}, schema=SCHEMA):
+        pass
+    empty = lake.read_partition("calls", {"day": "2026-11-22"})
+    assert empty.num_rows == 0 and empty.column_names == [*SCHEMA.names, "day"]

@@ -306,3 +306,52 @@ def test_a_hostile_day_ingests_the_good_quarantines_the_rest_and_reruns_identica
     second = ingest_day(tmp_path, DAY, default_app="shop")
     assert second.calls.equals(first.calls)
     assert second.rejected == first.rejected
+
+
+def test_streaming_materialise_writes_what_the_in_memory_path_writes(tmp_path, monkeypatch):
+    from assay.config import RedactionConfig
+    from assay.pricing import fill_missing_costs
+    from assets.raw_calls import materialise_day, protect
+
+    monkeypatch.setattr(raw_calls, "BATCH_ROWS", 2)  # several batches, each filled and redacted
+    lines = [json.dumps(call(f"c{i}", output_text=f"mail me at user{i}@example.com")) for i in range(5)]
+    lines += [json.dumps(call("c9", cost_usd=None, model="gpt-4o-mini")), "{broken", json.dumps(call("c1"))]
+    land(tmp_path / "landing", "native", "calls.jsonl", lines)
+    streamed = Lake(tmp_path / "streamed")
+    done = materialise_day(
+        streamed, tmp_path / "landing", DAY, default_app="fallback", prices={}, redaction=RedactionConfig()
+    )
+    assert done.calls == 6 and done.ingested.call_count == 6 and done.ingested.calls.num_rows == 0
+    assert done.redacted == {"EMAIL": 5} and sum(done.cost_sources.values()) == 6
+    assert [r["reason"][:9] for r in done.ingested.rejected] == ["not valid", "duplicate"]
+
+    in_memory = Lake(tmp_path / "in_memory")
+    ingested = ingest_day(tmp_path / "landing", DAY, default_app="fallback")
+    ingested.calls, sources = fill_missing_costs(ingested.calls, {})
+    assert protect(ingested, RedactionConfig()) == done.redacted and sources == done.cost_sources
+    write_ingested_day(in_memory, DAY.isoformat(), ingested)
+    for table in ("raw_calls", "rejected_calls", "trace_spans"):
+        expected = in_memory.read_partition(table, {"day": DAY.isoformat()})
+        assert streamed.read_partition(table, {"day": DAY.isoformat()}).equals(expected), table
+    assert raw_calls.ingested_fingerprint(streamed, DAY.isoformat()) == ingested.landing_fingerprint
+    assert not list((tmp_path / "streamed").rglob(".tmp-*"))
+
+
+def test_a_failed_streaming_day_leaves_the_previous_partition(tmp_path, monkeypatch):
+    from assay.config import RedactionConfig
+    from assets.raw_calls import materialise_day
+
+    land(tmp_path / "landing", "native", "calls.jsonl", [json.dumps(call("c1"))])
+    lake = Lake(tmp_path / "lake")
+    materialise_day(lake, tmp_path / "landing", DAY, default_app="f", prices={}, redaction=RedactionConfig())
+    before = lake.read_partition("raw_calls", {"day": DAY.isoformat()})
+    land(tmp_path / "landing", "native", "more.jsonl", [json.dumps(call("c2"))])
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(raw_calls, "fill_missing_costs", boom)
+    with pytest.raises(RuntimeError, match="disk full"):
+        materialise_day(lake, tmp_path / "landing", DAY, default_app="f", prices={}, redaction=RedactionConfig())
+    assert lake.read_partition("raw_calls", {"day": DAY.isoformat()}).equals(before)
+    assert not list((tmp_path / "lake").rglob(".tmp-*"))
