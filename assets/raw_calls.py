@@ -30,7 +30,7 @@ import hashlib
 import json
 import operator
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
@@ -48,6 +48,7 @@ from assay.contracts.call import CALL_ARROW_SCHEMA, CALL_JSON_COLUMNS, CallRecor
 from assay.contracts.rejected import REJECTED_ARROW_SCHEMA
 from assay.contracts.span import SPAN_ARROW_SCHEMA, SPAN_JSON_COLUMNS
 from assay.formats import NATIVE_FORMAT, UnknownFormatError, parse_line, read_records, sniff_format
+from assay.formats.base import describe_validation_error
 from assay.lake import Lake, atomic_write_text
 from assay.pricing import fill_missing_costs
 from assay.redaction import Redactor
@@ -133,19 +134,6 @@ def landing_files(landing_root: Path, day: date) -> list[Path]:
     )
 
 
-def describe_validation_error(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors():
-        key = ".".join(str(p) for p in error["loc"]) or "(record)"
-        message = error["msg"]
-        if error["type"] == "missing":
-            message = "required field is missing"
-        elif error["type"] == "extra_forbidden":
-            message = f"unknown field; valid fields: {', '.join(sorted(CallRecord.model_fields))}"
-        parts.append(f"`{key}`: {message}")
-    return "; ".join(parts)
-
-
 class _CallColumns:
     """Accepted calls, buffered as value tuples and flushed to Arrow record batches."""
 
@@ -211,10 +199,13 @@ def ingest_day(
     *,
     default_app: str,
     sink: Callable[[pa.RecordBatch], None] | None = None,
+    formats_by_source: Mapping[str, str] | None = None,
 ) -> IngestedDay:
     """Read every landing file of `day`. Accepted calls are kept in `calls`, or, with `sink`,
     handed to it as record batches of up to `BATCH_ROWS` calls as they are made (in file/line
-    order) and not kept: memory then stays bounded whatever the size of the day."""
+    order) and not kept: memory then stays bounded whatever the size of the day.
+    `formats_by_source` (from `sources:` in assay.yaml) names the format of a landing folder;
+    files of other folders are recognised by content."""
     # Taken before reading: a file that grows meanwhile shows up as a change, and is re-read.
     result = IngestedDay(landing_fingerprint=landing_fingerprint(landing_root, day))
     calls = _CallColumns(sink)
@@ -229,7 +220,7 @@ def ingest_day(
             stats = FileStats(relative)
             result.files.append(stats)
             try:
-                fmt = sniff_format(path)
+                fmt = (formats_by_source or {}).get(Path(relative).parts[0]) or sniff_format(path)
             except UnknownFormatError as exc:
                 stats.rejected += 1
                 result.rejected.append(_rejected_row(relative, 0, "unknown", str(exc), _head(path)))
@@ -349,7 +340,7 @@ def validate_native(data: Any, *, day: date, default_app: str) -> tuple[CallReco
     try:
         record = CallRecord.model_validate(data)
     except ValidationError as exc:
-        return None, describe_validation_error(exc)
+        return None, describe_validation_error(exc, CallRecord)
     if record.ts.date() != day:
         return None, f"`ts` {record.ts.isoformat()} is outside the partition day {day.isoformat()}"
     return record, ""
@@ -443,6 +434,7 @@ def materialise_day(
     prices: dict[str, dict[str, float]],
     redaction: RedactionConfig,
     day_key: str | None = None,
+    formats_by_source: Mapping[str, str] | None = None,
 ) -> MaterialisedDay:
     """The `raw_calls` asset's work for one day, streaming: each batch of accepted calls gets
     its missing costs filled and its PII redacted, then is appended to the partition's
@@ -463,7 +455,9 @@ def materialise_day(
         writer.write(table)
 
     with lake.partition_writer("raw_calls", partition={"day": day_key}, schema=CALLS_SCHEMA) as writer:
-        ingested = ingest_day(landing_root, day, default_app=default_app, sink=sink)
+        ingested = ingest_day(
+            landing_root, day, default_app=default_app, sink=sink, formats_by_source=formats_by_source
+        )
     if redactor is not None:
         redacted.update(_protect_rows(redactor, ingested))
     rejected_path = _write_the_rest(lake, day_key, ingested, writer.path)
@@ -506,6 +500,7 @@ def raw_calls(context: AssetExecutionContext, assay: AssayResource):
         prices=prices,
         redaction=assay.config.redaction,
         day_key=context.partition_key,
+        formats_by_source={name: source.format for name, source in assay.config.sources.items() if source.format},
     )
     ingested, cost_sources, redacted = done.ingested, done.cost_sources, done.redacted
     calls_path, rejected_path = done.calls_path, done.rejected_path

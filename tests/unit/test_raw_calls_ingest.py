@@ -355,3 +355,13 @@ def test_a_failed_streaming_day_leaves_the_previous_partition(tmp_path, monkeypa
         materialise_day(lake, tmp_path / "landing", DAY, default_app="f", prices={}, redaction=RedactionConfig())
     assert lake.read_partition("raw_calls", {"day": DAY.isoformat()}).equals(before)
     assert not list((tmp_path / "lake").rglob(".tmp-*"))
+
+
+def test_a_source_folder_configured_with_a_format_is_read_as_that_format(tmp_path):
+    land(tmp_path, "forced", "calls.jsonl", [json.dumps(call("n1"))])
+    sniffed = ingest_day(tmp_path, DAY, default_app="shop")
+    assert sniffed.files[0].format == NATIVE_FORMAT and sniffed.calls.num_rows == 1
+    forced = ingest_day(tmp_path, DAY, default_app="shop", formats_by_source={"forced": "openai_chat"})
+    assert forced.files[0].format == "openai_chat"
+    assert forced.calls.num_rows == 0 and len(forced.rejected) == 1  # a native record is no request/response pair
+    assert forced.rejected[0]["source_format"] == "openai_chat"
