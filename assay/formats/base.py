@@ -98,30 +98,29 @@ def make_call(
     fields.setdefault("feature", "default")
     if not fields.get("call_id"):
         fields["call_id"] = content_id(fields)
-    fields["source_format"] = fmt
-    fields["source_file"] = source.file
-    fields["source_offset"] = offset
-    try:
-        call = CallRecord.model_validate(fields).model_dump()
-    except ValidationError as exc:
-        return reject(offset, raw, where + describe_validation_error(exc, CallRecord))
-    return AdapterItem(offset=offset, raw=raw, call=call)
+    return _validated(CallRecord, "call", fields, fmt=fmt, offset=offset, raw=raw, source=source, where=where)
 
 
 def make_span(
     fields: dict[str, Any], *, fmt: str, offset: int, raw: str, source: Source, where: str = ""
 ) -> AdapterItem:
+    """Validate a normalised non-LLM span."""
     fields = {k: v for k, v in fields.items() if v is not None}
     if not fields.get("span_id"):
         fields["span_id"] = content_id(fields)
-    fields["source_format"] = fmt
-    fields["source_file"] = source.file
-    fields["source_offset"] = offset
+    return _validated(SpanRecord, "span", fields, fmt=fmt, offset=offset, raw=raw, source=source, where=where)
+
+
+def _validated(
+    model: type, kind: str, fields: dict[str, Any], *, fmt: str, offset: int, raw: str, source: Source, where: str
+) -> AdapterItem:
+    """The record as its contract validates it (with where it came from), or the reason not."""
+    fields.update(source_format=fmt, source_file=source.file, source_offset=offset)
     try:
-        span = SpanRecord.model_validate(fields).model_dump()
+        record = model.model_validate(fields).model_dump()
     except ValidationError as exc:
-        return reject(offset, raw, where + describe_validation_error(exc, SpanRecord))
-    return AdapterItem(offset=offset, raw=raw, span=span)
+        return reject(offset, raw, where + describe_validation_error(exc, model))
+    return AdapterItem(offset=offset, raw=raw, **{kind: record})
 
 
 def compact_json(value: Any) -> str:
