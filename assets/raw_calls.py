@@ -346,8 +346,6 @@ def validate_native(data: Any, *, day: date, default_app: str) -> tuple[CallReco
     return record, ""
 
 
-CALLS_SCHEMA = CALL_ARROW_SCHEMA
-CALLS_JSON_COLUMNS = CALL_JSON_COLUMNS
 
 
 RAW_CALLS_SUITE = "raw_calls_expectations"
@@ -369,30 +367,10 @@ CHECKED_COLUMNS = [
 DataFrame small (all columns of a million calls are several GB in pandas)."""
 
 
-def protect(ingested: IngestedDay, redaction: RedactionConfig) -> Counter:
-    """Redact (or pseudonymise) everything the day will store, in place: calls, the raw text
-    of quarantined records, span inputs and outputs. Returns what was replaced, by entity."""
-    if not redaction.enabled:
-        return Counter()
-    redactor = Redactor.from_config(redaction)
-    ingested.calls, found = redactor.calls(ingested.calls)
-    found.update(_protect_rows(redactor, ingested))
-    return found
-
-
 def _protect_rows(redactor: Redactor, ingested: IngestedDay) -> Counter:
     found = redactor.rows(ingested.rejected, ("raw", "reason"))
     found.update(redactor.rows(ingested.spans, ("input", "output", "attributes", "error_message")))
     return found
-
-
-def write_ingested_day(lake: Lake, day_key: str, ingested: IngestedDay) -> tuple[Path, Path]:
-    """Replace the day's `raw_calls` and `rejected_calls` partitions."""
-    partition = {"day": day_key}
-    calls_path = lake.write_partition(
-        "raw_calls", ingested.calls, partition=partition, schema=CALLS_SCHEMA
-    )
-    return calls_path, _write_the_rest(lake, day_key, ingested, calls_path)
 
 
 def _write_the_rest(lake: Lake, day_key: str, ingested: IngestedDay, calls_path: Path) -> Path:
@@ -454,7 +432,7 @@ def materialise_day(
             redacted.update(found)
         writer.write(table)
 
-    with lake.partition_writer("raw_calls", partition={"day": day_key}, schema=CALLS_SCHEMA) as writer:
+    with lake.partition_writer("raw_calls", partition={"day": day_key}, schema=CALL_ARROW_SCHEMA) as writer:
         ingested = ingest_day(
             landing_root, day, default_app=default_app, sink=sink, formats_by_source=formats_by_source
         )

@@ -43,8 +43,9 @@ def _call(call_id: str, day: str) -> dict:
 def test_sensor_reruns_a_day_after_a_late_file_and_only_then(tmp_path, monkeypatch):
     from dagster import DagsterInstance, build_sensor_context
 
+    from assay.config import RedactionConfig
     from assay.lake import Lake
-    from assets.raw_calls import ingest_day, write_ingested_day
+    from assets.raw_calls import materialise_day
     from orchestration.sensors import late_landing_sensor
 
     monkeypatch.setenv("ASSAY_HOME", str(tmp_path))
@@ -55,7 +56,7 @@ def test_sensor_reruns_a_day_after_a_late_file_and_only_then(tmp_path, monkeypat
         first = late_landing_sensor(build_sensor_context(instance=instance))
         assert [r.partition_key for r in first.run_requests] == [day]  # never built
 
-        write_ingested_day(lake, day, ingest_day(landing, date.fromisoformat(day), default_app="a"))
+        materialise_day(lake, landing, date.fromisoformat(day), default_app="a", prices={}, redaction=RedactionConfig())
         assert late_landing_sensor(build_sensor_context(instance=instance)).run_requests == []
 
         _land(landing, day, "late.jsonl", [_call("c2", day)])  # a file arrives late

@@ -12,7 +12,7 @@ from assay.contracts._arrow import rows_to_table
 from assay.contracts.call import CALL_ARROW_SCHEMA
 from assay.lake import Lake
 from assay.redaction import RedactionKeyMissing, Redactor
-from assets.raw_calls import ingest_day, protect, write_ingested_day
+from assets.raw_calls import materialise_day
 from evaluators.safety import PiiLeak
 
 LEAK = "Contact maria.gonzalez@example.com or +1 415 555 0134; ours is support@acme.example."
@@ -75,10 +75,11 @@ def test_no_original_value_reaches_any_file_of_the_lake(tmp_path):
             "output_text": LEAK, "input_text": "my card is 4111 1111 1111 1111"}
     bad = {"call_id": "c2", "ts": "2025-03-10T12:00:00Z", "latency_ms": -1, "output_text": "mail maria.gonzalez@example.com"}
     (folder / "calls.jsonl").write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n")
-    ingested = ingest_day(tmp_path / "landing", day, default_app="a")
-    found = protect(ingested, RedactionConfig(allow=["support@acme.example"]))
-    write_ingested_day(Lake(tmp_path / "lake"), day.isoformat(), ingested)
-    assert found == {"EMAIL": 2, "PHONE": 1, "CREDIT_CARD": 1}
+    done = materialise_day(
+        Lake(tmp_path / "lake"), tmp_path / "landing", day, default_app="a", prices={},
+        redaction=RedactionConfig(allow=["support@acme.example"]),
+    )
+    assert done.redacted == {"EMAIL": 2, "PHONE": 1, "CREDIT_CARD": 1}
     # Read back decoded (Parquet pages are compressed: a byte search of the file proves nothing).
     paths = list((tmp_path / "lake").rglob("*.parquet"))
     assert len(paths) >= 3
@@ -90,11 +91,13 @@ def test_no_original_value_reaches_any_file_of_the_lake(tmp_path):
     assert "[EMAIL]" in rejected[0]["raw"]  # the quarantine keeps the record, minus the PII
 
 
-def test_redaction_off_keeps_text_as_is():
-    ingested_calls = _calls(output_text=LEAK)
-
-    class Day:
-        calls, rejected, spans = ingested_calls, [], []
-
-    assert protect(Day, RedactionConfig(enabled=False)) == {}
-    assert Day.calls.column("output_text")[0].as_py() == LEAK
+def test_redaction_off_keeps_text_as_is(tmp_path):
+    day = date(2025, 3, 10)
+    folder = tmp_path / "landing" / "native" / day.isoformat()
+    folder.mkdir(parents=True)
+    record = {"call_id": "c1", "ts": "2025-03-10T12:00:00Z", "app": "a", "feature": "f", "model": "m", "output_text": LEAK}
+    (folder / "calls.jsonl").write_text(json.dumps(record) + "\n")
+    lake = Lake(tmp_path / "lake")
+    done = materialise_day(lake, tmp_path / "landing", day, default_app="a", prices={}, redaction=RedactionConfig(enabled=False))
+    assert done.redacted == {}
+    assert lake.read_partition("raw_calls", {"day": day.isoformat()}).column("output_text")[0].as_py() == LEAK
