@@ -101,3 +101,40 @@ def test_redaction_off_keeps_text_as_is(tmp_path):
     done = materialise_day(lake, tmp_path / "landing", day, default_app="a", prices={}, redaction=RedactionConfig(enabled=False))
     assert done.redacted == {}
     assert lake.read_partition("raw_calls", {"day": day.isoformat()}).column("output_text")[0].as_py() == LEAK
+
+
+def _pii_like_text(rng) -> str:
+    """Text made of fragments near and inside every detector's pattern."""
+    digits = lambda n: "".join(rng.choice("0123456789") for _ in range(n))  # noqa: E731
+    fragments = [
+        lambda: f"{rng.choice(['maria', 'a.b', 'x+y'])}@{rng.choice(['example.com', 'acme.co.uk', 'x'])}",
+        lambda: rng.choice(["+1 ", "(", "+44 ", ""]) + rng.choice([" ", "-", ".", ""]).join(digits(rng.randint(1, 5)) for _ in range(rng.randint(1, 5))),
+        lambda: rng.choice([" ", "-", ""]).join(digits(4) for _ in range(4)),
+        lambda: "4111 1111 1111 1111",
+        lambda: f"{digits(3)}-{digits(2)}-{digits(4)}",
+        lambda: ".".join(str(rng.randint(0, 300)) for _ in range(4)),
+        lambda: rng.choice(["DE89 3704 0044 0532 0130 00", "gb82west12345698765432", "GB82 WEST 1234 5698 7654 32"]),
+        lambda: rng.choice(["sk-proj-", "AKIA", "ghp_", "xoxb-", "AIza"]) + "".join(rng.choice("ABCdef0123456789_-") for _ in range(40)),
+        lambda: f"{rng.choice(['api_key', 'TOKEN', 'Secret'])}={''.join(rng.choice('aZ09xQ7') for _ in range(24))}",
+        lambda: rng.choice(["order", "ref #", "call me at", "é", "١٢٣٤٥٦٧٨٩٠١", "ＡＢ"]),
+        lambda: digits(rng.randint(1, 20)),
+    ]
+    return " ".join(rng.choice(fragments)() for _ in range(rng.randint(1, 4)))
+
+
+def test_the_bulk_prefilter_never_skips_a_text_holding_pii():
+    import random
+
+    import pyarrow.compute as pc
+
+    from evaluators.safety import PII_CANDIDATE_RE2, find_pii
+
+    rng = random.Random(7)
+    # Short IPs, and phones in non-ASCII digits (Python's \d matches them, RE2's does not).
+    edge = ["1.2.3.4", "ip 8.8.8.8 ok", "+١ ٤١٥ ٥٥٥ ٠١٣٤", "call ٤١٥-٥٥٥-٠١٣٤ now"]
+    texts = [_pii_like_text(rng) for _ in range(20_000)] + edge + [LEAK, "nothing to see here", "order 884748. Please"]
+    candidate = pc.match_substring_regex(pa.array(texts), PII_CANDIDATE_RE2).to_pylist()
+    holding = [i for i, text in enumerate(texts) if find_pii(text)]
+    assert len(holding) > 5_000  # the generator does reach the detectors
+    assert [texts[i] for i in holding if not candidate[i]] == []
+    assert not candidate[-2] and not candidate[-1]  # and it does skip plain text
