@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import numpy as np
 import pyarrow as pa
 from dagster import AssetExecutionContext
 from pydantic import ValidationError
@@ -49,6 +50,7 @@ from assay.contracts.rejected import REJECTED_ARROW_SCHEMA
 from assay.contracts.span import SPAN_ARROW_SCHEMA, SPAN_JSON_COLUMNS
 from assay.formats import NATIVE_FORMAT, UnknownFormatError, parse_line, read_records, sniff_format
 from assay.formats.base import describe_validation_error
+from assay.formats.native_bulk import BulkNativeReader, decided_chunks
 from assay.lake import Lake, atomic_write_text
 from assay.pricing import fill_missing_costs
 from assay.redaction import Redactor
@@ -67,13 +69,14 @@ SOURCE_COLUMNS = ("source_file", "source_offset", "source_format")
 
 
 def _json_text_encoder() -> Callable[[Any], str]:
-    """Same text as `assay.contracts._arrow.to_json_text` (json.dumps(sort_keys=True,
+    """The text of a nested column: compact JSON, keys in the order received, as DuckDB
+    writes it for the lines `BulkNativeReader` reads (json.dumps(separators=(",", ":"),
     ensure_ascii=False, default=str)), minus json.dumps' per-call setup: the C encoder is
     built once, without the circular-reference check (parsed JSON holds no cycles).
     Measured on demo calls: 17 us -> 9 us per call for the six nested columns."""
     if c_make_encoder is None:  # no C accelerator: the pure-Python encoder, same text
-        return json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str).encode
-    iterencode = c_make_encoder(None, str, encode_basestring, None, ": ", ", ", True, False, True)
+        return json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
+    iterencode = c_make_encoder(None, str, encode_basestring, None, ":", ",", False, False, True)
     return lambda value: "".join(iterencode(value, 0))
 
 
@@ -134,8 +137,24 @@ def landing_files(landing_root: Path, day: date) -> list[Path]:
     )
 
 
+def _records_batch(
+    values: list[tuple[Any, ...]], source_files: list[str], source_offsets: list[int], source_formats: list[str]
+) -> pa.RecordBatch:
+    """Validated records (as `_MODEL_VALUES` tuples) and where they were read, as a batch of
+    `CALL_ARROW_SCHEMA`."""
+    columns = dict(zip(_MODEL_COLUMNS, zip(*values, strict=True), strict=True))
+    for name in CALL_JSON_COLUMNS:
+        columns[name] = [None if v is None else _encode_json(v) for v in columns[name]]
+    columns["source_file"] = source_files
+    columns["source_offset"] = source_offsets
+    columns["source_format"] = source_formats
+    arrays = [pa.array(columns[f.name], type=f.type) for f in CALL_ARROW_SCHEMA]
+    return pa.RecordBatch.from_arrays(arrays, schema=CALL_ARROW_SCHEMA)
+
+
 class _CallColumns:
-    """Accepted calls, buffered as value tuples and flushed to Arrow record batches."""
+    """Accepted calls, in file/line order: records are buffered as value tuples and flushed
+    to Arrow record batches; bulk-read tables are passed on as they are."""
 
     def __init__(self, sink: Callable[[pa.RecordBatch], None] | None = None) -> None:
         self.batches: list[pa.RecordBatch] = []
@@ -159,15 +178,18 @@ class _CallColumns:
     def flush(self) -> None:
         if not self._values:
             return
-        columns = dict(zip(_MODEL_COLUMNS, zip(*self._values, strict=True), strict=True))
-        for name in CALL_JSON_COLUMNS:
-            columns[name] = [None if v is None else _encode_json(v) for v in columns[name]]
-        columns["source_file"] = self._source_files
-        columns["source_offset"] = self._source_offsets
-        columns["source_format"] = self._source_formats
-        arrays = [pa.array(columns[f.name], type=f.type) for f in CALL_ARROW_SCHEMA]
+        batch = _records_batch(self._values, self._source_files, self._source_offsets, self._source_formats)
         self._values, self._source_files, self._source_offsets, self._source_formats = [], [], [], []
-        batch = pa.RecordBatch.from_arrays(arrays, schema=CALL_ARROW_SCHEMA)
+        self._pass_on(batch)
+
+    def extend(self, table: pa.Table) -> None:
+        """Calls already in `CALL_ARROW_SCHEMA` (a bulk-read chunk), after those appended."""
+        self.flush()
+        self.rows += table.num_rows
+        for batch in table.to_batches(max_chunksize=BATCH_ROWS):
+            self._pass_on(batch)
+
+    def _pass_on(self, batch: pa.RecordBatch) -> None:
         if self._sink is None:
             self.batches.append(batch)
         else:
@@ -212,6 +234,7 @@ def ingest_day(
     relatives: list[str] = []
     # call_id -> (file index << 32 | line): where it was first accepted, for the reason.
     seen: dict[str, int] = {}
+    bulk = _LazyBulkReader(day=day, default_app=default_app)
     with _gc_paused():
         for path in landing_files(landing_root, day):
             relative = str(path.relative_to(landing_root))
@@ -229,36 +252,104 @@ def ingest_day(
             if fmt != NATIVE_FORMAT:
                 _ingest_adapted(path, fmt, relative, file_index, day, default_app, calls, seen, relatives, stats, result)
                 continue
-            # Bytes, decoded strictly per line: a line that is not UTF-8 is quarantined with
-            # why, never accepted with replacement characters in it.
-            with path.open("rb") as handle:
-                for line_no, line_bytes in enumerate(handle, start=1):
-                    if line_no == 1:
-                        line_bytes = line_bytes.lstrip(b"\xef\xbb\xbf")  # a BOM is not content
-                    if not line_bytes.strip():
-                        continue
-                    record = _validate_fast(line_bytes, day)
-                    line = None
-                    if record is None:  # the reference path decides, and words the reason
-                        data, line, reason = parse_line(line_bytes)
-                        if reason is None:
-                            record, reason = validate_native(data, day=day, default_app=default_app)
-                    if record is not None:
-                        first = seen.get(record.call_id)
-                        if first is None:
-                            seen[record.call_id] = file_index << 32 | line_no
-                            calls.append(record, relative, line_no)
-                            stats.calls += 1
-                            continue
-                        where = f"{relatives[first >> 32]}:{first & 0xFFFFFFFF}"
-                        reason = f"duplicate call_id {record.call_id!r} (first at {where})"
-                        if line is None:
-                            line = parse_line(line_bytes)[1]
-                    stats.rejected += 1
-                    result.rejected.append(_rejected_row(relative, line_no, NATIVE_FORMAT, reason, line))
+            _ingest_native(path, relative, file_index, day, default_app, calls, seen, relatives, stats, result, bulk)
+        if bulk.reader is not None:
+            bulk.reader.close()
     result.calls = calls.table()
     result.call_count = calls.rows
     return result
+
+
+class _LazyBulkReader:
+    """One DuckDB connection for the day's native files, opened at the first one."""
+
+    def __init__(self, *, day: date, default_app: str) -> None:
+        self.day, self.default_app = day, default_app
+        self.reader: BulkNativeReader | None = None
+
+    def get(self) -> BulkNativeReader:
+        if self.reader is None:
+            self.reader = BulkNativeReader(default_app=self.default_app, day=self.day)
+        return self.reader
+
+
+def _ingest_native(
+    path: Path,
+    relative: str,
+    file_index: int,
+    day: date,
+    default_app: str,
+    calls: _CallColumns,
+    seen: dict[str, int],
+    relatives: list[str],
+    stats: FileStats,
+    result: IngestedDay,
+    bulk: _LazyBulkReader,
+) -> None:
+    """A native JSONL file, chunk by chunk: DuckDB accepts the plain lines in bulk
+    (`BulkNativeReader`), the per-line reader decides the rest; then the chunk's calls are
+    put back in line order and duplicates quarantined, exactly as line by line."""
+    for chunk, fast, undecided in decided_chunks(path, bulk.get()):
+        values: list[tuple[Any, ...]] = []
+        value_lines: list[int] = []
+        rejected: list[dict[str, Any]] = []
+        for line_no in undecided.tolist():
+            # Bytes, decoded strictly: a line that is not UTF-8 is quarantined with why,
+            # never accepted with replacement characters in it.
+            line_bytes = chunk.line(line_no - chunk.first_line_no)
+            if line_no == 1:
+                line_bytes = line_bytes.lstrip(b"\xef\xbb\xbf")  # a BOM is not content
+            if not line_bytes.strip():
+                continue
+            record = _validate_fast(line_bytes, day)
+            if record is None:  # the reference path decides, and words the reason
+                data, line, reason = parse_line(line_bytes)
+                if reason is None:
+                    record, reason = validate_native(data, day=day, default_app=default_app)
+                if record is None:
+                    rejected.append(_rejected_row(relative, line_no, NATIVE_FORMAT, reason, line))
+                    continue
+            values.append(_MODEL_VALUES(record.__dict__))
+            value_lines.append(line_no)
+        table = _with_source(fast, relative)
+        if values:
+            table = pa.concat_tables([
+                table,
+                pa.Table.from_batches([_records_batch(values, [relative] * len(values), value_lines, [NATIVE_FORMAT] * len(values))]),
+            ]).sort_by("source_offset")
+        # Duplicates: the first accepted line of a call_id (across the day's files) keeps it.
+        keep = np.ones(table.num_rows, dtype=bool)
+        call_ids = table.column("call_id").to_pylist()
+        line_nos = table.column("source_offset").to_pylist()
+        for row, (call_id, line_no) in enumerate(zip(call_ids, line_nos, strict=True)):
+            first = seen.get(call_id)
+            if first is None:
+                seen[call_id] = file_index << 32 | line_no
+                continue
+            keep[row] = False
+            where = f"{relatives[first >> 32]}:{first & 0xFFFFFFFF}"
+            raw = parse_line(chunk.line(line_no - chunk.first_line_no))[1]
+            rejected.append(_rejected_row(relative, line_no, NATIVE_FORMAT, f"duplicate call_id {call_id!r} (first at {where})", raw))
+        if not keep.all():
+            table = table.filter(pa.array(keep))
+        calls.extend(table)
+        stats.calls += table.num_rows
+        stats.rejected += len(rejected)
+        result.rejected.extend(sorted(rejected, key=operator.itemgetter("source_offset")))
+
+
+def _with_source(fast: pa.Table, relative: str) -> pa.Table:
+    """A bulk-read table (`line_no` + the record's columns) in `CALL_ARROW_SCHEMA`."""
+    rows = fast.num_rows
+    columns = {
+        "source_file": pa.array([relative] * rows, pa.string()) if rows else pa.array([], pa.string()),
+        "source_offset": fast.column("line_no"),
+        "source_format": pa.array([NATIVE_FORMAT] * rows, pa.string()) if rows else pa.array([], pa.string()),
+    }
+    return pa.Table.from_arrays(
+        [columns[f.name] if f.name in columns else fast.column(f.name) for f in CALL_ARROW_SCHEMA],
+        schema=CALL_ARROW_SCHEMA,
+    )
 
 
 def _rejected_row(source_file: str, offset: int, fmt: str, reason: str, raw: str) -> dict[str, Any]:

@@ -9,7 +9,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from assay.config import RedactionConfig
-from assay.contracts._arrow import to_json_text
 from assay.contracts.call import CALL_ARROW_SCHEMA
 from assay.lake import Lake
 from assay.pricing import fill_missing_costs
@@ -66,9 +65,9 @@ def test_good_lines_become_calls_with_their_source(tmp_path):
     assert got[0]["ts"] == datetime(2025, 3, 10, 12, tzinfo=UTC)
     assert got[0]["latency_ms"] == 812.5 and got[0]["input_tokens"] == 12
     assert got[0]["environment"] == "production"  # contract default
-    # Nested values are stored as the same JSON text the contract helper writes.
-    assert got[0]["messages"] == to_json_text([{"role": "user", "content": "Where is my order?"}])
-    assert got[0]["params"] == '{"max_tokens": 400, "temperature": 0.2}'
+    # Nested values are stored as compact JSON text, keys in the order received.
+    assert got[0]["messages"] == '[{"role":"user","content":"Where is my order?"}]'
+    assert got[0]["params"] == '{"temperature":0.2,"max_tokens":400}'
     assert got[0]["context"] is None
     assert ingested.rejected == []
     assert [(f.path, f.calls, f.rejected) for f in ingested.files] == [
@@ -188,20 +187,20 @@ def test_json_the_fast_parser_refuses_is_decided_like_json_loads(tmp_path):
     land(tmp_path, "native", "calls.jsonl", lines)
     ingested = ingest_day(tmp_path, DAY, default_app="fallback")
     (got,) = rows(ingested)
-    assert got["metadata"] == '{"n": 100000000000000000000, "x": NaN}'
+    assert got["metadata"] == '{"n":100000000000000000000,"x":NaN}'
     (surrogate,) = ingested.rejected
     assert "`output_text`" in surrogate["reason"] and "surrogate" in surrogate["reason"]
     assert surrogate["raw"] == lines[1]
 
 
-def test_nested_json_text_matches_the_contract_helper():
+def test_nested_json_text_is_compact_json_in_the_order_received():
     values = [
         {"b": 1, "a": [1.5, -0.0, 1e-07, 10**20, True, None, "é ✓ 😀"], "c": {"z": {}, "y": []}},
         [{"role": "user", "content": 'quote " and \\ and \n newline'}],
         {"inf": math.inf, "nan": math.nan},
     ]
     for value in values:
-        assert raw_calls._encode_json(value) == to_json_text(value)
+        assert raw_calls._encode_json(value) == json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def test_batches_and_the_written_partitions(tmp_path, monkeypatch):

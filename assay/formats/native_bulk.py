@@ -1,0 +1,343 @@
+"""Bulk reading of native JSONL: DuckDB decides the plain lines of a chunk at once.
+
+The per-line reader (`parse_line` + `CallRecord.model_validate`) costs ~100 us a call in
+Python; a million-call day is then minutes. Most lines of a real day are plain: a JSON object
+with the contract's keys and the contract's JSON types. DuckDB parses and checks those in
+bulk (vectorised, on every core); every other line is left *undecided* and goes to the
+per-line reader, which decides it and words the reason exactly as before.
+
+The bulk path only ever accepts, and only lines the per-line reader accepts with the same
+values (tests/unit/test_native_bulk.py checks this over thousands of mutated records):
+
+- the SQL is generated from `CallRecord`'s fields (their types, `min_length`, `ge`, literal
+  choices, defaults), so the contract has one definition;
+- a value is taken only when its JSON type is the one pydantic accepts as is (a string for
+  `str`, a number for `float`, an integer for `int`, an object for `dict`, ...); pydantic's
+  lax coercions ("12" for an int, 5.0 for an int, an epoch number for `ts`) are left to it;
+- `ts` only as `YYYY-MM-DD[T ]HH:MM:SS[.ffffff][Z|+HH:MM]`, read with the same UTC rules;
+- an explicit `null` where the contract has a non-null default (`environment`, `status`,
+  `messages`, `source_format`, and `app`) is left undecided (pydantic rejects it);
+- a number field holding `NaN`, `Infinity` or an integer beyond int64, a line with unknown or
+  repeated keys, or one that is not valid UTF-8 or JSON (a lone surrogate escape included)
+  is left undecided.
+
+Nested values (`messages`, `params`, ...) are stored as DuckDB writes them: compact JSON, keys
+in the order received, big integers exact. The per-line reader writes the same text (see
+`raw_calls._encode_json`); only the spelling of a few numbers can differ (1e-7 vs 1e-07).
+"""
+
+from __future__ import annotations
+
+import json
+import types
+import typing
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from assay.contracts.call import CALL_ARROW_SCHEMA, CallRecord
+
+INGESTED_COLUMNS = ("source_format", "source_file", "source_offset")
+"""Validated like any field, then overwritten with where the line was read."""
+SLICES_PER_CHUNK = 8
+"""Record batches a chunk is cut into: DuckDB scans an Arrow table one batch per thread."""
+
+_ISO_TS = r"^\d{4}-\d{2}-\d{2}[T ]([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)?$"
+
+
+@dataclass(frozen=True)
+class _Field:
+    name: str
+    kind: str
+    """str | float | int | object | object_list | str_list | ts"""
+    optional: bool
+    """None is a valid value."""
+    has_default: bool
+    default: Any
+    min_length: int | None = None
+    ge: float | None = None
+    choices: tuple[str, ...] | None = None
+
+
+def _fields() -> list[_Field]:
+    """`CallRecord`'s fields as the bulk checks need them. Raises on a field type the bulk
+    path does not know, so a contract change cannot silently loosen the checks."""
+    out = []
+    for name, info in CallRecord.model_fields.items():
+        annotation = info.annotation
+        args = typing.get_args(annotation)
+        optional = type(None) in args and isinstance(annotation, types.UnionType | typing._UnionGenericAlias)  # type: ignore[attr-defined]
+        core = next((a for a in args if a is not type(None)), annotation) if optional else annotation
+        origin, inner = typing.get_origin(core), typing.get_args(core)
+        choices = None
+        if origin is typing.Literal:
+            kind, choices = "str", tuple(inner)
+        elif core is str:
+            kind = "str"
+        elif core is float:
+            kind = "float"
+        elif core is int:
+            kind = "int"
+        elif core.__name__ == "datetime":
+            kind = "ts"
+        elif origin is dict:
+            kind = "object"
+        elif origin is list and inner and typing.get_origin(inner[0]) is dict:
+            kind = "object_list"
+        elif origin is list and inner == (str,):
+            kind = "str_list"
+        else:
+            raise TypeError(f"native_bulk: CallRecord.{name} has a type the bulk reader does not check: {annotation}")
+        min_length = ge = None
+        for meta in info.metadata:
+            min_length = getattr(meta, "min_length", min_length)
+            ge = getattr(meta, "ge", ge)
+        default = info.get_default(call_default_factory=True) if not info.is_required() else None
+        out.append(_Field(name, kind, optional, not info.is_required(), default, min_length, ge, choices))
+    return out
+
+
+FIELDS = _fields()
+_JSON_TYPES = {
+    "str": ("VARCHAR",),
+    "ts": ("VARCHAR",),
+    "float": ("DOUBLE", "BIGINT", "UBIGINT"),
+    "int": ("BIGINT", "UBIGINT"),  # yyjson types non-negative integers UBIGINT
+    "object": ("OBJECT",),
+    "object_list": ("ARRAY",),
+    "str_list": ("ARRAY",),
+}
+
+
+_SQL_TYPES = {"str": "VARCHAR", "ts": "VARCHAR", "float": "DOUBLE", "int": "BIGINT"}
+"""What `json_transform` reads each kind as (nested kinds: their JSON text)."""
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _value_sql(f: _Field) -> str:
+    v = f"v.{f.name}"
+    if f.kind == "ts":
+        return f"TRY_CAST({v} AS TIMESTAMPTZ)"
+    if f.kind in ("object", "object_list", "str_list"):
+        return f"CAST({v} AS VARCHAR)"
+    return v
+
+
+def _check_sql(f: _Field, index: int) -> str:
+    """True when the line's value for `f` is one pydantic accepts as is (absent included).
+    `types[index]` is the JSON type of the value: NULL when the key is absent, 'NULL' for
+    `null` (json_transform gives SQL NULL for both)."""
+    v, json_type = f"v.{f.name}", f"types[{index}]"
+    checks = [f"{json_type} IN ({', '.join(_quote(t) for t in _JSON_TYPES[f.kind])})"]
+    value = _value_sql(f)
+    if f.kind == "ts":
+        checks += [f"regexp_full_match({v}, {_quote(_ISO_TS)})", f"{value} IS NOT NULL"]
+    if f.kind == "int":  # NULL: beyond int64
+        checks.append(f"{value} IS NOT NULL")
+    if f.kind == "float":  # NaN compares greater than any number in DuckDB, not in pydantic
+        checks.append(f"isfinite({value})")
+    if f.kind in ("object_list", "str_list"):
+        element = "OBJECT" if f.kind == "object_list" else "VARCHAR"
+        checks.append(f"len(list_filter(json_type({v}, '$[*]'), lambda t: t <> '{element}')) = 0")
+    if f.min_length is not None:
+        checks.append(f"length({value}) >= {int(f.min_length)}")
+    if f.ge is not None:
+        checks.append(f"{value} >= {float(f.ge)!r}")
+    if f.choices is not None:
+        checks.append(f"{value} IN ({', '.join(_quote(c) for c in f.choices)})")
+    typed = " AND ".join(checks)
+    if f.optional:
+        return f"({json_type} IS NULL OR {json_type} = 'NULL' OR ({typed}))"
+    if f.has_default or f.name == "app":  # absent: the default (app: the configured one)
+        return f"({json_type} IS NULL OR ({typed}))"
+    return f"({json_type} IS NOT NULL AND {typed})"
+
+
+def _column_sql(f: _Field, default_app: str) -> str:
+    value = _value_sql(f)
+    if f.name == "app":
+        return f"coalesce({value}, {_quote(default_app)}) AS app"
+    if f.has_default and f.default is not None and not f.optional:
+        default = json.dumps(f.default, separators=(",", ":")) if f.kind in ("object", "object_list", "str_list") else f.default
+        return f"coalesce({value}, {_quote(str(default))}) AS {f.name}"
+    return f"{value} AS {f.name}"
+
+
+def bulk_sql(*, default_app: str) -> str:
+    """The query over a table `lines(line_no BIGINT, line VARCHAR)`: one row per line with
+    `ok` (decided by the bulk path) and the call's columns (meaningful where ok). Each line
+    is parsed three times, each in one pass: the JSON types of the contract's keys, the count
+    of its keys (an unknown or repeated key makes it differ), and the typed values."""
+    paths = "[" + ", ".join(_quote(f"$.{f.name}") for f in FIELDS) + "]"
+    structure = json.dumps({f.name: _SQL_TYPES.get(f.kind, "JSON") for f in FIELDS})
+    checks = [_check_sql(f, index) for index, f in enumerate(FIELDS, start=1)]
+    if not default_app:
+        checks.append(f"types[{[f.name for f in FIELDS].index('app') + 1}] IS NOT NULL")
+    columns = [_column_sql(f, default_app) for f in FIELDS if f.name not in INGESTED_COLUMNS]
+    return f"""
+WITH parsed AS (
+    SELECT line_no, line,
+        CASE WHEN starts_with(ltrim(line, ' \t\r'), '{{') AND TRY(json_valid(line))
+            THEN json_type(line, {paths}) END AS types
+    FROM lines
+), fields AS (
+    SELECT line_no, types,
+        CASE WHEN types IS NOT NULL THEN len(json_type(line, '$.*')) END AS key_count,
+        CASE WHEN types IS NOT NULL THEN json_transform(line, {_quote(structure)}) END AS v
+    FROM parsed
+)
+SELECT line_no,
+    coalesce(
+        types IS NOT NULL
+        AND key_count = len(list_filter(types, lambda t: t IS NOT NULL))
+        AND {' AND '.join(checks)},
+        FALSE
+    ) AS ok,
+    {', '.join(columns)}
+FROM fields
+"""
+
+
+class BulkNativeReader:
+    """Decides the plain lines of native JSONL chunks with one DuckDB connection."""
+
+    def __init__(self, *, default_app: str, day: date, threads: int | None = None):
+        import duckdb
+
+        self.day = day
+        self._con = duckdb.connect(config={"threads": threads} if threads else {})
+        # Naive timestamps are UTC (as `as_utc` reads them), whatever the machine's zone.
+        self._con.execute("SET TimeZone = 'UTC'")
+        self._sql = bulk_sql(default_app=default_app)
+        self._target = pa.schema([pa.field("line_no", pa.int64())] + [
+            field for field in CALL_ARROW_SCHEMA if field.name not in INGESTED_COLUMNS
+        ])
+
+    def close(self) -> None:
+        self._con.close()
+
+    def decide(self, lines: pa.StringArray, line_nos: np.ndarray) -> tuple[pa.Table, np.ndarray]:
+        """(accepted calls of the partition's day with their `line_no`, in line order; the
+        line numbers left to the per-line reader, in order)."""
+        if len(lines) == 0:
+            return self._target.empty_table(), np.empty(0, dtype=np.int64)
+        numbers = pa.array(line_nos, pa.int64())
+        table = pa.Table.from_arrays([numbers, lines], names=["line_no", "line"])
+        step = max(1, -(-len(lines) // SLICES_PER_CHUNK))
+        table = pa.Table.from_batches(table.to_batches(max_chunksize=step))
+        self._con.register("lines", table)
+        try:
+            result = self._con.sql(self._sql).to_arrow_table()
+        finally:
+            self._con.unregister("lines")
+        if not _ascending(result.column("line_no")):  # DuckDB keeps insertion order; make sure
+            result = result.sort_by("line_no")
+        ok = result.column("ok").to_numpy(zero_copy_only=False)
+        ts = result.column("ts").cast(pa.timestamp("us", tz="UTC"))
+        in_day = np.zeros(len(result), dtype=bool)
+        if ok.any():
+            # Another day's call is for the per-line reader to quarantine with its reason.
+            days = ts.cast(pa.date32()).to_numpy(zero_copy_only=False)
+            in_day = days == np.datetime64(self.day.isoformat(), "D")
+        accepted_mask = ok & in_day
+        undecided = result.column("line_no").to_numpy()[~accepted_mask]
+        accepted = result.filter(pa.array(accepted_mask)).drop_columns(["ok"])
+        accepted = accepted.set_column(accepted.schema.get_field_index("ts"), "ts", accepted.column("ts").cast(pa.timestamp("us", tz="UTC")))
+        return accepted.select(self._target.names).cast(self._target), undecided
+
+
+def _ascending(column: pa.ChunkedArray) -> bool:
+    values = column.to_numpy()
+    return bool(np.all(values[1:] > values[:-1]))
+
+
+CHUNK_BYTES = 32 * 1024 * 1024
+"""Bytes of a file read and decided at once: bounds memory whatever the size of the day."""
+
+
+@dataclass
+class LineChunk:
+    """Consecutive whole lines of a file: `data[starts[i]:ends[i]]` is line `first_line_no + i`
+    (with its line break)."""
+
+    data: bytes
+    starts: np.ndarray
+    ends: np.ndarray
+    first_line_no: int
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def line(self, index: int) -> bytes:
+        return self.data[self.starts[index] : self.ends[index]]
+
+    @property
+    def line_nos(self) -> np.ndarray:
+        return np.arange(self.first_line_no, self.first_line_no + len(self.ends), dtype=np.int64)
+
+    def strings(self) -> pa.StringArray:
+        """The lines as Arrow strings without a copy; a line that is not UTF-8 is given as
+        an empty string (the per-line reader decides it and words the reason)."""
+        offsets = np.concatenate(([0], self.ends)).astype(np.int32)
+        lines = pa.StringArray.from_buffers(len(self.ends), pa.py_buffer(offsets), pa.py_buffer(self.data))
+        try:
+            lines.validate(full=True)
+            return lines
+        except pa.ArrowInvalid:  # rare: find the lines that are not UTF-8
+            texts = []
+            for index in range(len(self)):
+                try:
+                    texts.append(self.line(index).decode("utf-8"))
+                except UnicodeDecodeError:
+                    texts.append("")
+            return pa.array(texts, pa.string())
+
+
+def line_chunks(path: Any, chunk_bytes: int = CHUNK_BYTES) -> Iterator[LineChunk]:
+    """A file as chunks of whole lines of about `chunk_bytes` (a longer line: one chunk)."""
+    first_line_no = 1
+    carry = b""
+    with open(path, "rb") as handle:
+        while True:
+            block = handle.read(chunk_bytes)
+            data = carry + block if carry else block
+            if not block:
+                if data:  # the last line, without a line break
+                    yield LineChunk(data, np.array([0]), np.array([len(data)]), first_line_no)
+                return
+            ends = np.flatnonzero(np.frombuffer(data, np.uint8) == 10) + 1
+            if len(ends) == 0:  # inside a line longer than a block
+                carry = data
+                continue
+            carry = data[int(ends[-1]) :]  # the start of the next line (the lines keep `data` whole)
+            starts = np.concatenate(([0], ends[:-1]))
+            yield LineChunk(data, starts, ends, first_line_no)
+            first_line_no += len(ends)
+
+
+def decided_chunks(path: Any, reader: BulkNativeReader, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[LineChunk, pa.Table, np.ndarray]]:
+    """Each chunk of `path` with the bulk decision (`BulkNativeReader.decide`), in order. The
+    next chunk is read and decided in a background thread while the caller handles this one:
+    file reads and DuckDB release the GIL, so the per-line work, redaction and Parquet
+    writing of one chunk overlap the parsing of the next. Two chunks are in memory at most."""
+    chunks = line_chunks(path, chunk_bytes)
+
+    def next_decided() -> tuple[LineChunk, pa.Table, np.ndarray] | None:
+        chunk = next(chunks, None)
+        if chunk is None:
+            return None
+        return (chunk, *reader.decide(chunk.strings(), chunk.line_nos))
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="assay-bulk") as pool:
+        pending = pool.submit(next_decided)
+        while (decided := pending.result()) is not None:
+            pending = pool.submit(next_decided)
+            yield decided
