@@ -342,9 +342,9 @@ def _with_source(fast: pa.Table, relative: str) -> pa.Table:
     """A bulk-read table (`line_no` + the record's columns) in `CALL_ARROW_SCHEMA`."""
     rows = fast.num_rows
     columns = {
-        "source_file": pa.array([relative] * rows, pa.string()) if rows else pa.array([], pa.string()),
+        "source_file": pa.repeat(pa.scalar(relative, pa.string()), rows),
         "source_offset": fast.column("line_no"),
-        "source_format": pa.array([NATIVE_FORMAT] * rows, pa.string()) if rows else pa.array([], pa.string()),
+        "source_format": pa.repeat(pa.scalar(NATIVE_FORMAT, pa.string()), rows),
     }
     return pa.Table.from_arrays(
         [columns[f.name] if f.name in columns else fast.column(f.name) for f in CALL_ARROW_SCHEMA],

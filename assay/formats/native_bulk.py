@@ -171,7 +171,7 @@ def _column_sql(f: _Field, default_app: str) -> str:
     return f"{value} AS {f.name}"
 
 
-def bulk_sql(*, default_app: str) -> str:
+def bulk_sql(*, default_app: str, day: date) -> str:
     """The query over a table `lines(line_no BIGINT, line VARCHAR)`: one row per line with
     `ok` (decided by the bulk path) and the call's columns (meaningful where ok). Each line
     is parsed three times, each in one pass: the JSON types of the contract's keys, the count
@@ -183,12 +183,13 @@ def bulk_sql(*, default_app: str) -> str:
         checks.append(f"types[{[f.name for f in FIELDS].index('app') + 1}] IS NOT NULL")
     columns = [_column_sql(f, default_app) for f in FIELDS if f.name not in INGESTED_COLUMNS]
     return f"""
-WITH parsed AS (
+WITH parsed AS NOT MATERIALIZED (
+    -- NULL for a line that is not JSON (or not UTF-8 once unescaped: a lone surrogate);
+    -- all NULL for one that is not an object, which then lacks call_id.
     SELECT line_no, line,
-        CASE WHEN starts_with(ltrim(line, ' \t\r'), '{{') AND TRY(json_valid(line))
-            THEN json_type(line, {paths}) END AS types
+        CASE WHEN TRY(json_valid(line)) THEN json_type(line, {paths}) END AS types
     FROM lines
-), fields AS (
+), fields AS NOT MATERIALIZED (
     SELECT line_no, types,
         CASE WHEN types IS NOT NULL THEN len(json_type(line, '$.*')) END AS key_count,
         CASE WHEN types IS NOT NULL THEN json_transform(line, {_quote(structure)}) END AS v
@@ -198,7 +199,9 @@ SELECT line_no,
     coalesce(
         types IS NOT NULL
         AND key_count = len(list_filter(types, lambda t: t IS NOT NULL))
-        AND {' AND '.join(checks)},
+        AND {' AND '.join(checks)}
+        -- another day's call: the per-line reader quarantines it, with its reason
+        AND CAST(TRY_CAST(v.ts AS TIMESTAMPTZ) AS DATE) = DATE {_quote(day.isoformat())},
         FALSE
     ) AS ok,
     {', '.join(columns)}
@@ -216,7 +219,7 @@ class BulkNativeReader:
         self._con = duckdb.connect(config={"threads": threads} if threads else {})
         # Naive timestamps are UTC (as `as_utc` reads them), whatever the machine's zone.
         self._con.execute("SET TimeZone = 'UTC'")
-        self._sql = bulk_sql(default_app=default_app)
+        self._sql = bulk_sql(default_app=default_app, day=day)
         self._target = pa.schema([pa.field("line_no", pa.int64())] + [
             field for field in CALL_ARROW_SCHEMA if field.name not in INGESTED_COLUMNS
         ])
@@ -241,16 +244,8 @@ class BulkNativeReader:
         if not _ascending(result.column("line_no")):  # DuckDB keeps insertion order; make sure
             result = result.sort_by("line_no")
         ok = result.column("ok").to_numpy(zero_copy_only=False)
-        ts = result.column("ts").cast(pa.timestamp("us", tz="UTC"))
-        in_day = np.zeros(len(result), dtype=bool)
-        if ok.any():
-            # Another day's call is for the per-line reader to quarantine with its reason.
-            days = ts.cast(pa.date32()).to_numpy(zero_copy_only=False)
-            in_day = days == np.datetime64(self.day.isoformat(), "D")
-        accepted_mask = ok & in_day
-        undecided = result.column("line_no").to_numpy()[~accepted_mask]
-        accepted = result.filter(pa.array(accepted_mask)).drop_columns(["ok"])
-        accepted = accepted.set_column(accepted.schema.get_field_index("ts"), "ts", accepted.column("ts").cast(pa.timestamp("us", tz="UTC")))
+        undecided = result.column("line_no").to_numpy()[~ok]
+        accepted = result.filter(result.column("ok")).drop_columns(["ok"])
         return accepted.select(self._target.names).cast(self._target), undecided
 
 

@@ -150,6 +150,11 @@ def test_lines_the_bulk_path_leaves_include_every_rejection(tmp_path):
         good.replace('"model": "sim/support-v1"', '"model": ""'),
         good.replace('"shop"', '"\\ud800"'),
         "[1, 2]",
+        '[{"call_id": "c"}]',
+        '"a string"',
+        "123",
+        "null",
+        "{}",
         "",
     ]
     accepted, undecided = decide(tmp_path, lines)
