@@ -45,6 +45,7 @@ from dagster import AssetExecutionContext
 from pydantic import ValidationError
 
 from assay.config import RedactionConfig
+from assay.contracts._arrow import rows_to_table
 from assay.contracts.call import CALL_ARROW_SCHEMA, CALL_JSON_COLUMNS, CallRecord
 from assay.contracts.rejected import REJECTED_ARROW_SCHEMA
 from assay.contracts.span import SPAN_ARROW_SCHEMA, SPAN_JSON_COLUMNS
@@ -100,7 +101,10 @@ class IngestedDay:
     """Rows of `REJECTED_ARROW_SCHEMA`, in file/line order."""
     files: list[FileStats] = field(default_factory=list)
     spans: list[dict[str, Any]] = field(default_factory=list)
-    """Non-LLM steps of the traces (tools, agents, chains): rows of `SPAN_ARROW_SCHEMA`."""
+    """Non-LLM steps of the traces (tools, agents, chains): rows of `SPAN_ARROW_SCHEMA` (with
+    `span_sink`: only those not yet handed to it)."""
+    span_count: int = 0
+    span_kinds: Counter = field(default_factory=Counter)
     landing_fingerprint: str = ""
     """Of the landing files as they were when ingestion started (see landing_fingerprint)."""
     call_count: int = 0
@@ -222,10 +226,12 @@ def ingest_day(
     default_app: str,
     sink: Callable[[pa.RecordBatch], None] | None = None,
     formats_by_source: Mapping[str, str] | None = None,
+    span_sink: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> IngestedDay:
     """Read every landing file of `day`. Accepted calls are kept in `calls`, or, with `sink`,
     handed to it as record batches of up to `BATCH_ROWS` calls as they are made (in file/line
-    order) and not kept: memory then stays bounded whatever the size of the day.
+    order) and not kept: memory then stays bounded whatever the size of the day. Trace spans
+    likewise go to `span_sink`, in lists of up to `BATCH_ROWS` rows.
     `formats_by_source` (from `sources:` in assay.yaml) names the format of a landing folder;
     files of other folders are recognised by content."""
     # Taken before reading: a file that grows meanwhile shows up as a change, and is re-read.
@@ -250,11 +256,14 @@ def ingest_day(
                 continue
             stats.format = fmt
             if fmt != NATIVE_FORMAT:
-                _ingest_adapted(path, fmt, relative, file_index, day, default_app, calls, seen, relatives, stats, result)
+                _ingest_adapted(path, fmt, relative, file_index, day, default_app, calls, seen, relatives, stats, result, span_sink)
                 continue
             _ingest_native(path, relative, file_index, day, default_app, calls, seen, relatives, stats, result, bulk)
         if bulk.reader is not None:
             bulk.reader.close()
+    if span_sink is not None and result.spans:
+        span_sink(result.spans)
+        result.spans = []
     result.calls = calls.table()
     result.call_count = calls.rows
     return result
@@ -374,6 +383,7 @@ def _ingest_adapted(
     relatives: list[str],
     stats: FileStats,
     result: IngestedDay,
+    span_sink: Callable[[list[dict[str, Any]]], None] | None,
 ) -> None:
     """A landing file in another trace format: the adapter normalises each record; the day,
     duplicate and quarantine rules are the same as for native lines."""
@@ -384,7 +394,12 @@ def _ingest_adapted(
             span_day = item.span["ts"].date() if item.span.get("ts") else day
             if span_day == day:
                 result.spans.append(item.span | {"source_file": relative, "source_offset": item.offset})
+                result.span_count += 1
+                result.span_kinds[str(item.span.get("kind"))] += 1
                 stats.spans += 1
+                if span_sink is not None and len(result.spans) >= BATCH_ROWS:
+                    span_sink(result.spans)
+                    result.spans = []
                 continue
             reason = f"`ts` {item.span['ts'].isoformat()} is outside the partition day {day.isoformat()}"
         elif item.call is not None:
@@ -458,20 +473,13 @@ CHECKED_COLUMNS = [
 DataFrame small (all columns of a million calls are several GB in pandas)."""
 
 
-def _protect_rows(redactor: Redactor, ingested: IngestedDay) -> Counter:
-    found = redactor.rows(ingested.rejected, ("raw", "reason"))
-    found.update(redactor.rows(ingested.spans, ("input", "output", "attributes", "error_message")))
-    return found
+SPAN_REDACTED_FIELDS = ("input", "output", "attributes", "error_message")
 
 
 def _write_the_rest(lake: Lake, day_key: str, ingested: IngestedDay, calls_path: Path) -> Path:
-    """The day's rejected_calls and trace_spans partitions, then its landing fingerprint."""
-    partition = {"day": day_key}
+    """The day's rejected_calls partition, then its landing fingerprint."""
     rejected_path = lake.write_partition(
-        "rejected_calls", ingested.rejected, partition=partition, schema=REJECTED_ARROW_SCHEMA
-    )
-    lake.write_partition(
-        "trace_spans", ingested.spans, partition=partition, schema=SPAN_ARROW_SCHEMA, json_columns=SPAN_JSON_COLUMNS
+        "rejected_calls", ingested.rejected, partition={"day": day_key}, schema=REJECTED_ARROW_SCHEMA
     )
     # Written last: if anything above failed, the sensor still sees the day as stale.
     atomic_write_text(
@@ -507,8 +515,9 @@ def materialise_day(
 ) -> MaterialisedDay:
     """The `raw_calls` asset's work for one day, streaming: each batch of accepted calls gets
     its missing costs filled and its PII redacted, then is appended to the partition's
-    temporary Parquet file, which replaces the partition only once the whole day is read.
-    Memory holds one batch of calls at a time (plus rejected rows and spans), not the day."""
+    temporary Parquet file, which replaces the partition only once the whole day is read;
+    trace spans the same way. Memory holds a batch of calls and spans at a time (plus the
+    rejected rows), not the day."""
     day_key = day_key or day.isoformat()
     redactor = Redactor.from_config(redaction) if redaction.enabled else None
     cost_sources: Counter = Counter()
@@ -523,12 +532,22 @@ def materialise_day(
             redacted.update(found)
         writer.write(table)
 
-    with lake.partition_writer("raw_calls", partition={"day": day_key}, schema=CALL_ARROW_SCHEMA) as writer:
+    def span_sink(rows: list[dict[str, Any]]) -> None:
+        if redactor is not None:
+            redacted.update(redactor.rows(rows, SPAN_REDACTED_FIELDS))
+        span_writer.write(rows_to_table(rows, SPAN_ARROW_SCHEMA, SPAN_JSON_COLUMNS))
+
+    partition = {"day": day_key}
+    with (
+        lake.partition_writer("raw_calls", partition=partition, schema=CALL_ARROW_SCHEMA) as writer,
+        lake.partition_writer("trace_spans", partition=partition, schema=SPAN_ARROW_SCHEMA) as span_writer,
+    ):
         ingested = ingest_day(
-            landing_root, day, default_app=default_app, sink=sink, formats_by_source=formats_by_source
+            landing_root, day, default_app=default_app, sink=sink, formats_by_source=formats_by_source,
+            span_sink=span_sink,
         )
     if redactor is not None:
-        redacted.update(_protect_rows(redactor, ingested))
+        redacted.update(redactor.rows(ingested.rejected, ("raw", "reason")))
     rejected_path = _write_the_rest(lake, day_key, ingested, writer.path)
     return MaterialisedDay(ingested, writer.rows, writer.path, rejected_path, cost_sources, redacted)
 
@@ -595,8 +614,8 @@ def raw_calls(context: AssetExecutionContext, assay: AssayResource):
     yield dg.MaterializeResult(
         asset_key="trace_spans",
         metadata={
-            "dagster/row_count": len(ingested.spans),
-            "by_kind": counts_table(Counter(str(span.get("kind")) for span in ingested.spans), "kind"),
+            "dagster/row_count": ingested.span_count,
+            "by_kind": counts_table(ingested.span_kinds, "kind"),
         },
     )
     yield dg.MaterializeResult(

@@ -205,7 +205,7 @@ def phase_assay(home: Path, fmt: str) -> dict:
         "seconds": elapsed,
         "accepted": done.calls,
         "rejected": len(done.ingested.rejected),
-        "spans": len(done.ingested.spans),
+        "spans": done.ingested.span_count,
         "baseline_rss_mb": baseline,
         "peak_rss_mb": _peak_rss_mb(),
     }

@@ -1,5 +1,6 @@
 """ingest_day: which landing lines become calls, which are rejected and why, and what is kept."""
 
+import collections
 import json
 import math
 from datetime import UTC, date, datetime
@@ -368,3 +369,34 @@ def test_a_source_folder_configured_with_a_format_is_read_as_that_format(tmp_pat
     assert forced.files[0].format == "openai_chat"
     assert forced.calls.num_rows == 0 and len(forced.rejected) == 1  # a native record is no request/response pair
     assert forced.rejected[0]["source_format"] == "openai_chat"
+
+
+def test_trace_spans_are_streamed_to_their_partition_redacted(tmp_path, monkeypatch):
+    """A day's spans are written in batches as they are read (not held for the day)."""
+    from tests.unit.test_formats import DAY as FORMATS_DAY
+    from tests.unit.test_formats import langfuse_export
+
+    monkeypatch.setattr(raw_calls, "BATCH_ROWS", 1)
+    day = FORMATS_DAY.date()
+    exports = []
+    for i in range(3):
+        text = json.dumps(langfuse_export()).replace('"tool1"', f'"tool1-{i}"').replace('"gen', f'"g{i}-gen')
+        text = text.replace('{"query": "example"}', '{"query": "mail maria.gonzalez@example.com"}')
+        exports.append(text.replace('"root"', f'"root-{i}"').replace("e1fde3efec57ce8a69bafd3fb928a7eb", f"{i:032x}"))
+    land(tmp_path / "landing", "lf", "export.jsonl", exports, day=day)
+    batches = []
+    original = raw_calls.rows_to_table
+    monkeypatch.setattr(raw_calls, "rows_to_table", lambda rows, *a: batches.append(len(rows)) or original(rows, *a))
+    lake = Lake(tmp_path / "lake")
+    done = materialise_day(
+        lake, tmp_path / "landing", day, default_app="shop", prices={},
+        redaction=RedactionConfig(), formats_by_source={"lf": "langfuse"},
+    )
+    stored = pq.read_table(lake.partition_dir("trace_spans", {"day": day.isoformat()}) / "part.parquet")
+    assert stored.num_rows == done.ingested.span_count >= 3
+    assert done.ingested.spans == []  # handed on, not kept
+    assert len(batches) >= 3 and max(batches) == 1
+    assert dict(done.ingested.span_kinds) == dict(collections.Counter(stored.column("kind").to_pylist()))
+    inputs = " ".join(v for v in stored.column("input").to_pylist() if v)
+    assert "[EMAIL]" in inputs and "maria.gonzalez" not in inputs
+    assert done.redacted["EMAIL"] >= 3
