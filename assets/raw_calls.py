@@ -4,25 +4,22 @@ Landing layout: `ASSAY_HOME/landing/<source>/<YYYY-MM-DD>/*.jsonl`. Every line e
 becomes a call (validated against `CallRecord`) or a rejected row carrying the line verbatim,
 its file and line number, and the reason. A bad line never stops the day.
 
-Speed (bench/ingest.py, 1,000,000 calls of ~2 KB on 2 cores): the first version ran
-json.loads + pydantic + model_dump per line into a list of row dicts, then converted the rows
-to Arrow: ~6,300 calls/s and a 10.3 GB peak RSS. Per line it now does the least Python it
-can while deciding exactly as before:
+Speed (bench/ingest.py, 1,000,000 native calls of ~2 KB on 2 cores). The first version ran
+json.loads + pydantic + model_dump per line into row dicts: ~6,300 calls/s, 10.3 GB peak RSS.
+Now:
 
-- validate the line's bytes straight into `CallRecord` (`model_validate_json`: no
-  intermediate dict) when it is valid as it is; any other line takes the reference path
-  below, which decides and words the reason (`_validate_fast`);
-- parse with `assay.formats.parse_line`: strict UTF-8, then `pydantic_core.from_json` (Rust,
-  ~2x json.loads; the same values as json.loads for every line it accepts, big ints and NaN
-  included), falling back to json.loads, which decides and words the reason, so acceptance
-  and reasons do not depend on the fast parser;
-- validate the same dict with the same `CallRecord.model_validate` as before;
-- append the validated fields straight into per-column lists and turn every
-  `BATCH_ROWS` rows into an Arrow record batch: memory is the Arrow data (about the size of
-  the input), not a million Python dicts;
-- serialise the nested columns with one reused C encoder, byte-identical to `to_json_text`;
-- keep the cyclic GC off during the loop (JSON values hold no cycles; the collector only
-  re-scanned the batch being built: ~20% of the time).
+- native files are read in 32 MB chunks of whole lines, handed to DuckDB as one Arrow string
+  array without a copy; one query generated from `CallRecord` decides the plain lines in
+  bulk (`assay.formats.native_bulk`), the next chunk in a background thread;
+- every line the bulk path leaves (lax types, another day, bad JSON or UTF-8, unknown keys)
+  takes the per-line path: `model_validate_json` on the bytes when valid as is, else
+  `parse_line` (strict UTF-8, `from_json`, json.loads for the wording) and
+  `CallRecord.model_validate`, which decide and word the reason;
+- the chunk's calls are put back in line order, deduplicated by call_id, and handed on as
+  Arrow batches: costs filled, PII redacted (RE2 picks the texts worth scanning), appended
+  to the partition's Parquet file. Memory is two chunks and a batch, not the day;
+- other formats go record by record through their adapter into the same batches; their
+  non-LLM spans are streamed to `trace_spans` the same way.
 """
 
 import gc
