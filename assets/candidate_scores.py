@@ -11,7 +11,7 @@ import pyarrow as pa
 from dagster import AssetExecutionContext
 
 from assay.contracts.candidate_output import CANDIDATE_OUTPUT_JSON_COLUMNS
-from assay.contracts.score import SCORE_ARROW_SCHEMA
+from assay.contracts.score import SCORE_ARROW_SCHEMA, SCORE_JSON_COLUMNS
 from assets._checks import blocking_suite_spec, read_for_suite, suite_check_result
 from assets._metadata import counts_table, partition_metadata
 from assets.candidate_outputs import case_subject, load_candidate
@@ -59,7 +59,9 @@ def candidate_scores(context: AssetExecutionContext, assay: AssayResource) -> dg
     engine = assay.llm_engine(context.log.info, budget_usd=assay.config.judge.budget_usd)
     scores = score_subjects(subjects, assay.config, "cases", engine, run_id=context.run_id, log=context.log.info)
     rows = scores_to_rows(scores, candidate_id=candidate.candidate_id, dataset_version=version)
-    path = assay.lake.write_partition("candidate_scores", rows, partition=partition, schema=CANDIDATE_SCORE_SCHEMA)
+    path = assay.lake.write_partition(
+        "candidate_scores", rows, partition=partition, schema=CANDIDATE_SCORE_SCHEMA, json_columns=SCORE_JSON_COLUMNS
+    )
     completed = [s for s in scores if s.status == "completed"]
     return dg.MaterializeResult(
         metadata={
