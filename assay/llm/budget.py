@@ -81,6 +81,8 @@ class Budget:
         """Where the day's spend is recorded even without a daily limit (one write per run)."""
         self.spent_usd = 0.0
         self.reserved_usd = 0.0
+        self.reservations = 0
+        """Calls in flight holding a reservation (a count: summed floats never return to 0.0)."""
         self._unrecorded_usd = 0.0
         self.bind_to_loop()
 
@@ -99,6 +101,7 @@ class Budget:
                 refusal = self._refusal(amount_usd)
                 if refusal is None:
                     self.reserved_usd += amount_usd
+                    self.reservations += 1
                     return None
                 if refusal is not _WAIT:
                     return refusal
@@ -115,7 +118,7 @@ class Budget:
             if self.spent_usd + self.reserved_usd + amount_usd > self.run_limit_usd:
                 return _WAIT
         if self.daily is not None and not self.daily.try_reserve(amount_usd):
-            if self.reserved_usd > 0:
+            if self.reservations > 0:
                 return _WAIT
             return (
                 f"budget: this call's upper cost ${amount_usd:.6f} does not fit in the daily budget "
@@ -126,7 +129,8 @@ class Budget:
 
     async def settle(self, reserved_usd: float, spent_usd: float) -> None:
         async with self._settled:
-            self.reserved_usd -= reserved_usd
+            self.reservations -= 1
+            self.reserved_usd = self.reserved_usd - reserved_usd if self.reservations else 0.0
             self.spent_usd += spent_usd
             if self.daily is not None:
                 self.daily.settle(reserved_usd, spent_usd)

@@ -199,6 +199,8 @@ class LLMEngine:
         self._limiters: dict[str, ModelLimiter] = {}
         self._deadline: float | None = None
         self._unpriced_models: set[str] = set()
+        self._sleep = asyncio.sleep
+        """How the engine waits before a retry (a test records the waits instead)."""
         self._open_transport: InProcessTransport | WorkerPoolTransport | None = None
 
     # ------------------------------------------------------------------ running
@@ -345,7 +347,7 @@ class LLMEngine:
             left = self._left_s()
             if left is not None and pause_s >= left:
                 return self._deadline_result(attempts, outcome)
-            await asyncio.sleep(pause_s)
+            await self._sleep(pause_s)
         assert outcome is not None
         return LLMResult(
             status="error", attempts=attempts, error_type=outcome.error_type, error_message=outcome.error_message
