@@ -256,7 +256,11 @@ class LLMEngine:
     @asynccontextmanager
     async def session(self, expected_calls: int) -> AsyncIterator[LLMEngine]:
         """Keep one transport (and its worker processes) for every `run_async` in the block:
-        a judge's repair pass then reuses the workers of its first pass."""
+        a judge's repair pass then reuses the workers of its first pass. Nested: the outer
+        session's transport is kept."""
+        if self._open_transport is not None:
+            yield self
+            return
         self._open_transport = await self._start_transport(set(), expected_calls)
         try:
             yield self
