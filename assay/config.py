@@ -283,8 +283,10 @@ def _line_of(node: yaml.Node | None, loc: list[Any]) -> int | None:
 
 def _allowed_keys(loc: list[Any]) -> list[str]:
     model: Any = AssayConfig
+    in_mapping = False
     for part in loc:
-        if isinstance(part, int):
+        if isinstance(part, int) or in_mapping:  # a list index, or the key of a dict[str, Model]
+            in_mapping = False
             continue
         field = getattr(model, "model_fields", {}).get(part)
         if field is None:
@@ -294,4 +296,5 @@ def _allowed_keys(loc: list[Any]) -> list[str]:
         model = next((a for a in (annotation, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None)
         if model is None:
             return []
+        in_mapping = getattr(annotation, "__origin__", None) is dict
     return sorted(model.model_fields) if model else []
