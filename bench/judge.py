@@ -42,20 +42,9 @@ MODEL = "openai/bench-judge"
 PRICES = {MODEL: {"input_cost_per_token": 1.5e-7, "output_cost_per_token": 6e-7}}
 
 
-def subjects(n: int, offset: int) -> list[dict]:
-    return [
-        {
-            "subject_id": f"call-{offset + i}",
-            "input_text": f"How long does the refund for order {offset + i} take?",
-            "context": [f"Refunds for order {offset + i} are issued within {i % 9 + 1} business days."],
-            "output_text": f"Your refund for order {offset + i} takes {i % 9 + 1} business days.",
-        }
-        for i in range(n)
-    ]
-
-
 async def judged_calls_per_s(server, concurrency: int, calls: int, workers: int, cache_dir: Path, offset: int):
     from assay.llm.engine import LLMEngine
+    from assay.testing.subjects import refund_subjects
     from evaluators.llm_judge import LLMJudge, judge_plans_async
 
     judge = LLMJudge(name="faithfulness", rubric="faithfulness", model=MODEL, completion_params=server.completion_params())
@@ -68,11 +57,11 @@ async def judged_calls_per_s(server, concurrency: int, calls: int, workers: int,
         cache_dir=cache_dir,
         prices=PRICES,
     )
-    warmup = [judge.plan(s, default_model=MODEL) for s in subjects(min(2 * concurrency, 64), offset)]
+    warmup = [judge.plan(s, default_model=MODEL) for s in refund_subjects(min(2 * concurrency, 64), offset)]
     async with engine.session(calls):
         await judge_plans_async(warmup, engine)  # connections, clients, lazy imports
         engine.stats = type(engine.stats)()
-        items = subjects(calls, offset + 10_000_000)
+        items = refund_subjects(calls, offset + 10_000_000)
         started = time.perf_counter()
         plans = [judge.plan(s, default_model=MODEL) for s in items]
         scores = await judge_plans_async(plans, engine)

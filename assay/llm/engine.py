@@ -199,6 +199,7 @@ class LLMEngine:
         self._limiters: dict[str, ModelLimiter] = {}
         self._deadline: float | None = None
         self._unpriced_models: set[str] = set()
+        self._estimates: dict[str, tuple[int, float]] = {}
         self._sleep = asyncio.sleep
         """How the engine waits before a retry (a test records the waits instead)."""
         self._open_transport: InProcessTransport | WorkerPoolTransport | None = None
@@ -226,7 +227,7 @@ class LLMEngine:
                 to_call.append(i)
         if to_call:
             if self.budget.is_limited:
-                estimate = sum(self._upper_cost_usd(requests[i]) for i in to_call)
+                estimate = sum(self._estimate(requests[i])[1] for i in to_call)
                 self.stats.estimated_cost_usd += estimate
                 self.log(f"LLM calls: {len(to_call)} to make, at most ${estimate:.4f} by estimate")
             models = {requests[i].model for i in to_call}
@@ -236,7 +237,12 @@ class LLMEngine:
 
             async def one(i: int) -> None:
                 nonlocal done
-                results[i] = await self._run_one(requests[i], transport)
+                try:
+                    results[i] = await self._run_one(requests[i], transport)
+                except Exception as exc:  # a bug or a dead worker must not drop the row
+                    results[i] = LLMResult(
+                        status="error", error_type=type(exc).__name__, error_message=str(exc)[:500]
+                    )
                 done += 1
                 if len(to_call) >= 200 and done % max(1, len(to_call) // 5) == 0:
                     self.log(f"LLM calls: {done}/{len(to_call)} done")
@@ -288,8 +294,7 @@ class LLMEngine:
     async def _run_one(self, request: LLMRequest, transport) -> LLMResult:
         limiter = self._limiter(request.model)
         needs_estimate = self.budget.is_limited or limiter.has_token_limit
-        tokens_upper = self._tokens_upper(request) if needs_estimate else 0
-        cost_upper = self._upper_cost_usd(request, tokens_upper) if self.budget.is_limited else 0.0
+        tokens_upper, cost_upper = self._estimate(request) if needs_estimate else (0, 0.0)
         outcome: CallOutcome | None = None
         attempts = 0
         for attempt in range(self.max_retries + 1):
@@ -386,19 +391,24 @@ class LLMEngine:
             return (outcome.input_tokens or 0) * price_in + (outcome.output_tokens or 0) * price_out
         return outcome.provider_cost_usd or 0.0
 
-    def _tokens_upper(self, request: LLMRequest) -> int:
-        return estimate_input_tokens(request) + request.max_output_tokens
-
-    def _upper_cost_usd(self, request: LLMRequest, tokens_upper: int | None = None) -> float:
-        """Prompt tokens counted, output at its max_tokens, at the model's price."""
-        price = self._price(request.model)
-        if price is None:
-            if request.model not in self._unpriced_models:
-                self._unpriced_models.add(request.model)
-                self.log(f"no price known for {request.model}: the budget cannot limit its calls (add it to `pricing:`)")
-            return 0.0
-        input_tokens = estimate_input_tokens(request)
-        return input_tokens * price[0] + request.max_output_tokens * price[1]
+    def _estimate(self, request: LLMRequest) -> tuple[int, float]:
+        """(upper tokens, upper cost in USD) of one call: prompt tokens counted (litellm's
+        tokenizer for the model), output at its max_tokens, at the model's price. Counted
+        once per request: the pre-run estimate and the call's reservation share it."""
+        key = request.key
+        found = self._estimates.get(key)
+        if found is None:
+            input_tokens = estimate_input_tokens(request)
+            price = self._price(request.model)
+            if price is None:
+                if request.model not in self._unpriced_models:
+                    self._unpriced_models.add(request.model)
+                    self.log(f"no price known for {request.model}: the budget cannot limit its calls (add it to `pricing:`)")
+                cost = 0.0
+            else:
+                cost = input_tokens * price[0] + request.max_output_tokens * price[1]
+            found = self._estimates[key] = (input_tokens + request.max_output_tokens, cost)
+        return found
 
 
 def estimate_input_tokens(request: LLMRequest) -> int:

@@ -11,6 +11,7 @@ import pytest
 
 from assay.llm.engine import LLMEngine, LLMRequest
 from assay.testing.llm_server import Faults, LLMTestServer
+from assay.testing.subjects import refund_subjects
 from evaluators.llm_judge import LLMJudge, judge_plans
 
 MODEL = "openai/judge-test"
@@ -18,15 +19,7 @@ PRICES = {MODEL: {"input_cost_per_token": 1e-6, "output_cost_per_token": 4e-6}}
 
 
 def subjects(n: int) -> list[dict]:
-    return [
-        {
-            "subject_id": f"call-{i}",
-            "input_text": f"How long does refund {i} take?",
-            "context": [f"Refund {i} is issued within {i % 9 + 1} business days."],
-            "output_text": f"Refund {i} takes {i % 9 + 1} business days.",
-        }
-        for i in range(n)
-    ]
+    return refund_subjects(n)
 
 
 def judge_for(server: LLMTestServer) -> LLMJudge:
