@@ -253,6 +253,7 @@ class LLMEngine:
                 if transport is not self._open_transport:
                     await transport.close()
                 self.budget.record_day()
+                await asyncio.to_thread(self.cache.flush)
         for result in results:
             assert result is not None  # every request ends as exactly one result
             self.stats.record(result)

@@ -201,3 +201,26 @@ def test_server_counts_and_faults_are_reproducible():
             LLMEngine(max_retries=0, backoff_base_s=0).run(requests)
             outcomes.append(server.stats["outcomes"])
     assert outcomes[0] == outcomes[1] and outcomes[0]["429"] > 0 and outcomes[0]["500"] > 0
+
+
+def test_server_holds_hundreds_of_concurrent_connections():
+    import asyncio
+
+    import aiohttp
+
+    async def flood(url: str) -> list[int]:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+
+            async def one(i: int) -> int:
+                body = {"model": "judge-test", "messages": [{"role": "user", "content": f"q{i}"}]}
+                async with session.post(url, json=body) as response:
+                    await response.json()
+                    return response.status
+
+            return await asyncio.gather(*(one(i) for i in range(200)))
+
+    with LLMTestServer(Faults(latency_s=0.5)) as server:
+        statuses = asyncio.run(flood(f"{server.api_base}/chat/completions"))
+        stats = server.stats
+    assert statuses == [200] * 200
+    assert stats["requests"] == 200 and stats["max_in_flight"] >= 128
