@@ -18,6 +18,7 @@ from assay.calibration import (
     latest_labels,
     read_label_file,
 )
+from assay.contracts.calibration import CALIBRATION_ARROW_SCHEMA
 from assay.contracts.score import SCORE_ARROW_SCHEMA, SCORE_JSON_COLUMNS, Score
 from assay.lake import Lake
 
@@ -110,6 +111,7 @@ def test_calibration_rows_one_per_series_and_ignore_unjudged_scores():
     ]
     rows = calibration_rows(labels, scores, computed_at=datetime(2026, 11, 21, tzinfo=UTC))
     by_series = {row["series"]: row for row in rows}
+    assert all(set(row) == set(CALIBRATION_ARROW_SCHEMA.names) for row in rows)  # the stored contract
     assert set(by_series) == {"faithfulness|faithfulness.v1|sim/judge", "faithfulness|faithfulness.v1|openai/gpt-4o-mini"}
     assert by_series["faithfulness|faithfulness.v1|sim/judge"]["n"] == 2
     assert by_series["faithfulness|faithfulness.v1|sim/judge"]["accuracy"] == 1.0
