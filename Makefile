@@ -43,7 +43,7 @@ test-fast: setup
 ui: setup
 	$(BIN)/assay ui
 
-bench: bench-ingest bench-callback
+bench: bench-ingest bench-callback bench-judge
 
 bench-%: setup
 	$(BIN)/python bench/$*.py

@@ -52,15 +52,44 @@ class SamplingConfig(_Section):
         return self
 
 
+class ModelLimitsConfig(_Section):
+    max_concurrency: int = Field(8, ge=1, le=256)
+    """Most calls in flight to this model; the engine halves it on 429/overload and grows it
+    back by one per success up to this."""
+    requests_per_minute: float | None = Field(None, gt=0)
+    tokens_per_minute: float | None = Field(None, gt=0)
+    """Prompt tokens (counted) plus max_tokens per call, settled to the real count after it."""
+
+
 class JudgeConfig(_Section):
+    """How assay calls LLMs (judging and candidate replay): one engine, these limits."""
+
     model: str = "sim/judge"
     """litellm model string of the judge."""
     max_concurrency: int = Field(8, ge=1, le=256)
+    """Most calls in flight per model (adaptive: halved on 429/overload, +1 per success)."""
+    requests_per_minute: float | None = Field(None, gt=0)
+    """Per model; omitted = no limit beyond concurrency."""
+    tokens_per_minute: float | None = Field(None, gt=0)
+    """Per model; omitted = no limit."""
+    per_model: dict[str, ModelLimitsConfig] = Field(default_factory=dict)
+    """Limits for one litellm model string, replacing the three above for that model."""
     timeout_s: float = Field(30, gt=0)
+    """Per attempt; a timed-out attempt is retried like a 5xx."""
     max_retries: int = Field(3, ge=0, le=10)
+    """Retries of retryable errors only (429, 5xx, timeout, connection)."""
+    deadline_s: float | None = Field(None, gt=0)
+    """Wall-clock limit of one run's LLM calls; what is left is scored `skipped` (deadline)."""
     budget_usd: float = Field(5.0, ge=0)
     """Most a single run may spend on judge calls; what does not fit is scored `skipped`."""
+    budget_per_day_usd: float | None = Field(None, ge=0)
+    """Most all runs of one UTC day may spend together (kept in ASSAY_HOME/cache/spend)."""
+    worker_processes: int = Field(0, ge=0, le=32)
+    """Processes that make the calls (0 = this one). litellm spends 6-9 ms of CPU per call,
+    so past ~100 calls/s one process is the limit; runs under 200 calls stay in-process."""
     params: dict[str, Any] = Field(default_factory=dict)
+    """Extra litellm arguments for every judge call (api_base, ...); an evaluator's own
+    `completion_params` win. Keys go in the environment, never here."""
 
 
 class AppliesTo(_Section):
@@ -254,8 +283,10 @@ def _line_of(node: yaml.Node | None, loc: list[Any]) -> int | None:
 
 def _allowed_keys(loc: list[Any]) -> list[str]:
     model: Any = AssayConfig
+    in_mapping = False
     for part in loc:
-        if isinstance(part, int):
+        if isinstance(part, int) or in_mapping:  # a list index, or the key of a dict[str, Model]
+            in_mapping = False
             continue
         field = getattr(model, "model_fields", {}).get(part)
         if field is None:
@@ -265,4 +296,5 @@ def _allowed_keys(loc: list[Any]) -> list[str]:
         model = next((a for a in (annotation, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None)
         if model is None:
             return []
+        in_mapping = getattr(annotation, "__origin__", None) is dict
     return sorted(model.model_fields) if model else []

@@ -62,6 +62,11 @@ class AssayHome:
         return self.root / "cache" / "llm"
 
     @property
+    def llm_spend(self) -> Path:
+        """The daily LLM spend ledger (one small JSON file per UTC day)."""
+        return self.root / "cache" / "spend"
+
+    @property
     def candidates_file(self) -> Path:
         """Candidates registered from the CLI, merged with those of assay.yaml."""
         return self.root / "candidates.json"

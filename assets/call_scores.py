@@ -10,7 +10,7 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from assay.contracts.call import CALL_JSON_COLUMNS
-from assay.contracts.score import SCORE_ARROW_SCHEMA
+from assay.contracts.score import SCORE_ARROW_SCHEMA, SCORE_JSON_COLUMNS
 from assets._checks import blocking_suite_spec, read_for_suite, suite_check_result
 from assets._metadata import counts_table, partition_metadata
 from assets.partitions import daily_partitions
@@ -49,7 +49,7 @@ def call_scores(context: AssetExecutionContext, assay: AssayResource) -> dg.Mate
     subjects = call_subjects(sampled.to_pylist() if sampled is not None else [])
     engine = assay.llm_engine(context.log.info, budget_usd=assay.config.judge.budget_usd)
     scores = score_subjects(subjects, assay.config, "calls", engine, run_id=context.run_id, log=context.log.info)
-    path = assay.lake.write_partition("call_scores", scores_to_rows(scores), partition=partition, schema=SCORE_ARROW_SCHEMA)
+    path = assay.lake.write_partition("call_scores", scores_to_rows(scores), partition=partition, schema=SCORE_ARROW_SCHEMA, json_columns=SCORE_JSON_COLUMNS)
     completed = [s for s in scores if s.status == "completed"]
     failed = Counter(s.evaluator for s in completed if s.passed is False)
     return dg.MaterializeResult(

@@ -98,9 +98,11 @@ def protect_outputs(rows: list[dict[str, Any]], redaction: RedactionConfig) -> C
     return totals
 
 
-def case_subject(case: dict[str, Any], output: dict[str, Any]) -> dict[str, Any]:
-    """A replayed case in the shape evaluators read (the call record's field names)."""
+def case_subject(case: dict[str, Any], output: dict[str, Any], baseline_output: str | None = None) -> dict[str, Any]:
+    """A replayed case in the shape evaluators read (the call record's field names), with the
+    baseline's answer to the same case for pairwise judges."""
     return {
+        "baseline_output": baseline_output,
         "subject_id": case["case_id"],
         "feature": case.get("feature"),
         "messages": case["input"],

@@ -11,7 +11,7 @@ import pyarrow as pa
 from dagster import AssetExecutionContext
 
 from assay.contracts.candidate_output import CANDIDATE_OUTPUT_JSON_COLUMNS
-from assay.contracts.score import SCORE_ARROW_SCHEMA
+from assay.contracts.score import SCORE_ARROW_SCHEMA, SCORE_JSON_COLUMNS
 from assets._checks import blocking_suite_spec, read_for_suite, suite_check_result
 from assets._metadata import counts_table, partition_metadata
 from assets.candidate_outputs import case_subject, load_candidate
@@ -27,6 +27,22 @@ CANDIDATE_SCORE_SCHEMA = SCORE_ARROW_SCHEMA.append(pa.field("candidate_id", pa.s
 
 
 CANDIDATE_SCORES_SUITE = "candidate_scores_expectations"
+
+
+def read_baseline_outputs(assay: AssayResource, candidate_id: str, dataset_version: str) -> dict[str, str]:
+    """case_id -> the baseline's output on the same dataset version, for pairwise judges (empty
+    for the baseline itself, or before the baseline's replay exists: those judges then skip)."""
+    baseline = assay.config.baseline
+    if baseline is None or baseline.candidate_id == candidate_id:
+        return {}
+    table = assay.lake.read_partition("candidate_outputs", {"candidate": baseline.candidate_id})
+    if table is None:
+        return {}
+    return {
+        row["case_id"]: row["output_text"]
+        for row in table.select(["case_id", "dataset_version", "output_text"]).to_pylist()
+        if row["dataset_version"] == dataset_version and row["output_text"] is not None
+    }
 
 
 @dg.asset(
@@ -55,11 +71,16 @@ def candidate_scores(context: AssetExecutionContext, assay: AssayResource) -> dg
     outputs = [decode_row(r, CANDIDATE_OUTPUT_JSON_COLUMNS) for r in outputs_table.to_pylist()]
     version = outputs[0]["dataset_version"]
     cases = {c["case_id"]: c for c in read_cases(assay.lake, version)}
-    subjects = [case_subject(cases[o["case_id"]], o) for o in outputs if o["case_id"] in cases]
+    baseline_outputs = read_baseline_outputs(assay, candidate.candidate_id, version)
+    subjects = [
+        case_subject(cases[o["case_id"]], o, baseline_outputs.get(o["case_id"])) for o in outputs if o["case_id"] in cases
+    ]
     engine = assay.llm_engine(context.log.info, budget_usd=assay.config.judge.budget_usd)
     scores = score_subjects(subjects, assay.config, "cases", engine, run_id=context.run_id, log=context.log.info)
     rows = scores_to_rows(scores, candidate_id=candidate.candidate_id, dataset_version=version)
-    path = assay.lake.write_partition("candidate_scores", rows, partition=partition, schema=CANDIDATE_SCORE_SCHEMA)
+    path = assay.lake.write_partition(
+        "candidate_scores", rows, partition=partition, schema=CANDIDATE_SCORE_SCHEMA, json_columns=SCORE_JSON_COLUMNS
+    )
     completed = [s for s in scores if s.status == "completed"]
     return dg.MaterializeResult(
         metadata={

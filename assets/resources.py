@@ -10,6 +10,7 @@ from dagster import ConfigurableResource
 from assay.config import AssayConfig, load_config
 from assay.lake import Lake
 from assay.llm.engine import LLMEngine
+from assay.llm.limits import ModelLimits
 from assay.runtime import AssayHome
 
 
@@ -32,12 +33,25 @@ class AssayResource(ConfigurableResource):
         return Lake(self.home.lake)
 
     def llm_engine(self, log=None, *, budget_usd: float | None = None) -> LLMEngine:
+        """The engine of one run: the judge section's limits, `pricing:` for costs the price
+        map lacks, the day's spend kept under ASSAY_HOME."""
         judge = self.config.judge
         return LLMEngine(
             max_concurrency=judge.max_concurrency,
+            requests_per_minute=judge.requests_per_minute,
+            tokens_per_minute=judge.tokens_per_minute,
+            model_limits={
+                model: ModelLimits(lim.max_concurrency, lim.requests_per_minute, lim.tokens_per_minute)
+                for model, lim in judge.per_model.items()
+            },
             timeout_s=judge.timeout_s,
             max_retries=judge.max_retries,
+            deadline_s=judge.deadline_s,
             budget_usd=budget_usd,
+            budget_per_day_usd=judge.budget_per_day_usd if budget_usd is not None else None,
+            spend_dir=self.home.llm_spend,
+            prices={model: price.model_dump() for model, price in self.config.pricing.items()},
+            worker_processes=judge.worker_processes,
             cache_dir=self.home.judge_cache,
             log=log,
         )

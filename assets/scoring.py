@@ -15,18 +15,26 @@ from assay.config import AssayConfig, EvaluatorConfig
 from assay.contracts._arrow import from_json_text
 from assay.contracts.call import CALL_JSON_COLUMNS
 from assay.contracts.score import Score
-from assay.llm.engine import LLMEngine, LLMRequest
+from assay.llm.engine import LLMEngine
+from evaluators.llm_judge import JudgePlan, judge_plans
 from evaluators.registry import build_evaluator
 
 SubjectKind = Literal["calls", "cases"]
 
 
-def build_evaluators(configs: Iterable[EvaluatorConfig], judge_model: str) -> dict[str, Any]:
+JUDGE_TYPES = frozenset({"llm_judge", "pairwise_judge"})
+
+
+def build_evaluators(
+    configs: Iterable[EvaluatorConfig], judge_model: str, judge_params: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     built = {}
     for cfg in configs:
         params = dict(cfg.params)
-        if cfg.type == "llm_judge":
+        if cfg.type in JUDGE_TYPES:
             params.setdefault("model", judge_model)
+            if judge_params:
+                params["completion_params"] = {**judge_params, **params.get("completion_params", {})}
         built[cfg.name] = build_evaluator(cfg.name, cfg.type, params, cfg.failure_category)
     return built
 
@@ -49,18 +57,18 @@ def score_subjects(
     run_id: str | None = None,
     log: Callable[[str], None] = lambda _m: None,
 ) -> list[Score]:
-    evaluators = build_evaluators(config.evaluators, config.judge.model)
+    evaluators = build_evaluators(config.evaluators, config.judge.model, config.judge.params)
     scores: list[Score] = []
-    pending: list[tuple[Any, dict[str, Any], LLMRequest]] = []
+    plans: list[JudgePlan] = []
     for subject in subjects:
         for cfg in config.evaluators_for(kind, subject.get("feature")):
             evaluator = evaluators[cfg.name]
-            if hasattr(evaluator, "request_for"):
-                request = evaluator.request_for(subject, default_model=config.judge.model)
-                if isinstance(request, Score):
-                    scores.append(request)
+            if hasattr(evaluator, "plan"):
+                plan = evaluator.plan(subject, default_model=config.judge.model)
+                if isinstance(plan, Score):
+                    scores.append(plan)
                 else:
-                    pending.append((evaluator, subject, request))
+                    plans.append(plan)
                 continue
             try:
                 scores.extend(evaluator.evaluate(subject))
@@ -77,11 +85,9 @@ def score_subjects(
                         scored_at=datetime.now(UTC),
                     )
                 )
-    if pending:
-        log(f"judging {len(pending)} (subject, evaluator) pairs with {config.judge.model}")
-        results = engine.run([request for _, _, request in pending])
-        for (evaluator, subject, request), result in zip(pending, results, strict=True):
-            scores.append(evaluator.score_from(subject, request, result))
+    if plans:
+        log(f"judging {len(plans)} (subject, evaluator) pairs with {config.judge.model}")
+        scores.extend(judge_plans(plans, engine))
     if run_id:
         for score in scores:
             score.run_id = run_id

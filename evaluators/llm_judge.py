@@ -1,21 +1,27 @@
 """LLM-as-judge evaluators: a versioned rubric, evidence fenced as untrusted data, through the
 LLM engine (litellm), with the verdict parsed defensively.
 
-Judging is batched: the scoring runner asks each judge for its request (`request_for`), runs
-all requests of a partition through one `LLMEngine` (bounded concurrency, cache, budget), and
-turns each result into a Score (`score_from`). `evaluate` does the same for one subject, for
-notebook use.
+Judging is batched: each judge turns a subject into a `JudgePlan` (its requests: one, n samples
+for voting, or both orders for pairwise), `judge_plans` runs every plan of a partition through
+one `LLMEngine` (limits, cache, budget, deadline), retries each unparseable reply once with a
+repair instruction, and asks each judge to turn its answers into one Score. `evaluate` does the
+same for one subject, for notebook use.
+
+Every score carries the accounting of the calls behind it: tokens, cost paid, latency,
+attempts, cache hit.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import statistics
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from assay.contracts.score import Score
 from assay.llm.engine import LLMEngine, LLMRequest, LLMResult
@@ -23,6 +29,7 @@ from evaluators.base import Subject, missing_fields
 from evaluators.judge_prompt import (
     JUDGE_SYSTEM_PROMPT,
     JudgeReplyError,
+    JudgeVerdict,
     parse_judge_reply,
     render_judge_prompt,
 )
@@ -36,7 +43,21 @@ SECTION_FIELDS = {
     "response": "output_text",
     "tool_calls": "tool_calls",
     "reference": "expected_output",
+    # Pairwise: the two responses compared; which is which changes with the order judged.
+    "response_a": "output_text",
+    "response_b": "baseline_output",
 }
+
+REPAIR_INSTRUCTION = (
+    "Your previous reply was not valid JSON ({error}). Reply again with exactly one JSON object "
+    'and nothing else: {{"passed": true|false, "score": <number from 0 to 1>, "label": "<short label>", '
+    '"reason": "<one sentence>"}}'
+)
+"""Sent once after an unparseable reply (the local test server recognises 'not valid JSON')."""
+
+Reducer = Literal["all", "any", "majority", "mean", "min_pass_rate"]
+SAMPLE_TEMPERATURE = 0.7
+"""n-sample voting at temperature 0 would ask the same question n times for one answer."""
 
 
 @dataclass(frozen=True)
@@ -70,11 +91,149 @@ def _section_text(value: Any) -> str:
     return str(value)
 
 
+# ---------------------------------------------------------------------------- running plans
+
+
+@dataclass
+class JudgeCall:
+    """One judge answer: the engine's result, and the repair's when the first did not parse."""
+
+    request: LLMRequest
+    results: list[LLMResult]
+    verdict: JudgeVerdict | None = None
+    parse_error: str | None = None
+
+    @property
+    def final(self) -> LLMResult:
+        return self.results[-1]
+
+    @property
+    def is_repaired(self) -> bool:
+        return len(self.results) > 1
+
+    def read(self) -> None:
+        self.verdict, self.parse_error = None, None
+        if self.final.status == "completed":
+            try:
+                self.verdict = parse_judge_reply(self.final.text)
+            except JudgeReplyError as exc:
+                self.parse_error = str(exc)
+
+
+@dataclass
+class JudgePlan:
+    """What one judge needs for one subject: its requests, and how to make them one Score."""
+
+    judge: Any
+    subject: Subject
+    requests: list[LLMRequest]
+    calls: list[JudgeCall] = field(default_factory=list)
+
+    def score(self) -> Score:
+        return self.judge.score_from_calls(self.subject, self.calls)
+
+
+def repair_request(call: JudgeCall) -> LLMRequest:
+    request = call.request
+    return LLMRequest(
+        model=request.model,
+        messages=[
+            *request.messages,
+            {"role": "assistant", "content": call.final.text or ""},
+            {"role": "user", "content": REPAIR_INSTRUCTION.format(error=call.parse_error)},
+        ],
+        params=request.params,
+        cache_namespace=f"{request.cache_namespace}:repair",
+    )
+
+
+async def judge_plans_async(plans: list[JudgePlan], engine: LLMEngine) -> list[Score]:
+    requests = [request for plan in plans for request in plan.requests]
+    async with engine.session(len(requests)):
+        results = iter(await engine.run_async(requests))
+        for plan in plans:
+            plan.calls = [JudgeCall(request, [next(results)]) for request in plan.requests]
+        calls = [call for plan in plans for call in plan.calls]
+        for call in calls:
+            call.read()
+        # One repair per unparseable reply, all in one batch: a reply that is still not JSON
+        # after it is an `error` score, never a pass and never a third call.
+        to_repair = [call for call in calls if call.parse_error]
+        if to_repair:
+            repaired = await engine.run_async([repair_request(call) for call in to_repair])
+            for call, result in zip(to_repair, repaired, strict=True):
+                call.results.append(result)
+                call.read()
+    return [plan.score() for plan in plans]
+
+
+def judge_plans(plans: list[JudgePlan], engine: LLMEngine) -> list[Score]:
+    return asyncio.run(judge_plans_async(plans, engine)) if plans else []
+
+
+def accounting(calls: list[JudgeCall]) -> dict[str, Any]:
+    """The Score fields that account for the judge calls behind one score."""
+    results = [result for call in calls for result in call.results]
+    latencies = [r.latency_ms for r in results if r.latency_ms is not None]
+    return {
+        "judge_model": calls[0].request.model if calls else None,
+        "judge_input_tokens": sum(r.input_tokens or 0 for r in results) if any(r.input_tokens is not None for r in results) else None,
+        "judge_output_tokens": sum(r.output_tokens or 0 for r in results) if any(r.output_tokens is not None for r in results) else None,
+        "judge_cost_usd": sum(r.paid_usd for r in results),
+        "duration_ms": sum(latencies) if latencies else None,
+        "judge_attempts": sum(r.attempts for r in results),
+        "judge_is_cache_hit": bool(results) and all(r.is_cache_hit for r in results),
+    }
+
+
+def failure_fields(call: JudgeCall) -> dict[str, Any]:
+    """status / label / explanation of a call that gave no verdict."""
+    if call.final.status != "completed":
+        return {"status": call.final.status, "label": call.final.error_type, "explanation": call.final.error_message}
+    note = " (after one repair request)" if call.is_repaired else ""
+    return {"status": "error", "label": "unparseable_reply", "explanation": f"{call.parse_error}{note}"}
+
+
+def reduce_votes(
+    verdicts: list[JudgeVerdict], reducer: Reducer, *, min_pass_rate: float = 0.5
+) -> tuple[bool, float, dict[str, Any]]:
+    """(passed, value, details) of n sampled verdicts, with their spread."""
+    votes = [v.passed for v in verdicts]
+    scores = [v.score for v in verdicts]
+    pass_rate = sum(votes) / len(votes)
+    mean = statistics.fmean(scores)
+    passed = {
+        "all": all(votes),
+        "any": any(votes),
+        "majority": pass_rate > 0.5,
+        "mean": mean >= 0.5,
+        "min_pass_rate": pass_rate >= min_pass_rate,
+    }[reducer]
+    value = mean if reducer == "mean" else pass_rate
+    details = {
+        "reducer": reducer,
+        "samples": len(verdicts),
+        "votes": votes,
+        "scores": scores,
+        "pass_rate": pass_rate,
+        "score_mean": mean,
+        "score_stdev": statistics.pstdev(scores),
+        "score_range": max(scores) - min(scores),
+        "is_unanimous": len(set(votes)) == 1,
+    }
+    return passed, value, details
+
+
+# ---------------------------------------------------------------------------- judges
+
+
 @dataclass
 class LLMJudge:
     """An LLM-judged metric. params: `rubric` (a file in evaluators/rubrics), `model`
-    (defaults to the project's judge model), `redact_pii` (default true), and
-    `completion_params` (extra litellm arguments, e.g. api_base)."""
+    (defaults to the project's judge model), `redact_pii` (default true),
+    `completion_params` (extra litellm arguments, e.g. api_base), and for voting `samples`
+    (n > 1 asks n times at temperature 0.7) with `reducer` (all / any / majority / mean /
+    min_pass_rate, the last with `min_pass_rate`)."""
 
     name: str
     rubric: str = "faithfulness"
@@ -82,76 +241,102 @@ class LLMJudge:
     redact_pii: bool = True
     failure_category: str | None = "hallucination"
     completion_params: dict[str, Any] = field(default_factory=dict)
+    samples: int = 1
+    reducer: Reducer = "majority"
+    min_pass_rate: float = 0.5
     params: dict[str, Any] = field(default_factory=dict)
     """The config entry's params as given (kept for the record, like every evaluator's)."""
 
     def __post_init__(self) -> None:
+        if not 1 <= self.samples <= 15:
+            raise ValueError(f"evaluator {self.name}: samples must be 1..15, got {self.samples}")
+        if self.reducer not in ("all", "any", "majority", "mean", "min_pass_rate"):
+            raise ValueError(
+                f"evaluator {self.name}: reducer {self.reducer!r} is not one of all, any, majority, mean, min_pass_rate"
+            )
+        if not 0 <= self.min_pass_rate <= 1:
+            raise ValueError(f"evaluator {self.name}: min_pass_rate must be 0..1, got {self.min_pass_rate}")
         self._rubric = load_rubric(self.rubric)
         self.version = f"{self.rubric}.v{self._rubric.version}"
-        self.required_fields = tuple(SECTION_FIELDS[s] for s in self._rubric.sections)
+        self.required_fields = tuple(dict.fromkeys(SECTION_FIELDS[s] for s in self._rubric.sections))
 
-    def request_for(self, subject: Subject, *, default_model: str) -> LLMRequest | Score:
-        """The judge request for a subject, or a `skipped` Score when inputs are missing."""
-        missing = missing_fields(subject, self.required_fields)
-        if missing:
-            return self._score(subject, status="skipped", explanation=f"missing input: {', '.join(missing)}")
+    def _sections(self, subject: Subject) -> dict[str, str]:
         sections = {s: _section_text(subject[SECTION_FIELDS[s]]) for s in self._rubric.sections}
         if self.redact_pii:
             # Nothing personal leaves for a judge provider (DESIGN.md: redact before judging).
             from evaluators.safety import redact
 
             sections = {k: redact(v) for k, v in sections.items()}
+        return sections
+
+    def _request(self, sections: dict[str, str], *, model: str, namespace_suffix: str = "") -> LLMRequest:
         # A nonce derived from the evidence keeps the prompt (the cache key) reproducible while
         # staying unguessable for the text inside the fence.
         nonce = hashlib.sha256(json.dumps(sections, sort_keys=True).encode()).hexdigest()[:12]
         prompt = render_judge_prompt(self.rubric, self._rubric.text, sections, nonce=nonce)
+        params = {"temperature": 0, "max_tokens": 256}
+        if self.samples > 1:
+            params["temperature"] = SAMPLE_TEMPERATURE
         return LLMRequest(
-            model=self.model or default_model,
-            messages=[
-                {"role": "system", "content": JUDGE_SYSTEM_PROMPT},
-                {"role": "user", "content": prompt},
-            ],
-            params={"temperature": 0, "max_tokens": 256, **self.completion_params},
-            cache_namespace=f"judge:{self.name}:{self.version}",
+            model=model,
+            messages=[{"role": "system", "content": JUDGE_SYSTEM_PROMPT}, {"role": "user", "content": prompt}],
+            params={**params, **self.completion_params},
+            cache_namespace=f"judge:{self.name}:{self.version}{namespace_suffix}",
         )
 
+    def plan(self, subject: Subject, *, default_model: str) -> JudgePlan | Score:
+        """The judge requests for a subject, or a `skipped` Score when inputs are missing."""
+        missing = missing_fields(subject, self.required_fields)
+        if missing:
+            return self._score(subject, status="skipped", explanation=f"missing input: {', '.join(missing)}")
+        sections = self._sections(subject)
+        model = self.model or default_model
+        if self.samples == 1:
+            requests = [self._request(sections, model=model)]
+        else:
+            # The sample index is part of the cache key only: the same question n times.
+            requests = [self._request(sections, model=model, namespace_suffix=f":sample{i}") for i in range(self.samples)]
+        return JudgePlan(self, subject, requests)
+
+    def request_for(self, subject: Subject, *, default_model: str) -> LLMRequest | Score:
+        """The (first) judge request for a subject, or a `skipped` Score."""
+        plan = self.plan(subject, default_model=default_model)
+        return plan if isinstance(plan, Score) else plan.requests[0]
+
     def score_from(self, subject: Subject, request: LLMRequest, result: LLMResult) -> Score:
-        judge = {
-            "judge_model": request.model,
-            "judge_input_tokens": result.input_tokens,
-            "judge_output_tokens": result.output_tokens,
-            "judge_cost_usd": result.paid_usd,
-            "duration_ms": result.latency_ms,
-        }
-        if result.status != "completed":
+        """The Score of one answered request (no repair)."""
+        call = JudgeCall(request, [result])
+        call.read()
+        return self.score_from_calls(subject, [call])
+
+    def score_from_calls(self, subject: Subject, calls: list[JudgeCall]) -> Score:
+        judge = accounting(calls)
+        answered = [call for call in calls if call.verdict is not None]
+        repaired = sum(call.is_repaired for call in calls)
+        if not answered:
+            return self._score(subject, **failure_fields(calls[0]), **judge)
+        if self.samples == 1:
+            verdict = answered[0].verdict
+            details = {"repaired": True} if repaired else None
             return self._score(
-                subject,
-                status=result.status,
-                label=result.error_type,
-                explanation=result.error_message,
-                **judge,
+                subject, value=verdict.score, passed=verdict.passed, label=verdict.label,
+                explanation=verdict.reason, details=details, **judge,
             )
-        try:
-            verdict = parse_judge_reply(result.text)
-        except JudgeReplyError as exc:
-            return self._score(
-                subject, status="error", label="unparseable_reply", explanation=str(exc), **judge
-            )
+        passed, value, details = reduce_votes(
+            [call.verdict for call in answered], self.reducer, min_pass_rate=self.min_pass_rate
+        )
+        details |= {"samples_requested": len(calls), "samples_failed": len(calls) - len(answered), "repaired": repaired}
+        reasons = [call.verdict.reason for call in answered if call.verdict.passed == passed]
         return self._score(
-            subject,
-            value=verdict.score,
-            passed=verdict.passed,
-            label=verdict.label,
-            explanation=verdict.reason,
-            **judge,
+            subject, value=value, passed=passed, label="pass" if passed else "fail",
+            explanation=reasons[0] if reasons else None, details=details, **judge,
         )
 
     def evaluate(self, subject: Subject, *, engine: LLMEngine | None = None) -> list[Score]:
-        request = self.request_for(subject, default_model=self.model or "sim/judge")
-        if isinstance(request, Score):
-            return [request]
-        (result,) = (engine or LLMEngine()).run([request])
-        return [self.score_from(subject, request, result)]
+        plan = self.plan(subject, default_model=self.model or "sim/judge")
+        if isinstance(plan, Score):
+            return [plan]
+        return judge_plans([plan], engine or LLMEngine())
 
     def _score(self, subject: Subject, **fields: Any) -> Score:
         return Score(
@@ -162,4 +347,64 @@ class LLMJudge:
             failure_category=self.failure_category if fields.get("passed") is False else None,
             scored_at=datetime.now(UTC),
             **fields,
+        )
+
+
+@dataclass
+class PairwiseJudge(LLMJudge):
+    """Candidate vs baseline, judged in both orders (A/B and B/A) so a judge that prefers
+    whichever response comes first cannot decide the comparison. params as `llm_judge`, rubric
+    default `pairwise`. The subject needs `output_text` (the candidate) and `baseline_output`.
+
+    value = the candidate's preference averaged over both orders (0..1, 0.5 = as good);
+    passed = value >= 0.5 (not worse than the baseline); details record each order's verdict and
+    `position_consistent` (both orders agree on which response is better, or both call a tie).
+    """
+
+    rubric: str = "pairwise"
+    failure_category: str | None = "reasoning_error"
+
+    def plan(self, subject: Subject, *, default_model: str) -> JudgePlan | Score:
+        missing = missing_fields(subject, self.required_fields)
+        if missing:
+            return self._score(subject, status="skipped", explanation=f"missing input: {', '.join(missing)}")
+        sections = self._sections(subject)
+        swapped = {**sections, "response_a": sections["response_b"], "response_b": sections["response_a"]}
+        model = self.model or default_model
+        return JudgePlan(
+            self,
+            subject,
+            [
+                self._request(sections, model=model, namespace_suffix=":candidate_first"),
+                self._request(swapped, model=model, namespace_suffix=":baseline_first"),
+            ],
+        )
+
+    def score_from_calls(self, subject: Subject, calls: list[JudgeCall]) -> Score:
+        judge = accounting(calls)
+        failed = [call for call in calls if call.verdict is None]
+        if failed:  # a comparison needs both orders
+            return self._score(subject, **failure_fields(failed[0]), **judge)
+        candidate_first, baseline_first = (call.verdict for call in calls)
+        # Score = how strongly response A wins. In the swapped order A is the baseline.
+        preference_ab = candidate_first.score
+        preference_ba = 1.0 - baseline_first.score
+        value = (preference_ab + preference_ba) / 2
+
+        def side(preference: float) -> int:
+            return (preference > 0.5) - (preference < 0.5)
+
+        consistent = side(preference_ab) == side(preference_ba)
+        details = {
+            "candidate_preference_candidate_first": preference_ab,
+            "candidate_preference_baseline_first": preference_ba,
+            "position_consistent": consistent,
+            "repaired": sum(call.is_repaired for call in calls),
+        }
+        passed = value >= 0.5
+        label = ("not_worse" if passed else "worse") + ("" if consistent else "_position_inconsistent")
+        return self._score(
+            subject, value=value, passed=passed, label=label,
+            explanation=(candidate_first if passed == (preference_ab >= 0.5) else baseline_first).reason,
+            details=details, **judge,
         )

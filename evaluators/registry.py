@@ -32,6 +32,7 @@ EVALUATOR_TYPES: dict[str, str] = {
     "provider_status": "evaluators.performance:ProviderStatus",
     "tool_call_valid": "evaluators.tools:ToolCallValid",
     "llm_judge": "evaluators.llm_judge:LLMJudge",
+    "pairwise_judge": "evaluators.llm_judge:PairwiseJudge",
 }
 
 RESERVED_FIELDS = frozenset(

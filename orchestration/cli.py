@@ -260,6 +260,25 @@ def cmd_validate(args: argparse.Namespace) -> None:
     print(f"ok: {len(config.evaluators)} evaluators, {len(config.candidates)} candidates")
 
 
+def cmd_labels_import(args: argparse.Namespace) -> None:
+    """Store human labels in the lake; `judge_calibration` (in curate_job) measures the judges
+    against them."""
+    from assay.calibration import LabelFileError, import_label_file
+    from assay.lake import Lake
+
+    home = _home()
+    config = _load_config()
+    known = [e.name for e in config.evaluators]
+    for raw_path in args.paths:
+        try:
+            batch, count = import_label_file(Lake(home.lake), raw_path, known_evaluators=known)
+        except LabelFileError as exc:
+            raise CliError(str(exc)) from None
+        print(f"{raw_path}: labels={count} batch={batch}")
+    if args.calibrate:
+        Runner().run("curate_job", label="dataset, marts, calibration")
+
+
 def cmd_ui(args: argparse.Namespace) -> None:
     home = _home()
     _load_config()
@@ -309,6 +328,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="print the latest deploy decisions")
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(func=cmd_report)
+    p = sub.add_parser("labels", help="human labels that calibrate the LLM judges")
+    labels = p.add_subparsers(dest="labels_command", required=True)
+    p = labels.add_parser(
+        "import",
+        help="import pass/fail labels (CSV with a header, or JSONL): subject_id (or call_id), evaluator, label",
+    )
+    p.add_argument("paths", nargs="+", help="label files (.csv, .jsonl)")
+    p.add_argument("--calibrate", action="store_true", help="then run curate_job, which computes judge_calibration")
+    p.set_defaults(func=cmd_labels_import)
     p = sub.add_parser("validate-config", help="check assay.yaml and say what is wrong")
     p.set_defaults(func=cmd_validate)
     p = sub.add_parser("ui", help="start the Dagster UI (binds 127.0.0.1)")

@@ -16,6 +16,7 @@ from assets.candidate_outputs import candidate_outputs
 from assets.candidate_scores import candidate_scores
 from assets.deploy_decisions import deploy_decisions
 from assets.failures import failures
+from assets.judge_calibration import judge_calibration
 from assets.raw_calls import raw_calls
 from assets.regression_dataset import regression_dataset
 from assets.resources import AssayResource
@@ -34,6 +35,7 @@ def build_definitions() -> dg.Definitions:
             raw_calls,
             sampled_calls,
             call_scores,
+            judge_calibration,
             failures,
             regression_dataset,
             candidate_outputs,

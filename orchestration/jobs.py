@@ -16,8 +16,9 @@ daily_job = dg.define_asset_job(
 
 curate_job = dg.define_asset_job(
     "curate_job",
-    selection=dg.AssetSelection.assets("regression_dataset") | dg.AssetSelection.assets(slo_marts),
-    description="After a day is scored: refresh the regression dataset and the SLO marts.",
+    selection=dg.AssetSelection.assets("regression_dataset", "judge_calibration") | dg.AssetSelection.assets(slo_marts),
+    description="After a day is scored: refresh the regression dataset, the SLO marts and the judges' "
+    "agreement with human labels.",
 )
 
 candidate_job = dg.define_asset_job(

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from assay.contracts._arrow import UTC_TIMESTAMP
 
-SCORE_SCHEMA_VERSION = 1
+SCORE_SCHEMA_VERSION = 2
 
 ScoreStatus = Literal["completed", "error", "skipped", "unavailable"]
 
@@ -44,6 +44,13 @@ class Score(BaseModel):
     duration_ms: float | None = Field(default=None, ge=0)
     run_id: str | None = None
     scored_at: datetime | None = None
+    judge_attempts: int | None = Field(default=None, ge=0)
+    """Calls sent to the judge's provider for this score, retries and repair included."""
+    judge_is_cache_hit: bool | None = None
+    """True when every judge answer came from the cache (nothing was paid)."""
+    details: dict[str, Any] | None = None
+    """Evaluator-specific evidence: the votes and their spread for n-sample judging, both
+    orders and position consistency for pairwise judging, whether a reply was repaired."""
 
 
 SCORE_ARROW_SCHEMA = pa.schema(
@@ -65,10 +72,13 @@ SCORE_ARROW_SCHEMA = pa.schema(
         ("duration_ms", pa.float64()),
         ("run_id", pa.string()),
         ("scored_at", UTC_TIMESTAMP),
+        ("judge_attempts", pa.int64()),
+        ("judge_is_cache_hit", pa.bool_()),
+        ("details", pa.string()),
     ],
     metadata={"contract": "score", "version": str(SCORE_SCHEMA_VERSION)},
 )
 
-SCORE_JSON_COLUMNS: frozenset[str] = frozenset()
+SCORE_JSON_COLUMNS: frozenset[str] = frozenset({"details"})
 
 assert set(SCORE_ARROW_SCHEMA.names) == set(Score.model_fields), "score contract drift"

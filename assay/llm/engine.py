@@ -1,8 +1,21 @@
-"""The LLM engine: bounded concurrency, retries with jitter, a timeout, a cache and a budget
-over `litellm.acompletion`.
+"""The LLM engine: every LLM call assay makes (judging, candidate replay) goes through here.
+
+Over `litellm.acompletion`, per request:
+
+1. the cache: a request seen before (same namespace, model, messages, params) is answered from
+   it and costs nothing;
+2. the run deadline: past it, what is left is `skipped` with reason `deadline`;
+3. the model's limiter (`limits.py`): adaptive concurrency (AIMD on 429/overload), requests
+   and tokens per minute, pauses from rate-limit headers;
+4. the budget (`budget.py`): the call's upper cost is reserved against the run's and the day's
+   limit; what does not fit is `skipped` with reason `budget`;
+5. the attempt (`transport.py`, in this process or in worker processes), with a timeout;
+   retryable errors (429, 5xx, timeouts, connection) are retried with full-jitter exponential
+   backoff, never sooner than the provider's `Retry-After`; other errors fail at once.
 
 Every request ends as exactly one `LLMResult` whose status is `completed`, `error` (tried and
 failed, with the error type) or `skipped` (not tried, with the reason): nothing is dropped.
+Every result carries its accounting: tokens, cost, latency, attempts, cache hit.
 """
 
 from __future__ import annotations
@@ -10,24 +23,24 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import math
 import random
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from assay.llm.budget import Budget, DailySpendLedger
 from assay.llm.cache import ResponseCache
+from assay.llm.limits import DeadlineReached, ModelLimiter, ModelLimits
+from assay.llm.providers import ensure_providers
+from assay.llm.transport import CallOutcome, InProcessTransport, WorkerPoolTransport
 
-RETRYABLE_ERRORS = (
-    "RateLimitError",
-    "APIConnectionError",
-    "APITimeoutError",
-    "Timeout",
-    "InternalServerError",
-    "ServiceUnavailableError",
-)
 DEFAULT_MAX_OUTPUT_TOKENS = 512
+SKIP_BUDGET = "budget"
+SKIP_DEADLINE = "deadline"
 
 
 @dataclass
@@ -41,12 +54,15 @@ class LLMRequest:
 
     @property
     def key(self) -> str:
-        payload = json.dumps(
-            [self.cache_namespace, self.model, self.messages, self.params],
-            sort_keys=True,
-            default=str,
-        )
+        # api_key is how to reach the provider, not what is asked: it stays out of the key
+        # (and so out of the cache files).
+        params = {k: v for k, v in self.params.items() if k != "api_key"}
+        payload = json.dumps([self.cache_namespace, self.model, self.messages, params], sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()
+
+    @property
+    def max_output_tokens(self) -> int:
+        return int(self.params.get("max_tokens") or DEFAULT_MAX_OUTPUT_TOKENS)
 
 
 @dataclass
@@ -64,6 +80,7 @@ class LLMResult:
     attempts: int = 0
     is_cache_hit: bool = False
     error_type: str | None = None
+    """For `error`: the last attempt's error type. For `skipped`: the reason (budget, deadline)."""
     error_message: str | None = None
 
     @property
@@ -72,23 +89,73 @@ class LLMResult:
         return 0.0 if self.is_cache_hit else self.cost_usd
 
 
+_CACHED_FIELDS = tuple(f.name for f in fields(LLMResult))
+
+
 @dataclass
 class RunStats:
+    """What a run's calls did, for run metadata (`as_metadata`)."""
+
     requests: int = 0
     completed: int = 0
     errors: int = 0
     skipped: int = 0
+    skipped_budget: int = 0
+    skipped_deadline: int = 0
     cache_hits: int = 0
+    attempts: int = 0
+    """Calls sent to a provider, retries included."""
     retries: int = 0
+    overloaded: int = 0
+    """Attempts answered 429/503/529."""
+    timeouts: int = 0
     cost_usd: float = 0.0
+    """Paid by this run (cache hits are free)."""
+    estimated_cost_usd: float = 0.0
+    """Upper estimate of the uncached calls before the run (0 when no budget needs it)."""
     input_tokens: int = 0
     output_tokens: int = 0
+    latency_p50_ms: float = 0.0
+    latency_p95_ms: float = 0.0
+    concurrency_limit_lowest: int = 0
+    """The lowest adaptive concurrency any model was cut to (its max if never cut)."""
+    latencies_ms: list[float] = field(default_factory=list, repr=False)
 
     def as_metadata(self) -> dict[str, float | int]:
-        return asdict(self)
+        values = asdict(self)
+        values.pop("latencies_ms")
+        return values
+
+    def record(self, result: LLMResult) -> None:
+        if result.status == "completed":
+            self.completed += 1
+            if result.is_cache_hit:
+                self.cache_hits += 1
+            else:
+                self.cost_usd += result.cost_usd
+                self.input_tokens += result.input_tokens or 0
+                self.output_tokens += result.output_tokens or 0
+                if result.latency_ms is not None:
+                    self.latencies_ms.append(result.latency_ms)
+        elif result.status == "error":
+            self.errors += 1
+        else:
+            self.skipped += 1
+            self.skipped_budget += result.error_type == SKIP_BUDGET
+            self.skipped_deadline += result.error_type == SKIP_DEADLINE
+
+    def finish(self, limiters: Mapping[str, ModelLimiter]) -> None:
+        if self.latencies_ms:
+            ordered = sorted(self.latencies_ms)
+            self.latency_p50_ms = ordered[(len(ordered) - 1) // 2]
+            self.latency_p95_ms = ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+        if limiters:
+            self.concurrency_limit_lowest = int(min(lim.lowest_concurrency_limit for lim in limiters.values()))
 
 
 class LLMEngine:
+    """One run's engine: its cache, budget, deadline and per-model limits span every `run`."""
+
     def __init__(
         self,
         *,
@@ -96,192 +163,297 @@ class LLMEngine:
         timeout_s: float = 30.0,
         max_retries: int = 3,
         budget_usd: float | None = None,
+        budget_per_day_usd: float | None = None,
+        spend_dir: Path | None = None,
+        deadline_s: float | None = None,
+        requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
+        model_limits: Mapping[str, ModelLimits] | None = None,
+        prices: Mapping[str, Mapping[str, float]] | None = None,
+        worker_processes: int = 0,
+        min_calls_for_workers: int = 200,
         cache_dir: Path | None = None,
         backoff_base_s: float = 0.5,
+        backoff_max_s: float = 30.0,
         log: Callable[[str], None] | None = None,
     ):
-        self.max_concurrency = max_concurrency
+        self.default_limits = ModelLimits(max_concurrency, requests_per_minute, tokens_per_minute)
+        self.model_limits = dict(model_limits or {})
         self.timeout_s = timeout_s
         self.max_retries = max_retries
-        self.budget_usd = budget_usd
+        self.deadline_s = deadline_s
+        self.prices = {k: dict(v) for k, v in (prices or {}).items()}
+        self.worker_processes = worker_processes
+        self.min_calls_for_workers = min_calls_for_workers
         self.cache = ResponseCache(cache_dir)
         self.backoff_base_s = backoff_base_s
+        self.backoff_max_s = backoff_max_s
         self.log = log or (lambda _msg: None)
         self.stats = RunStats()
-        self._committed_usd = 0.0
-        """Spent plus reserved by calls in flight: what the budget is checked against."""
+        daily = None
+        if spend_dir is not None:
+            daily = DailySpendLedger(spend_dir, limit_usd=budget_per_day_usd)
+        elif budget_per_day_usd is not None:
+            raise ValueError("judge.budget_per_day_usd needs a spend_dir to keep the day's total in")
+        self.budget = Budget(run_limit_usd=budget_usd, daily=daily)
+        self._limiters: dict[str, ModelLimiter] = {}
+        self._deadline: float | None = None
+        self._unpriced_models: set[str] = set()
+        self._estimates: dict[str, tuple[int, float]] = {}
+        self._sleep = asyncio.sleep
+        """How the engine waits before a retry (a test records the waits instead)."""
+        self._open_transport: InProcessTransport | WorkerPoolTransport | None = None
+
+    # ------------------------------------------------------------------ running
 
     def run(self, requests: Sequence[LLMRequest]) -> list[LLMResult]:
         """Run all requests; results come back in request order."""
         return asyncio.run(self.run_async(requests))
 
     async def run_async(self, requests: Sequence[LLMRequest]) -> list[LLMResult]:
-        from assay.llm.providers import ensure_providers
-
-        ensure_providers({r.model for r in requests})
-        semaphore = asyncio.Semaphore(self.max_concurrency)
+        if self._deadline is None and self.deadline_s is not None:
+            self._deadline = time.monotonic() + self.deadline_s  # the first batch starts the clock
         self.stats.requests += len(requests)
-        done = 0
-        total = len(requests)
-
-        async def one(request: LLMRequest) -> LLMResult:
-            nonlocal done
-            async with semaphore:
-                result = await self._run_one(request)
-            done += 1
-            if total >= 200 and done % max(1, total // 5) == 0:
-                self.log(f"LLM calls: {done}/{total} done")
-            return result
-
-        return list(await asyncio.gather(*(one(r) for r in requests)))
-
-    async def _run_one(self, request: LLMRequest) -> LLMResult:
-        key = request.key
-        cached = self.cache.get(key)
-        if cached is not None:
-            self.stats.cache_hits += 1
-            self.stats.completed += 1
-            return LLMResult(**{**cached, "is_cache_hit": True})
-
-        estimate = estimate_cost_usd(request)
-        if self.budget_usd is not None and self._committed_usd + estimate > self.budget_usd:
-            self.stats.skipped += 1
-            return LLMResult(
-                status="skipped",
-                error_type="budget",
-                error_message=(
-                    f"budget: estimated ${estimate:.6f} would exceed the run budget of "
-                    f"${self.budget_usd:.4f} (${self._committed_usd:.4f} already committed)"
-                ),
-            )
-        self._committed_usd += estimate
-        result = await self._call_with_retries(request)
-        # Replace the reservation by the real cost.
-        self._committed_usd += result.cost_usd - estimate
-        if result.status == "completed":
-            self.stats.completed += 1
-            self.stats.cost_usd += result.cost_usd
-            self.stats.input_tokens += result.input_tokens or 0
-            self.stats.output_tokens += result.output_tokens or 0
-            self.cache.put(key, asdict(result) | {"is_cache_hit": False})
-        else:
-            self.stats.errors += 1
-        return result
-
-    async def _call_with_retries(self, request: LLMRequest) -> LLMResult:
-        import litellm
-
-        params = dict(request.params)
-        if params.get("tools"):
-            # litellm 1.106 imports its MCP gateway for any call with `tools`, and that import
-            # fails without the optional `mcp` package. assay only replays recorded tool
-            # schemas and never executes tools, so the gateway is skipped.
-            params["_skip_mcp_handler"] = True
-        last_error: BaseException | None = None
-        for attempt in range(self.max_retries + 1):
-            started = time.perf_counter()
-            try:
-                response = await asyncio.wait_for(
-                    litellm.acompletion(model=request.model, messages=request.messages, **params),
-                    timeout=self.timeout_s,
-                )
-            except TimeoutError as exc:
-                last_error = exc
-            except Exception as exc:  # litellm maps provider errors to its own types
-                last_error = exc
-                if type(exc).__name__ not in RETRYABLE_ERRORS:
-                    break
+        self.budget.bind_to_loop()
+        for limiter in self._limiters.values():
+            limiter.bind_to_loop()
+        results: list[LLMResult | None] = [None] * len(requests)
+        to_call: list[int] = []
+        for i, request in enumerate(requests):
+            cached = self.cache.get(request.key)
+            if cached is not None:
+                results[i] = LLMResult(**{k: cached[k] for k in _CACHED_FIELDS if k in cached} | {"is_cache_hit": True})
             else:
-                return _to_result(response, request, started, attempts=attempt + 1)
-            if attempt < self.max_retries:
-                self.stats.retries += 1
-                await asyncio.sleep(self._backoff_s(attempt, last_error))
-        assert last_error is not None
-        error_type = "Timeout" if isinstance(last_error, TimeoutError) else type(last_error).__name__
-        return LLMResult(
-            status="error",
-            attempts=attempt + 1,
-            error_type=error_type,
-            error_message=_redact_error(str(last_error))[:500],
-        )
+                to_call.append(i)
+        if to_call:
+            if self.budget.is_limited:
+                estimate = sum(self._estimate(requests[i])[1] for i in to_call)
+                self.stats.estimated_cost_usd += estimate
+                self.log(f"LLM calls: {len(to_call)} to make, at most ${estimate:.4f} by estimate")
+            models = {requests[i].model for i in to_call}
+            ensure_providers(models)
+            transport = self._open_transport or await self._start_transport(models, len(to_call))
+            done = 0
 
-    def _backoff_s(self, attempt: int, error: BaseException | None) -> float:
-        retry_after = _retry_after_s(error)
-        if retry_after is not None:
-            return retry_after
-        # Full jitter: spreads retries of many concurrent calls that failed together.
-        return random.uniform(0, self.backoff_base_s * (2**attempt))
+            async def one(i: int) -> None:
+                nonlocal done
+                try:
+                    results[i] = await self._run_one(requests[i], transport)
+                except Exception as exc:  # a bug or a dead worker must not drop the row
+                    results[i] = LLMResult(
+                        status="error", error_type=type(exc).__name__, error_message=str(exc)[:500]
+                    )
+                done += 1
+                if len(to_call) >= 200 and done % max(1, len(to_call) // 5) == 0:
+                    self.log(f"LLM calls: {done}/{len(to_call)} done")
 
+            try:
+                await asyncio.gather(*(one(i) for i in to_call))
+            finally:
+                if transport is not self._open_transport:
+                    await transport.close()
+                self.budget.record_day()
+                await asyncio.to_thread(self.cache.flush)
+        for result in results:
+            assert result is not None  # every request ends as exactly one result
+            self.stats.record(result)
+        self.stats.finish(self._limiters)
+        return results  # type: ignore[return-value]
 
-def _retry_after_s(error: BaseException | None) -> float | None:
-    response = getattr(error, "response", None)
-    headers = getattr(response, "headers", None) or getattr(error, "headers", None) or {}
-    try:
-        value = headers.get("retry-after") or headers.get("Retry-After")
-        return min(float(value), 60.0) if value is not None else None
-    except (TypeError, ValueError, AttributeError):
-        return None
-
-
-def _redact_error(message: str) -> str:
-    """Provider errors sometimes echo the key; keep them out of scores and logs."""
-    from evaluators.safety import redact
-
-    return redact(message)
-
-
-def _to_result(response: Any, request: LLMRequest, started: float, *, attempts: int) -> LLMResult:
-    import litellm
-
-    latency_ms = (time.perf_counter() - started) * 1000
-    choice = response.choices[0]
-    message = choice.message
-    tool_calls = None
-    if getattr(message, "tool_calls", None):
-        tool_calls = [
-            {"name": tc.function.name, "arguments": _json_or_text(tc.function.arguments)}
-            for tc in message.tool_calls
-        ]
-    usage = getattr(response, "usage", None)
-    try:
-        cost_usd = float(litellm.completion_cost(completion_response=response) or 0.0)
-    except Exception:  # no price known for this model: cost unknown, not a failed call
-        cost_usd = 0.0
-    return LLMResult(
-        status="completed",
-        text=message.content,
-        tool_calls=tool_calls,
-        finish_reason=choice.finish_reason,
-        input_tokens=getattr(usage, "prompt_tokens", None),
-        output_tokens=getattr(usage, "completion_tokens", None),
-        cost_usd=cost_usd,
-        latency_ms=latency_ms,
-        attempts=attempts,
-    )
-
-
-def _json_or_text(value: Any) -> Any:
-    if isinstance(value, str):
+    @asynccontextmanager
+    async def session(self, expected_calls: int) -> AsyncIterator[LLMEngine]:
+        """Keep one transport (and its worker processes) for every `run_async` in the block:
+        a judge's repair pass then reuses the workers of its first pass. Nested: the outer
+        session's transport is kept."""
+        if self._open_transport is not None:
+            yield self
+            return
+        self._open_transport = await self._start_transport(set(), expected_calls)
         try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            return value
-    return value
+            yield self
+        finally:
+            transport, self._open_transport = self._open_transport, None
+            await transport.close()
+
+    async def _start_transport(self, models: set[str], calls: int):
+        if self.worker_processes > 0 and calls >= self.min_calls_for_workers:
+            transport = WorkerPoolTransport(self.worker_processes)
+        else:
+            transport = InProcessTransport()
+        await transport.start(models)
+        return transport
+
+    def _limiter(self, model: str) -> ModelLimiter:
+        limiter = self._limiters.get(model)
+        if limiter is None:
+            limiter = self._limiters[model] = ModelLimiter(model, self.model_limits.get(model, self.default_limits))
+        return limiter
+
+    def _left_s(self) -> float | None:
+        return None if self._deadline is None else self._deadline - time.monotonic()
+
+    async def _run_one(self, request: LLMRequest, transport) -> LLMResult:
+        limiter = self._limiter(request.model)
+        needs_estimate = self.budget.is_limited or limiter.has_token_limit
+        tokens_upper, cost_upper = self._estimate(request) if needs_estimate else (0, 0.0)
+        outcome: CallOutcome | None = None
+        attempts = 0
+        for attempt in range(self.max_retries + 1):
+            left = self._left_s()
+            if left is not None and left <= 0:
+                return self._deadline_result(attempts, outcome)
+            try:
+                async with limiter.slot(tokens=tokens_upper, deadline=self._deadline) as started:
+                    if self.budget.is_limited:
+                        refusal = await self.budget.reserve(cost_upper)
+                        if refusal is not None:
+                            return LLMResult(
+                                status="skipped", attempts=attempts, error_type=SKIP_BUDGET, error_message=refusal
+                            )
+                    left = self._left_s()
+                    timeout_s = self.timeout_s if left is None else max(0.001, min(self.timeout_s, left))
+                    attempts += 1
+                    self.stats.attempts += 1
+                    t0 = time.perf_counter()
+                    outcome = await transport.attempt(request.model, request.messages, request.params, timeout_s)
+                    latency_ms = (time.perf_counter() - t0) * 1000
+                    cost_usd = self._cost_usd(request.model, outcome) if outcome.ok else 0.0
+                    if self.budget.is_limited:
+                        # A timed-out call may still be billed: it keeps its reservation.
+                        spent = cost_usd if outcome.ok or outcome.error_type != "Timeout" else cost_upper
+                        await self.budget.settle(cost_upper, spent)
+                    used_tokens = (outcome.input_tokens or 0) + (outcome.output_tokens or 0)
+                    limiter.settle_tokens(tokens_upper, used_tokens if outcome.ok else 0)
+            except DeadlineReached:
+                return self._deadline_result(attempts, outcome)
+            self._apply_rate_limit_headers(limiter, outcome)
+            if outcome.ok:
+                limiter.on_success()
+                result = LLMResult(
+                    status="completed",
+                    text=outcome.text,
+                    tool_calls=outcome.tool_calls,
+                    finish_reason=outcome.finish_reason,
+                    input_tokens=outcome.input_tokens,
+                    output_tokens=outcome.output_tokens,
+                    cost_usd=cost_usd,
+                    latency_ms=latency_ms,
+                    attempts=attempts,
+                )
+                self.cache.put(request.key, asdict(result) | {"is_cache_hit": False})
+                return result
+            if outcome.is_overload:
+                self.stats.overloaded += 1
+                limiter.on_overload(started)
+            if outcome.error_type == "Timeout":
+                self.stats.timeouts += 1
+                left = self._left_s()
+                if left is not None and left <= 0.001:
+                    return self._deadline_result(attempts, outcome)
+            if not outcome.is_retryable or attempt == self.max_retries:
+                break
+            self.stats.retries += 1
+            pause_s = max(outcome.retry_after_s or 0.0, self._backoff_s(attempt))
+            left = self._left_s()
+            if left is not None and pause_s >= left:
+                return self._deadline_result(attempts, outcome)
+            await self._sleep(pause_s)
+        assert outcome is not None
+        return LLMResult(
+            status="error", attempts=attempts, error_type=outcome.error_type, error_message=outcome.error_message
+        )
+
+    def _deadline_result(self, attempts: int, last: CallOutcome | None) -> LLMResult:
+        message = f"deadline: the run's deadline (judge.deadline_s={self.deadline_s:g}) passed"
+        if last is not None:
+            message += f" after {attempts} attempt(s); last: {last.error_type}"
+        return LLMResult(status="skipped", attempts=attempts, error_type=SKIP_DEADLINE, error_message=message)
+
+    def _backoff_s(self, attempt: int) -> float:
+        # Full jitter: spreads retries of many concurrent calls that failed together.
+        return random.uniform(0, min(self.backoff_max_s, self.backoff_base_s * (2**attempt)))
+
+    def _apply_rate_limit_headers(self, limiter: ModelLimiter, outcome: CallOutcome) -> None:
+        pause_s = pause_from_rate_limit_headers(outcome.rate_limit_headers)
+        if pause_s:
+            limiter.pause(pause_s)
+
+    # ------------------------------------------------------------------ money and tokens
+
+    def _price(self, model: str) -> tuple[float, float] | None:
+        from assay.pricing import price_per_token
+
+        found = price_per_token(model, self.prices)
+        return found[0] if found else None
+
+    def _cost_usd(self, model: str, outcome: CallOutcome) -> float:
+        if model in self.prices:  # the config's price wins over litellm's map
+            price_in, price_out = self._price(model)
+            return (outcome.input_tokens or 0) * price_in + (outcome.output_tokens or 0) * price_out
+        return outcome.provider_cost_usd or 0.0
+
+    def _estimate(self, request: LLMRequest) -> tuple[int, float]:
+        """(upper tokens, upper cost in USD) of one call: prompt tokens counted (litellm's
+        tokenizer for the model), output at its max_tokens, at the model's price. Counted
+        once per request: the pre-run estimate and the call's reservation share it."""
+        key = request.key
+        found = self._estimates.get(key)
+        if found is None:
+            input_tokens = estimate_input_tokens(request)
+            price = self._price(request.model)
+            if price is None:
+                if request.model not in self._unpriced_models:
+                    self._unpriced_models.add(request.model)
+                    self.log(f"no price known for {request.model}: the budget cannot limit its calls (add it to `pricing:`)")
+                cost = 0.0
+            else:
+                cost = input_tokens * price[0] + request.max_output_tokens * price[1]
+            found = self._estimates[key] = (input_tokens + request.max_output_tokens, cost)
+        return found
 
 
-def estimate_cost_usd(request: LLMRequest) -> float:
-    """Upper estimate of one call: prompt tokens counted, output at its max_tokens."""
+def estimate_input_tokens(request: LLMRequest) -> int:
     import litellm
 
     try:
-        input_tokens = litellm.token_counter(model=request.model, messages=request.messages)
-    except Exception:
-        input_tokens = sum(len(str(m.get("content") or "")) for m in request.messages) // 3
-    output_tokens = int(request.params.get("max_tokens") or DEFAULT_MAX_OUTPUT_TOKENS)
+        return int(litellm.token_counter(model=request.model, messages=request.messages))
+    except Exception:  # an unknown tokenizer: about 3 characters per token, rounded up
+        return sum(len(str(m.get("content") or "")) for m in request.messages) // 3 + 1
+
+
+def _duration_s(value: str) -> float | None:
+    """OpenAI's reset durations ('1s', '6m0s', '20ms', '0.5s') or plain seconds."""
+    import re
+
     try:
-        prompt_usd, completion_usd = litellm.cost_per_token(
-            model=request.model, prompt_tokens=input_tokens, completion_tokens=output_tokens
-        )
-    except Exception:  # unknown price: nothing to reserve against the budget
-        return 0.0
-    return float(prompt_usd + completion_usd)
+        return float(value)
+    except ValueError:
+        pass
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", value)
+    if not parts:
+        return None
+    scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+    return sum(float(n) * scale[unit] for n, unit in parts)
+
+
+def pause_from_rate_limit_headers(headers: Mapping[str, str]) -> float | None:
+    """Seconds to hold new calls when a provider says a limit is used up (remaining 0)."""
+    from datetime import UTC, datetime
+
+    pause = 0.0
+    for kind in ("requests", "tokens"):
+        for remaining_key, reset_key in (
+            (f"x-ratelimit-remaining-{kind}", f"x-ratelimit-reset-{kind}"),
+            (f"anthropic-ratelimit-{kind}-remaining", f"anthropic-ratelimit-{kind}-reset"),
+        ):
+            if headers.get(remaining_key, "").strip() not in ("0", "0.0"):
+                continue
+            reset = headers.get(reset_key)
+            seconds = _duration_s(reset) if reset else None
+            if seconds is None and reset:
+                try:  # Anthropic: an RFC 3339 time
+                    seconds = (datetime.fromisoformat(reset.replace("Z", "+00:00")) - datetime.now(UTC)).total_seconds()
+                except ValueError:
+                    seconds = None
+            pause = max(pause, min(seconds if seconds is not None else 1.0, 300.0))
+    return pause or None

@@ -213,3 +213,25 @@ def test_lake_partitions_are_parquet_files_per_day(loop):
         assert pq.read_metadata(path).num_rows > 0
     leftovers = [p for p in lake.root.rglob(".tmp-*")]
     assert leftovers == []
+
+
+def test_human_labels_calibrate_the_judge_through_the_cli(loop):
+    from orchestration.cli import main
+
+    lake, home = loop["lake"], loop["home"]
+    assert (home.lake / "judge_calibration").exists()  # curate_job ran it (no labels yet)
+    judged = [
+        s for s in lake.read_table("call_scores").to_pylist() if s["judge_model"] and s["status"] == "completed"
+    ][:20]
+    assert len(judged) == 20
+    labels = home.root / "labels.csv"
+    # People agree with the judge on all but the first two.
+    lines = ["call_id,evaluator,label"] + [
+        f"{s['subject_id']},{s['evaluator']},{'pass' if s['passed'] != (i < 2) else 'fail'}" for i, s in enumerate(judged)
+    ]
+    labels.write_text("\n".join(lines) + "\n")
+    assert main(["labels", "import", str(labels), "--calibrate"]) == 0
+    rows = lake.read_table("judge_calibration").to_pylist()
+    assert sum(r["n"] for r in rows) == 20
+    assert sum(r["accuracy"] * r["n"] for r in rows) == pytest.approx(18)
+    assert {r["judge_model"] for r in rows} == {"sim/judge"}

@@ -218,3 +218,31 @@ def test_several_errors_are_reported_together(tmp_path):
     message = _error(tmp_path, "sampling:\n  rate: 2\njudge:\n  timeout_s: -1\n")
     keys = [key for _, key, _ in _located(message, path)]
     assert keys == ["sampling.rate", "judge.timeout_s"]
+
+
+def test_judge_engine_keys_are_checked_and_named(tmp_path):
+    path = tmp_path / "assay.yaml"
+    message = _error(
+        tmp_path,
+        "judge:\n  worker_processes: -1\n  deadline_s: 0\n  per_model:\n    openai/gpt-4o-mini:\n"
+        "      requests_per_minut: 60\n",
+    )
+    keys = [key for _, key, _ in _located(message, path)]
+    assert sorted(keys) == [
+        "judge.deadline_s",
+        "judge.per_model.openai/gpt-4o-mini.requests_per_minut",
+        "judge.worker_processes",
+    ]
+    assert "requests_per_minute" in message  # the valid keys are listed
+
+
+def test_judge_engine_keys_load(tmp_path):
+    config = load_config(
+        _write(
+            tmp_path,
+            "judge:\n  requests_per_minute: 500\n  tokens_per_minute: 200000\n  budget_per_day_usd: 20\n"
+            "  deadline_s: 3600\n  worker_processes: 2\n  per_model:\n    openai/gpt-4o:\n      max_concurrency: 4\n",
+        )
+    )
+    assert config.judge.per_model["openai/gpt-4o"].max_concurrency == 4
+    assert config.judge.budget_per_day_usd == 20 and config.judge.worker_processes == 2

@@ -38,8 +38,9 @@ def test_every_deterministic_type_builds_with_its_default_category(type_name):
 
 
 def test_types_listed_are_all_covered():
-    assert set(EVALUATOR_TYPES) == set(MINIMAL_PARAMS) | {"llm_judge"}
+    assert set(EVALUATOR_TYPES) == set(MINIMAL_PARAMS) | {"llm_judge", "pairwise_judge"}
     assert EVALUATOR_TYPES["llm_judge"] == "evaluators.llm_judge:LLMJudge"
+    assert EVALUATOR_TYPES["pairwise_judge"] == "evaluators.llm_judge:PairwiseJudge"
 
 
 def test_config_overrides_the_failure_category():

@@ -1,0 +1,166 @@
+"""How fast the engine may call one model: adaptive concurrency, request and token rates.
+
+One `ModelLimiter` per litellm model string (provider/model), shared by every request of a
+run to that model:
+
+- concurrency is adaptive (AIMD): halved when the provider says it is overloaded (429, 503,
+  529), +1 per success up to the configured maximum. Only a call started after the last cut
+  can cut again, so one burst of 429s from calls that were all in flight together counts as
+  one signal (TCP's one-decrease-per-window rule), not a collapse to 1;
+- rate-limit headers saying nothing is left (`x-ratelimit-remaining-requests: 0` and its
+  reset time) pause new starts to that model until the reset. A `Retry-After` on a 429 holds
+  back the retry of that call (see the engine): pausing the whole model on every 429 would
+  idle it for a second each time one call of hundreds is refused;
+- requests-per-minute and tokens-per-minute are token buckets refilled continuously.
+
+Waiting for a slot never holds one: a call that backs off before its retry releases its
+slot, so the other calls keep the provider busy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+
+class DeadlineReached(Exception):
+    """The run's deadline passed while a call was waiting for its turn."""
+
+
+@dataclass(frozen=True)
+class ModelLimits:
+    max_concurrency: int = 8
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
+
+
+class TokenBucket:
+    """`rate_per_s` tokens per second, at most `capacity` saved up.
+
+    A request larger than the capacity is let through when the bucket is full (and leaves it
+    in debt), so one big prompt cannot wait forever under a small limit.
+    """
+
+    def __init__(self, per_minute: float, *, clock=time.monotonic):
+        self.rate_per_s = per_minute / 60.0
+        # One second's worth, at least 1: smooths a run's start instead of a minute-sized burst.
+        self.capacity = max(1.0, self.rate_per_s)
+        self.level = self.capacity
+        self._clock = clock
+        self._updated = clock()
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self.level = min(self.capacity, self.level + (now - self._updated) * self.rate_per_s)
+        self._updated = now
+
+    def wait_s(self, amount: float) -> float:
+        """Seconds until `amount` can be taken (0: now)."""
+        self._refill()
+        needed = min(amount, self.capacity)
+        return 0.0 if self.level >= needed else (needed - self.level) / self.rate_per_s
+
+    def take(self, amount: float) -> None:
+        self._refill()
+        self.level -= amount
+
+    def give_back(self, amount: float) -> None:
+        """Return what was over-reserved (the estimate exceeded the real token count)."""
+        self.level = min(self.capacity, self.level + amount)
+
+
+class ModelLimiter:
+    def __init__(self, model: str, limits: ModelLimits, *, clock=time.monotonic):
+        self.model = model
+        self.max_concurrency = limits.max_concurrency
+        self.concurrency_limit = float(limits.max_concurrency)
+        """The current adaptive limit (float: grows by +1 per success, cut by half)."""
+        self.lowest_concurrency_limit = self.concurrency_limit
+        self.in_flight = 0
+        self.paused_until = 0.0
+        self.overload_cuts = 0
+        self._clock = clock
+        self._cut_at = -1.0
+        """When the limit was last cut: only calls started after it may cut again."""
+        self._requests = TokenBucket(limits.requests_per_minute, clock=clock) if limits.requests_per_minute else None
+        self._tokens = TokenBucket(limits.tokens_per_minute, clock=clock) if limits.tokens_per_minute else None
+        self.bind_to_loop()
+
+    def bind_to_loop(self) -> None:
+        """New waiting primitives for the running event loop (each `LLMEngine.run` has its own)."""
+        self._head = asyncio.Lock()
+        self._freed = asyncio.Event()
+
+    @property
+    def has_token_limit(self) -> bool:
+        return self._tokens is not None
+
+    def _wait_s(self, tokens: float) -> float | None:
+        """Seconds to wait before starting (0: start now); None: wait for a slot to free up."""
+        now = self._clock()
+        if now < self.paused_until:
+            return self.paused_until - now
+        if self.in_flight >= int(self.concurrency_limit):
+            return None
+        wait = 0.0
+        if self._requests is not None:
+            wait = max(wait, self._requests.wait_s(1))
+        if self._tokens is not None and tokens:
+            wait = max(wait, self._tokens.wait_s(tokens))
+        return wait
+
+    @asynccontextmanager
+    async def slot(self, *, tokens: float = 0.0, deadline: float | None = None) -> AsyncIterator[float]:
+        """Hold one call's slot; yields the start time (pass it to `on_overload`).
+
+        Waiters queue on a FIFO lock and only the one at its head watches for a free slot: a
+        run of thousands of queued calls costs one wake-up per freed slot, not thousands.
+        """
+        async with self._head:
+            while True:
+                wait = self._wait_s(tokens)
+                if wait == 0.0:
+                    break
+                if deadline is not None:
+                    left = deadline - self._clock()
+                    if left <= 0:
+                        raise DeadlineReached()
+                    wait = left if wait is None else min(wait, left)
+                self._freed.clear()
+                try:
+                    await asyncio.wait_for(self._freed.wait(), timeout=wait)
+                except TimeoutError:
+                    pass
+            self.in_flight += 1
+            if self._requests is not None:
+                self._requests.take(1)
+            if self._tokens is not None and tokens:
+                self._tokens.take(tokens)
+        started = self._clock()
+        try:
+            yield started
+        finally:
+            self.in_flight -= 1
+            self._freed.set()
+
+    def settle_tokens(self, reserved: float, used: float) -> None:
+        """Replace a call's token reservation by what it used."""
+        if self._tokens is not None and reserved > used:
+            self._tokens.give_back(reserved - used)
+
+    def on_success(self) -> None:
+        self.concurrency_limit = min(float(self.max_concurrency), self.concurrency_limit + 1.0)
+
+    def on_overload(self, started: float) -> None:
+        if started > self._cut_at:
+            self.concurrency_limit = max(1.0, self.concurrency_limit / 2)
+            self.lowest_concurrency_limit = min(self.lowest_concurrency_limit, self.concurrency_limit)
+            self._cut_at = self._clock()
+            self.overload_cuts += 1
+
+    def pause(self, seconds: float) -> None:
+        """No new call to this model for `seconds` (the provider said when to come back)."""
+        self.paused_until = max(self.paused_until, self._clock() + seconds)

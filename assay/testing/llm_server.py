@@ -1,0 +1,308 @@
+"""A local OpenAI-compatible chat server on 127.0.0.1 for tests and benchmarks.
+
+litellm reaches it through its real HTTP path (`model="openai/<name>"`,
+`api_base=server.api_base`, `api_key="test"`), so the engine's retries, timeouts, rate
+limiting and cache are exercised against real sockets, headers and status codes.
+
+Replies are judge verdicts (`evaluators.judge_prompt.parse_judge_reply` accepts them),
+deterministic per prompt. Faults are drawn per request with a seeded RNG keyed by
+(seed, prompt, how many times that prompt was seen), so which request fails does not depend
+on the order in which concurrent requests arrive: a run is reproducible.
+
+Two ways to run it:
+- in this process, on its own event loop in a thread (`LLMTestServer(...).start()`): for tests,
+  where `server.stats` is read directly;
+- in a child process (`LLMTestServer(..., in_subprocess=True)`), so the server's CPU does not
+  compete with the client for the GIL: for benchmarks; stats come from `GET /_stats`.
+
+Usage tokens are counted as characters / 4: stable and cheap, which is all a test needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import random
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+JUNK_REPLY = "Sure! The answer looks mostly fine to me, I would say it passes."
+"""Content with no JSON object in it: what `parse_judge_reply` must reject."""
+REPAIR_MARKER = "not valid JSON"
+"""A prompt containing this phrase is a repair request: never answered with junk, so a
+repaired reply parses (the repair instruction of `evaluators.llm_judge` contains it)."""
+
+
+@dataclass
+class Faults:
+    """What the server does besides answering: rates are per request, 0..1."""
+
+    latency_s: float = 0.0
+    """Added before every reply (and before every fault reply)."""
+    rate_429: float = 0.0
+    retry_after_s: float | None = 1.0
+    """`Retry-After` header of a 429 (None: no header)."""
+    rate_500: float = 0.0
+    rate_hang: float = 0.0
+    hang_s: float = 60.0
+    """How long a hanging request waits before answering (normally the client gave up)."""
+    rate_junk: float = 0.0
+    seed: int = 0
+
+
+@dataclass
+class ServerStats:
+    requests: int = 0
+    """Every chat request received."""
+    outcomes: Counter = field(default_factory=Counter)
+    """ok / junk / 429 / 500 / hang per request."""
+    answered_per_prompt: Counter = field(default_factory=Counter)
+    """sha256 of the request's messages -> how many 200 replies it got (a re-run that pays
+    again shows as a count above 1)."""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    max_in_flight: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "outcomes": dict(self.outcomes),
+            "answered": sum(self.answered_per_prompt.values()),
+            "prompts_answered_twice": sum(1 for n in self.answered_per_prompt.values() if n > 1),
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "max_in_flight": self.max_in_flight,
+        }
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, list):
+        return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return "" if content is None else str(content)
+
+
+def judge_reply_for(prompt_key: str) -> str:
+    """The deterministic verdict for a prompt: ~75% pass, score from the hash."""
+    digest = int(prompt_key[:8], 16)
+    passed = digest % 4 != 0
+    score = round((digest % 1000) / 1000 * 0.5 + (0.5 if passed else 0.0), 3)
+    return json.dumps(
+        {"passed": passed, "score": score, "label": "pass" if passed else "fail", "reason": "test server verdict"}
+    )
+
+
+class _App:
+    """The request handling, shared by both ways of running."""
+
+    def __init__(self, faults: Faults):
+        self.faults = faults
+        self.stats = ServerStats()
+        self._seen: Counter = Counter()
+        self._in_flight = 0
+
+    def _draw(self, prompt_key: str) -> str:
+        n = self._seen[prompt_key]
+        self._seen[prompt_key] += 1
+        rng = random.Random(f"{self.faults.seed}:{prompt_key}:{n}")
+        x = rng.random()
+        for outcome, rate in (
+            ("429", self.faults.rate_429),
+            ("500", self.faults.rate_500),
+            ("hang", self.faults.rate_hang),
+            ("junk", self.faults.rate_junk),
+        ):
+            if x < rate:
+                return outcome
+            x -= rate
+        return "ok"
+
+    async def chat(self, request):
+        from aiohttp import web
+
+        body = await request.json()
+        messages = body.get("messages") or []
+        prompt_text = "\n".join(_text(m.get("content")) for m in messages)
+        prompt_key = hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()
+        self.stats.requests += 1
+        self._in_flight += 1
+        self.stats.max_in_flight = max(self.stats.max_in_flight, self._in_flight)
+        try:
+            outcome = self._draw(prompt_key)
+            if outcome == "junk" and REPAIR_MARKER in prompt_text:
+                outcome = "ok"
+            self.stats.outcomes[outcome] += 1
+            if self.faults.latency_s:
+                await asyncio.sleep(self.faults.latency_s)
+            if outcome == "429":
+                headers = {}
+                if self.faults.retry_after_s is not None:
+                    headers["Retry-After"] = f"{self.faults.retry_after_s:g}"
+                return web.json_response(
+                    {"error": {"message": "rate limit reached (test server)", "type": "rate_limit_error",
+                               "code": "rate_limit_exceeded"}},
+                    status=429,
+                    headers=headers,
+                )
+            if outcome == "500":
+                return web.json_response(
+                    {"error": {"message": "internal error (test server)", "type": "server_error"}}, status=500
+                )
+            if outcome == "hang":
+                await asyncio.sleep(self.faults.hang_s)
+            content = JUNK_REPLY if outcome == "junk" else judge_reply_for(prompt_key)
+            input_tokens = max(1, len(prompt_text) // 4)
+            output_tokens = max(1, len(content) // 4)
+            self.stats.input_tokens += input_tokens
+            self.stats.output_tokens += output_tokens
+            self.stats.answered_per_prompt[prompt_key] += 1
+            return web.json_response(
+                {
+                    "id": f"chatcmpl-{prompt_key[:24]}",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": body.get("model", "test"),
+                    "choices": [
+                        {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+                    ],
+                    "usage": {
+                        "prompt_tokens": input_tokens,
+                        "completion_tokens": output_tokens,
+                        "total_tokens": input_tokens + output_tokens,
+                    },
+                }
+            )
+        finally:
+            self._in_flight -= 1
+
+    async def stats_handler(self, _request):
+        from aiohttp import web
+
+        return web.json_response(self.stats.as_dict())
+
+    def build(self):
+        from aiohttp import web
+
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_post("/chat/completions", self.chat)
+        app.router.add_get("/_stats", self.stats_handler)
+        return app
+
+
+async def _serve(app: _App, port: int):
+    from aiohttp import web
+
+    # backlog: the default (128) drops connections when a client opens 128+ at once.
+    runner = web.AppRunner(app.build(), access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port, backlog=1024)
+    await site.start()
+    bound_port = site._server.sockets[0].getsockname()[1]  # port 0 -> the one the OS chose
+    return runner, bound_port
+
+
+class LLMTestServer:
+    """`with LLMTestServer(Faults(latency_s=0.01, rate_429=0.05)) as server: ...`"""
+
+    def __init__(self, faults: Faults | None = None, *, in_subprocess: bool = False):
+        self.faults = faults or Faults()
+        self.in_subprocess = in_subprocess
+        self.port: int | None = None
+        self._app: _App | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner = None
+        self._process: subprocess.Popen | None = None
+
+    @property
+    def api_base(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def completion_params(self) -> dict[str, Any]:
+        """The litellm arguments that route a call here."""
+        return {"api_base": self.api_base, "api_key": "test"}
+
+    def start(self) -> LLMTestServer:
+        if self.in_subprocess:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "assay.testing.llm_server", "--faults", json.dumps(asdict(self.faults))],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            line = self._process.stdout.readline()
+            if not line.startswith("port="):
+                self.stop()
+                raise RuntimeError(f"test LLM server did not start: {line!r}")
+            self.port = int(line.split("=", 1)[1])
+            return self
+        self._app = _App(self.faults)
+        self._loop = asyncio.new_event_loop()
+        started = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(self._loop)
+            self._runner, self.port = self._loop.run_until_complete(_serve(self._app, 0))
+            started.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=run, name="llm-test-server", daemon=True)
+        self._thread.start()
+        if not started.wait(10):
+            raise RuntimeError("test LLM server did not start within 10 s")
+        return self
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        if self._app is not None:
+            return self._app.stats.as_dict()
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/_stats", timeout=10) as response:
+            return json.loads(response.read())
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(10)
+            self._process = None
+        if self._loop is not None:
+            if self._runner is not None:
+                asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._loop.close()
+            self._loop = None
+
+    def __enter__(self) -> LLMTestServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="A local OpenAI-compatible test server (127.0.0.1).")
+    parser.add_argument("--port", type=int, default=0, help="0 = a free port, printed as port=N")
+    parser.add_argument("--faults", default="{}", help="Faults as JSON, e.g. '{\"latency_s\": 0.2}'")
+    args = parser.parse_args()
+    app = _App(Faults(**json.loads(args.faults)))
+
+    async def serve_forever() -> None:
+        _runner, port = await _serve(app, args.port)
+        print(f"port={port}", flush=True)
+        await asyncio.Event().wait()
+
+    try:
+        asyncio.run(serve_forever())
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

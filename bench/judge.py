@@ -1,0 +1,139 @@
+"""Benchmark: judged calls per second through assay's judge engine, against the local
+OpenAI-compatible server answering after 200 ms, as a ratio to the ideal.
+
+The ideal at concurrency C is C / 0.2 s calls per second: the provider's latency is the only
+wait. Each level runs the whole judge path a nightly run takes — `LLMJudge.plan` (fenced
+prompt, PII redaction), `judge_plans` (engine: cache lookups and writes, limiter, retries;
+litellm's real HTTP path; reply parsing, the repair pass, Score building) — for enough calls
+to last about `--seconds` at the ideal rate. The server runs in its own process so its CPU
+does not share the client's GIL; worker processes (`judge.worker_processes`) are started
+before the clock starts, as a run keeps them for its whole partition.
+
+Figures (`name=value`):
+- `judge_ratio_c8`, `judge_ratio_c32`, `judge_ratio_c128`: no faults;
+- `judge_ratio_c32_faults`: 5% of calls answered 429 with `Retry-After: 1` (the retried call
+  waits 1 s without holding a slot; the engine halves the concurrency on each burst);
+- `judge_calls_per_s_<level>`, `judge_latency_p50_ms_<level>`;
+- `litellm_loop_ratio_c32`: a plain asyncio loop over `litellm.acompletion` in this process
+  (no engine), the same calls: the ceiling of one process, measured in the same run;
+- `peak_rss_mb` (this process), `peak_rss_mb_children` (largest of the worker processes and the
+  server, read after they exit).
+
+Usage: .venv/bin/python bench/judge.py [--seconds S] [--workers W] [--levels 8,32,128]
+"""
+
+import argparse
+import asyncio
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import assay  # noqa: E402,F401  (privacy defaults: local price map before litellm loads)
+
+LATENCY_S = 0.2
+MODEL = "openai/bench-judge"
+PRICES = {MODEL: {"input_cost_per_token": 1.5e-7, "output_cost_per_token": 6e-7}}
+
+
+async def judged_calls_per_s(server, concurrency: int, calls: int, workers: int, cache_dir: Path, offset: int):
+    from assay.llm.engine import LLMEngine
+    from assay.testing.subjects import refund_subjects
+    from evaluators.llm_judge import LLMJudge, judge_plans_async
+
+    judge = LLMJudge(name="faithfulness", rubric="faithfulness", model=MODEL, completion_params=server.completion_params())
+    engine = LLMEngine(
+        max_concurrency=concurrency,
+        timeout_s=30,
+        max_retries=5,
+        worker_processes=workers,
+        min_calls_for_workers=1,
+        cache_dir=cache_dir,
+        prices=PRICES,
+    )
+    warmup = [judge.plan(s, default_model=MODEL) for s in refund_subjects(min(2 * concurrency, 64), offset)]
+    async with engine.session(calls):
+        await judge_plans_async(warmup, engine)  # connections, clients, lazy imports
+        engine.stats = type(engine.stats)()
+        items = refund_subjects(calls, offset + 10_000_000)
+        started = time.perf_counter()
+        plans = [judge.plan(s, default_model=MODEL) for s in items]
+        scores = await judge_plans_async(plans, engine)
+        elapsed = time.perf_counter() - started
+    assert len(scores) == calls, "every subject must end as one score"
+    not_completed = sum(1 for s in scores if s.status != "completed")
+    return calls / elapsed, engine.stats, not_completed
+
+
+async def litellm_loop_calls_per_s(server, concurrency: int, calls: int) -> float:
+    import litellm
+
+    semaphore = asyncio.Semaphore(concurrency)
+    params = server.completion_params()
+
+    async def one(i: int) -> None:
+        async with semaphore:
+            await litellm.acompletion(
+                model=MODEL, messages=[{"role": "user", "content": f"loop question {i}"}], max_retries=0, **params
+            )
+
+    await asyncio.gather(*(one(i) for i in range(2 * concurrency)))
+    started = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(calls)))
+    return calls / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=12.0, help="target seconds per level at the ideal rate")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (0 = in-process)")
+    parser.add_argument("--levels", default="8,32,128")
+    args = parser.parse_args()
+
+    import litellm
+
+    from assay.testing.llm_server import Faults, LLMTestServer
+
+    litellm.suppress_debug_info = True
+    figures: dict[str, float | int] = {"judge_workers": args.workers}
+    tmp = Path(tempfile.mkdtemp(prefix="assay-bench-judge-"))
+    offset = 0
+    try:
+        runs = [(f"c{c}", c, Faults(latency_s=LATENCY_S)) for c in map(int, args.levels.split(","))]
+        runs.append(("c32_faults", 32, Faults(latency_s=LATENCY_S, rate_429=0.05, retry_after_s=1.0, seed=5)))
+        for name, concurrency, faults in runs:
+            ideal = concurrency / LATENCY_S
+            calls = int(ideal * args.seconds)
+            with LLMTestServer(faults, in_subprocess=True) as server:
+                rate, stats, not_completed = asyncio.run(
+                    judged_calls_per_s(server, concurrency, calls, args.workers, tmp / name, offset)
+                )
+            offset += 20_000_000
+            figures[f"judge_ratio_{name}"] = rate / ideal
+            figures[f"judge_calls_per_s_{name}"] = rate
+            figures[f"judge_calls_{name}"] = calls
+            figures[f"judge_latency_p50_ms_{name}"] = stats.latency_p50_ms
+            figures[f"judge_not_completed_{name}"] = not_completed
+            if faults.rate_429:
+                figures[f"judge_retries_{name}"] = stats.retries
+                figures[f"judge_concurrency_lowest_{name}"] = stats.concurrency_limit_lowest
+            print(f"judge_ratio_{name}={rate / ideal:.3f}", file=sys.stderr, flush=True)
+        with LLMTestServer(Faults(latency_s=LATENCY_S), in_subprocess=True) as server:
+            loop_rate = asyncio.run(litellm_loop_calls_per_s(server, 32, int(32 / LATENCY_S * args.seconds / 2)))
+        figures["litellm_loop_ratio_c32"] = loop_rate / (32 / LATENCY_S)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    figures["peak_rss_mb_children"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    for name, value in figures.items():
+        print(f"{name}={value:.3f}" if isinstance(value, float) else f"{name}={value}")
+
+
+if __name__ == "__main__":
+    main()
