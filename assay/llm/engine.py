@@ -231,7 +231,7 @@ class LLMEngine:
                 self.stats.estimated_cost_usd += estimate
                 self.log(f"LLM calls: {len(to_call)} to make, at most ${estimate:.4f} by estimate")
             models = {requests[i].model for i in to_call}
-            ensure_providers(models)
+            ensure_providers(models, self.prices)
             transport = self._open_transport or await self._start_transport(models, len(to_call))
             done = 0
 
@@ -277,7 +277,7 @@ class LLMEngine:
 
     async def _start_transport(self, models: set[str], calls: int):
         if self.worker_processes > 0 and calls >= self.min_calls_for_workers:
-            transport = WorkerPoolTransport(self.worker_processes)
+            transport = WorkerPoolTransport(self.worker_processes, prices=self.prices)
         else:
             transport = InProcessTransport()
         await transport.start(models)

@@ -219,8 +219,9 @@ class _Worker:
 class WorkerPoolTransport:
     """Attempts spread over `workers` child processes (the least busy one gets the next)."""
 
-    def __init__(self, workers: int):
+    def __init__(self, workers: int, *, prices: dict[str, dict[str, float]] | None = None):
         self.workers = workers
+        self.prices = prices or {}
         self._pool: list[_Worker] = []
         self._ids = itertools.count()
 
@@ -237,6 +238,7 @@ class WorkerPoolTransport:
                 "-m",
                 "assay.llm.worker",
                 json.dumps(sorted(models)),
+                json.dumps(self.prices),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 env=env,

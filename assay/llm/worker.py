@@ -1,6 +1,7 @@
 """A child process of `WorkerPoolTransport`: runs call attempts through litellm on its own
 event loop. Protocol: JSON lines. In: `{"id", "model", "messages", "params", "timeout_s"}` or
-`{"cancel": id}`. Out: `ready` once, then `{"id", "outcome"}` per attempt.
+`{"cancel": id}`. Arguments: the models (JSON list) and the configured prices (JSON
+object). Out: `ready` once, then `{"id", "outcome"}` per attempt.
 
 litellm prints banners to stdout; the protocol gets its own copy of the stdout descriptor and
 everything else printed goes to stderr.
@@ -63,7 +64,9 @@ def main() -> None:
     from assay.llm.providers import ensure_providers
 
     litellm.suppress_debug_info = True
-    ensure_providers(json.loads(sys.argv[1]) if len(sys.argv) > 1 else [])
+    models = json.loads(sys.argv[1]) if len(sys.argv) > 1 else []
+    prices = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
+    ensure_providers(models, prices)
     protocol_out.write(b"ready\n")
     protocol_out.flush()
     asyncio.run(serve(protocol_out))

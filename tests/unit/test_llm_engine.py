@@ -289,3 +289,15 @@ def test_judge_end_to_end_through_the_sim_judge(litellm):
     assert score.status in ("completed", "error")
     assert score.judge_model == "sim/judge"
     assert score.evaluator == "faithfulness" and score.evaluator_version == "faithfulness.v1"
+
+
+def test_configured_prices_are_registered_with_litellm():
+    """litellm prices every response itself: a configured model must be in its map."""
+    import litellm
+
+    from assay.llm.providers import ensure_providers
+
+    model = "openai/assay-test-priced-model"
+    ensure_providers([model], {model: {"input_cost_per_token": 2e-6, "output_cost_per_token": 8e-6}})
+    prompt_usd, completion_usd = litellm.cost_per_token(model=model, prompt_tokens=1000, completion_tokens=100)
+    assert prompt_usd == pytest.approx(0.002) and completion_usd == pytest.approx(0.0008)
