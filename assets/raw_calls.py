@@ -233,69 +233,99 @@ def ingest_day(
     files of other folders are recognised by content."""
     # Taken before reading: a file that grows meanwhile shows up as a change, and is re-read.
     result = IngestedDay(landing_fingerprint=landing_fingerprint(landing_root, day))
-    calls = _CallColumns(sink)
-    relatives: list[str] = []
-    # call_id -> (file index << 32 | line): where it was first accepted, for the reason.
-    seen: dict[str, int] = {}
-    bulk = _LazyBulkReader(day=day, default_app=default_app)
+    state = _DayState(day, default_app, _CallColumns(sink), result, span_sink)
     with _gc_paused():
         for path in landing_files(landing_root, day):
-            relative = str(path.relative_to(landing_root))
-            file_index = len(relatives)
-            relatives.append(relative)
-            stats = FileStats(relative)
-            result.files.append(stats)
+            file = state.open_file(path, str(path.relative_to(landing_root)))
             try:
-                fmt = (formats_by_source or {}).get(Path(relative).parts[0]) or sniff_format(path)
+                fmt = (formats_by_source or {}).get(Path(file.relative).parts[0]) or sniff_format(path)
             except UnknownFormatError as exc:
-                stats.rejected += 1
-                result.rejected.append(_rejected_row(relative, 0, "unknown", str(exc), _head(path)))
+                file.stats.rejected += 1
+                result.rejected.append(_rejected_row(file.relative, 0, "unknown", str(exc), _head(path)))
                 continue
-            stats.format = fmt
-            if fmt != NATIVE_FORMAT:
-                _ingest_adapted(path, fmt, relative, file_index, day, default_app, calls, seen, relatives, stats, result, span_sink)
-                continue
-            _ingest_native(path, relative, file_index, day, default_app, calls, seen, relatives, stats, result, bulk)
-        if bulk.reader is not None:
-            bulk.reader.close()
-    if span_sink is not None and result.spans:
-        span_sink(result.spans)
-        result.spans = []
-    result.calls = calls.table()
-    result.call_count = calls.rows
+            file.stats.format = fmt
+            if fmt == NATIVE_FORMAT:
+                _ingest_native(state, file)
+            else:
+                _ingest_adapted(state, file, fmt)
+        state.close()
+    result.calls = state.calls.table()
+    result.call_count = state.calls.rows
     return result
 
 
-class _LazyBulkReader:
-    """One DuckDB connection for the day's native files, opened at the first one."""
-
-    def __init__(self, *, day: date, default_app: str) -> None:
-        self.day, self.default_app = day, default_app
-        self.reader: BulkNativeReader | None = None
-
-    def get(self) -> BulkNativeReader:
-        if self.reader is None:
-            self.reader = BulkNativeReader(default_app=self.default_app, day=self.day)
-        return self.reader
+@dataclass
+class _File:
+    path: Path
+    relative: str
+    """The path under the landing root: what rejected rows and calls name as their source."""
+    index: int
+    stats: FileStats
 
 
-def _ingest_native(
-    path: Path,
-    relative: str,
-    file_index: int,
-    day: date,
-    default_app: str,
-    calls: _CallColumns,
-    seen: dict[str, int],
-    relatives: list[str],
-    stats: FileStats,
-    result: IngestedDay,
-    bulk: _LazyBulkReader,
-) -> None:
+class _DayState:
+    """What reading one day's files shares: where accepted calls and spans go, the call_ids
+    seen so far, and DuckDB for the native files (opened at the first)."""
+
+    def __init__(
+        self,
+        day: date,
+        default_app: str,
+        calls: _CallColumns,
+        result: IngestedDay,
+        span_sink: Callable[[list[dict[str, Any]]], None] | None,
+    ) -> None:
+        self.day, self.default_app, self.calls, self.result, self.span_sink = day, default_app, calls, result, span_sink
+        self.files: list[_File] = []
+        # call_id -> (file index << 32 | line): where it was first accepted, for the reason.
+        self._seen: dict[str, int] = {}
+        self._bulk: BulkNativeReader | None = None
+
+    def open_file(self, path: Path, relative: str) -> _File:
+        file = _File(path, relative, len(self.files), FileStats(relative))
+        self.files.append(file)
+        self.result.files.append(file.stats)
+        return file
+
+    def duplicate_reason(self, call_id: str, file: _File, offset: int) -> str | None:
+        """None for the first accepted record of `call_id` in the day (now remembered), else
+        the reason its later copy is quarantined."""
+        first = self._seen.get(call_id)
+        if first is None:
+            self._seen[call_id] = file.index << 32 | offset
+            return None
+        where = f"{self.files[first >> 32].relative}:{first & 0xFFFFFFFF}"
+        return f"duplicate call_id {call_id!r} (first at {where})"
+
+    def add_span(self, row: dict[str, Any], file: _File) -> None:
+        result = self.result
+        result.spans.append(row)
+        result.span_count += 1
+        result.span_kinds[str(row.get("kind"))] += 1
+        file.stats.spans += 1
+        if self.span_sink is not None and len(result.spans) >= BATCH_ROWS:
+            self.span_sink(result.spans)
+            result.spans = []
+
+    def bulk_reader(self) -> BulkNativeReader:
+        if self._bulk is None:
+            self._bulk = BulkNativeReader(default_app=self.default_app, day=self.day)
+        return self._bulk
+
+    def close(self) -> None:
+        if self._bulk is not None:
+            self._bulk.close()
+        if self.span_sink is not None and self.result.spans:
+            self.span_sink(self.result.spans)
+            self.result.spans = []
+
+
+def _ingest_native(state: _DayState, file: _File) -> None:
     """A native JSONL file, chunk by chunk: DuckDB accepts the plain lines in bulk
     (`BulkNativeReader`), the per-line reader decides the rest; then the chunk's calls are
     put back in line order and duplicates quarantined, exactly as line by line."""
-    for chunk, fast, undecided in decided_chunks(path, bulk.get()):
+    day, relative = state.day, file.relative
+    for chunk, fast, undecided in decided_chunks(file.path, state.bulk_reader()):
         values: list[tuple[Any, ...]] = []
         value_lines: list[int] = []
         rejected: list[dict[str, Any]] = []
@@ -311,7 +341,7 @@ def _ingest_native(
             if record is None:  # the reference path decides, and words the reason
                 data, line, reason = parse_line(line_bytes)
                 if reason is None:
-                    record, reason = validate_native(data, day=day, default_app=default_app)
+                    record, reason = validate_native(data, day=day, default_app=state.default_app)
                 if record is None:
                     rejected.append(_rejected_row(relative, line_no, NATIVE_FORMAT, reason, line))
                     continue
@@ -328,20 +358,17 @@ def _ingest_native(
         call_ids = table.column("call_id").to_pylist()
         line_nos = table.column("source_offset").to_pylist()
         for row, (call_id, line_no) in enumerate(zip(call_ids, line_nos, strict=True)):
-            first = seen.get(call_id)
-            if first is None:
-                seen[call_id] = file_index << 32 | line_no
-                continue
-            keep[row] = False
-            where = f"{relatives[first >> 32]}:{first & 0xFFFFFFFF}"
-            raw = parse_line(chunk.line(line_no - chunk.first_line_no))[1]
-            rejected.append(_rejected_row(relative, line_no, NATIVE_FORMAT, f"duplicate call_id {call_id!r} (first at {where})", raw))
+            reason = state.duplicate_reason(call_id, file, line_no)
+            if reason is not None:
+                keep[row] = False
+                raw = parse_line(chunk.line(line_no - chunk.first_line_no))[1]
+                rejected.append(_rejected_row(relative, line_no, NATIVE_FORMAT, reason, raw))
         if not keep.all():
             table = table.filter(pa.array(keep))
-        calls.extend(table)
-        stats.calls += table.num_rows
-        stats.rejected += len(rejected)
-        result.rejected.extend(sorted(rejected, key=operator.itemgetter("source_offset")))
+        state.calls.extend(table)
+        file.stats.calls += table.num_rows
+        file.stats.rejected += len(rejected)
+        state.result.rejected.extend(sorted(rejected, key=operator.itemgetter("source_offset")))
 
 
 def _with_source(fast: pa.Table, relative: str) -> pa.Table:
@@ -368,35 +395,17 @@ def _head(path: Path, limit: int = 2000) -> str:
         return handle.read(limit).decode("utf-8", errors="replace")
 
 
-def _ingest_adapted(
-    path: Path,
-    fmt: str,
-    relative: str,
-    file_index: int,
-    day: date,
-    default_app: str,
-    calls: _CallColumns,
-    seen: dict[str, int],
-    relatives: list[str],
-    stats: FileStats,
-    result: IngestedDay,
-    span_sink: Callable[[list[dict[str, Any]]], None] | None,
-) -> None:
+def _ingest_adapted(state: _DayState, file: _File, fmt: str) -> None:
     """A landing file in another trace format: the adapter normalises each record; the day,
     duplicate and quarantine rules are the same as for native lines."""
+    day, relative = state.day, file.relative
     midnight = datetime.combine(day, time.min, tzinfo=UTC)
-    for item in read_records(path, fmt, default_app=default_app, default_ts=midnight):
+    for item in read_records(file.path, fmt, default_app=state.default_app, default_ts=midnight):
         reason = item.reason
         if item.span is not None:
             span_day = item.span["ts"].date() if item.span.get("ts") else day
             if span_day == day:
-                result.spans.append(item.span | {"source_file": relative, "source_offset": item.offset})
-                result.span_count += 1
-                result.span_kinds[str(item.span.get("kind"))] += 1
-                stats.spans += 1
-                if span_sink is not None and len(result.spans) >= BATCH_ROWS:
-                    span_sink(result.spans)
-                    result.spans = []
+                state.add_span(item.span | {"source_file": relative, "source_offset": item.offset}, file)
                 continue
             reason = f"`ts` {item.span['ts'].isoformat()} is outside the partition day {day.isoformat()}"
         elif item.call is not None:
@@ -404,16 +413,13 @@ def _ingest_adapted(
             if record.ts.date() != day:
                 reason = f"`ts` {record.ts.isoformat()} is outside the partition day {day.isoformat()}"
             else:
-                first = seen.get(record.call_id)
-                if first is None:
-                    seen[record.call_id] = file_index << 32 | item.offset
-                    calls.append(record, relative, item.offset, fmt)
-                    stats.calls += 1
+                reason = state.duplicate_reason(record.call_id, file, item.offset)
+                if reason is None:
+                    state.calls.append(record, relative, item.offset, fmt)
+                    file.stats.calls += 1
                     continue
-                where = f"{relatives[first >> 32]}:{first & 0xFFFFFFFF}"
-                reason = f"duplicate call_id {record.call_id!r} (first at {where})"
-        stats.rejected += 1
-        result.rejected.append(_rejected_row(relative, item.offset, fmt, reason or "unreadable record", item.raw))
+        file.stats.rejected += 1
+        state.result.rejected.append(_rejected_row(relative, item.offset, fmt, reason or "unreadable record", item.raw))
 
 
 _validate_json = CallRecord.model_validate_json

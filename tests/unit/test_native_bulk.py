@@ -11,25 +11,14 @@ from assay.contracts.call import CALL_JSON_COLUMNS
 from assay.formats import parse_line
 from assay.formats.native_bulk import BulkNativeReader, line_chunks
 from assets.raw_calls import validate_native
+from tests.unit.test_raw_calls_ingest import call
 
 DAY = date(2025, 3, 10)
 APP = "fallback"
 
 
 def base_records() -> list[dict]:
-    plain = {
-        "call_id": "c",
-        "ts": "2025-03-10T12:00:00Z",
-        "app": "shop",
-        "feature": "rag_answer",
-        "model": "sim/support-v1",
-        "messages": [{"role": "user", "content": "Where is my order?"}],
-        "params": {"temperature": 0.2, "max_tokens": 400},
-        "latency_ms": 812.5,
-        "input_tokens": 12,
-        "output_tokens": 30,
-        "cost_usd": 0.0001,
-    }
+    plain = call("c")
     full = plain | {
         "trace_id": "t1", "span_id": "s1", "parent_span_id": None, "environment": "staging",
         "prompt_id": "p", "prompt_version": "v3", "provider": "openai", "input_text": "Where?",
