@@ -39,15 +39,20 @@ import dagster as dg
 import numpy as np
 import pyarrow as pa
 from dagster import AssetExecutionContext
-from pydantic import ValidationError
 
 from assay.config import RedactionConfig
 from assay.contracts._arrow import rows_to_table
-from assay.contracts.call import CALL_ARROW_SCHEMA, CALL_JSON_COLUMNS, CallRecord
+from assay.contracts.call import CALL_ARROW_SCHEMA, CALL_JSON_COLUMNS, SOURCE_COLUMNS, CallRecord
 from assay.contracts.rejected import REJECTED_ARROW_SCHEMA
 from assay.contracts.span import SPAN_ARROW_SCHEMA, SPAN_JSON_COLUMNS
-from assay.formats import NATIVE_FORMAT, UnknownFormatError, parse_line, read_records, sniff_format
-from assay.formats.base import describe_validation_error
+from assay.formats import (
+    NATIVE_FORMAT,
+    UnknownFormatError,
+    parse_line,
+    read_records,
+    sniff_format,
+    validate_native_record,
+)
 from assay.formats.native_bulk import BulkNativeReader, decided_chunks
 from assay.lake import Lake, atomic_write_text
 from assay.pricing import fill_missing_costs
@@ -61,8 +66,6 @@ from assets.resources import AssayResource
 LANDING_SUFFIXES = (".jsonl", ".ndjson")
 BATCH_ROWS = 10_000
 """Calls per Arrow record batch: bounds the Python objects alive at once (~100 MB)."""
-SOURCE_COLUMNS = ("source_file", "source_offset", "source_format")
-"""Set from where the line was read, whatever the record says."""
 
 
 
@@ -442,19 +445,11 @@ def _validate_fast(line_bytes: bytes, day: date) -> CallRecord | None:
 
 
 def validate_native(data: Any, *, day: date, default_app: str) -> tuple[CallRecord | None, str]:
-    """One parsed native record -> (validated record, "") or (None, reason)."""
-    if not isinstance(data, dict):
-        return None, f"expected a JSON object per line, got {type(data).__name__}"
-    data.setdefault("app", default_app)
-    try:
-        record = CallRecord.model_validate(data)
-    except ValidationError as exc:
-        return None, describe_validation_error(exc, CallRecord)
-    if record.ts.date() != day:
+    """One parsed native line -> (validated record, "") or (None, reason), its day included."""
+    record, reason = validate_native_record(data, default_app=default_app)
+    if record is not None and record.ts.date() != day:
         return None, f"`ts` {record.ts.isoformat()} is outside the partition day {day.isoformat()}"
-    return record, ""
-
-
+    return record, reason
 
 
 RAW_CALLS_SUITE = "raw_calls_expectations"

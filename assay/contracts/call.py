@@ -77,6 +77,9 @@ class CallRecord(BaseModel):
         return as_utc(value)
 
 
+SOURCE_COLUMNS = ("source_file", "source_offset", "source_format")
+"""Set at ingest from where the record was read, whatever the record says."""
+
 CALL_JSON_COLUMNS = frozenset(
     {"params", "messages", "context", "tools", "tool_calls", "metadata"}
 )

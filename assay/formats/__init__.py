@@ -35,7 +35,14 @@ from pydantic import ValidationError
 from pydantic_core import from_json
 
 from assay.contracts.call import CallRecord
-from assay.formats.base import AdapterItem, Source, compact_json, describe_validation_error, reject
+from assay.formats.base import (
+    AdapterItem,
+    Source,
+    compact_json,
+    describe_validation_error,
+    not_an_object,
+    reject,
+)
 from assay.formats.langfuse import langfuse
 from assay.formats.litellm_payload import litellm_payload
 from assay.formats.openai_chat import openai_chat
@@ -64,19 +71,29 @@ class UnknownFormatError(ValueError):
     """A file whose content matches none of the formats assay reads."""
 
 
-def assay_jsonl(record: Any, *, offset: int | None, raw: str, source: Source) -> list[AdapterItem]:
-    """assay's own call record: validated as is (`app` defaults to the configured app)."""
-    offset = 1 if offset is None else offset
-    if not isinstance(record, dict):
-        return [reject(offset, raw, f"expected a JSON object per record, got {type(record).__name__}")]
+def validate_native_record(record: Any, *, default_app: str, **overrides: Any) -> tuple[CallRecord | None, str]:
+    """assay's own call record -> (validated record, "") or (None, reason): validated as is,
+    `app` defaulting to the configured app, `overrides` set first."""
+    if (problem := not_an_object(record)) is not None:
+        return None, problem
     fields = dict(record)
-    fields.setdefault("app", source.default_app)
-    fields.update(source_format=NATIVE_FORMAT, source_file=source.file, source_offset=offset)
+    fields.setdefault("app", default_app)
+    fields.update(overrides)
     try:
-        call = CallRecord.model_validate(fields).model_dump()
+        return CallRecord.model_validate(fields), ""
     except ValidationError as exc:
-        return [reject(offset, raw, describe_validation_error(exc, CallRecord))]
-    return [AdapterItem(offset=offset, raw=raw, call=call)]
+        return None, describe_validation_error(exc, CallRecord)
+
+
+def assay_jsonl(record: Any, *, offset: int | None, raw: str, source: Source) -> list[AdapterItem]:
+    """assay's own call record (see `validate_native_record`)."""
+    offset = 1 if offset is None else offset
+    call, reason = validate_native_record(
+        record, default_app=source.default_app, source_format=NATIVE_FORMAT, source_file=source.file, source_offset=offset
+    )
+    if call is None:
+        return [reject(offset, raw, reason)]
+    return [AdapterItem(offset=offset, raw=raw, call=call.model_dump())]
 
 
 _ADAPTERS: dict[str, Adapter] = {

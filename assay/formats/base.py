@@ -63,6 +63,11 @@ def reject(offset: int, raw: str, reason: str) -> AdapterItem:
     return AdapterItem(offset=offset, raw=raw, reason=reason)
 
 
+def not_an_object(record: Any) -> str | None:
+    """Why a record that is not a JSON object cannot be read (None when it is one)."""
+    return None if isinstance(record, dict) else f"expected a JSON object per record, got {type(record).__name__}"
+
+
 def describe_validation_error(exc: ValidationError, model: type) -> str:
     parts = []
     for error in exc.errors():

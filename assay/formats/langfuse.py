@@ -37,6 +37,7 @@ from assay.formats.base import (
     normalise_messages,
     normalise_params,
     normalise_tools,
+    not_an_object,
     output_messages,
     reject,
     timestamp,
@@ -63,8 +64,8 @@ _DROPPED_ATTRIBUTES = frozenset({"input.value", "output.value", "tool_arguments"
 
 def langfuse(record: Any, *, offset: int | None, raw: str, source: Source) -> list[AdapterItem]:
     whole = 1 if offset is None else offset
-    if not isinstance(record, dict):
-        return [reject(whole, raw, f"expected a JSON object per record, got {type(record).__name__}")]
+    if (problem := not_an_object(record)) is not None:
+        return [reject(whole, raw, problem)]
     trace = record.get("trace")
     if not isinstance(trace, dict):
         return [reject(whole, raw, "`trace`: required object is missing (expected "

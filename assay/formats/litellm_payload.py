@@ -29,6 +29,7 @@ from assay.formats.base import (
     normalise_messages,
     normalise_params,
     normalise_tools,
+    not_an_object,
     output_messages,
     reject,
     timestamp,
@@ -43,8 +44,8 @@ def litellm_payload(
     offset = 1 if offset is None else offset
     if isinstance(record, dict) and isinstance(record.get("standard_logging_object"), dict):
         record = record["standard_logging_object"]
-    if not isinstance(record, dict):
-        return [reject(offset, raw, f"expected a JSON object per record, got {type(record).__name__}")]
+    if (problem := not_an_object(record)) is not None:
+        return [reject(offset, raw, problem)]
 
     start, problem = timestamp(record.get("startTime"), "startTime")
     end, problem_end = timestamp(record.get("endTime"), "endTime")

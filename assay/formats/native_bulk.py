@@ -29,7 +29,6 @@ in the order received, big integers exact. The per-line reader writes the same t
 from __future__ import annotations
 
 import json
-import types
 import typing
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -40,10 +39,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from assay.contracts.call import CALL_ARROW_SCHEMA, CallRecord
+from assay.contracts.call import CALL_ARROW_SCHEMA, SOURCE_COLUMNS, CallRecord
 
-INGESTED_COLUMNS = ("source_format", "source_file", "source_offset")
-"""Validated like any field, then overwritten with where the line was read."""
 SLICES_PER_CHUNK = 8
 """Record batches a chunk is cut into: DuckDB scans an Arrow table one batch per thread."""
 
@@ -71,7 +68,7 @@ def _fields() -> list[_Field]:
     for name, info in CallRecord.model_fields.items():
         annotation = info.annotation
         args = typing.get_args(annotation)
-        optional = type(None) in args and isinstance(annotation, types.UnionType | typing._UnionGenericAlias)  # type: ignore[attr-defined]
+        optional = type(None) in args
         core = next((a for a in args if a is not type(None)), annotation) if optional else annotation
         origin, inner = typing.get_origin(core), typing.get_args(core)
         choices = None
@@ -181,7 +178,7 @@ def bulk_sql(*, default_app: str, day: date) -> str:
     checks = [_check_sql(f, index) for index, f in enumerate(FIELDS, start=1)]
     if not default_app:
         checks.append(f"types[{[f.name for f in FIELDS].index('app') + 1}] IS NOT NULL")
-    columns = [_column_sql(f, default_app) for f in FIELDS if f.name not in INGESTED_COLUMNS]
+    columns = [_column_sql(f, default_app) for f in FIELDS if f.name not in SOURCE_COLUMNS]
     return f"""
 WITH parsed AS NOT MATERIALIZED (
     -- NULL for a line that is not JSON (or not UTF-8 once unescaped: a lone surrogate);
@@ -221,7 +218,7 @@ class BulkNativeReader:
         self._con.execute("SET TimeZone = 'UTC'")
         self._sql = bulk_sql(default_app=default_app, day=day)
         self._target = pa.schema([pa.field("line_no", pa.int64())] + [
-            field for field in CALL_ARROW_SCHEMA if field.name not in INGESTED_COLUMNS
+            field for field in CALL_ARROW_SCHEMA if field.name not in SOURCE_COLUMNS
         ])
 
     def close(self) -> None:

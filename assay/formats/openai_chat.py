@@ -26,6 +26,7 @@ from assay.formats.base import (
     normalise_messages,
     normalise_params,
     normalise_tools,
+    not_an_object,
     reject,
     timestamp,
 )
@@ -37,8 +38,8 @@ _REQUEST_KEYS = frozenset({"model", "messages", "tools", "functions", "metadata"
 
 def openai_chat(record: Any, *, offset: int | None, raw: str, source: Source) -> list[AdapterItem]:
     offset = 1 if offset is None else offset
-    if not isinstance(record, dict):
-        return [reject(offset, raw, f"expected a JSON object per record, got {type(record).__name__}")]
+    if (problem := not_an_object(record)) is not None:
+        return [reject(offset, raw, problem)]
     request = record.get("request")
     if not isinstance(request, dict):
         return [reject(offset, raw, "`request`: required object is missing (expected "

@@ -51,6 +51,7 @@ from assay.formats.base import (
     normalise_messages,
     normalise_params,
     normalise_tools,
+    not_an_object,
     output_messages,
     reject,
     tool_call,
@@ -89,9 +90,8 @@ def is_span_attribute_map(record: dict[str, Any]) -> bool:
 
 
 def otlp_json(record: Any, *, offset: int | None, raw: str, source: Source) -> list[AdapterItem]:
-    if not isinstance(record, dict):
-        where = 1 if offset is None else offset
-        return [reject(where, raw, f"expected a JSON object per record, got {type(record).__name__}")]
+    if (problem := not_an_object(record)) is not None:
+        return [reject(1 if offset is None else offset, raw, problem)]
     if "resourceSpans" in record:
         return _envelope(record, offset=offset, raw=raw, source=source)
     if is_span_attribute_map(record):

@@ -194,13 +194,11 @@ class InProcessTransport:
     workers = 0
 
     async def start(self, models: set[str]) -> None:
+        """The engine has made litellm ready for `models` (`ensure_providers`) already."""
         import litellm
-
-        from assay.llm.providers import ensure_providers
 
         # Without it litellm prints a "Give Feedback / Get Help" banner for every failed call.
         litellm.suppress_debug_info = True
-        ensure_providers(models)
 
     async def attempt(self, model, messages, params, timeout_s: float) -> CallOutcome:
         return await attempt_in_this_process(model, messages, params, timeout_s)
