@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from assay.contracts.score import Score
 
@@ -46,6 +46,13 @@ class DeterministicEvaluator:
     Subclasses implement `check(subject) -> (passed, value, explanation)`; this class turns
     it into a Score, and a subject missing a required field into a `skipped` score.
     """
+
+    kind: ClassVar[str] = "text"
+    """Catalogue group: text, json, reference, safety, operational, tools, rag, judge."""
+    output: ClassVar[str] = "pass/fail"
+    """What the score carries, for the catalogue: pass/fail, or pass/fail + a named value."""
+    offline: ClassVar[bool] = True
+    """False when the evaluator calls a provider or the network."""
 
     name: str
     failure_category: str | None = None

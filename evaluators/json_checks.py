@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from evaluators.base import DeterministicEvaluator, Subject
 
@@ -72,6 +72,8 @@ class IsJson(DeterministicEvaluator):
     (`1` does not match `"1"`). A key listed here but absent is not a failure unless it is also
     required. The value is 1.0 when the check passes, else 0.0.
     """
+
+    kind: ClassVar[str] = "json"
 
     required_keys: list[str] | None = None
     allowed_values: dict[str, list[Any]] | None = None

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from assay.contracts.score import Score
 from assay.llm.engine import LLMEngine, LLMRequest, LLMResult
@@ -235,6 +235,10 @@ class LLMJudge:
     (n > 1 asks n times at temperature 0.7) with `reducer` (all / any / majority / mean /
     min_pass_rate, the last with `min_pass_rate`)."""
 
+    kind: ClassVar[str] = "judge"
+    output: ClassVar[str] = "pass/fail + score 0-1 + label"
+    offline: ClassVar[bool] = False
+
     name: str
     rubric: str = "faithfulness"
     model: str | None = None
@@ -259,6 +263,12 @@ class LLMJudge:
         self._rubric = load_rubric(self.rubric)
         self.version = f"{self.rubric}.v{self._rubric.version}"
         self.required_fields = tuple(dict.fromkeys(SECTION_FIELDS[s] for s in self._rubric.sections))
+
+    @classmethod
+    def catalogue_inputs(cls, fixed: dict[str, Any]) -> tuple[str, ...]:
+        """Subject fields the rubric's sections read (for `assay evaluators`)."""
+        rubric_id = fixed.get("rubric") or cls.__dataclass_fields__["rubric"].default
+        return tuple(dict.fromkeys(SECTION_FIELDS[s] for s in load_rubric(rubric_id).sections))
 
     def _sections(self, subject: Subject) -> dict[str, str]:
         sections = {s: _section_text(subject[SECTION_FIELDS[s]]) for s in self._rubric.sections}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from evaluators.base import DeterministicEvaluator, Subject
 
@@ -33,6 +33,8 @@ class LatencyThreshold(DeterministicEvaluator):
     """The call took at most `max_ms` milliseconds. The value is the observed latency, so the
     same score feeds latency percentiles as well as the pass rate."""
 
+    kind: ClassVar[str] = "operational"
+
     max_ms: float
     failure_category: str | None = "latency_breach"
     metric: str = "latency_ms"
@@ -51,6 +53,8 @@ class LatencyThreshold(DeterministicEvaluator):
 @dataclass(kw_only=True)
 class CostThreshold(DeterministicEvaluator):
     """The call cost at most `max_usd`. The value is the observed cost in USD."""
+
+    kind: ClassVar[str] = "operational"
 
     max_usd: float
     failure_category: str | None = "cost_breach"
@@ -75,6 +79,8 @@ class ProviderStatus(DeterministicEvaluator):
     call this evaluator must score rather than skip. The explanation carries `error_type`
     but not `error_message`, which may echo the prompt or a key. Value: 1.0 ok, 0.0 error.
     """
+
+    kind: ClassVar[str] = "operational"
 
     failure_category: str | None = "provider_error"
     metric: str = "provider_status"

@@ -13,26 +13,49 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
+import re
 import types
 import typing
+from collections.abc import Mapping
 from typing import Any, Literal, Union, get_args, get_origin
 
 from assay.contracts.taxonomy import FAILURE_CATEGORIES
 from evaluators.base import Evaluator
 
-EVALUATOR_TYPES: dict[str, str] = {
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """A catalogue type that is another type with some params fixed: `contains_any` is
+    `contains` with mode any, `correctness` is `llm_judge` with rubric correctness. Fixed
+    params cannot be overridden by config (that would be another type)."""
+
+    base: str
+    fixed: Mapping[str, Any]
+    description: str = ""
+    """Catalogue text; empty = the base class's docstring."""
+
+
+# Grouped by module so each catalogue area adds its types in its own block.
+EVALUATOR_TYPES: dict[str, str | Preset] = {
+    # text
     "contains": "evaluators.text:Contains",
     "regex": "evaluators.text:Regex",
     "length": "evaluators.text:Length",
+    # json
     "is_json": "evaluators.json_checks:IsJson",
+    # reference
+    # safety
     "pii": "evaluators.safety:PiiLeak",
     "refusal": "evaluators.safety:Refusal",
+    # operational
     "latency": "evaluators.performance:LatencyThreshold",
     "cost": "evaluators.performance:CostThreshold",
     "provider_status": "evaluators.performance:ProviderStatus",
+    # tools
     "tool_call_valid": "evaluators.tools:ToolCallValid",
+    # judges
     "llm_judge": "evaluators.llm_judge:LLMJudge",
     "pairwise_judge": "evaluators.llm_judge:PairwiseJudge",
+    # rag
 }
 
 RESERVED_FIELDS = frozenset(
@@ -59,9 +82,20 @@ def _valid_types_hint() -> str:
     return f"valid types: {', '.join(sorted(EVALUATOR_TYPES))}, or a custom 'package.module:Class'"
 
 
+def resolve_type(type_: str) -> tuple[str, dict[str, Any]]:
+    """(class target or custom path, params the type fixes) for a type name."""
+    entry = EVALUATOR_TYPES.get(type_)
+    if isinstance(entry, Preset):
+        base, fixed = resolve_type(entry.base)
+        return base, {**fixed, **entry.fixed}
+    return (entry if entry is not None else type_), {}
+
+
 def evaluator_class(type_: str) -> type:
     """The class a type name (or "package.module:Class" path) stands for, imported now."""
     target = EVALUATOR_TYPES.get(type_)
+    if isinstance(target, Preset):
+        return evaluator_class(resolve_type(type_)[0])
     custom = target is None
     if custom:
         module_name, sep, attr = type_.partition(":")
@@ -235,6 +269,14 @@ def build_evaluator(
         cls = evaluator_class(type)
     except UnknownEvaluatorError as exc:
         raise UnknownEvaluatorError(f"evaluator {name!r}: {exc}") from None
+    fixed = resolve_type(type)[1]
+    overridden = sorted(k for k in params if k in fixed)
+    if overridden:
+        raise ValueError(
+            f"{label}: param(s) {', '.join(overridden)} are fixed by the type "
+            f"({', '.join(f'{k}={fixed[k]!r}' for k in overridden)}); use the base type to change them"
+        )
+    params = {**fixed, **params}
     validate_params(label, cls, params)
 
     kwargs: dict[str, Any] = {**params, "name": name}
@@ -259,3 +301,61 @@ def _init_names(cls: type) -> set[str]:
     if dataclasses.is_dataclass(cls):
         return {f.name for f in dataclasses.fields(cls) if f.init}
     return set(inspect.signature(cls).parameters)
+
+
+# ---------------------------------------------------------------------------- catalogue
+
+
+@dataclasses.dataclass(frozen=True)
+class CatalogueEntry:
+    """One row of `assay evaluators` and of the docs' catalogue table."""
+
+    type: str
+    kind: str
+    inputs: tuple[str, ...]
+    output: str
+    offline: bool
+    vectorised: bool
+    description: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self) | {"inputs": list(self.inputs)}
+
+
+def _first_sentence(doc: str | None) -> str:
+    text = " ".join((doc or "").split())
+    head = re.split(r"(?<!e\.g)(?<!i\.e)\.\s+", text, maxsplit=1)[0]
+    return head if head.endswith(".") or not head else head + "."
+
+
+def _default_inputs(cls: type, fixed: Mapping[str, Any]) -> tuple[str, ...]:
+    hook = getattr(cls, "catalogue_inputs", None)
+    if callable(hook):
+        return tuple(hook(dict(fixed)))
+    if dataclasses.is_dataclass(cls):
+        for f in dataclasses.fields(cls):
+            if f.name == "required_fields" and f.default is not dataclasses.MISSING:
+                return tuple(f.default)
+    return tuple(getattr(cls, "required_fields", ()))
+
+
+def describe_type(type_: str) -> CatalogueEntry:
+    """Catalogue metadata of a registered type, read off its class (imported now)."""
+    entry = EVALUATOR_TYPES[type_]
+    cls = evaluator_class(type_)
+    fixed = resolve_type(type_)[1]
+    description = entry.description if isinstance(entry, Preset) and entry.description else ""
+    return CatalogueEntry(
+        type=type_,
+        kind=getattr(cls, "kind", "custom"),
+        inputs=_default_inputs(cls, fixed),
+        output=getattr(cls, "output", "pass/fail"),
+        offline=bool(getattr(cls, "offline", True)),
+        vectorised=callable(getattr(cls, "sql_form", None)),
+        description=description or _first_sentence(cls.__doc__),
+    )
+
+
+def catalogue() -> list[CatalogueEntry]:
+    """Every registered evaluator type, in registry order."""
+    return [describe_type(t) for t in EVALUATOR_TYPES]

@@ -18,7 +18,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 from evaluators.base import CheckResult, DeterministicEvaluator, Subject
 
@@ -405,6 +405,8 @@ class PiiLeak(DeterministicEvaluator):
     (unless the config set another category).
     """
 
+    kind: ClassVar[str] = "safety"
+
     entities: list[str] | None = None
     allow: list[str] | None = None
     failure_category: str | None = "pii_leak"
@@ -507,6 +509,8 @@ class Refusal(DeterministicEvaluator):
 
     The value is 1.0 when a refusal was detected (its mean is the refusal rate), else 0.0.
     """
+
+    kind: ClassVar[str] = "safety"
 
     failure_category: str | None = "refusal"
     metric: str = "refusal"

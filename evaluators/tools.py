@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from assay.contracts.score import Score
 from evaluators.base import DeterministicEvaluator, Subject
@@ -24,6 +24,8 @@ class ToolCallValid(DeterministicEvaluator):
     score is skipped only when the subject has no `tool_calls` field at all. With
     `required: false`, a subject without tool calls passes.
     """
+
+    kind: ClassVar[str] = "tools"
 
     required: bool = True
     allowed_tools: list[str] | None = None
