@@ -53,6 +53,8 @@ class DeterministicEvaluator:
     """What the score carries, for the catalogue: pass/fail, or pass/fail + a named value."""
     offline: ClassVar[bool] = True
     """False when the evaluator calls a provider or the network."""
+    example: ClassVar[dict[str, Any]] = {}
+    """Params of a working config entry: shown in the catalogue, built by the tests."""
 
     name: str
     failure_category: str | None = None

@@ -238,6 +238,7 @@ class LLMJudge:
     kind: ClassVar[str] = "judge"
     output: ClassVar[str] = "pass/fail + score 0-1 + label"
     offline: ClassVar[bool] = False
+    example: ClassVar[dict[str, Any]] = {"rubric": "faithfulness"}
 
     name: str
     rubric: str = "faithfulness"
@@ -370,6 +371,8 @@ class PairwiseJudge(LLMJudge):
     passed = value >= 0.5 (not worse than the baseline); details record each order's verdict and
     `position_consistent` (both orders agree on which response is better, or both call a tie).
     """
+
+    example: ClassVar[dict[str, Any]] = {"rubric": "pairwise"}
 
     rubric: str = "pairwise"
     failure_category: str | None = "reasoning_error"

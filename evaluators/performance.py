@@ -34,6 +34,7 @@ class LatencyThreshold(DeterministicEvaluator):
     same score feeds latency percentiles as well as the pass rate."""
 
     kind: ClassVar[str] = "operational"
+    example: ClassVar[dict[str, Any]] = {"max_ms": 5000}
 
     max_ms: float
     failure_category: str | None = "latency_breach"
@@ -55,6 +56,7 @@ class CostThreshold(DeterministicEvaluator):
     """The call cost at most `max_usd`. The value is the observed cost in USD."""
 
     kind: ClassVar[str] = "operational"
+    example: ClassVar[dict[str, Any]] = {"max_usd": 0.01}
 
     max_usd: float
     failure_category: str | None = "cost_breach"

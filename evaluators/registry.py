@@ -32,6 +32,9 @@ class Preset:
     fixed: Mapping[str, Any]
     description: str = ""
     """Catalogue text; empty = the base class's docstring."""
+    example: Mapping[str, Any] | None = None
+    """Params for the catalogue's example config; None = the base class's `example` less the
+    fixed params."""
 
 
 # Grouped by module so each catalogue area adds its types in its own block.
@@ -317,6 +320,8 @@ class CatalogueEntry:
     offline: bool
     vectorised: bool
     description: str
+    example: dict[str, Any]
+    """Params that build a working instance (shown in the docs, built by the tests)."""
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self) | {"inputs": list(self.inputs)}
@@ -345,6 +350,10 @@ def describe_type(type_: str) -> CatalogueEntry:
     cls = evaluator_class(type_)
     fixed = resolve_type(type_)[1]
     description = entry.description if isinstance(entry, Preset) and entry.description else ""
+    if isinstance(entry, Preset) and entry.example is not None:
+        example = dict(entry.example)
+    else:
+        example = {k: v for k, v in getattr(cls, "example", {}).items() if k not in fixed}
     return CatalogueEntry(
         type=type_,
         kind=getattr(cls, "kind", "custom"),
@@ -353,6 +362,7 @@ def describe_type(type_: str) -> CatalogueEntry:
         offline=bool(getattr(cls, "offline", True)),
         vectorised=callable(getattr(cls, "sql_form", None)),
         description=description or _first_sentence(cls.__doc__),
+        example=example,
     )
 
 

@@ -18,7 +18,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from evaluators.base import CheckResult, DeterministicEvaluator, Subject
 
@@ -406,6 +406,7 @@ class PiiLeak(DeterministicEvaluator):
     """
 
     kind: ClassVar[str] = "safety"
+    example: ClassVar[dict[str, Any]] = {"allow": ["support@acme.example"]}
 
     entities: list[str] | None = None
     allow: list[str] | None = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from re import _compiler, _parser  # type: ignore[attr-defined]  # stdlib, Python >= 3.11
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from evaluators.base import DeterministicEvaluator, Subject
 
@@ -33,6 +33,7 @@ class Contains(DeterministicEvaluator):
     text, so "Straße" matches "STRASSE". The value is 1.0 when the check passes, else 0.0.
     """
 
+    example: ClassVar[dict[str, Any]] = {"value": ["refund", "return"], "mode": "any"}
     value: str | list[str]
     mode: Literal["any", "all", "none"] = "any"
     ignore_case: bool = True
@@ -193,6 +194,7 @@ class Regex(DeterministicEvaluator):
     The value is 1.0 when the check passes, else 0.0.
     """
 
+    example: ClassVar[dict[str, Any]] = {"pattern": "^\\s*\\{", "must_match": True}
     pattern: str
     must_match: bool = True
     ignore_case: bool = False
@@ -238,6 +240,7 @@ class Length(DeterministicEvaluator):
     can chart length drift as well as the pass rate.
     """
 
+    example: ClassVar[dict[str, Any]] = {"min_chars": 20, "max_chars": 1200}
     min_chars: int | None = None
     max_chars: int | None = None
     failure_category: str | None = "format_break"

@@ -26,6 +26,7 @@ class ToolCallValid(DeterministicEvaluator):
     """
 
     kind: ClassVar[str] = "tools"
+    example: ClassVar[dict[str, Any]] = {"allowed_tools": ["lookup_order", "issue_refund"]}
 
     required: bool = True
     allowed_tools: list[str] | None = None

@@ -10,37 +10,49 @@ import pytest
 import evaluators
 from evaluators import EVALUATOR_TYPES, Evaluator, build_evaluator
 from evaluators.base import DeterministicEvaluator
-from evaluators.registry import UnknownEvaluatorError, evaluator_class
+from evaluators.registry import UnknownEvaluatorError, catalogue, evaluator_class
 
 ROOT = Path(__file__).resolve().parents[2]
 
-MINIMAL_PARAMS = {
-    "contains": {"value": "x"},
-    "regex": {"pattern": "x"},
-    "length": {"max_chars": 10},
-    "is_json": {},
-    "pii": {},
-    "refusal": {},
-    "latency": {"max_ms": 100},
-    "cost": {"max_usd": 0.01},
-    "provider_status": {},
-    "tool_call_valid": {},
-}
+CATALOGUE = catalogue()
+DETERMINISTIC = [e for e in CATALOGUE if e.offline and e.kind not in ("judge", "rag_judge")]
 
 
-@pytest.mark.parametrize("type_name", sorted(MINIMAL_PARAMS))
-def test_every_deterministic_type_builds_with_its_default_category(type_name):
-    evaluator = build_evaluator(f"e_{type_name}", type_name, MINIMAL_PARAMS[type_name])
+@pytest.mark.parametrize("entry", DETERMINISTIC, ids=lambda e: e.type)
+def test_every_deterministic_type_builds_from_its_example(entry):
+    evaluator = build_evaluator(f"e_{entry.type}", entry.type, dict(entry.example))
     assert isinstance(evaluator, Evaluator)
     assert isinstance(evaluator, DeterministicEvaluator)
     assert evaluator.failure_category is not None
-    assert evaluator.params == MINIMAL_PARAMS[type_name]
 
 
-def test_types_listed_are_all_covered():
-    assert set(EVALUATOR_TYPES) == set(MINIMAL_PARAMS) | {"llm_judge", "pairwise_judge"}
-    assert EVALUATOR_TYPES["llm_judge"] == "evaluators.llm_judge:LLMJudge"
-    assert EVALUATOR_TYPES["pairwise_judge"] == "evaluators.llm_judge:PairwiseJudge"
+@pytest.mark.parametrize("entry", CATALOGUE, ids=lambda e: e.type)
+def test_every_type_skips_a_subject_missing_its_inputs(entry):
+    """A call without the fields an evaluator needs gets a `skipped` score naming them."""
+    evaluator = build_evaluator(f"e_{entry.type}", entry.type, dict(entry.example))
+    assert entry.inputs, f"{entry.type} declares no inputs"
+    scores = evaluator.evaluate({"subject_id": "s1"})
+    assert [s.status for s in scores] == ["skipped"]
+    assert all(field in scores[0].explanation for field in evaluator.required_fields)
+
+
+def test_catalogue_rows_are_complete():
+    for entry in CATALOGUE:
+        assert entry.kind and entry.output and entry.description, entry
+    assert {e.type for e in CATALOGUE} == set(EVALUATOR_TYPES)
+
+
+def test_preset_fixes_its_params():
+    from evaluators.registry import EVALUATOR_TYPES as types, Preset
+
+    types["_test_contains_none"] = Preset("contains", {"mode": "none"})
+    try:
+        evaluator = build_evaluator("nope", "_test_contains_none", {"value": "x"})
+        assert evaluator.mode == "none"
+        with pytest.raises(ValueError, match="mode are fixed by the type"):
+            build_evaluator("nope", "_test_contains_none", {"value": "x", "mode": "any"})
+    finally:
+        del types["_test_contains_none"]
 
 
 def test_config_overrides_the_failure_category():
