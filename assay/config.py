@@ -93,8 +93,22 @@ class JudgeConfig(_Section):
 
 
 class AppliesTo(_Section):
+    """Which calls an evaluator scores. Every given key must match (AND); within a key, any
+    listed value matches (OR); an omitted key selects all. Python and SQL forms of this
+    selector live in `assay.selection`."""
+
     features: list[str] | None = None
     """Features whose calls the evaluator scores; omitted = all."""
+    apps: list[str] | None = None
+    environments: list[str] | None = None
+    models: list[str] | None = None
+    prompt_ids: list[str] | None = None
+    prompt_versions: list[str] | None = None
+    tags: list[str] | None = None
+    """Calls carrying at least one of these tags (`metadata.tags`)."""
+    sample_rate: float = Field(1.0, ge=0, le=1)
+    """Share of the selected calls scored, by a stable hash of (evaluator, call id): a costly
+    judge can score 10% of a feature while cheap checks score all of it."""
     subjects: list[Literal["calls", "cases"]] = Field(default_factory=lambda: ["calls", "cases"])
     """Production calls, replayed regression cases, or both."""
 
@@ -206,12 +220,15 @@ class AssayConfig(_Section):
     def baseline(self) -> Candidate | None:
         return next((c for c in self.candidates if c.is_baseline), None)
 
-    def evaluators_for(self, subject_kind: Literal["calls", "cases"], feature: str | None):
+    def evaluators_for(self, subject_kind: Literal["calls", "cases"], subject: dict[str, Any]):
+        """The evaluators whose `applies_to` selects this subject."""
+        from assay.selection import selects
+
+        subject_id = str(subject.get("subject_id", ""))
         return [
             e
             for e in self.evaluators
-            if subject_kind in e.applies_to.subjects
-            and (e.applies_to.features is None or feature in e.applies_to.features)
+            if subject_kind in e.applies_to.subjects and selects(e.applies_to, e.name, subject, subject_id)
         ]
 
 

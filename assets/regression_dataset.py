@@ -23,9 +23,10 @@ from assay.contracts.case import CASE_ARROW_SCHEMA, CASE_JSON_COLUMNS
 from assay.contracts.failure import FAILURE_JSON_COLUMNS
 from assay.contracts.score import SCORE_ARROW_SCHEMA
 from assay.lake import Lake, atomic_write_text
+from assay.selection import hash_fraction
 from assets._metadata import count_by, counts_table, partition_metadata
 from assets.resources import AssayResource
-from assets.sampled_calls import SAMPLED_SCHEMA, hash_fraction
+from assets.sampled_calls import SAMPLED_SCHEMA
 from assets.scoring import decode_row
 
 NOT_REPLAYABLE_CATEGORIES = frozenset({"provider_error", "latency_breach", "cost_breach"})

@@ -6,7 +6,6 @@ they are the calls most likely to become regression cases. Exact repeats of a ca
 client retry logged twice: same user, input and output) are scored once.
 """
 
-import hashlib
 from typing import Any
 
 import dagster as dg
@@ -16,14 +15,10 @@ from dagster import AssetExecutionContext
 from assay.config import SamplingConfig
 from assay.contracts._arrow import to_json_text
 from assay.contracts.call import CALL_ARROW_SCHEMA, CALL_JSON_COLUMNS
+from assay.selection import hash_fraction
 from assets._metadata import count_by, counts_table, partition_metadata
 from assets.partitions import daily_partitions
 from assets.resources import AssayResource
-
-
-def hash_fraction(value: str) -> float:
-    """A stable number in [0, 1) from a string."""
-    return int(hashlib.sha256(value.encode()).hexdigest()[:12], 16) / 16**12
 
 
 def sample_calls(calls: list[dict[str, Any]], sampling: SamplingConfig) -> list[dict[str, Any]]:

@@ -61,7 +61,7 @@ def score_subjects(
     scores: list[Score] = []
     plans: list[JudgePlan] = []
     for subject in subjects:
-        for cfg in config.evaluators_for(kind, subject.get("feature")):
+        for cfg in config.evaluators_for(kind, subject):
             evaluator = evaluators[cfg.name]
             if hasattr(evaluator, "plan"):
                 plan = evaluator.plan(subject, default_model=config.judge.model)

@@ -8,6 +8,10 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from evaluators.base import DeterministicEvaluator, Subject
+from evaluators.vectorised import SqlForm, concat_found, sql_string
+
+MAX_SQL_NESTING_CHARS = 500
+"""Texts with this many `[` / `{` are parsed in Python: its parser stops at ~1000 levels."""
 
 _FENCE = re.compile(r"```[ \t]*json\b(?P<body>.*?)```", re.IGNORECASE | re.DOTALL)
 
@@ -116,6 +120,38 @@ class IsJson(DeterministicEvaluator):
         if problems:
             return False, 0.0, "; ".join(problems)
         return True, 1.0, f"valid JSON {_json_type(value)}"
+
+    def sql_form(self) -> SqlForm | None:
+        """Valid bare JSON objects and arrays are decided in SQL; everything else (fenced
+        blocks, parse errors and their exact messages, allowed values) in Python.
+
+        yyjson (DuckDB) also accepts trailing commas and NaN/Inf spellings Python rejects, and
+        Python fails on nesting deeper than its recursion limit: such texts go to Python."""
+        if self.allowed_values:
+            return None
+        text = "output_text"
+        decidable = (
+            f"regexp_matches({text}, '^[ \\t\\n\\r]*[{{\\[]') AND coalesce(TRY(json_valid({text})), FALSE) "
+            f"AND NOT regexp_matches({text}, ',[ \\t\\n\\r]*[\\]}}]|(?i:nan|inf)') "
+            f"AND length({text}) - length(replace(replace({text}, '[', ''), '{{', '')) < {MAX_SQL_NESTING_CHARS}"
+        )
+        kind = f"CASE json_type({text}) WHEN 'OBJECT' THEN 'object' ELSE 'array' END"
+        keys = self.required_keys or []
+        if not keys:
+            return SqlForm(passed="TRUE", value="1.0", explanation=f"'valid JSON ' || {kind}", python_rows=f"NOT ({decidable})")
+        has = [f"list_contains(json_keys({text}), {sql_string(k)})" for k in keys]
+        is_object = f"json_type({text}) = 'OBJECT'"
+        passed = f"({is_object} AND " + " AND ".join(has) + ")"
+        return SqlForm(
+            passed=passed,
+            value=f"CASE WHEN {passed} THEN 1.0 ELSE 0.0 END",
+            explanation=(
+                f"CASE WHEN NOT {is_object} THEN 'expected a JSON object, got a JSON array' "
+                f"WHEN {passed} THEN 'valid JSON object' "
+                f"ELSE 'missing required key(s): ' || {concat_found([f'NOT {h}' for h in has], keys)} END"
+            ),
+            python_rows=f"NOT ({decidable})",
+        )
 
 
 def _json_type(value: Any) -> str:

@@ -22,6 +22,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 from assay.contracts.taxonomy import FAILURE_CATEGORIES
 from evaluators.base import Evaluator
 
+
 @dataclasses.dataclass(frozen=True)
 class Preset:
     """A catalogue type that is another type with some params fixed: `contains_any` is
@@ -53,6 +54,7 @@ EVALUATOR_TYPES: dict[str, str | Preset] = {
     "latency": "evaluators.performance:LatencyThreshold",
     "cost": "evaluators.performance:CostThreshold",
     "provider_status": "evaluators.performance:ProviderStatus",
+    "finish_reason": "evaluators.performance:FinishReason",
     # tools
     "tool_call_valid": "evaluators.tools:ToolCallValid",
     # judges

@@ -13,6 +13,14 @@ from re import _compiler, _parser  # type: ignore[attr-defined]  # stdlib, Pytho
 from typing import Any, ClassVar, Literal
 
 from evaluators.base import DeterministicEvaluator, Subject
+from evaluators.vectorised import (
+    SqlForm,
+    casefold_mismatch_class,
+    concat_found,
+    non_ascii,
+    python_regex_to_re2,
+    sql_string,
+)
 
 MAX_PATTERN_CHARS = 500
 MAX_SEARCH_CHARS = 100_000
@@ -79,6 +87,37 @@ class Contains(DeterministicEvaluator):
                 else f"forbidden value present: {', '.join(map(_short, found))}"
             )
         return passed, 1.0 if passed else 0.0, explanation
+
+    def sql_form(self) -> SqlForm:
+        text, python_rows = "output_text", "FALSE"
+        needles = self._needles
+        if self.ignore_case:
+            # DuckDB's lower() equals casefold() except on a measured set of characters;
+            # texts holding one are compared in Python.
+            text, python_rows = "lower(output_text)", f"regexp_matches(output_text, {sql_string(casefold_mismatch_class())})"
+            needles = [n.casefold() for n in needles]
+        found = [f"contains({text}, {sql_string(n)})" for n in needles]
+        shown = [_short(v) for v in self._needles]
+        if self.mode == "any":
+            passed = " OR ".join(found)
+            explanation = (
+                f"CASE WHEN {passed} THEN 'found ' || {concat_found(found, shown)} "
+                f"ELSE {sql_string('none of ' + ', '.join(shown) + ' found')} END"
+            )
+        elif self.mode == "all":
+            passed = " AND ".join(found)
+            explanation = (
+                f"CASE WHEN {passed} THEN {sql_string(f'all {len(needles)} values found')} "
+                f"ELSE 'missing ' || {concat_found([f'NOT {f}' for f in found], shown)} END"
+            )
+        else:
+            passed = "NOT (" + " OR ".join(found) + ")"
+            explanation = (
+                f"CASE WHEN {passed} THEN 'no forbidden value found' "
+                f"ELSE 'forbidden value present: ' || {concat_found(found, shown)} END"
+            )
+        passed = f"({passed})"
+        return SqlForm(passed=passed, value=f"CASE WHEN {passed} THEN 1.0 ELSE 0.0 END", explanation=explanation, python_rows=python_rows)
 
 
 _REPEATS = {"MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"}
@@ -231,6 +270,34 @@ class Regex(DeterministicEvaluator):
             )
         return passed, 1.0 if passed else 0.0, explanation + note
 
+    def sql_form(self) -> SqlForm | None:
+        re2 = python_regex_to_re2(self.pattern, ignore_case=self.ignore_case)
+        if re2 is None:
+            return None
+        head = f"left(output_text, {MAX_SEARCH_CHARS})"
+        matched = f"regexp_matches({head}, {sql_string(re2.search)})"
+        at = f"CAST(length(regexp_extract({head}, {sql_string(re2.position)}, 1)) AS VARCHAR)"
+        note = (
+            f"CASE WHEN length(output_text) > {MAX_SEARCH_CHARS} THEN ' (searched the first {MAX_SEARCH_CHARS} of ' "
+            "|| CAST(length(output_text) AS VARCHAR) || ' chars)' ELSE '' END"
+        )
+        shown = _short(self.pattern)
+        if self.must_match:
+            passed = matched
+            explanation = f"CASE WHEN {matched} THEN 'pattern matched at char ' || {at} ELSE {sql_string(f'pattern {shown} not found')} END"
+        else:
+            passed = f"NOT {matched}"
+            explanation = (
+                f"CASE WHEN {matched} THEN {sql_string(f'forbidden pattern {shown} matched at char ')} || {at} "
+                "ELSE 'forbidden pattern not found' END"
+            )
+        return SqlForm(
+            passed=f"({passed})",
+            value=f"CASE WHEN {passed} THEN 1.0 ELSE 0.0 END",
+            explanation=f"({explanation}) || {note}",
+            python_rows=non_ascii("output_text") if re2.ascii_only else "FALSE",
+        )
+
 
 @dataclass(kw_only=True)
 class Length(DeterministicEvaluator):
@@ -271,3 +338,18 @@ class Length(DeterministicEvaluator):
         if self.max_chars is not None and length > self.max_chars:
             return False, float(length), f"{length} chars, more than max_chars={self.max_chars}"
         return True, float(length), f"{length} chars, within bounds"
+
+    def sql_form(self) -> SqlForm:
+        n = "length(output_text)"
+        shown = f"CAST({n} AS VARCHAR)"
+        checks = []
+        if self.min_chars is not None:
+            checks.append((f"{n} < {self.min_chars}", f"{shown} || ' chars, fewer than min_chars={self.min_chars}'"))
+        if self.max_chars is not None:
+            checks.append((f"{n} > {self.max_chars}", f"{shown} || ' chars, more than max_chars={self.max_chars}'"))
+        explanation = "CASE " + " ".join(f"WHEN {c} THEN {e}" for c, e in checks) + f" ELSE {shown} || ' chars, within bounds' END"
+        return SqlForm(
+            passed="NOT (" + " OR ".join(c for c, _ in checks) + ")",
+            value=f"CAST({n} AS DOUBLE)",
+            explanation=explanation,
+        )

@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from assay.config import DatasetConfig, SamplingConfig
+from assay.selection import hash_fraction
 from assets.failures import UNCLASSIFIED_CATEGORY, classify_failures
 from assets.regression_dataset import build_cases, case_id_for, diff_versions
-from assets.sampled_calls import hash_fraction, sample_calls
+from assets.sampled_calls import sample_calls
 
 T0 = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 

@@ -43,7 +43,8 @@ def test_catalogue_rows_are_complete():
 
 
 def test_preset_fixes_its_params():
-    from evaluators.registry import EVALUATOR_TYPES as types, Preset
+    from evaluators.registry import EVALUATOR_TYPES as types
+    from evaluators.registry import Preset
 
     types["_test_contains_none"] = Preset("contains", {"mode": "none"})
     try:
