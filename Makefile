@@ -13,7 +13,7 @@ INSTALLED := $(VENV)/.installed
 MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project/models dbt_project/tests -type f) dbt_project/dbt_project.yml dbt_project/profiles.yml
 
-.PHONY: setup demo test test-fast ui bench lint clean
+.PHONY: setup demo test test-fast ui bench lint docs clean
 
 setup: $(INSTALLED) $(MANIFEST)
 
@@ -43,10 +43,13 @@ test-fast: setup
 ui: setup
 	$(BIN)/assay ui
 
-bench: bench-ingest bench-callback bench-judge
+bench: bench-ingest bench-callback bench-judge bench-evaluators
 
 bench-%: setup
 	$(BIN)/python bench/$*.py
+
+docs: setup
+	$(BIN)/assay evaluators --format markdown > docs/evaluators.md
 
 lint: setup
 	$(BIN)/ruff check .

@@ -4,24 +4,17 @@ One row per (call, evaluator, metric). Judge evaluators share one LLM engine per
 run's judge budget, concurrency and cache apply across all of them.
 """
 
-from collections import Counter
-
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from assay.contracts.call import CALL_JSON_COLUMNS
-from assay.contracts.score import SCORE_ARROW_SCHEMA, SCORE_JSON_COLUMNS
+from assay.contracts.score import SCORE_ARROW_SCHEMA
+from assay.lake import PART_FILE
 from assets._checks import blocking_suite_spec, read_for_suite, suite_check_result
 from assets._metadata import counts_table, partition_metadata
 from assets.partitions import daily_partitions
 from assets.quality import SCORE_CHECKED_COLUMNS, validate_scores_partition
 from assets.resources import AssayResource
-from assets.scoring import decode_row, score_subjects, scores_to_rows
-
-
-def call_subjects(rows: list[dict]) -> list[dict]:
-    return [decode_row(row, CALL_JSON_COLUMNS) | {"subject_id": row["call_id"]} for row in rows]
-
+from assets.scoring import score_call_partition, score_summary
 
 CALL_SCORES_SUITE = "call_scores_expectations"
 
@@ -45,19 +38,17 @@ CALL_SCORES_SUITE = "call_scores_expectations"
 def call_scores(context: AssetExecutionContext, assay: AssayResource) -> dg.MaterializeResult:
     """One score per (sampled call, evaluator, metric): completed, error, skipped or unavailable."""
     partition = {"day": context.partition_key}
-    sampled = assay.lake.read_partition("sampled_calls", partition)
-    subjects = call_subjects(sampled.to_pylist() if sampled is not None else [])
     engine = assay.llm_engine(context.log.info, budget_usd=assay.config.judge.budget_usd)
-    scores = score_subjects(subjects, assay.config, "calls", engine, run_id=context.run_id, log=context.log.info)
-    path = assay.lake.write_partition("call_scores", scores_to_rows(scores), partition=partition, schema=SCORE_ARROW_SCHEMA, json_columns=SCORE_JSON_COLUMNS)
-    completed = [s for s in scores if s.status == "completed"]
-    failed = Counter(s.evaluator for s in completed if s.passed is False)
+    sampled = assay.lake.partition_dir("sampled_calls", partition) / PART_FILE
+    scores = score_call_partition(sampled, assay.config, engine, run_id=context.run_id, log=context.log.info)
+    path = assay.lake.write_partition("call_scores", scores, partition=partition, schema=SCORE_ARROW_SCHEMA)
+    summary = score_summary(scores)
     return dg.MaterializeResult(
         metadata={
-            **partition_metadata(path, len(scores)),
-            "pass_rate": sum(1 for s in completed if s.passed) / len(completed) if completed else 0.0,
-            "by_status": counts_table(Counter(s.status for s in scores), "status"),
-            "failures_by_evaluator": counts_table(failed, "evaluator"),
+            **partition_metadata(path, scores.num_rows),
+            "pass_rate": summary.pass_rate,
+            "by_status": counts_table(summary.by_status, "status"),
+            "failures_by_evaluator": counts_table(summary.failures_by_evaluator, "evaluator"),
             **{f"judge_{k}": v for k, v in engine.stats.as_metadata().items()},
         },
         check_results=[

@@ -7,17 +7,24 @@ gives an `error` score rather than failing the partition.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
+import pyarrow as pa
+
 from assay.config import AssayConfig, EvaluatorConfig
-from assay.contracts._arrow import from_json_text
+from assay.contracts._arrow import from_json_text, rows_to_table
 from assay.contracts.call import CALL_JSON_COLUMNS
-from assay.contracts.score import Score
+from assay.contracts.score import SCORE_ARROW_SCHEMA, SCORE_JSON_COLUMNS, Score
 from assay.llm.engine import LLMEngine
+from assay.selection import selects_sql
 from evaluators.llm_judge import JudgePlan, judge_plans
 from evaluators.registry import build_evaluator
+from evaluators.vectorised import run_sql_form, sql_string
 
 SubjectKind = Literal["calls", "cases"]
 
@@ -56,12 +63,19 @@ def score_subjects(
     *,
     run_id: str | None = None,
     log: Callable[[str], None] = lambda _m: None,
+    already_scored: Callable[[str, str], bool] | None = None,
+    evaluators: dict[str, Any] | None = None,
 ) -> list[Score]:
-    evaluators = build_evaluators(config.evaluators, config.judge.model, config.judge.params)
+    """Scores for every (subject, selected evaluator) pair, except those `already_scored`
+    (evaluator name, subject id) says another path (the vectorised one) has done."""
+    if evaluators is None:
+        evaluators = build_evaluators(config.evaluators, config.judge.model, config.judge.params)
     scores: list[Score] = []
     plans: list[JudgePlan] = []
     for subject in subjects:
         for cfg in config.evaluators_for(kind, subject):
+            if already_scored is not None and already_scored(cfg.name, str(subject["subject_id"])):
+                continue
             evaluator = evaluators[cfg.name]
             if hasattr(evaluator, "plan"):
                 plan = evaluator.plan(subject, default_model=config.judge.model)
@@ -96,3 +110,106 @@ def score_subjects(
 
 def scores_to_rows(scores: Iterable[Score], **extra: Any) -> list[dict[str, Any]]:
     return [score.model_dump() | extra for score in scores]
+
+
+def sql_forms(evaluators: Mapping[str, Any], configs: Iterable[EvaluatorConfig]) -> dict[str, Any]:
+    """The configured evaluators that offer a SQL form in their configuration, by name."""
+    forms = {}
+    for cfg in configs:
+        make = getattr(evaluators[cfg.name], "sql_form", None)
+        form = make() if callable(make) else None
+        if form is not None:
+            forms[cfg.name] = form
+    return forms
+
+
+def score_call_partition(
+    parquet: Path | None,
+    config: AssayConfig,
+    engine: LLMEngine,
+    *,
+    run_id: str | None = None,
+    log: Callable[[str], None] = lambda _m: None,
+) -> pa.Table:
+    """`call_scores` for one partition of calls, in the score contract's schema.
+
+    Evaluators with a SQL form score the whole partition in DuckDB (one query each, with their
+    `applies_to` as the WHERE clause); the Python path scores the rest: the other evaluators,
+    and the rows each SQL form routed back. Only the rows some Python evaluator needs are
+    read into Python, so a day scored only by vectorised checks never builds a dict per call.
+    """
+    import duckdb
+
+    if parquet is None or not parquet.exists():
+        return SCORE_ARROW_SCHEMA.empty_table()
+    evaluators = build_evaluators(config.evaluators, config.judge.model, config.judge.params)
+    call_configs = [c for c in config.evaluators if "calls" in c.applies_to.subjects]
+    forms = sql_forms(evaluators, call_configs)
+    relation = f"read_parquet({sql_string(str(parquet))})"
+    scored_at = datetime.now(UTC)
+    tables: list[pa.Table] = []
+    python_ids: dict[str, set[str]] = {}
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        for cfg in call_configs:
+            if cfg.name not in forms:
+                continue
+            run = run_sql_form(
+                con, relation, evaluators[cfg.name], forms[cfg.name],
+                where=selects_sql(cfg.applies_to, cfg.name), run_id=run_id, scored_at=scored_at,
+            )
+            tables.append(run.scores)
+            python_ids[cfg.name] = set(run.python_subject_ids)
+        if forms:
+            log(f"vectorised {len(forms)} evaluators: {sum(t.num_rows for t in tables)} scores in SQL, "
+                f"{sum(len(v) for v in python_ids.values())} rows routed to Python")
+        if any(c.name not in forms for c in call_configs):
+            rows = con.sql(f"SELECT * FROM {relation}").to_arrow_table().to_pylist()
+        else:
+            wanted = sorted(set().union(*python_ids.values())) if python_ids else []
+            rows = (
+                con.execute(f"SELECT * FROM {relation} WHERE list_contains(?, call_id)", [wanted]).to_arrow_table().to_pylist()
+                if wanted
+                else []
+            )
+    finally:
+        con.close()
+    subjects = [decode_row(row, CALL_JSON_COLUMNS) | {"subject_id": row["call_id"]} for row in rows]
+    scores = score_subjects(
+        subjects, config, "calls", engine, run_id=run_id, log=log, evaluators=evaluators,
+        already_scored=lambda name, sid: name in forms and sid not in python_ids[name],
+    )
+    tables.append(rows_to_table(scores_to_rows(scores), SCORE_ARROW_SCHEMA, SCORE_JSON_COLUMNS))
+    return pa.concat_tables(tables)
+
+
+@dataclass(frozen=True)
+class ScoreSummary:
+    pass_rate: float
+    """Passed share of completed scores (0 when none completed)."""
+    by_status: Counter
+    failures_by_evaluator: Counter
+
+
+def score_summary(scores: pa.Table) -> ScoreSummary:
+    """Counts for a partition's run metadata, computed on the Arrow table (a day can hold
+    millions of scores)."""
+    import pyarrow.compute as pc
+
+    status = scores.column("status")
+    completed = scores.filter(pc.equal(status, "completed"))
+    passed = pc.sum(pc.cast(pc.fill_null(completed.column("passed"), False), pa.int64())).as_py() or 0
+    failed = completed.filter(pc.equal(completed.column("passed"), False)).column("evaluator")
+    return ScoreSummary(
+        pass_rate=passed / completed.num_rows if completed.num_rows else 0.0,
+        by_status=Counter(dict(zip(*_value_counts(status), strict=True))),
+        failures_by_evaluator=Counter(dict(zip(*_value_counts(failed), strict=True))),
+    )
+
+
+def _value_counts(column: pa.ChunkedArray) -> tuple[list[str], list[int]]:
+    counts = column.value_counts()
+    if len(counts) == 0:
+        return [], []
+    return counts.field("values").to_pylist(), counts.field("counts").to_pylist()

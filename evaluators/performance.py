@@ -51,6 +51,7 @@ class LatencyThreshold(DeterministicEvaluator):
     """The call took at most `max_ms` milliseconds. The value is the observed latency, so the
     same score feeds latency percentiles as well as the pass rate."""
 
+    output: ClassVar[str] = "pass/fail + latency_ms"
     kind: ClassVar[str] = "operational"
     example: ClassVar[dict[str, Any]] = {"max_ms": 5000}
 
@@ -76,6 +77,7 @@ class LatencyThreshold(DeterministicEvaluator):
 class CostThreshold(DeterministicEvaluator):
     """The call cost at most `max_usd`. The value is the observed cost in USD."""
 
+    output: ClassVar[str] = "pass/fail + cost_usd"
     kind: ClassVar[str] = "operational"
     example: ClassVar[dict[str, Any]] = {"max_usd": 0.01}
 

@@ -307,6 +307,7 @@ class Length(DeterministicEvaluator):
     can chart length drift as well as the pass rate.
     """
 
+    output: ClassVar[str] = "pass/fail + length in chars"
     example: ClassVar[dict[str, Any]] = {"min_chars": 20, "max_chars": 1200}
     min_chars: int | None = None
     max_chars: int | None = None

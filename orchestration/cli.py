@@ -260,6 +260,14 @@ def cmd_validate(args: argparse.Namespace) -> None:
     print(f"ok: {len(config.evaluators)} evaluators, {len(config.candidates)} candidates")
 
 
+def cmd_evaluators(args: argparse.Namespace) -> None:
+    """The evaluator catalogue: every type assay.yaml can name. Needs no ASSAY_HOME."""
+    from evaluators.catalogue import as_json, as_markdown, as_text
+
+    render = {"table": as_text, "json": as_json, "markdown": as_markdown}[args.format]
+    sys.stdout.write(render().rstrip("\n") + "\n")
+
+
 def cmd_labels_import(args: argparse.Namespace) -> None:
     """Store human labels in the lake; `judge_calibration` (in curate_job) measures the judges
     against them."""
@@ -337,6 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", help="label files (.csv, .jsonl)")
     p.add_argument("--calibrate", action="store_true", help="then run curate_job, which computes judge_calibration")
     p.set_defaults(func=cmd_labels_import)
+    p = sub.add_parser("evaluators", help="list the evaluator types (name, kind, inputs, output, offline)")
+    p.add_argument("--format", choices=["table", "json", "markdown"], default="table")
+    p.set_defaults(func=cmd_evaluators)
     p = sub.add_parser("validate-config", help="check assay.yaml and say what is wrong")
     p.set_defaults(func=cmd_validate)
     p = sub.add_parser("ui", help="start the Dagster UI (binds 127.0.0.1)")
