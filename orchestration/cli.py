@@ -182,6 +182,7 @@ def cmd_run(args: argparse.Namespace) -> None:
             raise CliError(f"--day {day!r} is not a date (YYYY-MM-DD)") from None
     run_loop(days)
     print_decisions(latest_decisions())
+    print_detection(home, days)
 
 
 def _rows_from(lake, table: str, day: str, source_files: set[str]) -> int:
@@ -247,7 +248,23 @@ def cmd_demo(args: argparse.Namespace) -> None:
     _load_config()
     run_loop(days)
     print_decisions(latest_decisions())
+    print_detection(home, days)
     _say(f"demo finished in {time.perf_counter() - started:.0f}s; ASSAY_HOME={home.root}; `make ui` to explore")
+
+
+def print_detection(home, days: list[str]) -> None:
+    """The demo's injected failures against what the evaluators flagged (precision/recall)."""
+    from assay.demo.detection import demo_truth, detection_quality, format_detection
+    from assay.lake import Lake
+
+    lake = Lake(home.lake)
+    sampled, failures = lake.read_table("sampled_calls"), lake.read_table("failures")
+    if sampled is None or failures is None:
+        return
+    flagged = zip(failures.column("call_id").to_pylist(), failures.column("failure_category").to_pylist(), strict=True)
+    rows = detection_quality(demo_truth(home.root, days), flagged, set(sampled.column("call_id").to_pylist()))
+    print("\ninjected failures found by the evaluators (ground truth: the generator's)")
+    print(format_detection(rows))
 
 
 def cmd_report(args: argparse.Namespace) -> None:

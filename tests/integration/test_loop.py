@@ -143,30 +143,27 @@ def test_malformed_lines_are_quarantined_with_their_reason(loop):
 
 
 def test_injected_failures_are_found(loop):
-    """Detector recall against the generator's ground truth, on the calls that were scored."""
+    """Each injected kind is found by the evaluator meant for it (recall), and that category
+    is rarely raised on calls without it (precision), against the generator's ground truth."""
+    from assay.demo.detection import demo_truth, detection_quality
+
     home, lake = loop["home"], loop["lake"]
-    truth = {}
-    for day in loop["days"]:
-        for line in (home.root / "demo_truth" / f"{day}.jsonl").read_text().splitlines():
-            row = json.loads(line)
-            if row.get("call_id") and row.get("injected"):
-                truth[row["call_id"]] = row["injected"]
+    truth = demo_truth(home.root, loop["days"])
     scored = set(lake.read_table("sampled_calls").column("call_id").to_pylist())
-    flagged: dict[str, set[str]] = {}
-    for row in lake.read_table("failures").select(["call_id", "failure_category"]).to_pylist():
-        flagged.setdefault(row["failure_category"], set()).add(row["call_id"])
-
-    def recall(kind: str) -> float:
-        injected = {cid for cid, k in truth.items() if k == kind and cid in scored}
-        assert injected, f"no injected {kind} in the scored calls"
-        return len(injected & flagged.get(kind, set())) / len(injected)
-
-    assert recall("provider_error") == 1.0
-    assert recall("format_break") == 1.0
-    assert recall("latency_breach") == 1.0
-    assert recall("pii_leak") == 1.0
-    assert recall("hallucination") >= 0.8
-    assert recall("tool_misuse") >= 0.8
+    flagged = lake.read_table("failures").select(["call_id", "failure_category"]).to_pylist()
+    quality = {d.kind: d for d in detection_quality(truth, [(r["call_id"], r["failure_category"]) for r in flagged], scored)}
+    for kind, d in quality.items():
+        assert d.injected, f"no injected {kind} in the scored calls"
+    for kind in ("provider_error", "format_break", "latency_breach", "pii_leak", "refusal"):
+        assert quality[kind].recall == 1.0, quality[kind]
+    assert quality["hallucination"].recall >= 0.8
+    assert quality["tool_misuse"].recall >= 0.8
+    # Deterministic checks raise no false alarm on clean calls; the sim judge flips a few
+    # verdicts on purpose (a judge is noisy), so the judged kinds get a floor instead.
+    for kind in ("provider_error", "format_break", "latency_breach", "pii_leak", "refusal"):
+        assert quality[kind].false_alarms == 0, quality[kind]
+    assert quality["hallucination"].precision >= 0.7
+    assert quality["tool_misuse"].precision >= 0.7
 
 
 def test_warehouse_marts_cover_every_day_and_candidate(loop):
