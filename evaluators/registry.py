@@ -46,6 +46,16 @@ EVALUATOR_TYPES: dict[str, str | Preset] = {
     # json
     "is_json": "evaluators.json_checks:IsJson",
     # reference
+    "exact_match": "evaluators.reference:ExactMatch",
+    "token_f1": "evaluators.reference:TokenF1",
+    "rouge_l": "evaluators.reference:RougeL",
+    "bleu": "evaluators.reference:Bleu",
+    "levenshtein": "evaluators.reference:Levenshtein",
+    "jaro_winkler": "evaluators.reference:JaroWinkler",
+    "jaccard": "evaluators.reference:Jaccard",
+    "sorensen_dice": "evaluators.reference:SorensenDice",
+    "cosine": "evaluators.reference:Cosine",
+    "embedding_similarity": "evaluators.reference:EmbeddingSimilarity",
     # safety
     "pii": "evaluators.safety:PiiLeak",
     "refusal": "evaluators.safety:Refusal",
