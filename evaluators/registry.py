@@ -45,6 +45,10 @@ EVALUATOR_TYPES: dict[str, str | Preset] = {
     "length": "evaluators.text:Length",
     # json
     "is_json": "evaluators.json_checks:IsJson",
+    "contains_json": "evaluators.json_checks:ContainsJson",
+    "json_schema": "evaluators.json_checks:JsonSchema",
+    "json_field": "evaluators.json_checks:JsonField",
+    "json_deep_compare": "evaluators.json_checks:JsonDeepCompare",
     # reference
     "exact_match": "evaluators.reference:ExactMatch",
     "token_f1": "evaluators.reference:TokenF1",
