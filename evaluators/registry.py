@@ -41,8 +41,25 @@ class Preset:
 EVALUATOR_TYPES: dict[str, str | Preset] = {
     # text
     "contains": "evaluators.text:Contains",
+    "contains_any": Preset("contains", {"mode": "any"}, "The output contains at least one of `value`."),
+    "contains_all": Preset("contains", {"mode": "all"}, "The output contains every one of `value`."),
+    "contains_none": Preset(
+        "contains", {"mode": "none"}, "The output contains none of `value` (forbidden words)."
+    ),
+    "equals": "evaluators.text:Equals",
+    "starts_with": "evaluators.text:StartsWith",
+    "ends_with": "evaluators.text:EndsWith",
     "regex": "evaluators.text:Regex",
     "length": "evaluators.text:Length",
+    "word_count": "evaluators.text:WordCount",
+    "reading_time": "evaluators.text:ReadingTime",
+    "one_line": "evaluators.text:OneLine",
+    "language": "evaluators.text:Language",
+    "not_gibberish": "evaluators.text:NotGibberish",
+    "is_email": "evaluators.text:IsEmail",
+    "contains_email": "evaluators.text:ContainsEmail",
+    "contains_link": "evaluators.text:ContainsLink",
+    "valid_links": "evaluators.text:ValidLinks",
     # json
     "is_json": "evaluators.json_checks:IsJson",
     "contains_json": "evaluators.json_checks:ContainsJson",
