@@ -143,7 +143,9 @@ MAX_EMBEDDED_STARTS = 200
 """Scanning for embedded JSON tries a decode at each `{` or `[`: bounded, so a long output
 full of brackets costs at most this many attempts over the first 100,000 characters."""
 
-_ANY_FENCE = re.compile(r"```[ \t]*(?:json|javascript|js)?[ \t]*\n(?P<body>.*?)```", re.IGNORECASE | re.DOTALL)
+_ANY_FENCE = re.compile(
+    r"```[ \t]*(?:json|javascript|js)?[ \t]*\n(?P<body>.*?)```", re.IGNORECASE | re.DOTALL
+)
 
 
 def find_embedded_json(text: str) -> tuple[Any, int] | None:
@@ -213,7 +215,9 @@ class ContainsJson(DeterministicEvaluator):
 
     def __post_init__(self) -> None:
         if self.json_type not in ("any", "object", "array"):
-            raise ValueError(f"contains_json: `json_type` must be any, object or array, got {self.json_type!r}")
+            raise ValueError(
+                f"contains_json: `json_type` must be any, object or array, got {self.json_type!r}"
+            )
 
     def check(self, subject: Subject) -> tuple[bool, float | None, str]:
         text = str(subject["output_text"])
@@ -269,7 +273,9 @@ class JsonSchema(DeterministicEvaluator):
 
         if not isinstance(self.schema, dict):
             raise ValueError("json_schema: `schema` must be a JSON Schema object (a mapping)")
-        cls = jsonschema.validators.validator_for(self.schema, default=jsonschema.Draft202012Validator)
+        cls = jsonschema.validators.validator_for(
+            self.schema, default=jsonschema.Draft202012Validator
+        )
         try:
             cls.check_schema(self.schema)
         except jsonschema.SchemaError as exc:
@@ -284,7 +290,9 @@ class JsonSchema(DeterministicEvaluator):
             value = parse_json_output(str(subject["output_text"]))
         except _ParseFailure as exc:
             return False, 0.0, str(exc)
-        errors = sorted(self._validator.iter_errors(value), key=lambda e: (-len(e.path), list(map(str, e.path))))
+        errors = sorted(
+            self._validator.iter_errors(value), key=lambda e: (-len(e.path), list(map(str, e.path)))
+        )
         if not errors:
             return True, 1.0, "valid against the schema"
         shown = "; ".join(f"{_schema_path(e.path)}: {e.message[:160]}" for e in errors[:5])
@@ -320,13 +328,25 @@ def resolve_field(value: Any, parts: list[str]) -> tuple[bool, Any, str]:
             current = current[part]
         elif isinstance(current, list):
             if not part.isdigit():
-                return False, None, f"{'.'.join(parts[:depth]) or '$'} is an array; {part!r} is not an index"
+                return (
+                    False,
+                    None,
+                    f"{'.'.join(parts[:depth]) or '$'} is an array; {part!r} is not an index",
+                )
             index = int(part)
             if index >= len(current):
-                return False, None, f"index {index} out of range at {where} (array of {len(current)})"
+                return (
+                    False,
+                    None,
+                    f"index {index} out of range at {where} (array of {len(current)})",
+                )
             current = current[index]
         else:
-            return False, None, f"{'.'.join(parts[:depth]) or '$'} is a {_json_type(current)}, not an object or array"
+            return (
+                False,
+                None,
+                f"{'.'.join(parts[:depth]) or '$'} is a {_json_type(current)}, not an object or array",
+            )
     return True, current, ""
 
 
@@ -392,7 +412,9 @@ def json_leaves(value: Any, path: str = "$") -> dict[str, Any]:
     return {path: value}
 
 
-def json_similarity(actual: Any, expected: Any, *, ignore_extra: bool = False) -> tuple[float, list[str]]:
+def json_similarity(
+    actual: Any, expected: Any, *, ignore_extra: bool = False
+) -> tuple[float, list[str]]:
     """(share of matching leaves, the differing paths with what differs).
 
     The denominator is every leaf path of either value (an extra field in the output counts
@@ -435,8 +457,14 @@ class JsonDeepCompare(DeterministicEvaluator):
     metric: str = "json_deep_compare"
 
     def __post_init__(self) -> None:
-        if isinstance(self.threshold, bool) or not isinstance(self.threshold, int | float) or not 0 <= self.threshold <= 1:
-            raise ValueError(f"json_deep_compare: `threshold` must be a number in [0, 1], got {self.threshold!r}")
+        if (
+            isinstance(self.threshold, bool)
+            or not isinstance(self.threshold, int | float)
+            or not 0 <= self.threshold <= 1
+        ):
+            raise ValueError(
+                f"json_deep_compare: `threshold` must be a number in [0, 1], got {self.threshold!r}"
+            )
 
     def check(self, subject: Subject) -> CheckResult:
         try:
@@ -451,7 +479,9 @@ class JsonDeepCompare(DeterministicEvaluator):
                 return False, None, f"expected_output: {exc}"
         share, diffs = json_similarity(actual, expected, ignore_extra=self.ignore_extra)
         passed = share >= self.threshold
-        head = f"{share:.3f} of fields match ({'>=' if passed else '<'} threshold {self.threshold:g})"
+        head = (
+            f"{share:.3f} of fields match ({'>=' if passed else '<'} threshold {self.threshold:g})"
+        )
         if not diffs:
             return passed, share, head
         shown = "; ".join(diffs[:10]) + (f" (+{len(diffs) - 10} more)" if len(diffs) > 10 else "")

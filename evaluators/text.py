@@ -268,9 +268,7 @@ class Length(DeterministicEvaluator):
                 f"length: {', '.join(stray)} given with unit={self.unit!r}; "
                 f"use min_{self.unit} / max_{self.unit}, or unit: {other}"
             )
-        _check_bounds(
-            "length", f"min_{self.unit}", self._low, f"max_{self.unit}", self._high
-        )
+        _check_bounds("length", f"min_{self.unit}", self._low, f"max_{self.unit}", self._high)
         if self.unit == "tokens" and self.metric == "length_chars":
             self.metric = "length_tokens"
 
@@ -304,8 +302,14 @@ class _TextCompare(DeterministicEvaluator):
 
     def __post_init__(self) -> None:
         values = [self.value] if isinstance(self.value, str) else self.value
-        if not isinstance(values, list) or not values or any(not isinstance(v, str) for v in values):
-            raise ValueError(f"{self.metric}: `value` must be a string or a non-empty list of strings")
+        if (
+            not isinstance(values, list)
+            or not values
+            or any(not isinstance(v, str) for v in values)
+        ):
+            raise ValueError(
+                f"{self.metric}: `value` must be a string or a non-empty list of strings"
+            )
         self._values = values
 
     def _prepare(self, text: str) -> str:
@@ -333,7 +337,10 @@ class Equals(_TextCompare):
     (default false) compares casefolded text. The value is 1.0 on a match, else 0.0.
     """
 
-    example: ClassVar[dict[str, Any]] = {"value": ["positive", "negative", "neutral"], "ignore_case": True}
+    example: ClassVar[dict[str, Any]] = {
+        "value": ["positive", "negative", "neutral"],
+        "ignore_case": True,
+    }
     metric: str = "equals"
 
     def matches(self, text: str, value: str) -> bool:
@@ -421,7 +428,9 @@ def _check_bounds(type_: str, low_name: str, low: Any, high_name: str, high: Any
     if low is None and high is None:
         raise ValueError(f"{type_}: give at least one of `{low_name}`, `{high_name}`")
     for key, bound in ((low_name, low), (high_name, high)):
-        if bound is not None and (isinstance(bound, bool) or not isinstance(bound, int) or bound < 0):
+        if bound is not None and (
+            isinstance(bound, bool) or not isinstance(bound, int) or bound < 0
+        ):
             raise ValueError(f"{type_}: `{key}` must be a non-negative integer (got {bound!r})")
     if low is not None and high is not None and low > high:
         raise ValueError(f"{type_}: `{low_name}` ({low}) is greater than `{high_name}` ({high})")
@@ -536,8 +545,14 @@ class Language(DeterministicEvaluator):
                 f"(got {self.language!r}); known: {', '.join(sorted(SUPPORTED_LANGUAGES))}"
             )
         self.language = self.language.lower()
-        if isinstance(self.min_words, bool) or not isinstance(self.min_words, int) or self.min_words < 1:
-            raise ValueError(f"language: `min_words` must be a positive integer (got {self.min_words!r})")
+        if (
+            isinstance(self.min_words, bool)
+            or not isinstance(self.min_words, int)
+            or self.min_words < 1
+        ):
+            raise ValueError(
+                f"language: `min_words` must be a positive integer (got {self.min_words!r})"
+            )
         if self.undetermined not in ("skip", "pass", "fail"):
             raise ValueError(
                 f"language: `undetermined` must be skip, pass or fail (got {self.undetermined!r})"
@@ -549,7 +564,9 @@ class Language(DeterministicEvaluator):
         if missing_fields(subject, self.required_fields):
             return super().evaluate(subject)
         started = time.perf_counter()
-        detection = detect_language(str(subject["output_text"])[:MAX_SEARCH_CHARS], min_words=self.min_words)
+        detection = detect_language(
+            str(subject["output_text"])[:MAX_SEARCH_CHARS], min_words=self.min_words
+        )
         shares = ", ".join(f"{k} {v:.2f}" for k, v in list(detection.shares.items())[:3])
         evidence = f" ({shares})" if shares else ""
         fields: dict[str, Any] = {
@@ -579,7 +596,16 @@ class Language(DeterministicEvaluator):
 
 _LATIN_WORD = re.compile(r"[a-zà-öø-ÿ]+")
 _VOWELS = frozenset("aeiouyàáâãäåæèéêëìíîïòóôõöøùúûüýÿœ")
-_KEYBOARD_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm", "qwertzuiop", "yxcvbnm", "azertyuiop", "qsdfghjklm", "wxcvbn")
+_KEYBOARD_ROWS = (
+    "qwertyuiop",
+    "asdfghjkl",
+    "zxcvbnm",
+    "qwertzuiop",
+    "yxcvbnm",
+    "azertyuiop",
+    "qsdfghjklm",
+    "wxcvbn",
+)
 _KEYBOARD_RUNS = frozenset(
     row[i : i + 5] for r in _KEYBOARD_ROWS for row in (r, r[::-1]) for i in range(len(row) - 4)
 )
@@ -629,7 +655,11 @@ class GibberishSignals:
             "letters and digits": (self.symbol_health, self.alnum_share),
         }
         ranked = sorted(named.items(), key=lambda kv: kv[1][0])
-        return [f"{k} {raw:.2f} (health {h:.2f})" for k, (h, raw) in ranked[:limit] if h < 1 and raw is not None]
+        return [
+            f"{k} {raw:.2f} (health {h:.2f})"
+            for k, (h, raw) in ranked[:limit]
+            if h < 1 and raw is not None
+        ]
 
 
 def _ramp(x: float, zero_at: float, one_at: float) -> float:
@@ -662,7 +692,11 @@ def gibberish_signals(text: str) -> GibberishSignals:
 
     vowel_ratio = sum(c in _VOWELS for c in letters) / len(letters) if len(letters) >= 20 else None
     # Prose in the profiled languages measured 0.35-0.48 (y counted as a vowel).
-    vowel_health = 1.0 if vowel_ratio is None else min(_ramp(vowel_ratio, 0.12, 0.25), _ramp(vowel_ratio, 0.85, 0.65))
+    vowel_health = (
+        1.0
+        if vowel_ratio is None
+        else min(_ramp(vowel_ratio, 0.12, 0.25), _ramp(vowel_ratio, 0.85, 0.65))
+    )
 
     alpha = [c for c in lowered if c.isalpha()]
     in_runs = sum(len(m.group(0)) for m in re.finditer(r"([^\W\d_])\1{3,}", lowered))
@@ -670,7 +704,12 @@ def gibberish_signals(text: str) -> GibberishSignals:
     repeated_char_health = _ramp(repeated_char_share, 0.3, 0.05)
 
     long_words = [w for w in latin_words if len(w) >= 5]
-    mashed = [w for w in long_words if any(w[i : i + 5] in _KEYBOARD_RUNS for i in range(len(w) - 4)) or _CONSONANT_RUN.search(w)]
+    mashed = [
+        w
+        for w in long_words
+        if any(w[i : i + 5] in _KEYBOARD_RUNS for i in range(len(w) - 4))
+        or _CONSONANT_RUN.search(w)
+    ]
     mashed_word_share = len(mashed) / len(long_words) if len(long_words) >= 3 else 0.0
     mashing_health = _ramp(mashed_word_share, 0.4, 0.1)
 
@@ -683,7 +722,11 @@ def gibberish_signals(text: str) -> GibberishSignals:
         top_share = max(Counter(tokens).values()) / len(tokens)
         repetition_health = min(repetition_health, _ramp(top_share, 0.8, 0.4))
 
-    wordlike_share = sum(map(_looks_like_word, latin_words)) / len(latin_words) if len(latin_words) >= 3 else None
+    wordlike_share = (
+        sum(map(_looks_like_word, latin_words)) / len(latin_words)
+        if len(latin_words) >= 3
+        else None
+    )
     # Prose measured 0.9-1.0; product codes and names lower it a little, mashing a lot.
     wordlike_health = 1.0 if wordlike_share is None else _ramp(wordlike_share, 0.3, 0.7)
 
@@ -719,8 +762,14 @@ class NotGibberish(DeterministicEvaluator):
     metric: str = "not_gibberish"
 
     def __post_init__(self) -> None:
-        if isinstance(self.threshold, bool) or not isinstance(self.threshold, int | float) or not 0 <= self.threshold <= 1:
-            raise ValueError(f"not_gibberish: `threshold` must be a number in [0, 1] (got {self.threshold!r})")
+        if (
+            isinstance(self.threshold, bool)
+            or not isinstance(self.threshold, int | float)
+            or not 0 <= self.threshold <= 1
+        ):
+            raise ValueError(
+                f"not_gibberish: `threshold` must be a number in [0, 1] (got {self.threshold!r})"
+            )
 
     def check(self, subject: Subject) -> tuple[bool, float | None, str]:
         signals = gibberish_signals(str(subject["output_text"]))
@@ -728,7 +777,11 @@ class NotGibberish(DeterministicEvaluator):
         passed = value >= self.threshold
         weakest = signals.weakest()
         detail = f"; weakest: {', '.join(weakest)}" if weakest else ""
-        return passed, value, f"language-likeness {value:.2f} ({'>=' if passed else '<'} {self.threshold:g}){detail}"
+        return (
+            passed,
+            value,
+            f"language-likeness {value:.2f} ({'>=' if passed else '<'} {self.threshold:g}){detail}",
+        )
 
 
 # ------------------------------------------------------------------------ emails and links
@@ -741,7 +794,9 @@ TLD. No quoted local parts, IP-literal domains or internationalised addresses.""
 
 
 def find_emails(text: str) -> list[re.Match[str]]:
-    return [m for m in EMAIL.finditer(text[:MAX_SEARCH_CHARS]) if len(m.group(0).split("@")[0]) <= 64]
+    return [
+        m for m in EMAIL.finditer(text[:MAX_SEARCH_CHARS]) if len(m.group(0).split("@")[0]) <= 64
+    ]
 
 
 @dataclass(kw_only=True)
@@ -784,10 +839,16 @@ class ContainsEmail(DeterministicEvaluator):
         found = find_emails(str(subject["output_text"]))
         if not found:
             return False, 0.0, "no email address found"
-        return True, 1.0, f"{len(found)} email address(es) at char {', '.join(str(m.start()) for m in found[:5])}"
+        return (
+            True,
+            1.0,
+            f"{len(found)} email address(es) at char {', '.join(str(m.start()) for m in found[:5])}",
+        )
 
 
-_URL_CANDIDATE = re.compile(r"(?<![\w@.])(?:[A-Za-z][A-Za-z0-9+.\-]*://|www\.)[^\s<>\"'`]+", re.IGNORECASE)
+_URL_CANDIDATE = re.compile(
+    r"(?<![\w@.])(?:[A-Za-z][A-Za-z0-9+.\-]*://|www\.)[^\s<>\"'`]+", re.IGNORECASE
+)
 _TRAILING = ".,;:!?*_'\"”’»"
 _PAIRS = {")": "(", "]": "[", "}": "{", ">": "<"}
 _HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)\Z")
@@ -951,15 +1012,31 @@ class ValidLinks(DeterministicEvaluator):
 
     def __post_init__(self) -> None:
         if self.allowed_domains is not None:
-            if not isinstance(self.allowed_domains, list) or not self.allowed_domains or not all(
-                isinstance(d, str) and d.strip(". ") for d in self.allowed_domains
+            if (
+                not isinstance(self.allowed_domains, list)
+                or not self.allowed_domains
+                or not all(isinstance(d, str) and d.strip(". ") for d in self.allowed_domains)
             ):
-                raise ValueError("valid_links: `allowed_domains` must be a non-empty list of domain names")
+                raise ValueError(
+                    "valid_links: `allowed_domains` must be a non-empty list of domain names"
+                )
             self.allowed_domains = [d.strip(". ").lower() for d in self.allowed_domains]
-        if isinstance(self.timeout_s, bool) or not isinstance(self.timeout_s, int | float) or self.timeout_s <= 0:
-            raise ValueError(f"valid_links: `timeout_s` must be a positive number (got {self.timeout_s!r})")
-        if isinstance(self.max_links, bool) or not isinstance(self.max_links, int) or self.max_links < 1:
-            raise ValueError(f"valid_links: `max_links` must be a positive integer (got {self.max_links!r})")
+        if (
+            isinstance(self.timeout_s, bool)
+            or not isinstance(self.timeout_s, int | float)
+            or self.timeout_s <= 0
+        ):
+            raise ValueError(
+                f"valid_links: `timeout_s` must be a positive number (got {self.timeout_s!r})"
+            )
+        if (
+            isinstance(self.max_links, bool)
+            or not isinstance(self.max_links, int)
+            or self.max_links < 1
+        ):
+            raise ValueError(
+                f"valid_links: `max_links` must be a positive integer (got {self.max_links!r})"
+            )
 
     def _reachable_problem(self, url: str) -> str | None:
         if url not in self._reachability:
@@ -977,7 +1054,11 @@ class ValidLinks(DeterministicEvaluator):
         checked = 0
         for offset, url in links:
             problem = url_problem(url)
-            if problem is None and self.allowed_domains is not None and not host_allowed(host_of(url), self.allowed_domains):
+            if (
+                problem is None
+                and self.allowed_domains is not None
+                and not host_allowed(host_of(url), self.allowed_domains)
+            ):
                 problem, syntax_only = f"host {host_of(url)} not in allowed_domains", False
             if problem is None and self.check_reachable and checked < self.max_links:
                 checked += 1
@@ -992,7 +1073,16 @@ class ValidLinks(DeterministicEvaluator):
             else ""
         )
         if not problems:
-            return True, 1.0, f"{len(links)} link(s) valid{' and reachable' if self.check_reachable else ''}{note}"
+            return (
+                True,
+                1.0,
+                f"{len(links)} link(s) valid{' and reachable' if self.check_reachable else ''}{note}",
+            )
         shown = "; ".join(f"{_short(u, 80)} at char {o}: {p}" for o, u, p in problems[:5])
         category = "format_break" if syntax_only else "hallucination"
-        return False, good_share, f"{len(problems)} of {len(links)} link(s) bad: {shown}{note}", category
+        return (
+            False,
+            good_share,
+            f"{len(problems)} of {len(links)} link(s) bad: {shown}{note}",
+            category,
+        )
