@@ -959,29 +959,75 @@ REACHABLE_STATUSES = frozenset({401, 403, 429})
 rate limit): a fabricated URL gives 404 or no answer, not these."""
 
 
-def check_reachable(url: str, timeout_s: float) -> str | None:
+def private_address(host: str) -> str | None:
+    """The first address `host` resolves to that is not public (loopback, private,
+    link-local such as 169.254.169.254, reserved, multicast), or None."""
+    import ipaddress
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return None  # unresolvable: the request itself reports it
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if not address.is_global or address.is_multicast:
+            return str(address)
+    return None
+
+
+class _PrivateHostRefused(Exception):
+    pass
+
+
+def check_reachable(url: str, timeout_s: float, *, allow_private_hosts: bool = False) -> str | None:
     """None when `url` answers a HEAD (or, if HEAD is refused, a GET) with a status below 400
-    or in REACHABLE_STATUSES; otherwise why not. Redirects are followed."""
+    or in REACHABLE_STATUSES; otherwise why not. Redirects are followed.
+
+    The URLs come from model output, which a prompt injection can steer: unless
+    `allow_private_hosts`, a URL (or a redirect) to a non-public address is refused, so an
+    evaluation run cannot be made to probe its own network (cloud metadata, admin ports).
+    """
+    import http.client
     import urllib.error
     import urllib.request
 
+    def refuse_private(target: str) -> None:
+        host = host_of(target)
+        address = None if allow_private_hosts else private_address(host)
+        if address is not None:
+            raise _PrivateHostRefused(f"not checked: {host} is a non-public address ({address})")
+
+    class GuardedRedirects(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+            refuse_private(newurl)
+            return super().redirect_request(req, fp, code, msg, headers, newurl)
+
     target = f"http://{url}" if url.lower().startswith("www.") else url
+    opener = urllib.request.build_opener(GuardedRedirects())
     headers = {"User-Agent": "assay-valid-links/1"}
-    for method in ("HEAD", "GET"):
-        request = urllib.request.Request(target, method=method, headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310 (http(s) only)
-                status = response.status
-        except urllib.error.HTTPError as exc:
-            status = exc.code
-        except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", exc)
-            return f"unreachable ({type(reason).__name__}: {reason})"[:160]
-        if method == "HEAD" and status in (405, 501):
-            continue
-        if status < 400 or status in REACHABLE_STATUSES:
-            return None
-        return f"HTTP {status}"
+    try:
+        refuse_private(target)
+        for method in ("HEAD", "GET"):
+            request = urllib.request.Request(target, method=method, headers=headers)
+            try:
+                with opener.open(request, timeout=timeout_s) as response:
+                    status = response.status
+            except urllib.error.HTTPError as exc:
+                status = exc.code
+            if method == "HEAD" and status in (405, 501):
+                continue
+            if status < 400 or status in REACHABLE_STATUSES:
+                return None
+            return f"HTTP {status}"
+    except _PrivateHostRefused as exc:
+        return str(exc)
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, _PrivateHostRefused):
+            return str(exc.reason)
+        return f"unreachable ({type(exc.reason).__name__}: {exc.reason})"[:160]
+    except (TimeoutError, OSError, ValueError, http.client.HTTPException) as exc:
+        return f"unreachable ({type(exc).__name__}: {exc})"[:160]
     return None
 
 
@@ -995,7 +1041,10 @@ class ValidLinks(DeterministicEvaluator):
     localhost. `allowed_domains` includes subdomains (`example.com` allows
     `docs.example.com`). `check_reachable` (default false: no network) sends an HTTP HEAD to
     each distinct link (GET if HEAD is refused) with `timeout_s`, at most `max_links` per
-    output; results are cached per instance. The value is the share of links that pass (1.0
+    output; results are cached per instance. Links to non-public addresses (loopback,
+    private ranges, cloud metadata), directly or by redirect, are refused unless
+    `allow_private_hosts: true`: the URLs come from model output, which an injected prompt
+    can steer. The value is the share of links that pass (1.0
     with no links); a syntax-only failure is `format_break`, a disallowed or dead link
     `hallucination` (invented URLs are the usual cause).
     """
@@ -1004,6 +1053,7 @@ class ValidLinks(DeterministicEvaluator):
     example: ClassVar[dict[str, Any]] = {"allowed_domains": ["example.com"]}
     allowed_domains: list[str] | None = None
     check_reachable: bool = False
+    allow_private_hosts: bool = False
     timeout_s: float = 5.0
     max_links: int = 20
     failure_category: str | None = "hallucination"
@@ -1042,7 +1092,9 @@ class ValidLinks(DeterministicEvaluator):
         if url not in self._reachability:
             if len(self._reachability) > 10_000:
                 self._reachability.clear()
-            self._reachability[url] = check_reachable(url, self.timeout_s)
+            self._reachability[url] = check_reachable(
+                url, self.timeout_s, allow_private_hosts=self.allow_private_hosts
+            )
         return self._reachability[url]
 
     def check(self, subject: Subject) -> CheckResult:

@@ -436,6 +436,13 @@ class _Handler(BaseHTTPRequestHandler):
             status = 200
         elif self.path.startswith("/login"):
             status = 403
+        elif self.path.startswith("/redirect"):
+            self.server.seen.append((self.command, self.path))
+            self.send_response(302)
+            self.send_header("Location", f"http://127.0.0.1:{self.server.server_address[1]}/ok")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         else:
             status = 404
         self.server.seen.append((self.command, self.path))
@@ -470,7 +477,7 @@ def http_base():
 
 def test_valid_links_reachability_against_a_local_server(http_base):
     base, seen = http_base
-    evaluator = ValidLinks(name="v", check_reachable=True, timeout_s=2)
+    evaluator = ValidLinks(name="v", check_reachable=True, allow_private_hosts=True, timeout_s=2)
     good = one(evaluator, subject(f"See {base}/ok, {base}/head-refused and {base}/login."))
     assert good.passed is True, good.explanation
     assert ("HEAD", "/head-refused") in seen and ("GET", "/head-refused") in seen
@@ -485,7 +492,8 @@ def test_valid_links_reachability_against_a_local_server(http_base):
 def test_valid_links_unreachable_host_and_no_network_by_default(http_base):
     base, seen = http_base
     dead = one(
-        ValidLinks(name="v", check_reachable=True, timeout_s=1), subject("http://127.0.0.1:9/x")
+        ValidLinks(name="v", check_reachable=True, allow_private_hosts=True, timeout_s=1),
+        subject("http://127.0.0.1:9/x"),
     )
     assert dead.passed is False and "unreachable" in dead.explanation
     one(ValidLinks(name="v"), subject(f"{base}/missing"))
@@ -497,3 +505,22 @@ def test_valid_links_rejects_bad_params():
         ValidLinks(name="v", allowed_domains=[])
     with pytest.raises(ValueError, match="timeout_s"):
         ValidLinks(name="v", timeout_s=0)
+
+
+def test_valid_links_refuses_private_addresses_unless_allowed(http_base, monkeypatch):
+    base, seen = http_base
+    evaluator = ValidLinks(name="v", check_reachable=True, timeout_s=2)
+    score = one(evaluator, subject(f"{base}/ok and http://169.254.169.254/latest/meta-data"))
+    assert score.passed is False and score.value == 0.0
+    assert "127.0.0.1 is a non-public address" in score.explanation
+    assert "169.254.169.254 is a non-public address" in score.explanation
+    assert seen == []
+    # A public-looking host that redirects to a private one: the redirect is refused.
+    monkeypatch.setattr(
+        "evaluators.text.private_address", lambda host: None if host == "localhost" else host
+    )
+    port = base.rsplit(":", 1)[1]
+    redirected = one(evaluator, subject(f"http://localhost:{port}/redirect"))
+    assert redirected.passed is False
+    assert "not checked: 127.0.0.1 is a non-public address" in redirected.explanation
+    assert ("HEAD", "/redirect") in seen and ("HEAD", "/ok") not in seen
