@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-from evaluators.base import CheckResult, DeterministicEvaluator, Subject
+from evaluators.base import DeterministicEvaluator, Subject
+from evaluators.evidence import DetailedEvaluator, Finding
 
 _FENCE = re.compile(r"```[ \t]*json\b(?P<body>.*?)```", re.IGNORECASE | re.DOTALL)
 
@@ -243,7 +244,7 @@ def _schema_path(path: Any) -> str:
 
 
 @dataclass(kw_only=True)
-class JsonSchema(DeterministicEvaluator):
+class JsonSchema(DetailedEvaluator):
     """The output is JSON (bare, or in one ```json block) that validates against `schema`
     (JSON Schema; the draft is read from `$schema`, default 2020-12).
 
@@ -285,19 +286,25 @@ class JsonSchema(DeterministicEvaluator):
         format_checker = cls.FORMAT_CHECKER if self.check_formats else None
         self._validator = cls(self.schema, format_checker=format_checker)
 
-    def check(self, subject: Subject) -> tuple[bool, float | None, str]:
+    def inspect(self, subject: Subject) -> Finding:
         try:
             value = parse_json_output(str(subject["output_text"]))
         except _ParseFailure as exc:
-            return False, 0.0, str(exc)
+            return Finding(False, 0.0, str(exc))
         errors = sorted(
             self._validator.iter_errors(value), key=lambda e: (-len(e.path), list(map(str, e.path)))
         )
         if not errors:
-            return True, 1.0, "valid against the schema"
+            return Finding(True, 1.0, "valid against the schema")
         shown = "; ".join(f"{_schema_path(e.path)}: {e.message[:160]}" for e in errors[:5])
         more = f" (+{len(errors) - 5} more)" if len(errors) > 5 else ""
-        return False, 0.0, f"{len(errors)} schema error(s): {shown}{more}"
+        details = {
+            "errors": [
+                {"path": _schema_path(e.path), "keyword": e.validator, "message": e.message[:300]}
+                for e in errors[:50]
+            ]
+        }
+        return Finding(False, 0.0, f"{len(errors)} schema error(s): {shown}{more}", details=details)
 
 
 # -------------------------------------------------------------------------- one JSON field
@@ -436,7 +443,7 @@ def json_similarity(
 
 
 @dataclass(kw_only=True)
-class JsonDeepCompare(DeterministicEvaluator):
+class JsonDeepCompare(DetailedEvaluator):
     """The output's JSON matches `expected_output`'s JSON, leaf by leaf.
 
     The value is the share of leaf fields (recursively; arrays by position) that are equal
@@ -466,23 +473,25 @@ class JsonDeepCompare(DeterministicEvaluator):
                 f"json_deep_compare: `threshold` must be a number in [0, 1], got {self.threshold!r}"
             )
 
-    def check(self, subject: Subject) -> CheckResult:
-        try:
-            actual = parse_json_output(str(subject["output_text"]))
-        except _ParseFailure as exc:
-            return False, 0.0, str(exc), "format_break"
+    def inspect(self, subject: Subject) -> Finding:
         expected = subject["expected_output"]
         if isinstance(expected, str):
             try:
                 expected = parse_json_output(expected)
-            except _ParseFailure as exc:
-                return False, None, f"expected_output: {exc}"
+            except _ParseFailure as exc:  # a broken reference is not the model's failure
+                return Finding(None, None, f"expected_output: {exc}", status="error")
+        try:
+            actual = parse_json_output(str(subject["output_text"]))
+        except _ParseFailure as exc:
+            return Finding(False, 0.0, str(exc), "format_break")
         share, diffs = json_similarity(actual, expected, ignore_extra=self.ignore_extra)
         passed = share >= self.threshold
         head = (
             f"{share:.3f} of fields match ({'>=' if passed else '<'} threshold {self.threshold:g})"
         )
         if not diffs:
-            return passed, share, head
+            return Finding(passed, share, head)
         shown = "; ".join(diffs[:10]) + (f" (+{len(diffs) - 10} more)" if len(diffs) > 10 else "")
-        return passed, share, f"{head}; differs: {shown}"
+        return Finding(
+            passed, share, f"{head}; differs: {shown}", details={"differences": diffs[:100]}
+        )

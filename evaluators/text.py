@@ -12,12 +12,13 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from re import _compiler, _parser  # type: ignore[attr-defined]  # stdlib, Python >= 3.11
 from typing import Any, ClassVar, Literal
 
 from assay.contracts.score import Score
-from evaluators.base import CheckResult, DeterministicEvaluator, Subject, missing_fields
+from evaluators.base import DeterministicEvaluator, Subject, missing_fields
+from evaluators.evidence import DetailedEvaluator, Finding
 
 MAX_PATTERN_CHARS = 500
 MAX_SEARCH_CHARS = 100_000
@@ -571,6 +572,11 @@ class Language(DeterministicEvaluator):
         evidence = f" ({shares})" if shares else ""
         fields: dict[str, Any] = {
             "label": detection.language,
+            "details": {
+                "detected": detection.language,
+                "shares": {k: round(v, 4) for k, v in detection.shares.items()},
+                "reason": detection.reason,
+            },
             "duration_ms": (time.perf_counter() - started) * 1000,
         }
         if detection.language == "und":
@@ -632,6 +638,9 @@ class GibberishSignals:
     wordlike_health: float
     alnum_share: float | None
     symbol_health: float
+
+    def as_dict(self) -> dict[str, float | None]:
+        return {k: (None if v is None else round(v, 4)) for k, v in asdict(self).items()}
 
     @property
     def value(self) -> float:
@@ -742,7 +751,7 @@ def gibberish_signals(text: str) -> GibberishSignals:
 
 
 @dataclass(kw_only=True)
-class NotGibberish(DeterministicEvaluator):
+class NotGibberish(DetailedEvaluator):
     """The output reads as language, not keyboard mashing, character runs, symbol soup or a
     degenerate loop repeating the same tokens.
 
@@ -771,16 +780,17 @@ class NotGibberish(DeterministicEvaluator):
                 f"not_gibberish: `threshold` must be a number in [0, 1] (got {self.threshold!r})"
             )
 
-    def check(self, subject: Subject) -> tuple[bool, float | None, str]:
+    def inspect(self, subject: Subject) -> Finding:
         signals = gibberish_signals(str(subject["output_text"]))
         value = round(signals.value, 4)
         passed = value >= self.threshold
         weakest = signals.weakest()
         detail = f"; weakest: {', '.join(weakest)}" if weakest else ""
-        return (
+        return Finding(
             passed,
             value,
             f"language-likeness {value:.2f} ({'>=' if passed else '<'} {self.threshold:g}){detail}",
+            details={"signals": signals.as_dict()},
         )
 
 
@@ -823,7 +833,7 @@ class IsEmail(DeterministicEvaluator):
 
 
 @dataclass(kw_only=True)
-class ContainsEmail(DeterministicEvaluator):
+class ContainsEmail(DetailedEvaluator):
     """The output contains at least one email address (e.g. a support answer must give the
     contact address).
 
@@ -835,14 +845,15 @@ class ContainsEmail(DeterministicEvaluator):
     failure_category: str | None = "format_break"
     metric: str = "contains_email"
 
-    def check(self, subject: Subject) -> tuple[bool, float | None, str]:
+    def inspect(self, subject: Subject) -> Finding:
         found = find_emails(str(subject["output_text"]))
         if not found:
-            return False, 0.0, "no email address found"
-        return (
+            return Finding(False, 0.0, "no email address found")
+        return Finding(
             True,
             1.0,
             f"{len(found)} email address(es) at char {', '.join(str(m.start()) for m in found[:5])}",
+            details={"spans": [[m.start(), m.end()] for m in found[:100]]},
         )
 
 
@@ -932,7 +943,7 @@ def host_allowed(host: str, allowed_domains: list[str]) -> bool:
 
 
 @dataclass(kw_only=True)
-class ContainsLink(DeterministicEvaluator):
+class ContainsLink(DetailedEvaluator):
     """The output contains at least one web link (`http://`, `https://` or `www.`).
 
     Presence only; `valid_links` judges them. The value is 1.0 or 0.0; the explanation gives
@@ -943,15 +954,20 @@ class ContainsLink(DeterministicEvaluator):
     failure_category: str | None = "format_break"
     metric: str = "contains_link"
 
-    def check(self, subject: Subject) -> tuple[bool, float | None, str]:
+    def inspect(self, subject: Subject) -> Finding:
         links = [
-            u for _, u in find_urls(str(subject["output_text"]))
+            (o, u) for o, u in find_urls(str(subject["output_text"]))
             if u.lower().startswith(("http://", "https://", "www."))
         ]  # fmt: skip
         if not links:
-            return False, 0.0, "no link found"
-        hosts = sorted({host_of(u) for u in links} - {""})
-        return True, 1.0, f"{len(links)} link(s) to {', '.join(hosts[:5]) or 'unparsed hosts'}"
+            return Finding(False, 0.0, "no link found")
+        hosts = sorted({host_of(u) for _, u in links} - {""})
+        return Finding(
+            True,
+            1.0,
+            f"{len(links)} link(s) to {', '.join(hosts[:5]) or 'unparsed hosts'}",
+            details={"links": [{"offset": o, "url": u} for o, u in links[:100]]},
+        )
 
 
 REACHABLE_STATUSES = frozenset({401, 403, 429})
@@ -1032,7 +1048,7 @@ def check_reachable(url: str, timeout_s: float, *, allow_private_hosts: bool = F
 
 
 @dataclass(kw_only=True)
-class ValidLinks(DeterministicEvaluator):
+class ValidLinks(DetailedEvaluator):
     """Every link in the output is a syntactically valid http(s) URL, on an allowed domain
     when `allowed_domains` is set, and reachable when `check_reachable` is true.
 
@@ -1097,10 +1113,10 @@ class ValidLinks(DeterministicEvaluator):
             )
         return self._reachability[url]
 
-    def check(self, subject: Subject) -> CheckResult:
+    def inspect(self, subject: Subject) -> Finding:
         links = find_urls(str(subject["output_text"]))
         if not links:
-            return True, 1.0, "no links"
+            return Finding(True, 1.0, "no links")
         problems: list[tuple[int, str, str]] = []
         syntax_only = True
         checked = 0
@@ -1124,17 +1140,23 @@ class ValidLinks(DeterministicEvaluator):
             if self.check_reachable and checked >= self.max_links and len(links) > self.max_links
             else ""
         )
+        details = {
+            "links": len(links),
+            "problems": [{"offset": o, "url": u, "problem": p} for o, u, p in problems[:100]],
+        }
         if not problems:
-            return (
+            return Finding(
                 True,
                 1.0,
                 f"{len(links)} link(s) valid{' and reachable' if self.check_reachable else ''}{note}",
+                details=details,
             )
         shown = "; ".join(f"{_short(u, 80)} at char {o}: {p}" for o, u, p in problems[:5])
         category = "format_break" if syntax_only else "hallucination"
-        return (
+        return Finding(
             False,
             good_share,
             f"{len(problems)} of {len(links)} link(s) bad: {shown}{note}",
             category,
+            details,
         )

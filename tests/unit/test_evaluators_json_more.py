@@ -218,3 +218,23 @@ def test_json_deep_compare_accepts_decoded_reference_and_flags_unparseable_outpu
 def test_json_deep_compare_rejects_bad_threshold():
     with pytest.raises(ValueError, match="threshold"):
         JsonDeepCompare(name="d", threshold=2)
+
+
+def test_details_carry_the_structured_evidence():
+    schema_score = one(
+        JsonSchema(name="s", schema=ORDER_SCHEMA),
+        subject(json.dumps({"order_id": 7, "items": []})),
+    )
+    assert schema_score.details == {
+        "errors": [
+            {"path": "$.order_id", "keyword": "type", "message": "7 is not of type 'string'"}
+        ]
+    }
+    compare = one(JsonDeepCompare(name="d"), subject('{"a": 2}', expected_output='{"a": 1}'))
+    assert compare.details == {"differences": ["$.a is 2, expected 1"]}
+
+
+def test_json_deep_compare_broken_reference_is_an_error_not_a_failure():
+    score = one(JsonDeepCompare(name="d"), subject('{"a": 1}', expected_output="{oops"))
+    assert score.status == "error" and score.passed is None
+    assert score.explanation.startswith("expected_output: output is not valid JSON")

@@ -524,3 +524,20 @@ def test_valid_links_refuses_private_addresses_unless_allowed(http_base, monkeyp
     assert redirected.passed is False
     assert "not checked: 127.0.0.1 is a non-public address" in redirected.explanation
     assert ("HEAD", "/redirect") in seen and ("HEAD", "/ok") not in seen
+
+
+def test_details_carry_the_structured_evidence():
+    lang = one(Language(name="l", language="en"), subject(SENTENCES["fr"]))
+    assert lang.details["detected"] == "fr" and lang.details["shares"]["fr"] > 0.5
+    gib = one(NotGibberish(name="g"), subject(GIBBERISH[3]))
+    assert gib.details["signals"]["repetition_health"] == 0.0
+    assert gib.details["signals"]["vowel_health"] == 1.0
+    emails = one(ContainsEmail(name="e"), subject("Mail ana@example.com now"))
+    assert emails.details == {"spans": [[5, 20]]}
+    links = one(ValidLinks(name="v"), subject("Go to ftp://example.com/x or https://example.com"))
+    assert links.details == {
+        "links": 2,
+        "problems": [
+            {"offset": 6, "url": "ftp://example.com/x", "problem": "scheme 'ftp' is not http(s)"}
+        ],
+    }
