@@ -306,10 +306,10 @@ class _TextCompare(DeterministicEvaluator):
         if (
             not isinstance(values, list)
             or not values
-            or any(not isinstance(v, str) for v in values)
+            or any(not isinstance(v, str) or not v.strip() for v in values)
         ):
             raise ValueError(
-                f"{self.metric}: `value` must be a string or a non-empty list of strings"
+                f"{self.metric}: `value` must be a non-blank string or a non-empty list of them"
             )
         self._values = values
 
@@ -618,8 +618,8 @@ _KEYBOARD_RUNS = frozenset(
 """Five keys in a row on a QWERTY/QWERTZ/AZERTY row, either direction: no word of the
 profiled languages contains one; mashed keys often do."""
 _CONSONANT_RUN = re.compile(r"[b-df-hj-np-tv-xz]{6,}")
-"""Six consonants in a row (y counts as a vowel): English tops out at five ("angsts" aside,
-"strengths" has ngths); German compounds can exceed it, one word in many does not matter."""
+"""Six consonants in a row (y counts as a vowel): English words top out at five
+("strengths": ngths); a German compound can exceed it, but one word in many does not matter."""
 
 
 @dataclass(frozen=True)

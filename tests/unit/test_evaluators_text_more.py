@@ -83,7 +83,7 @@ def test_starts_and_ends_with():
     )
 
 
-@pytest.mark.parametrize("bad", [[], [1], None])
+@pytest.mark.parametrize("bad", [[], [1], None, "", ["ok", "  "]])
 def test_compare_rejects_bad_values(bad):
     with pytest.raises(ValueError, match="value"):
         Equals(name="e", value=bad)
