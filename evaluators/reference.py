@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from assay.contracts.score import Score
-from evaluators.base import DeterministicEvaluator, Subject, missing_fields
+from evaluators.base import DeterministicEvaluator, Subject
 
 MAX_METRIC_CHARS = 20_000
 """Both texts are cut to this many characters before LCS or Levenshtein (bit-parallel, so
@@ -582,6 +582,14 @@ class EmbeddingSimilarity(_ReferenceMetric):
             raise ValueError(
                 f"embedding_similarity: `timeout_s` must be > 0, got {self.timeout_s!r}"
             )
+        if (
+            isinstance(self.cache_size, bool)
+            or not isinstance(self.cache_size, int)
+            or self.cache_size < 2
+        ):
+            raise ValueError(
+                f"embedding_similarity: `cache_size` must be an integer >= 2, got {self.cache_size!r}"
+            )
 
     def embed(self, texts: list[str]) -> list[list[float]]:
         """Vectors for `texts`, from the cache where possible, else in one provider call."""
@@ -612,8 +620,6 @@ class EmbeddingSimilarity(_ReferenceMetric):
         return max(0.0, min(1.0, cosine_of_vectors(a, b)))
 
     def evaluate(self, subject: Subject) -> list[Score]:
-        if missing_fields(subject, self.required_fields):
-            return super().evaluate(subject)
         try:
             return super().evaluate(subject)
         except Exception as exc:  # provider down, bad key, timeout: an error score, not a crash
