@@ -42,11 +42,42 @@ class Preset:
 EVALUATOR_TYPES: dict[str, str | Preset] = {
     # text
     "contains": "evaluators.text:Contains",
+    "contains_any": Preset("contains", {"mode": "any"}, "The output contains at least one of `value`."),
+    "contains_all": Preset("contains", {"mode": "all"}, "The output contains every one of `value`."),
+    "contains_none": Preset(
+        "contains", {"mode": "none"}, "The output contains none of `value` (forbidden words)."
+    ),
+    "equals": "evaluators.text:Equals",
+    "starts_with": "evaluators.text:StartsWith",
+    "ends_with": "evaluators.text:EndsWith",
     "regex": "evaluators.text:Regex",
     "length": "evaluators.text:Length",
+    "word_count": "evaluators.text:WordCount",
+    "reading_time": "evaluators.text:ReadingTime",
+    "one_line": "evaluators.text:OneLine",
+    "language": "evaluators.text:Language",
+    "not_gibberish": "evaluators.text:NotGibberish",
+    "is_email": "evaluators.text:IsEmail",
+    "contains_email": "evaluators.text:ContainsEmail",
+    "contains_link": "evaluators.text:ContainsLink",
+    "valid_links": "evaluators.text:ValidLinks",
     # json
     "is_json": "evaluators.json_checks:IsJson",
+    "contains_json": "evaluators.json_checks:ContainsJson",
+    "json_schema": "evaluators.json_checks:JsonSchema",
+    "json_field": "evaluators.json_checks:JsonField",
+    "json_deep_compare": "evaluators.json_checks:JsonDeepCompare",
     # reference
+    "exact_match": "evaluators.reference:ExactMatch",
+    "token_f1": "evaluators.reference:TokenF1",
+    "rouge_l": "evaluators.reference:RougeL",
+    "bleu": "evaluators.reference:Bleu",
+    "levenshtein": "evaluators.reference:Levenshtein",
+    "jaro_winkler": "evaluators.reference:JaroWinkler",
+    "jaccard": "evaluators.reference:Jaccard",
+    "sorensen_dice": "evaluators.reference:SorensenDice",
+    "cosine": "evaluators.reference:Cosine",
+    "embedding_similarity": "evaluators.reference:EmbeddingSimilarity",
     # safety
     "pii": "evaluators.safety:PiiLeak",
     "refusal": "evaluators.safety:Refusal",

@@ -16,6 +16,9 @@ Two ways to run it:
   compete with the client for the GIL: for benchmarks; stats come from `GET /_stats`.
 
 Usage tokens are counted as characters / 4: stable and cheap, which is all a test needs.
+
+`POST /v1/embeddings` answers with `embedding_for(text)`: a deterministic bag-of-words
+vector, so a test can compute the similarity it expects. Faults do not apply to it.
 """
 
 from __future__ import annotations
@@ -70,6 +73,8 @@ class ServerStats:
     input_tokens: int = 0
     output_tokens: int = 0
     max_in_flight: int = 0
+    embedding_requests: int = 0
+    """Every embeddings request received (not counted in `requests`, which are chats)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -80,6 +85,7 @@ class ServerStats:
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "max_in_flight": self.max_in_flight,
+            "embedding_requests": self.embedding_requests,
         }
 
 
@@ -97,6 +103,18 @@ def judge_reply_for(prompt_key: str) -> str:
     return json.dumps(
         {"passed": passed, "score": score, "label": "pass" if passed else "fail", "reason": "test server verdict"}
     )
+
+
+EMBEDDING_DIMENSIONS = 16
+
+
+def embedding_for(text: str, dimensions: int = EMBEDDING_DIMENSIONS) -> list[float]:
+    """The test server's embedding: each casefolded word adds 1 to the dimension its sha256
+    picks. Shared words make vectors alike; the same text always gives the same vector."""
+    vector = [0.0] * dimensions
+    for word in text.casefold().split():
+        vector[int(hashlib.sha256(word.encode()).hexdigest()[:8], 16) % dimensions] += 1.0
+    return vector
 
 
 class _App:
@@ -182,6 +200,31 @@ class _App:
         finally:
             self._in_flight -= 1
 
+    async def embeddings(self, request):
+        from aiohttp import web
+
+        body = await request.json()
+        inputs = body.get("input")
+        texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
+        if not texts or not all(isinstance(t, str) for t in texts):
+            return web.json_response(
+                {"error": {"message": "input must be a string or a list of strings", "type": "invalid_request_error"}},
+                status=400,
+            )
+        self.stats.embedding_requests += 1
+        tokens = sum(max(1, len(t) // 4) for t in texts)
+        return web.json_response(
+            {
+                "object": "list",
+                "model": body.get("model", "test"),
+                "data": [
+                    {"object": "embedding", "index": i, "embedding": embedding_for(t)}
+                    for i, t in enumerate(texts)
+                ],
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
+
     async def stats_handler(self, _request):
         from aiohttp import web
 
@@ -193,6 +236,8 @@ class _App:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_post("/chat/completions", self.chat)
+        app.router.add_post("/v1/embeddings", self.embeddings)
+        app.router.add_post("/embeddings", self.embeddings)
         app.router.add_get("/_stats", self.stats_handler)
         return app
 
