@@ -620,3 +620,28 @@ class PairwiseJudge(LLMJudge):
             explanation=(candidate_first if passed == (preference_ab >= 0.5) else baseline_first).reason,
             details=details, **judge,
         )
+
+
+RagRubric = Literal["context_precision", "context_recall", "context_relevance"]
+
+
+@dataclass(kw_only=True)
+class RagJudge(LLMJudge):
+    """An LLM-judged retrieval metric: how relevant, well ranked and complete the retrieved
+    context is. params as `llm_judge`, with `rubric` one of context_precision (relevant chunks
+    ranked first, vs the reference), context_recall (the reference's facts found in the
+    context) or context_relevance (share of chunks about the question)."""
+
+    kind: ClassVar[str] = "rag"
+    example: ClassVar[dict[str, Any]] = {"rubric": "context_relevance"}
+    default_category: ClassVar[str] = "irrelevant"
+
+    rubric: RagRubric = "context_relevance"
+
+    def __post_init__(self) -> None:
+        if self.rubric not in RagRubric.__args__:  # type: ignore[attr-defined]
+            raise ValueError(
+                f"evaluator {self.name}: rubric {self.rubric!r} is not a RAG rubric; valid: "
+                f"{', '.join(RagRubric.__args__)}"  # type: ignore[attr-defined]
+            )
+        super().__post_init__()
