@@ -35,6 +35,8 @@ def _stem(word: str) -> str:
     """A light suffix strip so "refunds"/"refunded"/"refunding" meet "refund"."""
     if len(word) > 4 and word.endswith("ies"):
         return word[:-3] + "y"
+    if word.endswith(("ss", "us", "is")):  # business, status, analysis: not plurals
+        return word
     for suffix in ("ing", "ed", "es", "s"):
         if len(word) > len(suffix) + 2 and word.endswith(suffix):
             return word[: -len(suffix)]
