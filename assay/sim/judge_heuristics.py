@@ -355,7 +355,9 @@ def conversation_coherence(sections: Sections, prompt: str) -> Verdict:
 def _chunk_serves(doc: str, reference: str) -> bool:
     ref_words = domain.content_words(reference)
     shared = len(ref_words & domain.content_words(doc)) / len(ref_words) if ref_words else 0.0
-    return shared >= 0.3 or bool(domain.numbers_in(reference) & domain.numbers_in(doc))
+    numbers = domain.numbers_in(reference)
+    # "5" alone is in half the knowledge base: a chunk serves by numbers only with most of them.
+    return shared >= 0.3 or (bool(numbers) and len(numbers & domain.numbers_in(doc)) / len(numbers) >= 0.5)
 
 
 def context_precision(sections: Sections, prompt: str) -> Verdict:
@@ -392,6 +394,25 @@ def context_relevance(sections: Sections, prompt: str) -> Verdict:
     if score >= 0.5:
         return verdict(True, score, "relevant", f"{relevant} of {len(docs)} chunks are about the question.")
     return verdict(False, score, "irrelevant", f"Only {relevant} of {len(docs)} chunks are about the question.")
+
+
+def _answer_quality(question: str, response: str) -> float:
+    if not response.strip() or is_refusal(response):
+        return 0.0
+    return _related(question, response) if domain.content_words(question) else 0.8
+
+
+def pairwise(sections: Sections, prompt: str) -> Verdict:
+    """Which response addresses the question better (a refusal addresses nothing)."""
+    question = _section(sections, "question")
+    a = _answer_quality(question, _section(sections, "response_a"))
+    b = _answer_quality(question, _section(sections, "response_b"))
+    score = 0.5 + (a - b) / 2
+    if abs(a - b) < 0.1:
+        return verdict(True, 0.5, "tie", "Both responses address the question about as well.")
+    if a > b:
+        return verdict(True, score, "a", "Response A addresses the question better.")
+    return verdict(False, score, "b", "Response B addresses the question better.")
 
 
 def generic_quality(sections: Sections, prompt: str) -> Verdict:
@@ -433,6 +454,7 @@ HEURISTICS: dict[str, Callable[[Sections, str], Verdict]] = {
     "context_precision": context_precision,
     "context_recall": context_recall,
     "context_relevance": context_relevance,
+    "pairwise": pairwise,
     "custom_rubric": generic_quality,
     "g_eval": generic_quality,
 }
@@ -441,7 +463,7 @@ HEURISTICS: dict[str, Callable[[Sections, str], Verdict]] = {
 # ---------------------------------------------------------------------------- reply shapes
 
 _GOOD_LABEL = re.compile(
-    r"pass|good|yes|correct|relevant|safe|polite|resolved|supported|accurate|acceptable|compliant|on.?topic|helpful|ok",
+    r"pass|good|great|excellent|yes|correct|relevant|safe|polite|resolved|supported|accurate|acceptable|compliant|on.?topic|helpful|ok",
     re.IGNORECASE,
 )
 _BAD_LABEL = re.compile(r"fail|bad|\bno\b|incorrect|irrelevant|unsafe|rude|unresolved|unsupported|inaccurate|off.?topic|unhelpful|poor", re.IGNORECASE)

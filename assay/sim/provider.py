@@ -201,6 +201,13 @@ def _judge_reply(profile: SimProfile, rng: random.Random, messages: list[dict[st
     users = [_text(m.get("content")) for m in messages if m.get("role") == "user"]
     prompt = users[-1] if users else ""
     rubric_id, sections = parse_judge_prompt(prompt)
+    if rubric_id is None and len(users) > 1:
+        # A repair request: the judge prompt is the earlier user message. Rubrics of the
+        # library beyond the first three are answered from it; the first three keep their v1
+        # answer to a repair (unknown_rubric), which the demo's figures were measured with.
+        first_id, first_sections = parse_judge_prompt(users[-2])
+        if first_id in judge_heuristics.HEURISTICS:
+            prompt, rubric_id, sections = users[-2], first_id, first_sections
     verdict = judge_verdict(rubric_id, sections, prompt=prompt)
     flip_draw, wrap_draw, junk_draw = rng.random(), rng.random(), rng.random()
     if junk_draw < profile.judge_junk_rate:
