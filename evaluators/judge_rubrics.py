@@ -9,7 +9,6 @@ old and new scores.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -7,7 +7,7 @@ import pytest
 
 from assay.llm.engine import LLMResult
 from evaluators.judge_prompt import parse_judge_prompt, parse_reply_format
-from evaluators.judge_rubrics import CustomRubricJudge, GEvalJudge, default_steps
+from evaluators.judge_rubrics import default_steps
 from evaluators.rag import ContextOverlap, content_tokens
 from evaluators.registry import build_evaluator
 
