@@ -68,7 +68,8 @@ class CustomRubricJudge(LLMJudge):
     }
     default_category: ClassVar[str] = "reasoning_error"
 
-    rubric: str = "custom_rubric"
+    rubric: str = field(default="custom_rubric", init=False)
+    """Fixed: the rubric is the criteria (the prompt's rubric id, which the sim judge reads)."""
     criteria: str | None = None
     criteria_file: str | None = None
     mode: OutputMode = "pass_fail"
@@ -79,8 +80,6 @@ class CustomRubricJudge(LLMJudge):
     sections: list[str] = field(default_factory=lambda: ["question", "response"])
 
     def __post_init__(self) -> None:
-        if self.rubric != "custom_rubric":
-            raise ValueError(f"evaluator {self.name}: custom_rubric takes `criteria`, not rubric={self.rubric!r}")
         super().__post_init__()
         self.metric = self.name  # each custom rubric is its own metric
 
@@ -220,15 +219,13 @@ class GEvalJudge(LLMJudge):
     }
     default_category: ClassVar[str] = "reasoning_error"
 
-    rubric: str = "g_eval"
+    rubric: str = field(default="g_eval", init=False)
     criteria: str = ""
     steps: list[str] | None = None
     threshold: float = 0.5
     sections: list[str] = field(default_factory=lambda: ["question", "response"])
 
     def __post_init__(self) -> None:
-        if self.rubric != "g_eval":
-            raise ValueError(f"evaluator {self.name}: g_eval takes `criteria`, not rubric={self.rubric!r}")
         if not isinstance(self.criteria, str) or not self.criteria.strip():
             raise ValueError(f"evaluator {self.name}: criteria is required (the text the response is scored against)")
         if self.steps is not None and (

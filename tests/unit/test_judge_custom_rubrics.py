@@ -137,6 +137,7 @@ def test_criteria_file_plain_text_or_rubric_file(tmp_path):
         ({"criteria": "x", "mode": "label", "labels": ["a", "b"], "pass_labels": ["a"],
           "examples": [{"output": "o", "verdict": "c"}]}, "one of labels"),
         ({"criteria": "Talk about {topic}."}, "needs rubric_params topic"),
+        ({"criteria": "x", "rubric": "faithfulness"}, "unknown param\\(s\\) rubric"),
     ],
 )
 def test_bad_params_name_the_problem(params, message):
