@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from assay.contracts.score import Score
+from assay.contracts.taxonomy import FAILURE_CATEGORIES
 from assay.llm.engine import LLMEngine, LLMRequest, LLMResult
 from evaluators.base import Subject, missing_fields
 from evaluators.judge_prompt import (
@@ -104,8 +105,6 @@ _HEADER_KEYS = frozenset({"version", "sections", "category", "label_categories",
 
 def parse_rubric(rubric_id: str, source: str, *, where: str) -> Rubric:
     """A rubric from its file text: header, `---`, rubric text."""
-    from assay.contracts.taxonomy import FAILURE_CATEGORIES
-
     header, sep, text = source.partition("\n---\n")
     if not sep:
         raise ValueError(f"{where}: a rubric is a header (version:, sections:), a '---' line, then the text")
@@ -113,10 +112,9 @@ def parse_rubric(rubric_id: str, source: str, *, where: str) -> Rubric:
     unknown_keys = sorted(set(meta) - _HEADER_KEYS)
     missing_keys = sorted({"version", "sections"} - set(meta))
     if unknown_keys or missing_keys:
-        raise ValueError(
-            f"{where}: header keys {unknown_keys or ''}{' unknown' if unknown_keys else ''}"
-            f"{' missing ' + str(missing_keys) if missing_keys else ''}; valid: {', '.join(sorted(_HEADER_KEYS))}"
-        )
+        problems = [f"unknown header keys {unknown_keys}"] if unknown_keys else []
+        problems += [f"missing header keys {missing_keys}"] if missing_keys else []
+        raise ValueError(f"{where}: {'; '.join(problems)}; valid: {', '.join(sorted(_HEADER_KEYS))}")
     names = [s.strip() for s in meta["sections"].split(",") if s.strip()]
     sections = tuple(n.rstrip("?") for n in names)
     optional = tuple(n.rstrip("?") for n in names if n.endswith("?"))

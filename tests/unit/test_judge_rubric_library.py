@@ -91,7 +91,7 @@ def test_rubric_header_errors_name_the_problem():
         parse_rubric("x", "version: 1\nsections: question, answer\n---\ntext", where="x.md")
     with pytest.raises(ValueError, match="unknown category 'rudeness'"):
         parse_rubric("x", "version: 1\nsections: response\ncategory: rudeness\n---\ntext", where="x.md")
-    with pytest.raises(ValueError, match="'secton'.*unknown"):
+    with pytest.raises(ValueError, match="unknown header keys \\['secton'\\]; missing header keys \\['sections'\\]"):
         parse_rubric("x", "version: 1\nsecton: response\n---\ntext", where="x.md")
     with pytest.raises(ValueError, match="unknown rubric 'nope'.*correctness"):
         load_rubric("nope")
