@@ -9,6 +9,14 @@ same for one subject, for notebook use.
 
 Every score carries the accounting of the calls behind it: tokens, cost paid, latency,
 attempts, cache hit.
+
+A rubric file is a header (`version:`, `sections:` with `name?` for an optional section,
+optionally `category:`, `label_categories: label=category, ...` and `score_required: true`),
+a `---` line, and the rubric text. The text may hold `{placeholders}` that the judge's
+`rubric_params` fill (`{topics}` of restrict_to_topic); a rubric with placeholders gets the
+params' hash in its version, since other params ask another question. `CustomRubricJudge` and
+`GEvalJudge` (evaluators/judge_rubrics.py) build their rubric from config instead of a file and
+run through this same engine path.
 """
 
 from __future__ import annotations
@@ -16,7 +24,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 import statistics
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -24,13 +34,14 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from assay.contracts.score import Score
+from assay.contracts.taxonomy import FAILURE_CATEGORIES
 from assay.llm.engine import LLMEngine, LLMRequest, LLMResult
 from evaluators.base import Subject, missing_fields
 from evaluators.judge_prompt import (
-    JUDGE_SYSTEM_PROMPT,
+    DEFAULT_REPLY,
     JudgeReplyError,
     JudgeVerdict,
-    parse_judge_reply,
+    ReplyFormat,
     render_judge_prompt,
 )
 
@@ -42,7 +53,12 @@ SECTION_FIELDS = {
     "context": "context",
     "response": "output_text",
     "tool_calls": "tool_calls",
+    "tools": "tools",
     "reference": "expected_output",
+    # A summary's source text is the call's input.
+    "document": "input_text",
+    # Multi-turn: the messages list, rendered as a numbered transcript.
+    "conversation": "messages",
     # Pairwise: the two responses compared; which is which changes with the order judged.
     "response_a": "output_text",
     "response_b": "baseline_output",
@@ -50,8 +66,7 @@ SECTION_FIELDS = {
 
 REPAIR_INSTRUCTION = (
     "Your previous reply was not valid JSON ({error}). Reply again with exactly one JSON object "
-    'and nothing else: {{"passed": true|false, "score": <number from 0 to 1>, "label": "<short label>", '
-    '"reason": "<one sentence>"}}'
+    "and nothing else: {shape}"
 )
 """Sent once after an unparseable reply (the local test server recognises 'not valid JSON')."""
 
@@ -65,22 +80,152 @@ class Rubric:
     rubric_id: str
     version: str
     sections: tuple[str, ...]
+    """Evidence sections in prompt order, optional ones included."""
     text: str
+    optional_sections: tuple[str, ...] = ()
+    """Rendered when the subject has the field, "(not given)" otherwise; never a skip."""
+    category: str | None = None
+    """Default failure category of the metric (config's `failure_category` overrides it)."""
+    label_categories: tuple[tuple[str, str], ...] = ()
+    """A failing verdict's label -> its own category (refusal_quality: over_refusal is a
+    refusal, unsafe_compliance is toxicity)."""
+    reply: ReplyFormat = DEFAULT_REPLY
+
+    @property
+    def required_sections(self) -> tuple[str, ...]:
+        return tuple(s for s in self.sections if s not in self.optional_sections)
+
+    @property
+    def placeholders(self) -> tuple[str, ...]:
+        return rubric_placeholders(self.text)
+
+
+_HEADER_KEYS = frozenset({"version", "sections", "category", "label_categories", "score_required"})
+
+
+def parse_rubric(rubric_id: str, source: str, *, where: str) -> Rubric:
+    """A rubric from its file text: header, `---`, rubric text."""
+    header, sep, text = source.partition("\n---\n")
+    if not sep:
+        raise ValueError(f"{where}: a rubric is a header (version:, sections:), a '---' line, then the text")
+    meta = {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in header.splitlines() if ":" in line)}
+    unknown_keys = sorted(set(meta) - _HEADER_KEYS)
+    missing_keys = sorted({"version", "sections"} - set(meta))
+    if unknown_keys or missing_keys:
+        problems = [f"unknown header keys {unknown_keys}"] if unknown_keys else []
+        problems += [f"missing header keys {missing_keys}"] if missing_keys else []
+        raise ValueError(f"{where}: {'; '.join(problems)}; valid: {', '.join(sorted(_HEADER_KEYS))}")
+    names = [s.strip() for s in meta["sections"].split(",") if s.strip()]
+    sections = tuple(n.rstrip("?") for n in names)
+    optional = tuple(n.rstrip("?") for n in names if n.endswith("?"))
+    unknown = [s for s in sections if s not in SECTION_FIELDS]
+    if unknown:
+        raise ValueError(f"{where}: unknown sections {unknown}; valid: {sorted(SECTION_FIELDS)}")
+    label_categories = tuple(
+        (label.strip(), category.strip())
+        for label, _, category in (pair.partition("=") for pair in meta.get("label_categories", "").split(","))
+        if label.strip()
+    )
+    category = meta.get("category") or None
+    for c in [category, *(c for _, c in label_categories)]:
+        if c is not None and c not in FAILURE_CATEGORIES:
+            raise ValueError(f"{where}: unknown category {c!r}; valid: {', '.join(FAILURE_CATEGORIES)}")
+    reply = ReplyFormat(is_score_required=meta.get("score_required", "").lower() == "true")
+    return Rubric(rubric_id, meta["version"], sections, text.strip(), optional, category, label_categories, reply)
 
 
 @cache
 def load_rubric(rubric_id: str) -> Rubric:
     path = RUBRIC_DIR / f"{rubric_id}.md"
-    if not path.exists():
+    if not re.fullmatch(r"[a-z0-9_]+", rubric_id) or not path.exists():
         known = sorted(p.stem for p in RUBRIC_DIR.glob("*.md"))
         raise ValueError(f"unknown rubric {rubric_id!r}; valid rubrics: {', '.join(known)}")
-    header, _, text = path.read_text(encoding="utf-8").partition("\n---\n")
-    meta = dict(line.split(":", 1) for line in header.splitlines() if ":" in line)
-    sections = tuple(s.strip() for s in meta["sections"].split(","))
-    unknown = [s for s in sections if s not in SECTION_FIELDS]
-    if unknown:
-        raise ValueError(f"{path}: unknown sections {unknown}; valid: {sorted(SECTION_FIELDS)}")
-    return Rubric(rubric_id, meta["version"].strip(), sections, text.strip())
+    return parse_rubric(rubric_id, path.read_text(encoding="utf-8"), where=str(path))
+
+
+# ---------------------------------------------------------------------------- placeholders
+
+_PLACEHOLDER = re.compile(r"(?<!\{)\{([a-z_][a-z0-9_]*)\}(?!\})")
+
+
+def rubric_placeholders(text: str) -> tuple[str, ...]:
+    """The `{name}` placeholders of a rubric text, in order of first use (`{{` escapes)."""
+    return tuple(dict.fromkeys(_PLACEHOLDER.findall(text)))
+
+
+def _param_text(name: str, value: Any) -> str:
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{value:g}"
+    if isinstance(value, list) and value and all(isinstance(v, str) and v.strip() for v in value):
+        # "; " so a topic may contain a comma ("returns, refunds and exchanges").
+        return "; ".join(v.strip() for v in value)
+    raise ValueError(
+        f"rubric_params[{name!r}] must be a non-empty string, a number or a non-empty list of strings, got {value!r}"
+    )
+
+
+def fill_placeholders(text: str, params: Mapping[str, Any], *, rubric_id: str) -> str:
+    """The rubric text with its placeholders filled; a missing or unused param is a ValueError
+    naming it."""
+    wanted = rubric_placeholders(text)
+    missing = [n for n in wanted if n not in params]
+    if missing:
+        raise ValueError(
+            f"rubric {rubric_id!r} needs rubric_params {', '.join(missing)} "
+            f"(e.g. rubric_params: {{{missing[0]}: [...]}})"
+        )
+    unused = sorted(set(params) - set(wanted))
+    if unused:
+        valid = ", ".join(wanted) if wanted else "none (it has no placeholders)"
+        raise ValueError(f"rubric {rubric_id!r}: unknown rubric_params {', '.join(unused)}; valid: {valid}")
+    filled = _PLACEHOLDER.sub(lambda m: _param_text(m[1], params[m[1]]), text)
+    return filled.replace("{{", "{").replace("}}", "}")
+
+
+def params_digest(value: Any) -> str:
+    """A short stable hash of config values (a rubric's params, a custom rubric's text)."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:10]
+
+
+# ---------------------------------------------------------------------------- evidence
+
+
+def _message_text(content: Any) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, list):  # OpenAI content parts
+        return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("text"))
+    return str(content)
+
+
+def render_transcript(messages: Any) -> str:
+    """A messages list as a numbered transcript: `[2] assistant: ...`, tool calls and tool
+    results named, so a judge reads the conversation in order."""
+    if not isinstance(messages, list):
+        return _section_text(messages)
+    lines = []
+    for i, message in enumerate(messages, 1):
+        if not isinstance(message, dict):
+            lines.append(f"[{i}] {json.dumps(message, ensure_ascii=False, default=str)}")
+            continue
+        role = str(message.get("role") or "unknown")
+        if role == "tool" and message.get("name"):
+            role = f"tool {message['name']}"
+        text = _message_text(message.get("content"))
+        calls = [
+            c.get("function", c) if isinstance(c, dict) else c for c in (message.get("tool_calls") or [])
+        ]
+        called = "; ".join(
+            f"{c.get('name')}({c.get('arguments') if isinstance(c.get('arguments'), str) else json.dumps(c.get('arguments'), sort_keys=True)})"
+            for c in calls
+            if isinstance(c, dict)
+        )
+        if called:
+            text = f"{text}\n(tool calls: {called})" if text else f"(tool calls: {called})"
+        lines.append(f"[{i}] {role}: {text}")
+    return "\n".join(lines)
 
 
 def _section_text(value: Any) -> str:
@@ -89,6 +234,16 @@ def _section_text(value: Any) -> str:
     if isinstance(value, list | dict):
         return json.dumps(value, sort_keys=True, ensure_ascii=False)
     return str(value)
+
+
+NOT_GIVEN = "(not given)"
+"""What an optional section reads when the subject has no such field."""
+
+
+def render_section(name: str, value: Any) -> str:
+    if value in (None, "", []):
+        return NOT_GIVEN
+    return render_transcript(value) if name == "conversation" else _section_text(value)
 
 
 # ---------------------------------------------------------------------------- running plans
@@ -100,6 +255,7 @@ class JudgeCall:
 
     request: LLMRequest
     results: list[LLMResult]
+    reply: ReplyFormat = DEFAULT_REPLY
     verdict: JudgeVerdict | None = None
     parse_error: str | None = None
 
@@ -115,7 +271,7 @@ class JudgeCall:
         self.verdict, self.parse_error = None, None
         if self.final.status == "completed":
             try:
-                self.verdict = parse_judge_reply(self.final.text)
+                self.verdict = self.reply.parse(self.final.text)
             except JudgeReplyError as exc:
                 self.parse_error = str(exc)
 
@@ -140,7 +296,7 @@ def repair_request(call: JudgeCall) -> LLMRequest:
         messages=[
             *request.messages,
             {"role": "assistant", "content": call.final.text or ""},
-            {"role": "user", "content": REPAIR_INSTRUCTION.format(error=call.parse_error)},
+            {"role": "user", "content": REPAIR_INSTRUCTION.format(error=call.parse_error, shape=call.reply.shape())},
         ],
         params=request.params,
         cache_namespace=f"{request.cache_namespace}:repair",
@@ -152,7 +308,8 @@ async def judge_plans_async(plans: list[JudgePlan], engine: LLMEngine) -> list[S
     async with engine.session(len(requests)):
         results = iter(await engine.run_async(requests))
         for plan in plans:
-            plan.calls = [JudgeCall(request, [next(results)]) for request in plan.requests]
+            reply = getattr(plan.judge, "reply_format", DEFAULT_REPLY)
+            plan.calls = [JudgeCall(request, [next(results)], reply) for request in plan.requests]
         calls = [call for plan in plans for call in plan.calls]
         for call in calls:
             call.read()
@@ -229,26 +386,31 @@ def reduce_votes(
 
 @dataclass
 class LLMJudge:
-    """An LLM-judged metric. params: `rubric` (a file in evaluators/rubrics), `model`
-    (defaults to the project's judge model), `redact_pii` (default true),
-    `completion_params` (extra litellm arguments, e.g. api_base), and for voting `samples`
-    (n > 1 asks n times at temperature 0.7) with `reducer` (all / any / majority / mean /
-    min_pass_rate, the last with `min_pass_rate`)."""
+    """An LLM-judged metric. params: `rubric` (a file in evaluators/rubrics), `rubric_params`
+    (values for the rubric's `{placeholders}`, e.g. `topics`), `model` (defaults to the
+    project's judge model), `redact_pii` (default true), `completion_params` (extra litellm
+    arguments, e.g. api_base), and for voting `samples` (n > 1 asks n times at temperature
+    0.7) with `reducer` (all / any / majority / mean / min_pass_rate, the last with
+    `min_pass_rate`)."""
 
     kind: ClassVar[str] = "judge"
     output: ClassVar[str] = "pass/fail + score 0-1 + label"
     offline: ClassVar[bool] = False
     example: ClassVar[dict[str, Any]] = {"rubric": "faithfulness"}
+    default_category: ClassVar[str] = "hallucination"
+    """Failure category when neither config nor the rubric's header names one."""
 
     name: str
     rubric: str = "faithfulness"
     model: str | None = None
     redact_pii: bool = True
-    failure_category: str | None = "hallucination"
+    failure_category: str | None = None
+    """None = the rubric's `category:` (else `default_category`)."""
     completion_params: dict[str, Any] = field(default_factory=dict)
     samples: int = 1
     reducer: Reducer = "majority"
     min_pass_rate: float = 0.5
+    rubric_params: dict[str, Any] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     """The config entry's params as given (kept for the record, like every evaluator's)."""
 
@@ -261,18 +423,41 @@ class LLMJudge:
             )
         if not 0 <= self.min_pass_rate <= 1:
             raise ValueError(f"evaluator {self.name}: min_pass_rate must be 0..1, got {self.min_pass_rate}")
-        self._rubric = load_rubric(self.rubric)
-        self.version = f"{self.rubric}.v{self._rubric.version}"
-        self.required_fields = tuple(dict.fromkeys(SECTION_FIELDS[s] for s in self._rubric.sections))
+        if not isinstance(self.rubric_params, dict):
+            raise ValueError(f"evaluator {self.name}: rubric_params must be a mapping, got {self.rubric_params!r}")
+        self._rubric = self.build_rubric()
+        self._text = fill_placeholders(self._rubric.text, self.rubric_params, rubric_id=self._rubric.rubric_id)
+        self._examples: tuple[str, ...] = self.build_examples()
+        self.reply_format = self._rubric.reply
+        self.version = self.build_version()
+        self.metric = self.rubric
+        self.required_fields = tuple(dict.fromkeys(SECTION_FIELDS[s] for s in self._rubric.required_sections))
+        self._is_category_configured = self.failure_category is not None
+        if self.failure_category is None:
+            self.failure_category = self._rubric.category or self.default_category
+
+    # Override points: where the rubric comes from (a file here; config for custom rubrics).
+
+    def build_rubric(self) -> Rubric:
+        return load_rubric(self.rubric)
+
+    def build_examples(self) -> tuple[str, ...]:
+        """Graded examples, each fenced in the prompt before the evidence."""
+        return ()
+
+    def build_version(self) -> str:
+        version = f"{self.rubric}.v{self._rubric.version}"
+        # Other topics are another question: a new series, never mixed with the old one.
+        return f"{version}.p{params_digest(self.rubric_params)}" if self.rubric_params else version
 
     @classmethod
     def catalogue_inputs(cls, fixed: dict[str, Any]) -> tuple[str, ...]:
-        """Subject fields the rubric's sections read (for `assay evaluators`)."""
+        """Subject fields the rubric's required sections read (for `assay evaluators`)."""
         rubric_id = fixed.get("rubric") or cls.__dataclass_fields__["rubric"].default
-        return tuple(dict.fromkeys(SECTION_FIELDS[s] for s in load_rubric(rubric_id).sections))
+        return tuple(dict.fromkeys(SECTION_FIELDS[s] for s in load_rubric(rubric_id).required_sections))
 
     def _sections(self, subject: Subject) -> dict[str, str]:
-        sections = {s: _section_text(subject[SECTION_FIELDS[s]]) for s in self._rubric.sections}
+        sections = {s: render_section(s, subject.get(SECTION_FIELDS[s])) for s in self._rubric.sections}
         if self.redact_pii:
             # Nothing personal leaves for a judge provider (DESIGN.md: redact before judging).
             from evaluators.safety import redact
@@ -284,13 +469,18 @@ class LLMJudge:
         # A nonce derived from the evidence keeps the prompt (the cache key) reproducible while
         # staying unguessable for the text inside the fence.
         nonce = hashlib.sha256(json.dumps(sections, sort_keys=True).encode()).hexdigest()[:12]
-        prompt = render_judge_prompt(self.rubric, self._rubric.text, sections, nonce=nonce)
+        prompt = render_judge_prompt(
+            self._rubric.rubric_id, self._text, sections, nonce=nonce, reply=self.reply_format, examples=self._examples
+        )
         params = {"temperature": 0, "max_tokens": 256}
         if self.samples > 1:
             params["temperature"] = SAMPLE_TEMPERATURE
         return LLMRequest(
             model=model,
-            messages=[{"role": "system", "content": JUDGE_SYSTEM_PROMPT}, {"role": "user", "content": prompt}],
+            messages=[
+                {"role": "system", "content": self.reply_format.system_prompt()},
+                {"role": "user", "content": prompt},
+            ],
             params={**params, **self.completion_params},
             cache_namespace=f"judge:{self.name}:{self.version}{namespace_suffix}",
         )
@@ -316,7 +506,7 @@ class LLMJudge:
 
     def score_from(self, subject: Subject, request: LLMRequest, result: LLMResult) -> Score:
         """The Score of one answered request (no repair)."""
-        call = JudgeCall(request, [result])
+        call = JudgeCall(request, [result], self.reply_format)
         call.read()
         return self.score_from_calls(subject, [call])
 
@@ -328,7 +518,7 @@ class LLMJudge:
             return self._score(subject, **failure_fields(calls[0]), **judge)
         if self.samples == 1:
             verdict = answered[0].verdict
-            details = {"repaired": True} if repaired else None
+            details = {**(verdict.details or {}), **({"repaired": True} if repaired else {})} or None
             return self._score(
                 subject, value=verdict.score, passed=verdict.passed, label=verdict.label,
                 explanation=verdict.reason, details=details, **judge,
@@ -349,13 +539,20 @@ class LLMJudge:
             return [plan]
         return judge_plans([plan], engine or LLMEngine())
 
+    def _category(self, label: str | None) -> str | None:
+        if not self._is_category_configured:
+            by_label = dict(self._rubric.label_categories)
+            if label in by_label:
+                return by_label[label]
+        return self.failure_category
+
     def _score(self, subject: Subject, **fields: Any) -> Score:
         return Score(
             subject_id=str(subject["subject_id"]),
             evaluator=self.name,
             evaluator_version=self.version,
-            metric=self.rubric,
-            failure_category=self.failure_category if fields.get("passed") is False else None,
+            metric=self.metric,
+            failure_category=self._category(fields.get("label")) if fields.get("passed") is False else None,
             scored_at=datetime.now(UTC),
             **fields,
         )
@@ -373,9 +570,9 @@ class PairwiseJudge(LLMJudge):
     """
 
     example: ClassVar[dict[str, Any]] = {"rubric": "pairwise"}
+    default_category: ClassVar[str] = "reasoning_error"
 
     rubric: str = "pairwise"
-    failure_category: str | None = "reasoning_error"
 
     def plan(self, subject: Subject, *, default_model: str) -> JudgePlan | Score:
         missing = missing_fields(subject, self.required_fields)
@@ -421,3 +618,28 @@ class PairwiseJudge(LLMJudge):
             explanation=(candidate_first if passed == (preference_ab >= 0.5) else baseline_first).reason,
             details=details, **judge,
         )
+
+
+RagRubric = Literal["context_precision", "context_recall", "context_relevance"]
+
+
+@dataclass(kw_only=True)
+class RagJudge(LLMJudge):
+    """An LLM-judged retrieval metric: how relevant, well ranked and complete the retrieved
+    context is. params as `llm_judge`, with `rubric` one of context_precision (relevant chunks
+    ranked first, vs the reference), context_recall (the reference's facts found in the
+    context) or context_relevance (share of chunks about the question)."""
+
+    kind: ClassVar[str] = "rag"
+    example: ClassVar[dict[str, Any]] = {"rubric": "context_relevance"}
+    default_category: ClassVar[str] = "irrelevant"
+
+    rubric: RagRubric = "context_relevance"
+
+    def __post_init__(self) -> None:
+        if self.rubric not in RagRubric.__args__:  # type: ignore[attr-defined]
+            raise ValueError(
+                f"evaluator {self.name}: rubric {self.rubric!r} is not a RAG rubric; valid: "
+                f"{', '.join(RagRubric.__args__)}"  # type: ignore[attr-defined]
+            )
+        super().__post_init__()

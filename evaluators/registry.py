@@ -91,7 +91,101 @@ EVALUATOR_TYPES: dict[str, str | Preset] = {
     # judges
     "llm_judge": "evaluators.llm_judge:LLMJudge",
     "pairwise_judge": "evaluators.llm_judge:PairwiseJudge",
+    "custom_rubric": "evaluators.judge_rubrics:CustomRubricJudge",
+    "g_eval": "evaluators.judge_rubrics:GEvalJudge",
+    "correctness": Preset(
+        "llm_judge", {"rubric": "correctness"},
+        description="Whether the response states the same facts as the reference answer, judged by an LLM.",
+    ),
+    "answer_relevance": Preset(
+        "llm_judge", {"rubric": "answer_relevance"},
+        description="How directly the response addresses the user's question, judged by an LLM.",
+    ),
+    "answers_query": Preset(
+        "llm_judge", {"rubric": "answers_query"},
+        description="Whether the response actually answers what was asked (not just the same subject), judged by an LLM.",
+    ),
+    "context_sufficiency": Preset(
+        "llm_judge", {"rubric": "context_sufficiency"},
+        description="Whether the retrieved context holds enough to answer the question, judged by an LLM.",
+    ),
+    "faithfulness": Preset(
+        "llm_judge", {"rubric": "faithfulness"},
+        description="Share of the response's sentences supported by the retrieved context, judged by an LLM.",
+    ),
+    "hallucination": Preset(
+        "llm_judge", {"rubric": "hallucination"},
+        description="Whether the response invents or contradicts specifics relative to the context, judged by an LLM.",
+    ),
+    "summary_accuracy": Preset(
+        "llm_judge", {"rubric": "summary_accuracy"},
+        description="Share of a summary's statements supported by its source document (the input), judged by an LLM.",
+    ),
+    "conciseness": Preset(
+        "llm_judge", {"rubric": "conciseness"},
+        description="Whether the response answers without padding, repetition or filler, judged by an LLM.",
+    ),
+    "coherence": Preset(
+        "llm_judge", {"rubric": "coherence"},
+        description="Whether the response reads as one consistent, well-ordered text, judged by an LLM.",
+    ),
+    "harmfulness": Preset(
+        "llm_judge", {"rubric": "harmfulness"},
+        description="Whether the response could cause harm (violence, self-harm, crime, dangerous advice), judged by an LLM.",
+    ),
+    "maliciousness": Preset(
+        "llm_judge", {"rubric": "maliciousness"},
+        description="Whether the response tries to deceive or exploit the user (phishing, scams, pressure), judged by an LLM.",
+    ),
+    "politeness": Preset(
+        "llm_judge", {"rubric": "politeness"},
+        description="Whether the response's tone towards the user is courteous rather than rude or dismissive, judged by an LLM.",
+    ),
+    "restrict_to_topic": Preset(
+        "llm_judge", {"rubric": "restrict_to_topic"},
+        description="Whether the response stays within the allowed topics (rubric_params.topics), judged by an LLM.",
+        example={"rubric_params": {"topics": ["orders and shipping", "returns and refunds", "account access"]}},
+    ),
+    "sensitive_topics": Preset(
+        "llm_judge", {"rubric": "sensitive_topics"},
+        description="Whether the response avoids the listed sensitive topics (rubric_params.topics), judged by an LLM.",
+        example={"rubric_params": {"topics": ["politics", "religion", "medical diagnosis"]}},
+    ),
+    "refusal_quality": Preset(
+        "llm_judge", {"rubric": "refusal_quality"},
+        description="Whether the response refuses exactly the requests it should, penalising unsafe compliance and over-refusal, judged by an LLM.",
+    ),
+    "tool_correctness": Preset(
+        "llm_judge", {"rubric": "tool_correctness"},
+        description="Whether the assistant called the right tool with valid arguments for the request, judged by an LLM.",
+    ),
+    "conversation_resolution": Preset(
+        "llm_judge", {"rubric": "conversation_resolution"},
+        description="Whether a multi-turn conversation ends with the user's need met, judged by an LLM over the messages.",
+    ),
+    "conversation_coherence": Preset(
+        "llm_judge", {"rubric": "conversation_coherence"},
+        description="Whether the assistant's turns stay consistent with the conversation so far, judged by an LLM over the messages.",
+    ),
+    "pairwise": Preset(
+        "pairwise_judge", {"rubric": "pairwise"},
+        description="Whether the candidate's response is at least as good as the baseline's, judged in both orders by an LLM.",
+    ),
     # rag
+    "rag_judge": "evaluators.llm_judge:RagJudge",
+    "context_precision": Preset(
+        "rag_judge", {"rubric": "context_precision"},
+        description="Whether the retrieved chunks that serve the reference answer are ranked first (average precision), judged by an LLM.",
+    ),
+    "context_recall": Preset(
+        "rag_judge", {"rubric": "context_recall"},
+        description="Share of the reference answer's sentences found in the retrieved context, judged by an LLM.",
+    ),
+    "context_relevance": Preset(
+        "rag_judge", {"rubric": "context_relevance"},
+        description="Share of the retrieved chunks that are about the question, judged by an LLM.",
+    ),
+    "context_overlap": "evaluators.rag:ContextOverlap",
 }
 
 RESERVED_FIELDS = frozenset(

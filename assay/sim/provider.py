@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from assay.demo import domain
-from evaluators.judge_prompt import parse_judge_prompt
+from assay.sim import judge_heuristics
+from evaluators.judge_prompt import parse_judge_prompt, parse_reply_format
 
 PROVIDER = "sim"
 LATENCY_SCALE_ENV = "ASSAY_SIM_LATENCY_SCALE"
@@ -153,8 +154,10 @@ def _verdict(passed: bool, score: float, label: str, reason: str) -> dict[str, A
     return {"passed": passed, "score": round(score, 3), "label": label, "reason": reason}
 
 
-def judge_verdict(rubric_id: str | None, sections: dict[str, str]) -> dict[str, Any]:
-    """The sim judge's honest verdict (before its deliberate imperfections)."""
+def judge_verdict(rubric_id: str | None, sections: dict[str, str], *, prompt: str = "") -> dict[str, Any]:
+    """The sim judge's honest verdict (before its deliberate imperfections), in the default
+    shape. `prompt` (the whole judge prompt) gives parameterised rubrics their filled text
+    (restrict_to_topic's allowed topics)."""
     if rubric_id == "faithfulness":
         response = sections.get("response", "")
         context_docs = [
@@ -188,20 +191,32 @@ def judge_verdict(rubric_id: str | None, sections: dict[str, str]) -> dict[str, 
             passed, score, "relevant" if passed else "irrelevant",
             "The response addresses the question." if passed else "The response does not address the question.",
         )
+    heuristic = judge_heuristics.HEURISTICS.get(rubric_id or "")
+    if heuristic is not None:
+        return heuristic(sections, prompt)
     return _verdict(True, 0.5, "unknown_rubric", f"The sim judge has no heuristic for rubric {rubric_id!r}.")
 
 
 def _judge_reply(profile: SimProfile, rng: random.Random, messages: list[dict[str, Any]]) -> str:
     users = [_text(m.get("content")) for m in messages if m.get("role") == "user"]
-    rubric_id, sections = parse_judge_prompt(users[-1] if users else "")
-    verdict = judge_verdict(rubric_id, sections)
+    prompt = users[-1] if users else ""
+    rubric_id, sections = parse_judge_prompt(prompt)
+    if rubric_id is None and len(users) > 1:
+        # A repair request: the judge prompt is the earlier user message. Rubrics of the
+        # library beyond the first three are answered from it; the first three keep their v1
+        # answer to a repair (unknown_rubric), which the demo's figures were measured with.
+        first_id, first_sections = parse_judge_prompt(users[-2])
+        if first_id in judge_heuristics.HEURISTICS:
+            prompt, rubric_id, sections = users[-2], first_id, first_sections
+    verdict = judge_verdict(rubric_id, sections, prompt=prompt)
     flip_draw, wrap_draw, junk_draw = rng.random(), rng.random(), rng.random()
     if junk_draw < profile.judge_junk_rate:
         return rng.choice(["PASS", "The answer looks fine to me.", '{"passed": "maybe", "score": 0.5'])
     if flip_draw < profile.judge_flip_rate and verdict["label"] != "unknown_rubric":
         passed = not verdict["passed"]
         verdict = _verdict(passed, 0.85 if passed else 0.35, "pass" if passed else "fail", "Judged on overall impression.")
-    text = json.dumps(verdict)
+    mode, labels = parse_reply_format(prompt)
+    text = json.dumps(judge_heuristics.shape_reply(verdict, mode, labels))
     if wrap_draw < profile.judge_wrapped_rate:
         text = rng.choice([f"```json\n{text}\n```", f"Here is my assessment:\n{text}\nI hope this helps."])
     return text
