@@ -23,13 +23,16 @@ from assay.contracts.score import SCORE_ARROW_SCHEMA, SCORE_JSON_COLUMNS, Score
 from assay.llm.engine import LLMEngine
 from assay.selection import selects_sql
 from evaluators.llm_judge import JudgePlan, judge_plans
-from evaluators.registry import build_evaluator
+from evaluators.registry import build_evaluator, evaluator_class
 from evaluators.vectorised import run_sql_form, sql_string
 
 SubjectKind = Literal["calls", "cases"]
 
 
-JUDGE_TYPES = frozenset({"llm_judge", "pairwise_judge"})
+def is_judge_type(type_: str) -> bool:
+    """Whether a type (preset or custom class included) is judged through the LLM engine:
+    its class plans engine requests instead of evaluating locally."""
+    return callable(getattr(evaluator_class(type_), "plan", None))
 
 
 def build_evaluators(
@@ -38,7 +41,7 @@ def build_evaluators(
     built = {}
     for cfg in configs:
         params = dict(cfg.params)
-        if cfg.type in JUDGE_TYPES:
+        if is_judge_type(cfg.type):
             params.setdefault("model", judge_model)
             if judge_params:
                 params["completion_params"] = {**judge_params, **params.get("completion_params", {})}
