@@ -159,11 +159,13 @@ def test_injected_failures_are_found(loop):
     assert quality["hallucination"].recall >= 0.8
     assert quality["tool_misuse"].recall >= 0.8
     # Deterministic checks raise no false alarm on clean calls; the sim judge flips a few
-    # verdicts on purpose (a judge is noisy), so the judged kinds get a floor instead.
+    # verdicts on purpose (a judge is noisy), so the judged kinds get a ceiling on false
+    # alarms per clean call instead (a precision floor on a handful of cases is a coin toss).
     for kind in ("provider_error", "format_break", "latency_breach", "pii_leak", "refusal"):
         assert quality[kind].false_alarms == 0, quality[kind]
-    assert quality["hallucination"].precision >= 0.7
-    assert quality["tool_misuse"].precision >= 0.7
+    clean = sum(1 for cid in scored if not truth.get(cid))
+    for kind in ("hallucination", "tool_misuse"):
+        assert quality[kind].false_alarms <= 0.03 * clean, quality[kind]
 
 
 def test_warehouse_marts_cover_every_day_and_candidate(loop):
