@@ -49,6 +49,7 @@ EVALUATOR_TYPES: dict[str, str | Preset] = {
     # safety
     "pii": "evaluators.safety:PiiLeak",
     "refusal": "evaluators.safety:Refusal",
+    "secrets": "evaluators.safety:SecretLeak",
     # operational
     "latency": "evaluators.performance:LatencyThreshold",
     "cost": "evaluators.performance:CostThreshold",
