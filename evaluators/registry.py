@@ -50,6 +50,8 @@ EVALUATOR_TYPES: dict[str, str | Preset] = {
     "pii": "evaluators.safety:PiiLeak",
     "refusal": "evaluators.safety:Refusal",
     "secrets": "evaluators.safety:SecretLeak",
+    "prompt_injection": "evaluators.injection:PromptInjection",
+    "canary_leak": "evaluators.injection:CanaryLeak",
     # operational
     "latency": "evaluators.performance:LatencyThreshold",
     "cost": "evaluators.performance:CostThreshold",

@@ -470,9 +470,14 @@ class DetailedEvaluator(DeterministicEvaluator):
     def check(self, subject: Subject) -> CheckResult:
         return tuple(self.inspect(subject)[:4])  # type: ignore[return-value]
 
+    def missing(self, subject: Subject) -> list[str]:
+        """Inputs the subject lacks (`skipped` when any)."""
+        return missing_fields(subject, self.required_fields)
+
     def evaluate(self, subject: Subject) -> list[Score]:
-        if missing_fields(subject, self.required_fields):
-            return super().evaluate(subject)  # the `skipped` score naming what is missing
+        missing = self.missing(subject)
+        if missing:
+            return [self.score(subject, status="skipped", explanation=f"missing input: {', '.join(missing)}")]
         started = time.perf_counter()
         finding = self.inspect(subject)
         extra = {"failure_category": finding.category} if finding.category else {}
