@@ -22,9 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, NamedTuple
 
 from assay.contracts.score import Score
+from evaluators.pii_freeform import CANDIDATE_RE2 as FREEFORM_CANDIDATE_RE2
+from evaluators.pii_freeform import find_addresses, find_person_names
 from evaluators.base import CheckResult, DeterministicEvaluator, Subject, missing_fields
 
-ENTITY_TYPES: tuple[str, ...] = (
+DEFAULT_ENTITY_TYPES: tuple[str, ...] = (
     "EMAIL",
     "PHONE",
     "CREDIT_CARD",
@@ -33,6 +35,11 @@ ENTITY_TYPES: tuple[str, ...] = (
     "US_SSN",
     "API_KEY",
 )
+"""The validated types: what `find_pii`, `redact`, ingest redaction and the `pii` evaluator
+look for unless told otherwise."""
+ENTITY_TYPES: tuple[str, ...] = (*DEFAULT_ENTITY_TYPES, "ADDRESS", "PERSON")
+"""Every type; ADDRESS and PERSON are rule-based (`evaluators.pii_freeform`), lower in
+precision, and opt-in: name them in `entities`."""
 
 # When two candidate matches cover exactly the same span, the more specific type wins
 # ("123-45-6789" is both SSN- and phone-shaped; a spaced 15-digit card is phone-shaped).
@@ -44,6 +51,8 @@ _PRIORITY = {
     "EMAIL": 4,
     "IP_ADDRESS": 5,
     "PHONE": 6,
+    "ADDRESS": 7,
+    "PERSON": 8,
 }
 
 
@@ -90,9 +99,20 @@ _DOTTED_QUAD = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
 _DATE_LIKE = re.compile(r"^\d{4}[-./]\d{1,2}[-./]\d{1,2}\b|^\d{1,2}[-./]\d{1,2}[-./]\d{4}\b")
 
 
+# A label or verb right before the number ("Phone:", "Fax:", "call me on"): then short
+# local numbers ("467 3395", 7-8 digits) and unseparated ones ("9498777106") are phones too.
+_PHONE_CUE = re.compile(
+    r"\b(?:phone|tel|telephone|mobile|cell|fax|call(?: me| us)?(?: on| at)?|reach (?:me|us)(?: on| at)?"
+    r"|answering at|text (?:me|us)(?: on| at)?|whats ?app|dial|ring (?:me|us)(?: on| at)?)"
+    r"(?:\s?(?:number|no\.?|nr\.?|#))?[\s:.]*$",
+    re.IGNORECASE,
+)
+
+
 def _phone_ok(candidate: str, before: str) -> bool:
     digits = re.sub(r"\D", "", candidate)
-    if not 9 <= len(digits) <= 15:
+    is_cued = _PHONE_CUE.search(before) is not None
+    if not (7 if is_cued else 9) <= len(digits) <= 15:
         return False
     if candidate.count("(") != candidate.count(")") or "  " in candidate:
         return False
@@ -100,6 +120,8 @@ def _phone_ok(candidate: str, before: str) -> bool:
         return False
     if _DOTTED_QUAD.match(candidate) or _DATE_LIKE.match(candidate) or _SSN_SHAPE.match(candidate):
         return False
+    if is_cued:
+        return True
     groups = [g for g in re.split(r"[ ().+-]+", candidate) if g]
     if candidate.startswith(("+", "(+")):
         # An international number may be written without separators: "+14155552671".
@@ -323,12 +345,14 @@ _DETECTORS: dict[str, Callable[[str], Iterable[tuple[int, int]]]] = {
     "IP_ADDRESS": _ips,
     "US_SSN": _ssns,
     "API_KEY": _api_keys,
+    "ADDRESS": find_addresses,
+    "PERSON": find_person_names,
 }
 
 
 def _check_entities(entities: Iterable[str] | None) -> tuple[str, ...]:
     if entities is None:
-        return ENTITY_TYPES
+        return DEFAULT_ENTITY_TYPES
     chosen = tuple(entities)
     unknown = [e for e in chosen if e not in ENTITY_TYPES]
     if unknown:
@@ -362,31 +386,45 @@ def _may_hold_key(text: str) -> bool:
 # ASCII text: in other text `\d` also matches non-ASCII digits and IGNORECASE folds more.
 _NEEDS: dict[str, Callable[[str, int], bool]] = {
     "EMAIL": lambda text, digits: "@" in text,
-    "PHONE": lambda text, digits: digits >= 9 and _PHONE_SHAPE.search(text) is not None,  # _phone_ok: 9..15 digits
+    "PHONE": lambda text, digits: digits >= 7 and _PHONE_SHAPE.search(text) is not None,  # _phone_ok: 7..15 digits
     "CREDIT_CARD": lambda text, digits: digits >= 13,
     "IBAN": lambda text, digits: digits >= 2 and len(text) >= 15,
     "IP_ADDRESS": lambda text, digits: digits >= 4 and text.count(".") >= 3 and _IP_SHAPE.search(text) is not None,
     "US_SSN": lambda text, digits: digits >= 9 and text.count("-") >= 2,
     "API_KEY": lambda text, digits: _may_hold_key(text),
+    "ADDRESS": lambda text, digits: digits >= 1,  # every address rule needs a number
+    "PERSON": lambda text, digits: True,
 }
 
 
-# One RE2 pattern (no lookarounds) that every text holding a match of any detector contains:
-# used to skip, in bulk and in C++, the texts of a whole column that cannot hold PII
-# (`assay.redaction`). Per detector, in an ASCII text: EMAIL needs "@"; PHONE _PHONE_SHAPE,
-# which CREDIT_CARD (13+ digits, single separators) and US_SSN (ddd-dd-dddd) matches also
-# hold; IP_ADDRESS _IP_SHAPE; IBAN the first 15 characters of its pattern, all upper or all
-# lower case (_ibans skips mixed case); API_KEY the literals of _may_hold_key, with
-# gh[pousr]_ and github_pat_ written out. Any non-ASCII text is a candidate: there `\d` and
-# IGNORECASE mean more in Python.
-PII_CANDIDATE_RE2 = "|".join((
-    "@",
-    _PHONE_SHAPE.pattern,
-    _IP_SHAPE.pattern,
-    r"[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11}|[a-z]{2}\d{2}(?: ?[a-z0-9]){11}",
-    r"(?i:key|secret|token)|sk-|AKIA|ASIA|ABIA|ACCA|xox|AIza|gh[pousr]_|github_pat_|eyJ|_live_|_test_",
-    r"[^\x00-\x7f]",
-))
+# Per entity type, one RE2 pattern (no lookarounds) that every text holding a match of its
+# detector contains: used to skip, in bulk and in C++, the texts of a whole column that
+# cannot hold PII (`assay.redaction`). In an ASCII text: EMAIL needs "@"; PHONE
+# _PHONE_SHAPE, which CREDIT_CARD (13+ digits, single separators) and US_SSN (ddd-dd-dddd)
+# matches also hold; IP_ADDRESS _IP_SHAPE; IBAN the first 15 characters of its pattern, all
+# upper or all lower case (_ibans skips mixed case); API_KEY the literals of _may_hold_key,
+# with gh[pousr]_ and github_pat_ written out; ADDRESS and PERSON the literals of their word
+# lists (`evaluators.pii_freeform.CANDIDATE_RE2`). Any non-ASCII text is a candidate: there
+# `\d` and IGNORECASE mean more in Python.
+_CANDIDATE_RE2 = {
+    "EMAIL": "@",
+    "PHONE": _PHONE_SHAPE.pattern,
+    "CREDIT_CARD": _PHONE_SHAPE.pattern,
+    "US_SSN": _PHONE_SHAPE.pattern,
+    "IP_ADDRESS": _IP_SHAPE.pattern,
+    "IBAN": r"[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11}|[a-z]{2}\d{2}(?: ?[a-z0-9]){11}",
+    "API_KEY": r"(?i:key|secret|token)|sk-|AKIA|ASIA|ABIA|ACCA|xox|AIza|gh[pousr]_|github_pat_|eyJ|_live_|_test_",
+    **FREEFORM_CANDIDATE_RE2,
+}
+
+
+def pii_candidate_re2(entities: Iterable[str] | None = None) -> str:
+    """The RE2 prefilter for these entity types (default: `DEFAULT_ENTITY_TYPES`)."""
+    parts = dict.fromkeys(_CANDIDATE_RE2[e] for e in _check_entities(entities))
+    return "|".join((*parts, r"[^\x00-\x7f]"))
+
+
+PII_CANDIDATE_RE2 = pii_candidate_re2()
 
 
 def find_pii(text: str, *, entities: Iterable[str] | None = None) -> list[PiiMatch]:
