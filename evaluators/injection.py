@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from evaluators.base import Subject
-from evaluators.safety import DetailedEvaluator, Finding
+from evaluators.safety_judge import DetailedEvaluator, Finding, JudgedDetailedEvaluator
 
 _I = re.IGNORECASE
 _IM = re.IGNORECASE | re.MULTILINE
@@ -295,7 +295,7 @@ def last_user_message(subject: Subject) -> str | None:
 
 
 @dataclass(kw_only=True)
-class PromptInjection(DetailedEvaluator):
+class PromptInjection(JudgedDetailedEvaluator):
     """Fails when the input (or output) looks like a prompt-injection or jailbreak attempt.
 
     Weighted heuristic signals (instruction override, system-prompt extraction, role-play and
@@ -322,6 +322,7 @@ class PromptInjection(DetailedEvaluator):
         if not 0 < self.threshold <= 1:
             raise ValueError(f"prompt_injection: `threshold` must be in (0, 1], got {self.threshold}")
         self.required_fields = ("input_text",) if self.field == "input" else ("output_text",)
+        super().__post_init__()
 
     def missing(self, subject: Subject) -> list[str]:
         if self.field == "input":

@@ -22,6 +22,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 from assay.contracts.taxonomy import FAILURE_CATEGORIES
 from evaluators.base import Evaluator
 
+
 @dataclasses.dataclass(frozen=True)
 class Preset:
     """A catalogue type that is another type with some params fixed: `contains_any` is
@@ -52,6 +53,7 @@ EVALUATOR_TYPES: dict[str, str | Preset] = {
     "secrets": "evaluators.safety:SecretLeak",
     "prompt_injection": "evaluators.injection:PromptInjection",
     "canary_leak": "evaluators.injection:CanaryLeak",
+    "toxicity": "evaluators.toxicity:Toxicity",
     # operational
     "latency": "evaluators.performance:LatencyThreshold",
     "cost": "evaluators.performance:CostThreshold",

@@ -1,9 +1,10 @@
-"""Safety: a PII and secret detector, redaction, and the `pii` and `refusal` evaluators.
+"""Safety: a PII and secret detector, redaction, and the `pii`, `secrets` and `refusal` evaluators.
 
 The detector is pattern-based and validated (Luhn for cards, mod-97 for IBANs, octet ranges
 for IPs, SSA rules for SSNs, entropy for generic keys): it trades recall on free-form
-formats (names, addresses) for precision and speed, so it can run on every call and before
-anything is sent to a judge provider. It does not look for names or street addresses.
+formats for precision and speed, so it can run on every call and before anything is sent
+to a judge provider. Names and street addresses (`ADDRESS`, `PERSON`) are rule-based
+(`evaluators.pii_freeform`) and opt-in.
 
 What it finds is personal data: an explanation or a log line names entity types and
 counts, never the matched text.
@@ -15,16 +16,15 @@ import bisect
 import hashlib
 import math
 import re
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, NamedTuple
+from typing import Any, ClassVar, Literal
 
-from assay.contracts.score import Score
+from evaluators.base import DeterministicEvaluator, Subject
 from evaluators.pii_freeform import CANDIDATE_RE2 as FREEFORM_CANDIDATE_RE2
 from evaluators.pii_freeform import find_addresses, find_person_names
-from evaluators.base import CheckResult, DeterministicEvaluator, Subject, missing_fields
+from evaluators.safety_judge import DetailedEvaluator, Finding, JudgedDetailedEvaluator
 
 DEFAULT_ENTITY_TYPES: tuple[str, ...] = (
     "EMAIL",
@@ -486,52 +486,6 @@ def redact(
 # --- evaluators ----------------------------------------------------------------------------
 
 
-class Finding(NamedTuple):
-    """A check's verdict with its evidence (`Score.details`)."""
-
-    passed: bool
-    value: float | None
-    explanation: str
-    category: str | None = None
-    details: dict[str, Any] | None = None
-
-
-@dataclass(kw_only=True)
-class DetailedEvaluator(DeterministicEvaluator):
-    """A deterministic evaluator whose scores carry structured evidence in `details`.
-
-    Subclasses implement `inspect(subject) -> Finding`; `check` is its first four items."""
-
-    def inspect(self, subject: Subject) -> Finding:
-        raise NotImplementedError
-
-    def check(self, subject: Subject) -> CheckResult:
-        return tuple(self.inspect(subject)[:4])  # type: ignore[return-value]
-
-    def missing(self, subject: Subject) -> list[str]:
-        """Inputs the subject lacks (`skipped` when any)."""
-        return missing_fields(subject, self.required_fields)
-
-    def evaluate(self, subject: Subject) -> list[Score]:
-        missing = self.missing(subject)
-        if missing:
-            return [self.score(subject, status="skipped", explanation=f"missing input: {', '.join(missing)}")]
-        started = time.perf_counter()
-        finding = self.inspect(subject)
-        extra = {"failure_category": finding.category} if finding.category else {}
-        return [
-            self.score(
-                subject,
-                passed=finding.passed,
-                value=finding.value,
-                explanation=finding.explanation,
-                details=finding.details,
-                duration_ms=(time.perf_counter() - started) * 1000,
-                **extra,
-            )
-        ]
-
-
 def normalise_pii_value(entity_type: str, value: str) -> str:
     """The form allow-lists compare in: addresses case-folded, numbers without separators."""
     value = value.strip().casefold()
@@ -541,14 +495,17 @@ def normalise_pii_value(entity_type: str, value: str) -> str:
 
 
 @dataclass(kw_only=True)
-class PiiLeak(DetailedEvaluator):
+class PiiLeak(JudgedDetailedEvaluator):
     """Fails when the output contains PII or a secret.
 
-    `entities`: the types to look for (default all of `ENTITY_TYPES`). `allow`: literal
-    values that may appear, such as the company's own support address or hotline; compared
+    `entities`: the types to look for (default the validated `DEFAULT_ENTITY_TYPES`; add
+    the rule-based ADDRESS and PERSON by naming them). `allow`: literal values that may
+    appear, such as the company's own support address or hotline; compared
     case-insensitively, phone-like values ignoring separators. The value is the number of
-    leaks found. A failure with only API keys is a `secret_leak`, otherwise a `pii_leak`
-    (unless the config set another category).
+    leaks found; details list each one's type and span in `output_text`, never its value. A
+    failure with only API keys is a `secret_leak`, otherwise a `pii_leak` (unless the config
+    set another category). `judge_rubric` / `judge_model`: see `evaluators.safety_judge`
+    (the judge sees the text with PII redacted).
     """
 
     kind: ClassVar[str] = "safety"
@@ -567,6 +524,7 @@ class PiiLeak(DetailedEvaluator):
             raise ValueError(f"pii: `entities`: {exc}") from None
         if self.allow is not None and not all(isinstance(a, str) for a in self.allow):
             raise ValueError("pii: `allow` must be a list of strings")
+        super().__post_init__()
 
     def leaks(self, text: str) -> tuple[list[PiiMatch], int]:
         """The matches that count as leaks, and how many were allow-listed."""

@@ -10,7 +10,13 @@ import pytest
 
 from assay.redaction import Redactor
 from evaluators.registry import build_evaluator
-from evaluators.safety import DEFAULT_ENTITY_TYPES, ENTITY_TYPES, PII_CANDIDATE_RE2, find_pii, pii_candidate_re2
+from evaluators.safety import (
+    DEFAULT_ENTITY_TYPES,
+    ENTITY_TYPES,
+    PII_CANDIDATE_RE2,
+    find_pii,
+    pii_candidate_re2,
+)
 
 
 def found(text: str, entity: str) -> list[str]:
