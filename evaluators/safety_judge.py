@@ -98,7 +98,10 @@ class JudgedDetailedEvaluator(DetailedEvaluator):
 
     def plan(self, subject: Subject, *, default_model: str) -> Any:
         """The heuristic Score, or a `JudgePlan` confirming a flagged subject."""
-        [heuristic] = self.evaluate(subject)
+        try:
+            [heuristic] = self.evaluate(subject)
+        except Exception as exc:  # as the scorer does for `evaluate`: an error score, not a crash
+            return self.score(subject, status="error", label=type(exc).__name__, explanation=str(exc)[:500])
         if self._judge is None or heuristic.status != "completed" or heuristic.passed:
             return heuristic
         plan = self._judge.plan(subject, default_model=default_model)
