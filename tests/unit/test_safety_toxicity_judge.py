@@ -1,4 +1,4 @@
-"""The `toxicity` evaluator, and the optional judge confirmation of safety evaluators."""
+"""The `toxicity` evaluator, a refusal fix, and the optional judge confirmation of safety evaluators."""
 
 from __future__ import annotations
 
@@ -60,6 +60,13 @@ def test_evaluator_severity_threshold_value_and_details():
     assert flagged.passed is False
     with pytest.raises(ValueError, match="min_severity"):
         build_evaluator("tox", "toxicity", {"min_severity": "extreme"})
+
+
+# ---------------------------------------------------------------------------- refusal
+@pytest.mark.parametrize("text", ["I cannot and will not help with this.", "I can't and won't provide that."])
+def test_refusal_with_a_double_negative_is_a_refusal(text):
+    [score] = build_evaluator("r", "refusal", {}).evaluate({"subject_id": "s", "output_text": text})
+    assert (score.passed, score.evaluator_version) == (False, "2")
 
 
 # ---------------------------------------------------------------------------- judge upgrade
