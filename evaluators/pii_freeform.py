@@ -238,7 +238,7 @@ Reason Result Priority Topic Event Venue Host Team Department Country City State
 """.split())
 # "Tilly Nicholson lives at ...": two capitalised words, then a verb that takes a person.
 _NAME_THEN_VERB = re.compile(
-    rf"(?P<name>{_NAME_TOKEN}(?:[ \t]{_INITIAL})?[ \t]{_NAME_TOKEN})[ \t]+(?:lives|lived|will be|is from"
+    rf"(?<![\w'’-])(?P<name>{_NAME_TOKEN}(?:[ \t]{_INITIAL})?[ \t]{_NAME_TOKEN})[ \t]+(?:lives|lived|will be|is from"
     rf"|was born|says|said|spent|explained|works|worked|wrote|called|emailed|asked|told|replied)\b"
 )
 _CAPITALISED = re.compile(rf"(?<![\w'’-]){_NAME_TOKEN}")

@@ -129,3 +129,17 @@ def test_the_prefilter_for_every_type_never_skips_a_text_holding_pii():
     assert len(holding) > 600
     assert [texts[i] for i in holding if not candidate[i]] == []
     assert candidate[-2] is False
+
+
+@pytest.mark.parametrize("text", ["A" * 20_000, "-----BEGIN PRIVATE KEY-----" + "Ab" * 10_000, "Aa " * 7_000])
+def test_long_pathological_texts_stay_linear(text):
+    import time
+
+    from evaluators.injection import find_injection_signals
+    from evaluators.toxicity import find_toxicity
+
+    started = time.perf_counter()
+    find_pii(text, entities=ENTITY_TYPES)
+    find_injection_signals(text)
+    find_toxicity(text)
+    assert time.perf_counter() - started < 3.0  # was 10-15 s for PERSON before its lookbehind
