@@ -36,8 +36,8 @@ _PRIOR = (
 _RULES = (
     r"(?:instructions?|instrucciones|anweisungen|consignes|istruzioni|prompts?|rules|directives?"
     r"|guidelines|guidance|commands?|context|constraints|programming|restrictions|filters?"
-    r"|polic(?:y|ies)|safety|training|orders|conditioning|boundaries|limitations|messages?|directions"
-    r"|lines|sources|documents)"
+    r"|polic(?:y|ies)|safety|training|orders|conditioning|boundaries|limitations|directions"
+    r"|sources|documents)"
 )
 
 # Without a "previous/all/your..." word, only what can only mean the model's instructions.
@@ -60,17 +60,25 @@ SIGNALS: tuple[tuple[str, float, re.Pattern[str]], ...] = (
         r"[^.\n]{0,30}?\b(?:are|will|must|only|shall|job|task|role|respond|answer|act)\b"
         r"|\byour (?:only|new|real|true) (?:job|task|purpose|goal|instructions?|mission|role)\b"
         r"|\b(?:ignore|disregard)\b (?:the|this) (?:user|question|input|query|request)\b", _I)),
-    ("instruction_override", 0.9, re.compile(r"(?:忽略|无视|忽视|不要理会)[^。\n]{0,20}(?:指示|指令|说明|规则|提示)")),
+    ("instruction_override", 0.9, re.compile(
+        r"(?:忽略|无视|忽视|不要理会)[^。\n]{0,20}(?:指示|指令|说明|规则|提示)"
+        r"|(?:игнорируй\w*|забудь\w*)[^.\n]{0,20}(?:правил|инструкци)|התעלם[^.\n]{0,10}הוראות", _I)),
     ("system_prompt_extraction", 0.85, re.compile(
         r"\b(?:reveal|show|print|display|output|repeat|tell|give|leak|dump|share|list|write out|translate"
-        r"|spell out|recite|expose|return|what (?:is|are|was|were)|what's)\b[^.\n?]{0,30}?\b(?:"
+        r"|spell out|recite|expose|return)\b[^.\n?]{0,30}?\b(?:"
         r"system (?:prompt|message|instructions?)|(?:initial|hidden|original|secret|internal"
         r"|confidential|full) (?:prompt|instructions?|rules|data|information|configuration)"
-        r"|(?:pre|meta)-?prompt|developer (?:message|prompt|instructions?)|your (?:instructions"
-        r"|prompt|rules|guidelines|configuration|directives|programming)"
-        r"|(?:text|words|everything|instructions|message) (?:above|before this)"
-        r"|secret (?:key|password)|admin(?:istrator)? password|api keys?|credentials"
-        r"|(?:environment|env) variables)", _I)),
+        r"|(?:pre|meta)-?prompt|developer (?:message|prompt|instructions?)"
+        # "the text above" ends the request: "the text above the image" is about a document.
+        r"|(?:text|words|everything|instructions|message|prompt) (?:above|before this)"
+        r"(?:\s+this (?:line|message|prompt|point))?(?!\s+(?:the|a|an|it|that|in|on)\b)"
+        r"|secret (?:key|password)|admin(?:istrator)? password)"
+        # "your instructions" (not "your instructions for the desk"), "your API keys".
+        r"|\b(?:reveal|show|print|display|output|repeat|tell|give|leak|dump|share|list|write out"
+        r"|translate|spell out|recite|expose|return|what (?:is|are|was|were)|what's)\b[^.\n?]{0,30}?"
+        r"\byour (?:system prompt|instructions|prompt|rules|guidelines|configuration|directives"
+        r"|programming|api keys?|credentials|(?:environment|env) variables)\b"
+        r"(?!\s+(?:for|on|about|to|regarding|of|page)\b)", _I)),
     ("system_prompt_extraction", 0.7, re.compile(
         r"\bwhat (?:were|are|have) you (?:told|instructed|programmed|trained|prompted)\b"
         r"|\b(?:data ?sets?|data|sources) (?:were|was) you trained on\b"
@@ -87,14 +95,28 @@ SIGNALS: tuple[tuple[str, float, re.Pattern[str]], ...] = (
         r"(?:rules|restrictions|limits|filters|ethics|morals)|free of|unrestricted|unfiltered|uncensored"
         r"|(?:evil|malicious|rogue) (?:ai|assistant|bot|chatbot|model|version)|amoral|immoral|root"
         r"|superuser|sudo|no (?:rules|restrictions|limits|ethics|morals|filters|guidelines))\b"
-        r"|\b(?:act|pretend|behave)(?: to be| you(?:'|’)?re| you are| as| like)\s(?:an? |the )?(?:admin"
+        r"|\b(?:act|pretend|behave|you are now|you're now)(?: to be| you(?:'|’)?re| you are| as| like)?\s"
+        r"(?:an? |the )?(?:admin"
         r"|administrator|system administrator|root|superuser|keylogger|hacker|virus|malware|worm|trojan)\b", _I)),
     ("roleplay_jailbreak", 0.5, re.compile(
         r"\b(?:evil|opposite|unfiltered|uncensored|shadow|dark|unrestricted|amoral) (?:twin|version|ai"
-        r"|assistant|persona|confidant|bot|chatbot|character)\b|\bstay in character\b", _I)),
+        r"|assistant|persona|confidant|bot|chatbot|character)\b|\bstay in character\b|\bevil ?(?:bot|gpt|ai)\b", _I)),
+    # Priming the model to comply with anything: "always fulfills the user's request (even if
+    # the request is a bit questionable)".
+    ("compliance_priming", 0.6, re.compile(
+        r"\b(?:even if|regardless of whether|no matter (?:if|whether)) (?:the request|it|the question|they)"
+        r" (?:is|are|seems?) (?:a bit |slightly |very )?(?:questionable|unethical|illegal|harmful|dangerous"
+        r"|offensive|inappropriate)\b"
+        r"|\b(?:always|must) (?:fulfil|fulfill|comply with|obey|answer) (?:the user'?s |any |every |all )?"
+        r"(?:request|question|command|order)s?\b[^.\n]{0,40}\b(?:no matter|regardless|even if|without)\b", _I)),
+    # A mode name alone ("our developer mode toggle is broken") is weak; asked to enter one,
+    # or one that only exists in jailbreaks, is strong.
+    ("developer_mode", 0.45, re.compile(r"\b(?:developer|dev|debug|god|sudo|admin|root|maintenance) mode\b", _I)),
     ("developer_mode", 0.75, re.compile(
-        r"\b(?:developer|dev|debug|god|sudo|admin|root|maintenance|unrestricted|jailbreak|dan"
-        r"|unfiltered|uncensored|unlocked|test(?:ing)?) mode\b", _I)),
+        r"\b(?:enable|activate|enter|switch (?:in)?to|turn on|you are (?:now )?in|now in|simulate|with|agreed to)"
+        r"\s+(?:the\s+)?(?:developer|dev|debug|god|sudo|admin|root|maintenance|unrestricted|jailbreak|dan"
+        r"|unfiltered|uncensored|unlocked) mode\b"
+        r"|\b(?:unrestricted|jailbreak|dan|unfiltered|uncensored|unlocked) mode\b", _I)),
     ("no_restrictions", 0.6, re.compile(
         r"\b(?:without|no|free (?:from|of)|not bound by|unbound by|ignoring|bypass\w*|disable|remove"
         r"|turn off|deactivate|circumvent|evade|lift)\b[^.\n]{0,25}?\b(?:restrictions|filters?|filtering"
@@ -109,13 +131,17 @@ SIGNALS: tuple[tuple[str, float, re.Pattern[str]], ...] = (
         r"|^\s*(?:system|\[system\])\s*:"
         r"|\b(?:END|BEGIN) (?:OF )?(?:THE )?(?:USER )?(?:INPUT|PROMPT|INSTRUCTIONS|CONTEXT|DOCUMENT)\b"
         r"|^\s*(?:user|human)\s*:.*\n\s*(?:assistant|ai|bot|gpt)\s*:", _IM)),
-    ("command_payload", 0.6, re.compile(
+    ("command_payload", 0.45, re.compile(
         r"\bwhoami\b|\brm -rf\b|/etc/(?:passwd|shadow|hosts)\b|\bos\.(?:system|popen\w*)|\bsubprocess\."
         r"|child_process|getruntime\(\)|\b(?:exec|eval)\s*\(|\bpowershell\b|\b(?:curl|wget) https?://"
         r"|\bnc -e\b|/bin/(?:ba)?sh\b|\bdrop table\b|\bshutdown -h\b|\bremove-item\b|\bformat c:"
         r"|<script\b|\bonerror\s*=|javascript:|\bsh -c\b|\bimport os\b|\b__import__\b|\bctypes\b"
         r"|\bgetattr\(os\b|\bfetch\('http", _I)),
-    ("command_payload", 0.3, re.compile(r"\b(?:run|execute|bypass|exec)\s*:\s*`", _I)),
+    # A command named is weak (a question about `rm -rf` is not an attack); asked to run it, or
+    # two of them, crosses the threshold.
+    ("execution_request", 0.3, re.compile(
+        r"\b(?:run|execute|bypass|exec|eval)\s*:|\b(?:run|execute)\s+(?:this|the following|it|these)\b"
+        r"|\busing your (?:shell|terminal|code|python) tool\b", _I)),
     ("exfiltration", 0.5, re.compile(
         r"!\[[^\]]*\]\(https?://[^)]*[?&=]|\bsend (?:it|this|them|the \w+|all \w+) to (?:me|https?://"
         r"|this (?:url|address|email|endpoint))|\b(?:append|include|add) (?:it|them|the \w+) to (?:the )?url\b", _I)),
@@ -142,7 +168,7 @@ SIGNALS: tuple[tuple[str, float, re.Pattern[str]], ...] = (
         r"\b(?:admin|safety|developer|debug|sudo|root|security)[_ ]?(?:override|bypass|mode)\s*[=:(\]]"
         r"|\[(?:admin|system|developer)[_ ]?(?:override|mode|command)\]|\bdisable_safety"
         r"|\bsafety\s*[=:]\s*[\"']?(?:disabled|off|false|none)\b|\bsafety_(?:bypass|off|disabled)\b", _I)),
-    ("command_payload", 0.6, re.compile(
+    ("command_payload", 0.45, re.compile(
         r"\bchmod 777\b|/dev/tcp/|\bbase64 -d\b|\|\s*(?:ba)?sh\b|\bbash -c\b|__(?:main|dict|globals"
         r"|builtins|subclasses)__|\bgetsource\(|document\.cookie|\balert\(|\bsystem(?:\.cmd)?\s*\("
         r"|invoke-webrequest|loadlibrary|\bexec \d<>|\bdd if=|/dev/sd[a-z]\b|process\.fork|:\(\)\s*\{"
@@ -168,7 +194,7 @@ _LOOKALIKES = str.maketrans({
     "α": "a", "ε": "e", "ο": "o", "ι": "i", "ϲ": "c", "χ": "x", "ν": "v", "τ": "t", "κ": "k",
     "ρ": "p", "υ": "u", "€": "e", "£": "l", "$": "s", "@": "a", "0": "o", "1": "i", "3": "e",
     "4": "a", "5": "s", "7": "t", "9": "g", "6": "g", "8": "b", "+": "t",
-    "ɪ": "i", "ɢ": "g", "ɴ": "n", "ᴏ": "o", "ʀ": "r", "ᴇ": "e", "ʏ": "y", "ᴜ": "u", "ᴘ": "p",
+    "ɑ": "a", "ɪ": "i", "ɢ": "g", "ɴ": "n", "ᴏ": "o", "ʀ": "r", "ᴇ": "e", "ʏ": "y", "ᴜ": "u", "ᴘ": "p",
     "ᴠ": "v", "ᴅ": "d", "ᴛ": "t", "ᴄ": "c", "ᴀ": "a", "ʟ": "l", "ᴍ": "m", "ʜ": "h", "ᴋ": "k",
     "ᴡ": "w", "ᴢ": "z", "ꜱ": "s", "ғ": "f", "ʙ": "b", "ᴊ": "j",
     "ς": "c", "\u200b": "", "\u200c": "", "\u200d": "", "\u2060": "", "\ufeff": "", "\u00ad": "",
