@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from evaluators.safety import PII_CANDIDATE_RE2, find_pii, normalise_pii_value
+from evaluators.safety import find_pii, normalise_pii_value, pii_candidate_re2
 
 PSEUDONYM_KEY_ENV = "ASSAY_PSEUDONYM_KEY"
 REDACTED_CALL_COLUMNS = (
@@ -106,14 +106,15 @@ class Redactor:
     def calls(self, table: pa.Table) -> tuple[pa.Table, Counter]:
         """Redact a table in the call-record schema; returns it and the totals by entity.
 
-        Only the texts RE2 finds a PII candidate in (`PII_CANDIDATE_RE2`, over the whole
+        Only the texts RE2 finds a PII candidate in (`pii_candidate_re2`, over the whole
         column at once) are scanned in Python: on real traffic most texts hold none."""
+        candidate_re2 = pii_candidate_re2(self.entities)
         totals: Counter = Counter()
         per_row: dict[int, dict[str, dict[str, int]]] = {}
         for name in REDACTED_CALL_COLUMNS:
             column = table.column(name)
             candidates = np.flatnonzero(
-                pc.fill_null(pc.match_substring_regex(column, PII_CANDIDATE_RE2), False).to_numpy(zero_copy_only=False)
+                pc.fill_null(pc.match_substring_regex(column, candidate_re2), False).to_numpy(zero_copy_only=False)
             )
             if not len(candidates):
                 continue

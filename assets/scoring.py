@@ -23,27 +23,27 @@ from assay.contracts.score import SCORE_ARROW_SCHEMA, SCORE_JSON_COLUMNS, Score
 from assay.llm.engine import LLMEngine
 from assay.selection import selects_sql
 from evaluators.llm_judge import JudgePlan, judge_plans
-from evaluators.registry import build_evaluator, evaluator_class
+from evaluators.registry import build_evaluator, evaluator_class, param_specs
 from evaluators.vectorised import run_sql_form, sql_string
 
 SubjectKind = Literal["calls", "cases"]
 
 
-def is_judge_type(type_: str) -> bool:
-    """Whether a type (preset or custom class included) is judged through the LLM engine:
-    its class plans engine requests instead of evaluating locally."""
-    return callable(getattr(evaluator_class(type_), "plan", None))
-
-
 def build_evaluators(
     configs: Iterable[EvaluatorConfig], judge_model: str, judge_params: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
+    """Evaluator instances by name. Types that judge through the LLM engine (any class with
+    `plan`: judges, presets, custom rubrics, safety checks with a judge upgrade) get the
+    project's judge model and judge params unless their config sets their own."""
     built = {}
     for cfg in configs:
         params = dict(cfg.params)
-        if is_judge_type(cfg.type):
-            params.setdefault("model", judge_model)
-            if judge_params:
+        cls = evaluator_class(cfg.type)
+        if callable(getattr(cls, "plan", None)):
+            specs = param_specs(cls)
+            if "model" in specs:
+                params.setdefault("model", judge_model)
+            if judge_params and "completion_params" in specs:
                 params["completion_params"] = {**judge_params, **params.get("completion_params", {})}
         built[cfg.name] = build_evaluator(cfg.name, cfg.type, params, cfg.failure_category)
     return built

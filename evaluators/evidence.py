@@ -35,9 +35,15 @@ class DetailedEvaluator(DeterministicEvaluator):
         finding = self.inspect(subject)
         return bool(finding.passed), finding.value, finding.explanation, finding.category
 
+    def missing(self, subject: Subject) -> list[str]:
+        """Inputs the subject lacks (`skipped` when any); a subclass whose input depends on
+        its params (which field to read) overrides this."""
+        return missing_fields(subject, self.required_fields)
+
     def evaluate(self, subject: Subject) -> list[Score]:
-        if missing_fields(subject, self.required_fields):
-            return super().evaluate(subject)
+        missing = self.missing(subject)
+        if missing:
+            return [self.score(subject, status="skipped", explanation=f"missing input: {', '.join(missing)}")]
         started = time.perf_counter()
         finding = self.inspect(subject)
         extra = {"failure_category": finding.category} if finding.category else {}

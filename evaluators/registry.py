@@ -81,6 +81,10 @@ EVALUATOR_TYPES: dict[str, str | Preset] = {
     # safety
     "pii": "evaluators.safety:PiiLeak",
     "refusal": "evaluators.safety:Refusal",
+    "secrets": "evaluators.safety:SecretLeak",
+    "prompt_injection": "evaluators.injection:PromptInjection",
+    "canary_leak": "evaluators.injection:CanaryLeak",
+    "toxicity": "evaluators.toxicity:Toxicity",
     # operational
     "latency": "evaluators.performance:LatencyThreshold",
     "cost": "evaluators.performance:CostThreshold",
