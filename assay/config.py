@@ -150,8 +150,12 @@ class RedactionConfig(_Section):
     mode: Literal["mask", "pseudonymise"] = "mask"
     """`mask`: [EMAIL]. `pseudonymise`: [EMAIL:<keyed hash>], the same value always the same tag
     (needs ASSAY_PSEUDONYM_KEY in the environment)."""
-    entities: list[Literal["EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "IP_ADDRESS", "US_SSN", "API_KEY"]] | None = None
-    """Entity types to replace; omitted = all."""
+    entities: (
+        list[Literal["EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "IP_ADDRESS", "US_SSN", "API_KEY", "ADDRESS", "PERSON"]]
+        | None
+    ) = None
+    """Entity types to replace; omitted = the validated ones (all but ADDRESS and PERSON, which
+    are rule-based and opt-in: list them, with the others you want, to redact them too)."""
     allow: list[str] = Field(default_factory=list)
     """Values kept as they are (the company's own support address or hotline)."""
     pseudonymise_ids: list[Literal["user_id", "session_id", "customer_id"]] = Field(default_factory=list)

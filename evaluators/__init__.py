@@ -1,39 +1,104 @@
 """The assay evaluator library, usable on its own (`from evaluators import ...` in a notebook).
 
-Deterministic evaluators are importable here; the LLM judge is reached through
-`build_evaluator(name, "llm_judge", {...})` or `from evaluators.llm_judge import LLMJudge`,
-so importing this package never loads litellm.
+Deterministic evaluators are importable here; LLM judges are reached through
+`build_evaluator(name, "correctness", {...})` (any judged type of `assay evaluators`) or
+`from evaluators.llm_judge import LLMJudge`, so importing this package never loads litellm.
+`catalogue()` lists every type with its kind, inputs, output and whether it runs offline.
 """
 
 from assay.contracts.score import Score
 from evaluators.base import DeterministicEvaluator, Evaluator, Subject
-from evaluators.json_checks import IsJson
-from evaluators.performance import CostThreshold, LatencyThreshold, ProviderStatus
-from evaluators.registry import EVALUATOR_TYPES, UnknownEvaluatorError, build_evaluator
-from evaluators.safety import ENTITY_TYPES, PiiLeak, PiiMatch, Refusal, find_pii, redact
-from evaluators.text import Contains, Length, Regex
+from evaluators.injection import CanaryLeak, PromptInjection
+from evaluators.json_checks import ContainsJson, IsJson, JsonDeepCompare, JsonField, JsonSchema
+from evaluators.performance import CostThreshold, FinishReason, LatencyThreshold, ProviderStatus
+from evaluators.rag import ContextOverlap
+from evaluators.reference import (
+    Bleu,
+    Cosine,
+    EmbeddingSimilarity,
+    ExactMatch,
+    Jaccard,
+    JaroWinkler,
+    Levenshtein,
+    RougeL,
+    SorensenDice,
+    TokenF1,
+)
+from evaluators.registry import EVALUATOR_TYPES, UnknownEvaluatorError, build_evaluator, catalogue
+from evaluators.safety import ENTITY_TYPES, PiiLeak, PiiMatch, Refusal, SecretLeak, find_pii, redact
+from evaluators.text import (
+    Contains,
+    ContainsEmail,
+    ContainsLink,
+    EndsWith,
+    Equals,
+    IsEmail,
+    Language,
+    Length,
+    NotGibberish,
+    OneLine,
+    ReadingTime,
+    Regex,
+    StartsWith,
+    ValidLinks,
+    WordCount,
+)
 from evaluators.tools import ToolCallValid
+from evaluators.toxicity import Toxicity
 
 __all__ = [
     "ENTITY_TYPES",
     "EVALUATOR_TYPES",
+    "Bleu",
+    "CanaryLeak",
     "Contains",
+    "ContainsEmail",
+    "ContainsJson",
+    "ContainsLink",
+    "ContextOverlap",
+    "Cosine",
     "CostThreshold",
     "DeterministicEvaluator",
+    "EmbeddingSimilarity",
+    "EndsWith",
+    "Equals",
     "Evaluator",
+    "ExactMatch",
+    "FinishReason",
+    "IsEmail",
     "IsJson",
+    "Jaccard",
+    "JaroWinkler",
+    "JsonDeepCompare",
+    "JsonField",
+    "JsonSchema",
+    "Language",
     "LatencyThreshold",
     "Length",
+    "Levenshtein",
+    "NotGibberish",
+    "OneLine",
     "PiiLeak",
     "PiiMatch",
+    "PromptInjection",
     "ProviderStatus",
+    "ReadingTime",
     "Refusal",
     "Regex",
+    "RougeL",
     "Score",
+    "SecretLeak",
+    "SorensenDice",
+    "StartsWith",
     "Subject",
+    "TokenF1",
     "ToolCallValid",
+    "Toxicity",
     "UnknownEvaluatorError",
+    "ValidLinks",
+    "WordCount",
     "build_evaluator",
+    "catalogue",
     "find_pii",
     "redact",
 ]

@@ -138,3 +138,14 @@ def test_the_bulk_prefilter_never_skips_a_text_holding_pii():
     assert len(holding) > 5_000  # the generator does reach the detectors
     assert [texts[i] for i in holding if not candidate[i]] == []
     assert not candidate[-2] and not candidate[-1]  # and it does skip plain text
+
+
+def test_names_and_addresses_are_redacted_when_the_config_opts_in():
+    text = "Hi, my name is Maria Gonzalez, I live at 221 Baker Street. Mail maria@example.com"
+    default = Redactor.from_config(RedactionConfig())
+    opted_in = Redactor.from_config(RedactionConfig(entities=["EMAIL", "PERSON", "ADDRESS"]))
+    kept, _ = default.text(text)
+    assert "Maria Gonzalez" in kept and "221 Baker Street" in kept and "maria@example.com" not in kept
+    redacted, _ = opted_in.text(text)
+    assert "Maria" not in redacted and "Baker Street" not in redacted and "maria@" not in redacted
+    assert "[PERSON]" in redacted and "[ADDRESS]" in redacted
