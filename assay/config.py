@@ -176,6 +176,18 @@ class GateConfig(_Section):
     min_cases: int = Field(30, ge=1)
     max_judge_error_share: float = Field(0.1, ge=0, le=1)
     max_critical_regressions: int = Field(0, ge=0)
+    max_identical_output_share: float = Field(0.5, gt=0, le=1)
+    """Degenerate-output guard: a candidate whose most common (normalised) output answers more
+    than this share of the cases, and clearly more than the baseline's does, is rejected
+    whatever a judge says (a constant answer can game a lenient judge)."""
+    require_judge_calibration: bool = False
+    """Evidence gate: every LLM judge the decision rests on must have a calibration against
+    human labels (`assay labels import`), else the verdict is insufficient_evidence."""
+    min_judge_kappa: float = Field(0.4, ge=-1, le=1)
+    """With `require_judge_calibration`: the lowest Cohen's kappa a judge may have."""
+    version: str = "1"
+    """Your name for this policy; with a hash of all its settings it is stored on every
+    decision, so a changed policy is visible next to the verdicts it produced."""
 
 
 class AssayConfig(_Section):

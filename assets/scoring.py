@@ -29,6 +29,13 @@ from evaluators.vectorised import run_sql_form, sql_string
 SubjectKind = Literal["calls", "cases"]
 
 
+def is_judged(type_: str) -> bool:
+    """Whether a type's scores come from an LLM judge (a class that plans engine calls and
+    takes a judge model): judges, presets, custom rubrics; not the offline safety checks."""
+    cls = evaluator_class(type_)
+    return callable(getattr(cls, "plan", None)) and "model" in param_specs(cls)
+
+
 def build_evaluators(
     configs: Iterable[EvaluatorConfig], judge_model: str, judge_params: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -41,7 +48,7 @@ def build_evaluators(
         cls = evaluator_class(cfg.type)
         if callable(getattr(cls, "plan", None)):
             specs = param_specs(cls)
-            if "model" in specs:
+            if is_judged(cfg.type):
                 params.setdefault("model", judge_model)
             if judge_params and "completion_params" in specs:
                 params["completion_params"] = {**judge_params, **params.get("completion_params", {})}

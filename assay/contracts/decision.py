@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from assay.contracts._arrow import UTC_TIMESTAMP
 
-DECISION_SCHEMA_VERSION = 1
+DECISION_SCHEMA_VERSION = 2
 
 Verdict = Literal["approved", "rejected", "insufficient_evidence"]
 GateStatus = Literal["pass", "fail", "unavailable"]
@@ -43,6 +43,11 @@ class Decision(BaseModel):
     reasons: list[str]
     report_path: str | None = None
     decided_at: datetime
+    policy_version: str = ""
+    """The gate policy that decided: `<version>+<hash of every gate and SLO setting>`."""
+    rank: int | None = None
+    """1 = best of the candidates decided together (approved first, then by the quality
+    interval's lower bound)."""
 
 
 DECISION_ARROW_SCHEMA = pa.schema(
@@ -56,6 +61,8 @@ DECISION_ARROW_SCHEMA = pa.schema(
         ("reasons", pa.string()),
         ("report_path", pa.string()),
         ("decided_at", UTC_TIMESTAMP),
+        ("policy_version", pa.string()),
+        ("rank", pa.int64()),
     ],
     metadata={"contract": "decision", "version": str(DECISION_SCHEMA_VERSION)},
 )

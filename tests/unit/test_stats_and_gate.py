@@ -122,7 +122,12 @@ def _rows(n: int = 40, **overrides) -> list[dict]:
     return [_row(i, **overrides) for i in range(n)]
 
 
-def _decide(candidate_rows, baseline_rows, gate=GATE, slos=SLOS):
+def _outputs(rows) -> dict:
+    """Diverse outputs, one per case (the degenerate-output guard has nothing to object to)."""
+    return {r["case_id"]: f"answer about {r['case_id']}" for r in rows}
+
+
+def _decide(candidate_rows, baseline_rows, gate=GATE, slos=SLOS, candidate_outputs=None, **extra):
     return decide(
         candidate_id="cand",
         baseline_id="base",
@@ -131,7 +136,10 @@ def _decide(candidate_rows, baseline_rows, gate=GATE, slos=SLOS):
         baseline_rows=baseline_rows,
         gate=gate,
         slos=slos,
+        candidate_outputs=candidate_outputs if candidate_outputs is not None else _outputs(candidate_rows),
+        baseline_outputs=_outputs(baseline_rows),
         decided_at=DECIDED_AT,
+        **extra,
     )
 
 
@@ -148,6 +156,7 @@ def test_clearly_better_candidate_is_approved():
         "evidence": "pass",
         "quality": "pass",
         "critical_cases": "pass",
+        "output_diversity": "pass",
         "latency_p95": "pass",
         "cost_per_request": "pass",
     }
@@ -155,7 +164,7 @@ def test_clearly_better_candidate_is_approved():
     assert quality.observed == pytest.approx(0.25)
     assert quality.ci_low > 0 and quality.ci_low <= quality.observed <= quality.ci_high
     assert quality.n == 40
-    assert decision.reasons == ["all 5 gates passed on 40 paired cases"]
+    assert decision.reasons == ["all 6 gates passed on 40 paired cases"]
     assert (decision.candidate_id, decision.baseline_id, decision.dataset_version) == ("cand", "base", "ds-1")
     assert decision.decided_at == DECIDED_AT
     assert traces["paired_cases"] == [f"case-{i:03d}" for i in range(40)]
