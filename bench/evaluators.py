@@ -153,6 +153,7 @@ def main() -> None:
     print(f"evaluators={len(EVALUATORS)}")
     print(f"vectorised_scores={vec['scores']}")
     print(f"vectorised_s={vec['seconds']:.2f}")
+    print(f"call_evals_per_min={per_min_vec:.0f}")  # the vectorised path: the headline figure
     print(f"call_evals_per_min_vectorised={per_min_vec:,.0f}")
     print(f"peak_rss_mb_vectorised={vec['peak_rss_mb']:.0f}")
     print(f"python_calls={py['calls']}")
