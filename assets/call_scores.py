@@ -14,7 +14,7 @@ from assets._metadata import counts_table, partition_metadata
 from assets.partitions import daily_partitions
 from assets.quality import SCORE_CHECKED_COLUMNS, validate_scores_partition
 from assets.resources import AssayResource
-from assets.scoring import score_call_partition, score_summary
+from assets.scoring import ScoreTally, score_call_partition
 
 CALL_SCORES_SUITE = "call_scores_expectations"
 
@@ -40,15 +40,18 @@ def call_scores(context: AssetExecutionContext, assay: AssayResource) -> dg.Mate
     partition = {"day": context.partition_key}
     engine = assay.llm_engine(context.log.info, budget_usd=assay.config.judge.budget_usd)
     sampled = assay.lake.partition_dir("sampled_calls", partition) / PART_FILE
-    scores = score_call_partition(sampled, assay.config, engine, run_id=context.run_id, log=context.log.info)
-    path = assay.lake.write_partition("call_scores", scores, partition=partition, schema=SCORE_ARROW_SCHEMA)
-    summary = score_summary(scores)
+    tally = ScoreTally()
+    with assay.lake.partition_writer("call_scores", partition=partition, schema=SCORE_ARROW_SCHEMA) as writer:
+        for scores in score_call_partition(sampled, assay.config, engine, run_id=context.run_id, log=context.log.info):
+            writer.write(scores)
+            tally.add(scores)
+    path = assay.lake.partition_dir("call_scores", partition) / PART_FILE
     return dg.MaterializeResult(
         metadata={
-            **partition_metadata(path, scores.num_rows),
-            "pass_rate": summary.pass_rate,
-            "by_status": counts_table(summary.by_status, "status"),
-            "failures_by_evaluator": counts_table(summary.failures_by_evaluator, "evaluator"),
+            **partition_metadata(path, tally.rows),
+            "pass_rate": tally.pass_rate,
+            "by_status": counts_table(tally.by_status, "status"),
+            "failures_by_evaluator": counts_table(tally.failures_by_evaluator, "evaluator"),
             **{f"judge_{k}": v for k, v in engine.stats.as_metadata().items()},
         },
         check_results=[

@@ -8,8 +8,7 @@ gives an `error` score rather than failing the partition.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -140,28 +139,30 @@ def score_call_partition(
     *,
     run_id: str | None = None,
     log: Callable[[str], None] = lambda _m: None,
-) -> pa.Table:
-    """`call_scores` for one partition of calls, in the score contract's schema.
+) -> Iterator[pa.Table]:
+    """`call_scores` for one partition of calls, as tables in the score contract's schema.
 
     Evaluators with a SQL form score the whole partition in DuckDB (one query each, with their
     `applies_to` as the WHERE clause); the Python path scores the rest: the other evaluators,
     and the rows each SQL form routed back. Only the rows some Python evaluator needs are
     read into Python, so a day scored only by vectorised checks never builds a dict per call.
+    One table per vectorised evaluator, then one for the Python path: the caller streams them
+    to the partition, so a million-call day never holds all its scores at once.
     """
     import duckdb
 
     if parquet is None or not parquet.exists():
-        return SCORE_ARROW_SCHEMA.empty_table()
+        return
     evaluators = build_evaluators(config.evaluators, config.judge.model, config.judge.params)
     call_configs = [c for c in config.evaluators if "calls" in c.applies_to.subjects]
     forms = sql_forms(evaluators, call_configs)
     relation = f"read_parquet({sql_string(str(parquet))})"
     scored_at = datetime.now(UTC)
-    tables: list[pa.Table] = []
     python_ids: dict[str, set[str]] = {}
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
+        in_sql = 0
         for cfg in call_configs:
             if cfg.name not in forms:
                 continue
@@ -169,10 +170,11 @@ def score_call_partition(
                 con, relation, evaluators[cfg.name], forms[cfg.name],
                 where=selects_sql(cfg.applies_to, cfg.name), run_id=run_id, scored_at=scored_at,
             )
-            tables.append(run.scores)
             python_ids[cfg.name] = set(run.python_subject_ids)
+            in_sql += run.scores.num_rows
+            yield run.scores
         if forms:
-            log(f"vectorised {len(forms)} evaluators: {sum(t.num_rows for t in tables)} scores in SQL, "
+            log(f"vectorised {len(forms)} evaluators: {in_sql} scores in SQL, "
                 f"{sum(len(v) for v in python_ids.values())} rows routed to Python")
         if any(c.name not in forms for c in call_configs):
             rows = con.sql(f"SELECT * FROM {relation}").to_arrow_table().to_pylist()
@@ -190,32 +192,36 @@ def score_call_partition(
         subjects, config, "calls", engine, run_id=run_id, log=log, evaluators=evaluators,
         already_scored=lambda name, sid: name in forms and sid not in python_ids[name],
     )
-    tables.append(rows_to_table(scores_to_rows(scores), SCORE_ARROW_SCHEMA, SCORE_JSON_COLUMNS))
-    return pa.concat_tables(tables)
+    yield rows_to_table(scores_to_rows(scores), SCORE_ARROW_SCHEMA, SCORE_JSON_COLUMNS)
 
 
-@dataclass(frozen=True)
-class ScoreSummary:
-    pass_rate: float
-    """Passed share of completed scores (0 when none completed)."""
-    by_status: Counter
-    failures_by_evaluator: Counter
-
-
-def score_summary(scores: pa.Table) -> ScoreSummary:
-    """Counts for a partition's run metadata, computed on the Arrow table (a day can hold
+class ScoreTally:
+    """Counts for a partition's run metadata, added up table by table (a day can hold
     millions of scores)."""
-    import pyarrow.compute as pc
 
-    status = scores.column("status")
-    completed = scores.filter(pc.equal(status, "completed"))
-    passed = pc.sum(pc.cast(pc.fill_null(completed.column("passed"), False), pa.int64())).as_py() or 0
-    failed = completed.filter(pc.equal(completed.column("passed"), False)).column("evaluator")
-    return ScoreSummary(
-        pass_rate=passed / completed.num_rows if completed.num_rows else 0.0,
-        by_status=Counter(dict(zip(*_value_counts(status), strict=True))),
-        failures_by_evaluator=Counter(dict(zip(*_value_counts(failed), strict=True))),
-    )
+    def __init__(self) -> None:
+        self.rows = 0
+        self.completed = 0
+        self.passed = 0
+        self.by_status: Counter = Counter()
+        self.failures_by_evaluator: Counter = Counter()
+
+    def add(self, scores: pa.Table) -> None:
+        import pyarrow.compute as pc
+
+        self.rows += scores.num_rows
+        status = scores.column("status")
+        completed = scores.filter(pc.equal(status, "completed"))
+        self.completed += completed.num_rows
+        self.passed += pc.sum(pc.cast(pc.fill_null(completed.column("passed"), False), pa.int64())).as_py() or 0
+        failed = completed.filter(pc.equal(completed.column("passed"), False)).column("evaluator")
+        self.by_status.update(dict(zip(*_value_counts(status), strict=True)))
+        self.failures_by_evaluator.update(dict(zip(*_value_counts(failed), strict=True)))
+
+    @property
+    def pass_rate(self) -> float:
+        """Passed share of completed scores (0 when none completed)."""
+        return self.passed / self.completed if self.completed else 0.0
 
 
 def _value_counts(column: pa.ChunkedArray) -> tuple[list[str], list[int]]:

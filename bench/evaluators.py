@@ -7,7 +7,7 @@ imports excluded from the timing):
 
 - vectorised: `assets.scoring.score_call_partition` — the `call_scores` asset's code path —
   with the deterministic evaluators below, all of which have a SQL form: every score of the
-  day, written to an Arrow table in the score contract;
+  day, streamed into the `call_scores` Parquet partition as the asset does;
 - python: the same evaluators through their per-call `evaluate()` on `--python-calls` calls
   (default 50,000; the per-call path over a million calls takes minutes), as the figure
   beside it.
@@ -89,14 +89,22 @@ def make_day(home: Path, calls: int) -> Path:
 
 
 def phase_vectorised(day: Path) -> dict:
+    from assay.contracts.score import SCORE_ARROW_SCHEMA
+    from assay.lake import Lake
     from assay.llm.engine import LLMEngine  # noqa: F401  (import cost excluded)
-    from assets.scoring import score_call_partition
+    from assets.scoring import ScoreTally, score_call_partition
 
     config = _config()
+    lake = Lake(day.parent / "lake")
+    tally = ScoreTally()
     start = time.perf_counter()
-    scores = score_call_partition(day, config, engine=None)  # type: ignore[arg-type]  # no judge configured
+    # As the call_scores asset does: every table streamed into the partition's Parquet file.
+    with lake.partition_writer("call_scores", partition={"day": "bench"}, schema=SCORE_ARROW_SCHEMA) as writer:
+        for scores in score_call_partition(day, config, engine=None):  # type: ignore[arg-type]  # no judge configured
+            writer.write(scores)
+            tally.add(scores)
     elapsed = time.perf_counter() - start
-    return {"seconds": elapsed, "scores": scores.num_rows, "peak_rss_mb": _peak_rss_mb()}
+    return {"seconds": elapsed, "scores": tally.rows, "peak_rss_mb": _peak_rss_mb()}
 
 
 def phase_python(day: Path, calls: int) -> dict:
