@@ -140,9 +140,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=1_000_000)
     parser.add_argument("--python-calls", type=int, default=50_000)
-    parser.add_argument("--phase", choices=["vectorised", "python"], help=argparse.SUPPRESS)
+    parser.add_argument("--phase", choices=["make", "vectorised", "python"], help=argparse.SUPPRESS)
+    parser.add_argument("--home", help=argparse.SUPPRESS)
     parser.add_argument("--day", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.phase == "make":
+        print(json.dumps({"day": str(make_day(Path(args.home), args.calls))}))
+        return
     if args.phase == "vectorised":
         print(json.dumps(phase_vectorised(Path(args.day))))
         return
@@ -152,7 +156,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="assay-bench-evaluators-") as tmp:
         home = Path(tmp)
-        day = make_day(home, args.calls)
+        # Each phase in its own child: Linux carries a parent's peak RSS into a forked child,
+        # so building the day in this process would inflate every phase's figure.
+        day = Path(_child("make", "--home", str(home), "--calls", str(args.calls))["day"])
         vec = _child("vectorised", "--day", str(day))
         py = _child("python", "--day", str(day), "--python-calls", str(args.python_calls))
     per_min_vec = vec["scores"] / vec["seconds"] * 60
