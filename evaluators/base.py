@@ -34,6 +34,12 @@ class Evaluator(Protocol):
     def evaluate(self, subject: Subject) -> list[Score]: ...
 
 
+def check_share(label: str, key: str, value: Any) -> None:
+    """Raise a ValueError unless a param is a number in [0, 1] (a threshold or share)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ValueError(f"{label}: `{key}` must be a number in [0, 1], got {value!r}")
+
+
 def missing_fields(subject: Subject, required: tuple[str, ...]) -> list[str]:
     """Required fields that are absent or empty on the subject."""
     return [f for f in required if subject.get(f) in (None, "", [])]

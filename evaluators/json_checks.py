@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-from evaluators.base import DeterministicEvaluator, Subject
+from evaluators.base import DeterministicEvaluator, Subject, check_share
 from evaluators.evidence import DetailedEvaluator, Finding
 from evaluators.vectorised import SqlForm, concat_found, sql_string
 
@@ -500,14 +500,7 @@ class JsonDeepCompare(DetailedEvaluator):
     metric: str = "json_deep_compare"
 
     def __post_init__(self) -> None:
-        if (
-            isinstance(self.threshold, bool)
-            or not isinstance(self.threshold, int | float)
-            or not 0 <= self.threshold <= 1
-        ):
-            raise ValueError(
-                f"json_deep_compare: `threshold` must be a number in [0, 1], got {self.threshold!r}"
-            )
+        check_share("json_deep_compare", "threshold", self.threshold)
 
     def inspect(self, subject: Subject) -> Finding:
         expected = subject["expected_output"]

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from assay.contracts.score import Score
-from evaluators.base import DeterministicEvaluator, Subject
+from evaluators.base import DeterministicEvaluator, Subject, check_share
 
 MAX_METRIC_CHARS = 20_000
 """Both texts are cut to this many characters before LCS or Levenshtein (bit-parallel, so
@@ -347,14 +347,7 @@ class _ReferenceMetric(DeterministicEvaluator):
     def __post_init__(self) -> None:
         if self.threshold is None:
             self.threshold = self.default_threshold
-        if (
-            isinstance(self.threshold, bool)
-            or not isinstance(self.threshold, int | float)
-            or not 0.0 <= self.threshold <= 1.0
-        ):
-            raise ValueError(
-                f"{self.metric}: `threshold` must be a number in [0, 1], got {self.threshold!r}"
-            )
+        check_share(self.metric, "threshold", self.threshold)
         self.threshold = float(self.threshold)
 
     def similarity(self, prediction: str, reference: str) -> float:

@@ -17,7 +17,7 @@ from re import _compiler, _parser  # type: ignore[attr-defined]  # stdlib, Pytho
 from typing import Any, ClassVar, Literal
 
 from assay.contracts.score import Score
-from evaluators.base import DeterministicEvaluator, Subject, missing_fields
+from evaluators.base import DeterministicEvaluator, Subject, check_share, missing_fields
 from evaluators.evidence import DetailedEvaluator, Finding
 from evaluators.vectorised import (
     SqlForm,
@@ -855,14 +855,7 @@ class NotGibberish(DetailedEvaluator):
     metric: str = "not_gibberish"
 
     def __post_init__(self) -> None:
-        if (
-            isinstance(self.threshold, bool)
-            or not isinstance(self.threshold, int | float)
-            or not 0 <= self.threshold <= 1
-        ):
-            raise ValueError(
-                f"not_gibberish: `threshold` must be a number in [0, 1] (got {self.threshold!r})"
-            )
+        check_share("not_gibberish", "threshold", self.threshold)
 
     def inspect(self, subject: Subject) -> Finding:
         signals = gibberish_signals(str(subject["output_text"]))
