@@ -24,8 +24,11 @@ bounds as (
         as_of - {{ recent_days }} as reference_end_day,
         as_of - {{ recent_days + reference_days - 1 }} as reference_start_day
     from (
-        select {% if as_of_day %}cast('{{ as_of_day }}' as date){% else %}max(day){% endif %} as as_of
-        from calls
+        {%- if as_of_day %}
+        select cast('{{ as_of_day }}' as date) as as_of
+        {%- else %}
+        select max(day) as as_of from calls
+        {%- endif %}
     )
 ),
 
