@@ -354,21 +354,43 @@ class Length(DeterministicEvaluator):
         return _bounded(n, self.unit, f"min_{self.unit}", self._low, f"max_{self.unit}", self._high)
 
     def sql_form(self) -> SqlForm | None:
-        if self.unit != "chars":
-            return None  # the token count is a Python regex over Unicode classes
-        n = "length(output_text)"
-        shown = f"CAST({n} AS VARCHAR)"
-        checks = []
-        if self.min_chars is not None:
-            checks.append((f"{n} < {self.min_chars}", f"{shown} || ' chars, fewer than min_chars={self.min_chars}'"))
-        if self.max_chars is not None:
-            checks.append((f"{n} > {self.max_chars}", f"{shown} || ' chars, more than max_chars={self.max_chars}'"))
-        explanation = "CASE " + " ".join(f"WHEN {c} THEN {e}" for c, e in checks) + f" ELSE {shown} || ' chars, within bounds' END"
-        return SqlForm(
-            passed="NOT (" + " OR ".join(c for c, _ in checks) + ")",
-            value=f"CAST({n} AS DOUBLE)",
-            explanation=explanation,
+        if self.unit == "chars":
+            return bounded_sql("length(output_text)", "chars", "min_chars", self._low, "max_chars", self._high)
+        # The token pattern's \w and \s are Unicode classes: exact in SQL on ASCII text only.
+        form = bounded_sql(
+            f"len(regexp_extract_all(output_text, {sql_string(_ASCII_TOKEN)}))",
+            "tokens", "min_tokens", self._low, "max_tokens", self._high,
         )
+        return SqlForm(form.passed, form.value, form.explanation, python_rows=non_ascii("output_text"))
+
+
+_ASCII_WORD_CHAR = "0-9A-Za-z_"
+_ASCII_SPACE = "\\t-\\r\\x1c-\\x20"  # str.isspace() within ASCII
+_ASCII_TOKEN = f"[{_ASCII_WORD_CHAR}]+|[^{_ASCII_WORD_CHAR}{_ASCII_SPACE}]"
+"""`_TOKEN` (\\w+|[^\\w\\s]) restricted to ASCII text, in RE2."""
+_ASCII_WORD = f"[{_ASCII_WORD_CHAR}]+(?:['\\-][{_ASCII_WORD_CHAR}]+)*"
+"""`_WORD` restricted to ASCII text (the ’ apostrophe is not ASCII), in RE2."""
+
+
+def bounded_sql(n: str, unit: str, low_name: str, low: int | None, high_name: str, high: int | None) -> SqlForm:
+    """SQL form of `_bounded`: a count within [low, high], explained as Python does."""
+    shown = f"CAST({n} AS VARCHAR)"
+    checks = []
+    if low is not None:
+        checks.append((f"{n} < {low}", f"{shown} || ' {unit}, fewer than {low_name}={low}'"))
+    if high is not None:
+        checks.append((f"{n} > {high}", f"{shown} || ' {unit}, more than {high_name}={high}'"))
+    explanation = "CASE " + " ".join(f"WHEN {c} THEN {e}" for c, e in checks) + f" ELSE {shown} || ' {unit}, within bounds' END"
+    return SqlForm(
+        passed="NOT (" + " OR ".join(c for c, _ in checks) + ")",
+        value=f"CAST({n} AS DOUBLE)",
+        explanation=explanation,
+    )
+
+
+def strip_sql(text: str) -> str:
+    """SQL for `str.strip()` on ASCII text."""
+    return f"regexp_replace({text}, '^[{_ASCII_SPACE}]+|[{_ASCII_SPACE}]+$', '', 'g')"
 
 
 # ------------------------------------------------------------------ whole-text comparisons
@@ -412,6 +434,32 @@ class _TextCompare(DeterministicEvaluator):
         expected = " or ".join(map(_short, self._values[:5]))
         return False, 0.0, f"output does not {self.verb} {expected}; it is {_short(text)}"
 
+    def sql_match(self, text: str, value: str) -> str:
+        raise NotImplementedError
+
+    def sql_form(self) -> SqlForm:
+        """Exact on ASCII text (strip and casefold agree with DuckDB there); a failing text
+        whose repr needs escapes goes to Python, which words the explanation."""
+        text = strip_sql("output_text") if self.strip_whitespace else "output_text"
+        if self.ignore_case:
+            text = f"lower({text})"
+        prepared = [self._prepare(v) for v in self._values]
+        matches = [self.sql_match(text, v) for v in prepared]
+        passed = "(" + " OR ".join(matches) + ")"
+        hit = "CASE " + " ".join(f"WHEN {m} THEN {sql_string(_short(v))}" for m, v in zip(matches, self._values, strict=True)) + " END"
+        expected = " or ".join(map(_short, self._values[:5]))
+        shown = f"CASE WHEN length({text}) <= 60 THEN {text} ELSE left({text}, 59) || '…' END"
+        return SqlForm(
+            passed=passed,
+            value=f"CASE WHEN {passed} THEN 1.0 ELSE 0.0 END",
+            explanation=(
+                f"CASE WHEN {passed} THEN {sql_string(self.metric + ': matches ')} || {hit} "
+                f"ELSE {sql_string(f'output does not {self.verb} {expected}; it is ')} || chr(39) || {shown} || chr(39) END"
+            ),
+            # repr() quotes and escapes some texts differently: leave those to Python.
+            python_rows=f"{non_ascii('output_text')} OR (NOT {passed} AND regexp_matches({text}, '[\\x00-\\x1f\\x7f''\\\\]'))",
+        )
+
 
 @dataclass(kw_only=True)
 class Equals(_TextCompare):
@@ -431,6 +479,9 @@ class Equals(_TextCompare):
     def matches(self, text: str, value: str) -> bool:
         return text == value
 
+    def sql_match(self, text: str, value: str) -> str:
+        return f"{text} = {sql_string(value)}"
+
 
 @dataclass(kw_only=True)
 class StartsWith(_TextCompare):
@@ -447,6 +498,9 @@ class StartsWith(_TextCompare):
     def matches(self, text: str, value: str) -> bool:
         return text.startswith(value)
 
+    def sql_match(self, text: str, value: str) -> str:
+        return f"starts_with({text}, {sql_string(value)})"
+
 
 @dataclass(kw_only=True)
 class EndsWith(_TextCompare):
@@ -462,6 +516,9 @@ class EndsWith(_TextCompare):
 
     def matches(self, text: str, value: str) -> bool:
         return text.endswith(value)
+
+    def sql_match(self, text: str, value: str) -> str:
+        return f"suffix({text}, {sql_string(value)})"
 
 
 # ------------------------------------------------------------------------- size and shape
@@ -507,6 +564,13 @@ class WordCount(DeterministicEvaluator):
     def check(self, subject: Subject) -> tuple[bool, float | None, str]:
         n = count_words(str(subject["output_text"]))
         return _bounded(n, "words", "min_words", self.min_words, "max_words", self.max_words)
+
+    def sql_form(self) -> SqlForm:
+        form = bounded_sql(
+            f"len(regexp_extract_all(output_text, {sql_string(_ASCII_WORD)}))",
+            "words", "min_words", self.min_words, "max_words", self.max_words,
+        )
+        return SqlForm(form.passed, form.value, form.explanation, python_rows=non_ascii("output_text"))
 
 
 def _check_bounds(type_: str, low_name: str, low: Any, high_name: str, high: Any) -> None:
@@ -591,6 +655,21 @@ class OneLine(DeterministicEvaluator):
         if lines == 1:
             return True, 1.0, "one line"
         return False, 0.0, f"{lines} lines; first break at char {_LINE_BREAK.search(text).start()}"  # type: ignore[union-attr]
+
+    def sql_form(self) -> SqlForm:
+        text = strip_sql("output_text")
+        breaks = "\\r\\n|[\\n\\r\\x0b\\x0c]"  # _LINE_BREAK within ASCII
+        lines = f"(len(regexp_extract_all({text}, {sql_string(breaks)})) + 1)"
+        first = f"length(regexp_extract({text}, {sql_string('(?s)^(.*?)(?:' + breaks + ')')}, 1))"
+        return SqlForm(
+            passed=f"({lines} = 1)",
+            value=f"CASE WHEN {lines} = 1 THEN 1.0 ELSE 0.0 END",
+            explanation=(
+                f"CASE WHEN {lines} = 1 THEN 'one line' "
+                f"ELSE CAST({lines} AS VARCHAR) || ' lines; first break at char ' || CAST({first} AS VARCHAR) END"
+            ),
+            python_rows=non_ascii("output_text"),
+        )
 
 
 # ------------------------------------------------------------------------------ language
