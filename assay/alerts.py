@@ -279,3 +279,19 @@ def send_alerts(alerts: Sequence[Alert], *, ledger: AlertLedger | None = None, t
             summary.failed += 1
             logger.warning("alert not delivered (will retry on the next evaluation): %s", alert.title)
     return summary
+
+
+def warehouse_alerts(warehouse: Path, slo_limits: dict[str, float]) -> list[Alert]:
+    """SLO breaches and drift flags of the latest day in the warehouse's marts (the drift mart
+    only if it exists). A warehouse that cannot be read yields no alert, never an error."""
+    from assay.report_data import read_snapshot
+
+    try:
+        snapshot = read_snapshot(warehouse, trend_days=1)
+    except Exception as exc:  # e.g. the file is locked by a dbt build in another process
+        logger.warning("alerts: warehouse not readable (%s): no SLO/drift alerts this time", type(exc).__name__)
+        return []
+    alerts = slo_breaches(snapshot.slo_rows, slo_limits)
+    if snapshot.drift is not None:
+        alerts += drift_alerts(snapshot.drift.rows, flag_column=snapshot.drift.flag_column)
+    return alerts

@@ -291,6 +291,8 @@ def deploy_decisions(context: AssetExecutionContext, assay: AssayResource) -> dg
         schema=DECISION_ARROW_SCHEMA,
         json_columns=DECISION_JSON_COLUMNS,
     )
+    from assets.reports import decision_metadata  # the UI summary (issue 7), kept beside the reports
+
     table = ["| candidate | verdict | reasons | report |", "|---|---|---|---|"]
     table += [f"| {d.candidate_id} | **{d.verdict}** | {'; '.join(d.reasons)} | {d.report_path} |" for d in decisions]
     return dg.MaterializeResult(
@@ -300,5 +302,7 @@ def deploy_decisions(context: AssetExecutionContext, assay: AssayResource) -> dg
             "dataset_version": version,
             "approved": sum(d.verdict == "approved" for d in decisions),
             "decisions": dg.MetadataValue.md("\n".join(table)),
+            # The summary, and numbers per candidate the UI plots across materialisations.
+            **decision_metadata(decisions, rows),
         }
     )

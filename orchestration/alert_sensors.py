@@ -1,0 +1,70 @@
+"""Alert sensors: they read what the runs wrote and send webhook alerts (assay.alerts); they
+request no runs. Without ASSAY_ALERT_WEBHOOK_URL they do nothing (said once in the log)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from assay.alerts import AlertLedger, rejection_alerts, run_failure_alert, send_alerts, warehouse_alerts
+from assay.config import load_config
+from assay.lake import Lake
+from assay.runtime import AssayHome
+from assets.reports import latest_decision_rows
+from orchestration.jobs import curate_job, daily_job, decide_job
+
+
+def alert_ledger(home: AssayHome) -> AlertLedger:
+    return AlertLedger(home.root / "alerts" / "sent.json")
+
+
+def _outcome(summary) -> dg.SkipReason:
+    if summary.disabled:
+        return dg.SkipReason("alerts off: ASSAY_ALERT_WEBHOOK_URL is not set")
+    return dg.SkipReason(f"alerts sent={summary.sent} failed={summary.failed} already_sent={summary.already_sent}")
+
+
+@dg.asset_sensor(
+    asset_key=dg.AssetKey("deploy_decisions"),
+    name="rejection_alert_sensor",
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Sends a webhook alert for each candidate the latest deploy decision rejected.",
+)
+def rejection_alert_sensor(context: dg.SensorEvaluationContext, asset_event) -> dg.SkipReason:
+    home = AssayHome.from_env()
+    rows = latest_decision_rows(Lake(home.lake)) or []
+    return _outcome(send_alerts(rejection_alerts(rows), ledger=alert_ledger(home)))
+
+
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=[curate_job, decide_job],
+    name="slo_drift_alert_sensor",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="After the marts are rebuilt: alerts on the latest day's SLO breaches (slo_daily) and "
+    "drift flags (the drift mart, when it exists).",
+)
+def slo_drift_alert_sensor(context: dg.RunStatusSensorContext) -> dg.SkipReason:
+    home = AssayHome.from_env()
+    slos = load_config().slos.model_dump()
+    return _outcome(send_alerts(warehouse_alerts(home.warehouse, slos), ledger=alert_ledger(home)))
+
+
+@dg.run_failure_sensor(
+    monitored_jobs=[daily_job],
+    name="nightly_failure_alert_sensor",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Sends a webhook alert when a run of the daily chain (the nightly run) fails.",
+)
+def nightly_failure_alert_sensor(context: dg.RunFailureSensorContext) -> dg.SkipReason:
+    run = context.dagster_run
+    alert = run_failure_alert(
+        job_name=run.job_name,
+        run_id=run.run_id,
+        partition_key=run.tags.get("dagster/partition"),
+        error=context.failure_event.message,
+    )
+    return _outcome(send_alerts([alert], ledger=alert_ledger(AssayHome.from_env())))
+
+
+ALERT_SENSORS = [rejection_alert_sensor, slo_drift_alert_sensor, nightly_failure_alert_sensor]
