@@ -291,7 +291,8 @@ def deploy_decisions(context: AssetExecutionContext, assay: AssayResource) -> dg
         schema=DECISION_ARROW_SCHEMA,
         json_columns=DECISION_JSON_COLUMNS,
     )
-    from assets.reports import decision_metadata  # the UI summary (issue 7), kept beside the reports
+    # The UI summary and plotted numbers (issue 7), defined beside the reports.
+    from assets.reports import decision_metadata
 
     table = ["| candidate | verdict | reasons | report |", "|---|---|---|---|"]
     table += [f"| {d.candidate_id} | **{d.verdict}** | {'; '.join(d.reasons)} | {d.report_path} |" for d in decisions]

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assay.alerts import AlertLedger, rejection_alerts, run_failure_alert, send_alerts, warehouse_alerts
+from assay.alerts import (
+    AlertLedger,
+    rejection_alerts,
+    run_failure_alert,
+    send_alerts,
+    warehouse_alerts,
+)
 from assay.config import load_config
 from assay.lake import Lake
 from assay.runtime import AssayHome

@@ -23,8 +23,8 @@ from assets.resources import AssayResource
 from assets.sampled_calls import sampled_calls
 from assets.slo_marts import slo_marts
 from assets.warehouse_project import warehouse_project
-from orchestration.jobs import ALL_JOBS
 from orchestration.alert_sensors import ALERT_SENSORS
+from orchestration.jobs import ALL_JOBS
 from orchestration.resources import OfflineDbtCliResource, dbt_executable
 from orchestration.schedules import nightly_schedule
 from orchestration.sensors import ALL_SENSORS

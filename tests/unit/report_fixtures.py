@@ -10,7 +10,12 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 from assay.contracts.candidate import Candidate
-from assay.contracts.decision import DECISION_ARROW_SCHEMA, DECISION_JSON_COLUMNS, Decision, GateResult
+from assay.contracts.decision import (
+    DECISION_ARROW_SCHEMA,
+    DECISION_JSON_COLUMNS,
+    Decision,
+    GateResult,
+)
 from assay.lake import Lake
 
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)> & </pre>'

@@ -6,7 +6,6 @@ so CI always runs it)."""
 from __future__ import annotations
 
 import os
-import shutil
 import struct
 import subprocess
 import zlib
@@ -16,7 +15,14 @@ import numpy as np
 import pytest
 
 from assets.reports import report_files, write_reports
-from tests.unit.report_fixtures import BASELINE, CANDIDATE, TRACES, build_warehouse, case_details, decision
+from tests.unit.report_fixtures import (
+    BASELINE,
+    CANDIDATE,
+    TRACES,
+    build_warehouse,
+    case_details,
+    decision,
+)
 
 CHROMIUM = os.environ.get("ASSAY_CHROMIUM", "/usr/bin/chromium")
 FOREST_BLUE = (0x25, 0x63, 0xEB)  # PALETTE[0]: drawn only by the charts (intervals, first trend line)
