@@ -73,4 +73,17 @@ def nightly_failure_alert_sensor(context: dg.RunFailureSensorContext) -> dg.Skip
     return _outcome(send_alerts([alert], ledger=alert_ledger(AssayHome.from_env())))
 
 
+def send_loop_alerts(home: AssayHome, slo_limits: dict[str, float]):
+    """What the sensors send, for a loop run in-process by the CLI (`assay run`, `assay demo`),
+    where no sensor daemon is watching. The ledger keeps the two from announcing twice."""
+    rows = latest_decision_rows(Lake(home.lake)) or []
+    alerts = rejection_alerts(rows) + warehouse_alerts(home.warehouse, slo_limits)
+    return send_alerts(alerts, ledger=alert_ledger(home))
+
+
+def send_run_failure_alert(home: AssayHome, *, job_name: str, run_id: str, partition_key: str | None, error: str):
+    alert = run_failure_alert(job_name=job_name, run_id=run_id, partition_key=partition_key, error=error)
+    return send_alerts([alert], ledger=alert_ledger(home))
+
+
 ALERT_SENSORS = [rejection_alert_sensor, slo_drift_alert_sensor, nightly_failure_alert_sensor]

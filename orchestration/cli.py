@@ -67,6 +67,14 @@ class Runner:
             )
         seconds = time.perf_counter() - started
         if not result.success:
+            if job_name == "daily_job":
+                from orchestration.alert_sensors import send_run_failure_alert
+
+                first = next((e for e in result.all_events if e.is_step_failure and e.step_failure_data.error), None)
+                send_run_failure_alert(
+                    AssayHome.from_env(), job_name=job_name, run_id=result.run_id, partition_key=partition_key,
+                    error=first.step_failure_data.error.message if first else "run failed",
+                )
             failures = [
                 f"  {event.step_key}: {event.step_failure_data.error.message.strip() if event.step_failure_data.error else ''}"
                 for event in result.all_events
@@ -113,6 +121,11 @@ def run_loop(days: list[str]) -> None:
     for cid in ids:
         runner.run("candidate_job", partition_key=cid)
     runner.run("decide_job", label="marts + decisions")
+    from assay.runtime import AssayHome
+    from orchestration.alert_sensors import send_loop_alerts
+
+    # No sensor daemon watches an in-process loop: send what the alert sensors would.
+    send_loop_alerts(AssayHome.from_env(), config.slos.model_dump())
 
 
 # --- reading decisions ----------------------------------------------------------------------

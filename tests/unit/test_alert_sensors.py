@@ -112,3 +112,15 @@ def test_sensors_do_nothing_without_a_webhook(home, monkeypatch):
     outcome = slo_drift_alert_sensor(context)
     assert "alerts off" in str(getattr(outcome, "skip_message", outcome))
     assert not (home / "alerts").exists()
+
+
+def test_cli_loop_sends_what_the_sensors_would_once(home, receiver):
+    from assay.runtime import AssayHome
+    from orchestration.alert_sensors import send_loop_alerts
+
+    write_decisions(home, [decision("rejected", quality="fail")])
+    build_warehouse(home / "warehouse.duckdb", breach_latency=True)
+    limits = {"latency_p95_ms": 3000.0, "cost_per_request_usd": 0.01, "error_rate": 0.05}
+    first = send_loop_alerts(AssayHome(home), limits)
+    again = send_loop_alerts(AssayHome(home), limits)
+    assert first.sent == 3 and again.already_sent == 3 and len(receiver.bodies) == 3
