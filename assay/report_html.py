@@ -167,8 +167,10 @@ def line_chart_svg(
     value_format: Callable[[float], str] = fmt_number,
     width: int = 860,
     height: int = 240,
+    y_max: float | None = None,
 ) -> str:
-    """Lines over days (x: the sorted union of the series' days), with an optional SLO line."""
+    """Lines over days (x: the sorted union of the series' days), with an optional SLO line.
+    y_max: the top of the axis when values have a natural ceiling (1.0 for a rate)."""
     left, right, top, bottom = 70, 190, 30, 40
     days = sorted({day for points in series.values() for day, _ in points})
     values = [v for points in series.values() for _, v in points if v is not None]
@@ -183,6 +185,8 @@ def line_chart_svg(
     lo = min(values + ([threshold] if threshold is not None else []) + [0.0])
     hi = max(values + ([threshold] if threshold is not None else []))
     hi = hi * 1.1 if hi > 0 else 1.0
+    if y_max is not None and max(values) <= y_max:
+        hi = min(hi, y_max)
     y = _scale(lo, hi, height - bottom, top)
     span = max(len(days) - 1, 1)
     x_of = {day: left + (width - left - right) * (i / span if len(days) > 1 else 0.5) for i, day in enumerate(days)}
@@ -333,11 +337,13 @@ def _trend_section(view: ReportView) -> list[str]:
             ("pass_rate", "pass rate (scored calls passing every evaluator)", None, lambda v: f"{v:.0%}"),
         ]
         for column, title, limit, show in charts:
-            out.append(line_chart_svg(slo_series(view.slo_rows, column), title=title, threshold=limit, value_format=show))
+            ceiling = 1.0 if column.endswith("_rate") else None
+            out.append(line_chart_svg(slo_series(view.slo_rows, column), title=title, threshold=limit,
+                                      value_format=show, y_max=ceiling))
     if view.evaluator_rows:
         out.append(line_chart_svg(evaluator_series(view.evaluator_rows),
                                   title="evaluator pass rate (evaluator_daily; lowest first)",
-                                  value_format=lambda v: f"{v:.0%}"))
+                                  value_format=lambda v: f"{v:.0%}", y_max=1.0))
     return out
 
 

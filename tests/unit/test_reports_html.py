@@ -156,3 +156,9 @@ def test_ui_numbers_and_summary():
     assert metadata["cand-a/approved"].value == 0
     summary = decision_summary_markdown([d])
     assert "| `cand-a` | **rejected** |" in summary and "quality ✘" in summary
+
+
+def test_rate_axis_stops_at_100_percent():
+    chart = line_chart_svg({"a": [("2026-11-20", 0.9), ("2026-11-21", 1.0)]}, title="r",
+                           value_format=lambda v: f"{v:.0%}", y_max=1.0)
+    assert ">100%<" in chart and "110%" not in chart
