@@ -42,18 +42,39 @@ def rejection_alert_sensor(context: dg.SensorEvaluationContext, asset_event) -> 
     return _outcome(send_alerts(rejection_alerts(rows), ledger=alert_ledger(home)))
 
 
-@dg.run_status_sensor(
-    run_status=dg.DagsterRunStatus.SUCCESS,
-    monitored_jobs=[curate_job, decide_job],
+WAREHOUSE_JOBS = [curate_job.name, decide_job.name]
+"""Jobs whose dbt build writes the warehouse: while one runs, the sensor does not open the file
+(a read-only connection from this process would lock dbt out: STACK.md's DuckDB trap)."""
+IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+
+
+@dg.sensor(
     name="slo_drift_alert_sensor",
+    minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="After the marts are rebuilt: alerts on the latest day's SLO breaches (slo_daily) and "
-    "drift flags (the drift mart, when it exists).",
+    description="After the marts are rebuilt (a new slo_daily materialisation) and no dbt build is "
+    "running: alerts on the latest day's SLO breaches (slo_daily) and drift flags (the drift mart, "
+    "when it exists).",
 )
-def slo_drift_alert_sensor(context: dg.RunStatusSensorContext) -> dg.SkipReason:
+def slo_drift_alert_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    latest = context.instance.fetch_materializations(dg.AssetKey("slo_daily"), limit=1).records
+    if not latest or str(latest[0].storage_id) == (context.cursor or ""):
+        return dg.SensorResult(skip_reason="no new slo_daily build since the last check", cursor=context.cursor)
+    building = sum(
+        context.instance.get_runs_count(dg.RunsFilter(job_name=job, statuses=IN_FLIGHT)) for job in WAREHOUSE_JOBS
+    )
+    if building:
+        # The cursor stays: the next tick looks again once dbt is done.
+        return dg.SensorResult(skip_reason="a dbt build is running: checking after it", cursor=context.cursor)
     home = AssayHome.from_env()
-    slos = load_config().slos.model_dump()
-    return _outcome(send_alerts(warehouse_alerts(home.warehouse, slos), ledger=alert_ledger(home)))
+    summary = send_alerts(warehouse_alerts(home.warehouse, load_config().slos.model_dump()), ledger=alert_ledger(home))
+    return dg.SensorResult(skip_reason=_outcome(summary).skip_message, cursor=str(latest[0].storage_id))
 
 
 @dg.run_failure_sensor(

@@ -44,16 +44,6 @@ def failing_daily_job():
     fail_to_read_landing()
 
 
-@dg.op
-def fine():
-    return 1
-
-
-@dg.job(name="curate_job")
-def fine_curate_job():
-    fine()
-
-
 def run_and_event(job, instance, event_type: dg.DagsterEventType, **kwargs):
     result = job.execute_in_process(instance=instance, raise_on_error=False, **kwargs)
     run = instance.get_run_by_id(result.run_id)
@@ -89,28 +79,37 @@ def test_rejection_sends_an_alert_per_rejected_candidate(home, receiver):
     assert "cand-a REJECTED" in body["text"] and "good" not in body["text"]
 
 
-def test_marts_rebuilt_send_slo_breach_and_drift(home, receiver):
+def test_marts_rebuilt_send_slo_breach_and_drift_once(home, receiver):
     build_warehouse(home / "warehouse.duckdb", breach_latency=True)
     instance = dg.DagsterInstance.ephemeral()
-    run, event = run_and_event(fine_curate_job, instance, dg.DagsterEventType.RUN_SUCCESS)
-    context = dg.build_run_status_sensor_context(
-        sensor_name=slo_drift_alert_sensor.name, dagster_instance=instance, dagster_run=run, dagster_event=event,
-    )
-    slo_drift_alert_sensor(context)
+    first = slo_drift_alert_sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
+    assert "no new slo_daily build" in first.skip_message and not receiver.bodies
+    instance.report_runless_asset_event(dg.AssetMaterialization("slo_daily"))
+    tick = slo_drift_alert_sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
     titles = sorted(body["blocks"][0]["text"]["text"] for body in receiver.bodies)
     assert titles == ["assay: 1 SLO breach(es) on 2026-11-21", "assay: 1 drift flag(s) on 2026-11-21"]
+    again = slo_drift_alert_sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=tick.cursor))
+    assert "no new slo_daily build" in again.skip_message and len(receiver.bodies) == 2
+
+
+def test_marts_are_not_read_while_dbt_builds(home, receiver):
+    from dagster._core.storage.dagster_run import DagsterRun
+
+    build_warehouse(home / "warehouse.duckdb", breach_latency=True)
+    instance = dg.DagsterInstance.ephemeral()
+    instance.report_runless_asset_event(dg.AssetMaterialization("slo_daily"))
+    instance.add_run(DagsterRun(job_name="decide_job", run_id="building", status=dg.DagsterRunStatus.STARTED))
+    tick = slo_drift_alert_sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
+    assert "dbt build is running" in tick.skip_message and tick.cursor is None and not receiver.bodies
 
 
 def test_sensors_do_nothing_without_a_webhook(home, monkeypatch):
     monkeypatch.delenv(WEBHOOK_ENV, raising=False)
     build_warehouse(home / "warehouse.duckdb", breach_latency=True)
     instance = dg.DagsterInstance.ephemeral()
-    run, event = run_and_event(fine_curate_job, instance, dg.DagsterEventType.RUN_SUCCESS)
-    context = dg.build_run_status_sensor_context(
-        sensor_name=slo_drift_alert_sensor.name, dagster_instance=instance, dagster_run=run, dagster_event=event,
-    )
-    outcome = slo_drift_alert_sensor(context)
-    assert "alerts off" in str(getattr(outcome, "skip_message", outcome))
+    instance.report_runless_asset_event(dg.AssetMaterialization("slo_daily"))
+    tick = slo_drift_alert_sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
+    assert "alerts off" in tick.skip_message
     assert not (home / "alerts").exists()
 
 
