@@ -27,7 +27,7 @@ from tests.unit.report_fixtures import (
 CHROMIUM = os.environ.get("ASSAY_CHROMIUM", "/usr/bin/chromium")
 FOREST_BLUE = (0x25, 0x63, 0xEB)  # PALETTE[0]: drawn only by the charts (intervals, first trend line)
 
-pytestmark = pytest.mark.skipif(
+needs_chromium = pytest.mark.skipif(
     not Path(CHROMIUM).exists() and not os.environ.get("CI"),
     reason=f"{CHROMIUM} missing (`make setup` installs it; in CI this test always runs)",
 )
@@ -83,6 +83,7 @@ def has_colour(pixels: np.ndarray, rgb: tuple[int, int, int], tolerance: int = 1
     return int((np.abs(pixels.astype(np.int32) - np.array(rgb)).max(axis=2) <= tolerance).sum())
 
 
+@needs_chromium
 def test_report_renders_with_its_charts(tmp_path):
     if not Path(CHROMIUM).exists():
         pytest.fail(f"CI is set but {CHROMIUM} is missing: `make setup` installs Debian's chromium")
