@@ -10,18 +10,31 @@ export PATH := $(BIN):$(PATH)
 # Never let uv fetch a Python build: use the machine's interpreter.
 export UV_PYTHON_DOWNLOADS := never
 INSTALLED := $(VENV)/.installed
+CHROMIUM := /usr/bin/chromium
+CHROMIUM_STAMP := $(VENV)/.chromium
 MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project/models dbt_project/tests -type f) dbt_project/dbt_project.yml dbt_project/profiles.yml
 
 .PHONY: setup demo test test-fast ui bench lint docs clean
 
-setup: $(INSTALLED) $(MANIFEST)
+setup: $(INSTALLED) $(MANIFEST) $(CHROMIUM_STAMP)
 
 $(INSTALLED): pyproject.toml uv.lock
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
 	$(PYTHON) -m uv sync --frozen --extra dev --python $(PYTHON)
 	@if find $(VENV) -name 'litellm_init.pth' | grep -q .; then echo "litellm_init.pth found: malicious litellm release"; exit 1; fi
 	@touch $@
+
+# The HTML report's render test screenshots a report in headless Chromium. CI runs as root on a
+# fresh Debian machine: install Debian's chromium there. Elsewhere, without root, say how and go
+# on (the test skips locally when chromium is missing and CI is unset; in CI it fails instead).
+$(CHROMIUM_STAMP): $(INSTALLED)
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+	  else echo "$(CHROMIUM) missing: install Debian's chromium (sudo apt-get install -y chromium) for the report render test"; fi; \
+	fi
+	@if [ -x $(CHROMIUM) ]; then touch $@; fi
 
 # `dbt parse` writes the manifest Dagster loads. (Not `dagster-dbt project prepare-and-package`:
 # it runs `dbt --version`, which asks pypi.org for the latest dbt on every call.)

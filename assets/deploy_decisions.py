@@ -31,7 +31,7 @@ from assay.contracts.decision import (
 from assay.lake import Lake
 from assets.candidate_outputs import last_user_text
 from assets.regression_dataset import current_version, read_cases
-from assets.reports import write_reports
+from assets.reports import decision_metadata, write_reports
 from assets.resources import AssayResource
 from assets.scoring import is_judged
 from assets.stats import bootstrap_ci, mcnemar_exact_p, mean_rows, p95_rows, paired_mean_delta_ci
@@ -435,7 +435,10 @@ def deploy_decisions(context: AssetExecutionContext, assay: AssayResource) -> dg
     rank_decisions(decisions)
     for decision, candidate, traces in reported:
         details = case_details(lake, version, candidate.candidate_id, baseline.candidate_id, rows, outputs)
-        write_reports(assay.home.reports, decision, candidate, baseline, traces, details)
+        write_reports(
+            assay.home.reports, decision, candidate, baseline, traces, details,
+            warehouse=assay.home.warehouse, gate=config.gate, slos=config.slos,
+        )
         context.log.info(f"{candidate.candidate_id}: {decision.verdict} (rank {decision.rank}) — {'; '.join(decision.reasons)}")
     decisions.sort(key=lambda d: d.rank or 0)
     path = lake.write_partition(
@@ -458,6 +461,8 @@ def deploy_decisions(context: AssetExecutionContext, assay: AssayResource) -> dg
             "approved": sum(d.verdict == "approved" for d in decisions),
             "decisions": dg.MetadataValue.md("\n".join(table)),
             "policy_version": decisions[0].policy_version if decisions else policy_version(config.gate, config.slos),
+            # The summary, and numbers per candidate the UI plots across materialisations.
+            **decision_metadata(decisions, rows),
         }
     )
 

@@ -67,6 +67,14 @@ class Runner:
             )
         seconds = time.perf_counter() - started
         if not result.success:
+            if job_name == "daily_job":
+                from orchestration.alert_sensors import send_run_failure_alert
+
+                first = next((e for e in result.all_events if e.is_step_failure and e.step_failure_data.error), None)
+                send_run_failure_alert(
+                    AssayHome.from_env(), job_name=job_name, run_id=result.run_id, partition_key=partition_key,
+                    error=first.step_failure_data.error.message if first else "run failed",
+                )
             failures = [
                 f"  {event.step_key}: {event.step_failure_data.error.message.strip() if event.step_failure_data.error else ''}"
                 for event in result.all_events
@@ -113,33 +121,51 @@ def run_loop(days: list[str]) -> None:
     for cid in ids:
         runner.run("candidate_job", partition_key=cid)
     runner.run("decide_job", label="marts + decisions")
+    from assay.runtime import AssayHome
+    from orchestration.alert_sensors import send_loop_alerts
+
+    # No sensor daemon watches an in-process loop: send what the alert sensors would.
+    send_loop_alerts(AssayHome.from_env(), config.slos.model_dump())
 
 
 # --- reading decisions ----------------------------------------------------------------------
 
 
 def latest_decisions() -> list[dict]:
-    from assay.contracts._arrow import from_json_text
     from assay.lake import Lake
     from assay.runtime import AssayHome
-    from assets.regression_dataset import current_version
+    from assets.reports import latest_decision_rows
 
-    lake = Lake(AssayHome.from_env().lake)
-    version = current_version(lake)
-    table = lake.read_partition("deploy_decisions", {"dataset_version": version}) if version else None
-    if table is None:
+    rows = latest_decision_rows(Lake(AssayHome.from_env().lake))
+    if rows is None:
         raise CliError("no decisions yet: run `assay run` (or `make demo`) first")
-    rows = table.to_pylist()
-    for row in rows:
-        row["gates"] = from_json_text(row["gates"])
-        row["reasons"] = from_json_text(row["reasons"])
-        row["decided_at"] = row["decided_at"].isoformat()
     return rows
+
+
+def decision_record(row: dict) -> dict:
+    """One candidate's decision as `assay report --format json` prints it: the Decision contract
+    plus the paths of its report files (null when a file is missing)."""
+    from assets.reports import report_files
+
+    files = report_files(row["report_path"]) if row.get("report_path") else {}
+    reports = {name: (str(path) if path.exists() else None) for name, path in files.items()}
+    return {
+        "candidate_id": row["candidate_id"],
+        "baseline_id": row["baseline_id"],
+        "dataset_version": row["dataset_version"],
+        "window": row["window"],
+        "verdict": row["verdict"],
+        "approved": row["verdict"] == "approved",
+        "gates": row["gates"],
+        "reasons": row["reasons"],
+        "decided_at": row["decided_at"],
+        "reports": reports or {"markdown": None, "html": None, "json": None, "junit": None},
+    }
 
 
 def print_decisions(rows: list[dict], *, as_json: bool = False) -> None:
     if as_json:
-        print(json.dumps(rows, indent=2, sort_keys=True))
+        print(json.dumps([decision_record(r) for r in rows], indent=2, sort_keys=True))
         return
     width = max(len(r["candidate_id"]) for r in rows)
     print(f"\nDeploy decisions (baseline {rows[0]['baseline_id']}, {rows[0]['window']}):\n")
@@ -151,7 +177,35 @@ def print_decisions(rows: list[dict], *, as_json: bool = False) -> None:
         for reason in reasons[1:]:
             print(f"  {'':<{width}}  {'':<21}  {reason}")
     reports = sorted({str(Path(r["report_path"]).parent) for r in rows if r.get("report_path")})
-    print(f"\nReports (Markdown + JSON): {', '.join(reports)}\n")
+    print(f"\nReports (HTML, Markdown, JSON, JUnit XML): {', '.join(reports)}\n")
+
+
+GATE_EXIT = {"approved": 0, "rejected": 1, "insufficient_evidence": 3}
+GATE_EXIT_UNKNOWN = 4
+"""`assay gate` exit statuses: 0 approved, 1 rejected, 3 insufficient evidence, 4 no decision
+for that candidate (2 stays `bad config`, as for every command)."""
+
+
+class GateRefused(Exception):
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
+def gate_verdict(rows: list[dict] | None, candidate_id: str) -> tuple[int, str]:
+    """(exit status, one-line reason) of `assay gate <candidate>` for these decision rows."""
+    if rows is None:
+        return GATE_EXIT_UNKNOWN, "no decisions yet: run `assay run` (or the decide job) first"
+    row = next((r for r in rows if r["candidate_id"] == candidate_id), None)
+    if row is None:
+        known = ", ".join(sorted(r["candidate_id"] for r in rows)) or "none"
+        return GATE_EXIT_UNKNOWN, (f"no decision for candidate {candidate_id!r} on dataset "
+                                   f"{rows[0]['dataset_version'] if rows else '?'} (decided: {known})")
+    verdict = row["verdict"]
+    reason = "; ".join(row["reasons"] or []) or verdict
+    status = GATE_EXIT.get(verdict, GATE_EXIT_UNKNOWN)
+    line = f"{candidate_id}: {verdict.upper()} ({row['window']}): {reason}"
+    return status, " ".join(line.split())  # one line, whatever the reasons hold
 
 
 # --- commands -------------------------------------------------------------------------------
@@ -272,6 +326,18 @@ def cmd_report(args: argparse.Namespace) -> None:
     print_decisions(latest_decisions(), as_json=args.format == "json")
 
 
+def cmd_gate(args: argparse.Namespace) -> None:
+    """For CI/CD: exit 0 only when the candidate's latest decision is `approved`."""
+    from assay.lake import Lake
+    from assets.reports import latest_decision_rows
+
+    home = _home()
+    status, reason = gate_verdict(latest_decision_rows(Lake(home.lake)), args.candidate)
+    if status != 0:
+        raise GateRefused(reason, status)
+    _say(reason)
+
+
 def cmd_validate(args: argparse.Namespace) -> None:
     config = _load_config()
     print(f"ok: {len(config.evaluators)} evaluators, {len(config.candidates)} candidates")
@@ -350,9 +416,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip content sniffing and read every file as this format")
     p.add_argument("--source", default="manual", help="landing source folder name (default: manual)")
     p.set_defaults(func=cmd_ingest)
-    p = sub.add_parser("report", help="print the latest deploy decisions")
+    p = sub.add_parser(
+        "report", help="print the latest deploy decisions (json: one object per candidate, with its report files)"
+    )
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(func=cmd_report)
+    p = sub.add_parser(
+        "gate",
+        help="exit 0 only if the candidate's latest decision is approved (1 rejected, 3 insufficient "
+        "evidence, 4 no decision); for CI/CD",
+    )
+    p.add_argument("candidate", help="a candidate id")
+    p.set_defaults(func=cmd_gate)
     p = sub.add_parser("labels", help="human labels that calibrate the LLM judges")
     labels = p.add_subparsers(dest="labels_command", required=True)
     p = labels.add_parser(
@@ -381,6 +456,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         args.func(args)
+    except GateRefused as exc:
+        _say(f"assay gate: {exc}")
+        return exc.status
     except (CliError, ConfigError) as exc:
         _say(f"assay: {exc}")
         return 1 if isinstance(exc, CliError) else 2

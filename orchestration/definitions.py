@@ -23,6 +23,7 @@ from assets.resources import AssayResource
 from assets.sampled_calls import sampled_calls
 from assets.slo_marts import slo_marts
 from assets.warehouse_project import warehouse_project
+from orchestration.alert_sensors import ALERT_SENSORS
 from orchestration.jobs import ALL_JOBS
 from orchestration.resources import OfflineDbtCliResource, dbt_executable
 from orchestration.schedules import nightly_schedule
@@ -45,7 +46,7 @@ def build_definitions() -> dg.Definitions:
         ],
         jobs=ALL_JOBS,
         schedules=[nightly_schedule],
-        sensors=ALL_SENSORS,
+        sensors=[*ALL_SENSORS, *ALERT_SENSORS],
         resources={
             "assay": AssayResource(home_dir=str(AssayHome.from_env().root), config_file=str(config_path())),
             "dbt": OfflineDbtCliResource(project_dir=warehouse_project, dbt_executable=dbt_executable()),

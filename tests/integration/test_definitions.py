@@ -71,7 +71,10 @@ def test_jobs_schedule_and_sensors_are_wired(defs):
     schedule = defs.resolve_schedule_def("nightly_schedule")
     assert schedule.default_status == DefaultScheduleStatus.RUNNING
     assert schedule.cron_schedule == "0 2 * * *"
-    assert {s.name for s in defs.sensors} == {"regression_sensor", "late_landing_sensor", "nightly_followup_sensor"}
+    assert {s.name for s in defs.sensors} == {
+        "regression_sensor", "late_landing_sensor", "nightly_followup_sensor",
+        "rejection_alert_sensor", "slo_drift_alert_sensor", "nightly_failure_alert_sensor",
+    }
 
 
 def test_dagster_cli_validates_the_workspace():
