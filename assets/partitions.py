@@ -11,3 +11,7 @@ daily_partitions = DailyPartitionsDefinition(start_date=FIRST_DAY, timezone="UTC
 
 # One partition per candidate id (sanitised: no `|` or `[`, see contracts/candidate.py).
 candidate_partitions = DynamicPartitionsDefinition(name="candidates")
+
+DAYS_TAG = "assay/days"
+"""Run tag naming the days (comma-separated YYYY-MM-DD) a run refreshes: the SLO marts rebuild
+only those days. Set by the nightly follow-up sensor and `assay run`; absent = every day."""

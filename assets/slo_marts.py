@@ -6,6 +6,7 @@ builds from fighting over the file lock.
 
 import json
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 from dagster import AssetExecutionContext
@@ -18,6 +19,7 @@ from assay.contracts.rejected import REJECTED_ARROW_SCHEMA
 from assay.contracts.score import SCORE_ARROW_SCHEMA
 from assay.contracts.span import SPAN_ARROW_SCHEMA
 from assets.candidate_scores import CANDIDATE_SCORE_SCHEMA
+from assets.partitions import DAYS_TAG
 from assets.regression_dataset import current_version
 from assets.resources import AssayResource
 from assets.warehouse_project import warehouse_project
@@ -40,10 +42,24 @@ class WarehouseTranslator(DagsterDbtTranslator):
         return "warehouse"
 
 
-def dbt_build_args(*, baseline_id: str, dataset_version: str) -> list[str]:
-    """The dbt CLI arguments of a build: the run's baseline and dataset version as vars."""
-    variables = {"baseline_id": baseline_id, "dataset_version": dataset_version}
+def dbt_build_args(*, baseline_id: str, dataset_version: str, days: list[str] | None = None) -> list[str]:
+    """The dbt CLI arguments of a build: the run's baseline and dataset version as vars, and
+    the days it refreshes (the incremental daily marts rebuild only those; none = all)."""
+    variables: dict[str, Any] = {"baseline_id": baseline_id, "dataset_version": dataset_version}
+    if days:
+        variables["days"] = sorted(set(days))
     return ["build", "--vars", json.dumps(variables, sort_keys=True)]
+
+
+def days_from_tag(value: str | None) -> list[str]:
+    """The days of a run's `assay/days` tag, validated (a bad tag fails the run, not the SQL)."""
+    days = [d.strip() for d in (value or "").split(",") if d.strip()]
+    for day in days:
+        try:
+            date.fromisoformat(day)
+        except ValueError:
+            raise ValueError(f"run tag {DAYS_TAG}: {day!r} is not a YYYY-MM-DD date") from None
+    return days
 
 
 @dbt_assets(
@@ -59,6 +75,7 @@ def slo_marts(context: AssetExecutionContext, dbt: DbtCliResource, assay: AssayR
     args = dbt_build_args(
         baseline_id=baseline.candidate_id if baseline else "",
         dataset_version=current_version(assay.lake) or "",
+        days=days_from_tag(context.run.tags.get(DAYS_TAG)),
     )
     yield from dbt.cli(args, context=context).stream()
 

@@ -51,7 +51,9 @@ class Runner:
         self.instance = DagsterInstance.get()
         configure_pools(self.instance)
 
-    def run(self, job_name: str, *, partition_key: str | None = None, label: str = "") -> None:
+    def run(
+        self, job_name: str, *, partition_key: str | None = None, label: str = "", tags: dict[str, str] | None = None
+    ) -> None:
         import contextlib
 
         from assay.runtime import AssayHome
@@ -63,7 +65,8 @@ class Runner:
         # dbt's own log lines go to stdout; keep them in a file, not the terminal.
         with log_path.open("w") as log, contextlib.redirect_stdout(log):
             result = job.execute_in_process(
-                instance=self.instance, partition_key=partition_key, run_config=self.QUIET_LOGS, raise_on_error=False
+                instance=self.instance, partition_key=partition_key, run_config=self.QUIET_LOGS, raise_on_error=False,
+                tags=tags
             )
         seconds = time.perf_counter() - started
         if not result.success:
@@ -115,7 +118,10 @@ def run_loop(days: list[str]) -> None:
     runner = Runner()
     _say(f"assay: {len(days)} day(s), {len(config.candidates)} candidate(s)")
     runner.run_days(days)
-    runner.run("curate_job", label="dataset + SLO marts")
+    from assets.partitions import DAYS_TAG
+
+    # The SLO marts rebuild only the days this run scored (incremental by day).
+    runner.run("curate_job", label="dataset + SLO marts", tags={DAYS_TAG: ",".join(days)})
     ids = [c.candidate_id for c in config.candidates]
     runner.register_candidates(ids)
     for cid in ids:

@@ -16,7 +16,7 @@ from assay.config import AssayConfig, load_config
 from assay.contracts.candidate import Candidate
 from assay.lake import Lake
 from assay.runtime import AssayHome
-from assets.partitions import candidate_partitions
+from assets.partitions import DAYS_TAG, candidate_partitions
 from assets.raw_calls import ingested_fingerprint, landing_fingerprint
 from assets.regression_dataset import current_version
 from orchestration.jobs import candidate_job, curate_job, daily_job, decide_job
@@ -206,7 +206,9 @@ def late_landing_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     description="After a day is scored, refresh the regression dataset and the SLO marts.",
 )
 def nightly_followup_sensor(context: dg.RunStatusSensorContext) -> dg.RunRequest:
-    return dg.RunRequest(run_key=f"followup:{context.dagster_run.run_id}")
+    day = context.dagster_run.tags.get("dagster/partition")
+    # The SLO marts then rebuild only that day (incremental by day).
+    return dg.RunRequest(run_key=f"followup:{context.dagster_run.run_id}", tags={DAYS_TAG: day} if day else {})
 
 
 ALL_SENSORS = [regression_sensor, late_landing_sensor, nightly_followup_sensor]

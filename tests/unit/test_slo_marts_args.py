@@ -27,3 +27,18 @@ def test_dbt_build_args_vars_are_one_json_argument_even_for_odd_values():
     args = dbt_build_args(baseline_id="prod v1 'quoted'", dataset_version="")
     assert args[:2] == ["build", "--vars"] and len(args) == 3
     assert json.loads(args[2]) == {"baseline_id": "prod v1 'quoted'", "dataset_version": ""}
+
+
+def test_days_are_passed_sorted_and_deduplicated_and_validated():
+    from assets.slo_marts import days_from_tag
+
+    dbt_build_args = _dbt_build_args()
+    args = dbt_build_args(baseline_id="b", dataset_version="v", days=["2026-11-21", "2026-11-20", "2026-11-21"])
+    assert json.loads(args[2])["days"] == ["2026-11-20", "2026-11-21"]
+    assert "days" not in json.loads(dbt_build_args(baseline_id="b", dataset_version="v", days=[])[2])
+    assert days_from_tag(" 2026-11-20,2026-11-21 ") == ["2026-11-20", "2026-11-21"]
+    assert days_from_tag(None) == []
+    import pytest
+
+    with pytest.raises(ValueError, match="assay/days: '2026-13-40' is not a YYYY-MM-DD date"):
+        days_from_tag("2026-11-20,2026-13-40")

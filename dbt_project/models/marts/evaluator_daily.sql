@@ -1,5 +1,13 @@
+-- Incremental by day: a run given the days it touched (var `days`) rebuilds only those
+-- days (delete+insert on `day`); without it, every day is rebuilt.
+{{ config(
+    materialized='incremental', incremental_strategy='delete+insert', unique_key='day',
+    pre_hook="{{ delete_partition_days('day') }}",
+) }}
+
 with scores as (
     select * from {{ ref('int_score_outcomes') }}
+    {{ partition_days_filter('day') }}
 ),
 
 final as (
