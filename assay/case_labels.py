@@ -190,7 +190,7 @@ def write_export(rows: list[dict[str, Any]], fmt: str) -> str:
     if fmt != "csv":
         raise ValueError(f"unknown export format {fmt!r}; valid: csv, jsonl")
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(EXPORT_COLUMNS), lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=list(EXPORT_COLUMNS))  # \r\n: cells holding \r or \n get quoted
     writer.writeheader()
     for row in rows:
         writer.writerow({k: neutralise_cell("" if row.get(k) is None else row.get(k)) for k in EXPORT_COLUMNS})

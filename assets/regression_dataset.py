@@ -14,13 +14,14 @@ import re
 import time
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from dagster import AssetExecutionContext
 
 from assay.case_labels import CASE_LABELS_TABLE, apply_case_labels, latest_case_labels
-from assay.config import DatasetConfig
+from assay.config import AssayConfig, DatasetConfig
 from assay.contracts.call import CALL_JSON_COLUMNS
 from assay.contracts.case import CASE_ARROW_SCHEMA, CASE_JSON_COLUMNS
 from assay.contracts.failure import FAILURE_JSON_COLUMNS
@@ -345,42 +346,63 @@ def load_case_labels(lake: Lake) -> dict[str, dict[str, Any]]:
     return latest_case_labels(table.to_pylist()) if table is not None else {}
 
 
+@dataclass
+class Materialised:
+    version: str
+    previous: str | None
+    cases: list[dict[str, Any]]
+    previous_cases: list[dict[str, Any]]
+    stats: CurationStats
+    diff: dict[str, Any]
+    path: Any
+    build_seconds: float
+
+
+def materialise_dataset(lake: Lake, config: AssayConfig, config_file: Path | str) -> Materialised:
+    """Read the lake's failures, passing calls and case labels, add the configured golden and
+    red-team cases, write the content-hashed version and point CURRENT at it. The same inputs
+    give the same version (the partition is rewritten with the same content)."""
+    failure_table = lake.read_table("failures")
+    failure_rows = [decode_row(r, FAILURE_JSON_COLUMNS) for r in (failure_table.to_pylist() if failure_table else [])]
+    lake.ensure_table("sampled_calls", SAMPLED_SCHEMA, ["day"])
+    lake.ensure_table("call_scores", SCORE_ARROW_SCHEMA, ["day"])
+    golden = configured_cases(config, config_file)
+    started = time.perf_counter()
+    version, cases, stats = build_dataset(
+        failure_rows, passing_calls(lake), config.dataset, golden=golden, case_labels=load_case_labels(lake)
+    )
+    build_seconds = time.perf_counter() - started
+    previous = current_version(lake)
+    previous_cases = read_cases(lake, previous) if previous else []
+    path = lake.write_partition(
+        "regression_dataset", cases, partition={"version": version}, schema=CASE_ARROW_SCHEMA, json_columns=CASE_JSON_COLUMNS
+    )
+    atomic_write_text(lake.table_dir("regression_dataset") / CURRENT_POINTER, version + "\n")
+    return Materialised(
+        version, previous, cases, previous_cases, stats, diff_cases(previous_cases, cases), path, build_seconds
+    )
+
+
 @dg.asset(deps=["failures", "call_scores"], group_name="curate", kinds={"parquet"})
 def regression_dataset(context: AssetExecutionContext, assay: AssayResource) -> dg.MaterializeResult:
     """Failures of every ingested day promoted to cases (exact and near-duplicates merged,
     tiered, critical-flagged), a stable sample of passing calls, the golden scenarios and the
     red-team pack, with human case labels applied; a new content-hashed version when anything
     changed."""
-    lake = assay.lake
-    failure_table = lake.read_table("failures")
-    failure_rows = [decode_row(r, FAILURE_JSON_COLUMNS) for r in (failure_table.to_pylist() if failure_table else [])]
-    lake.ensure_table("sampled_calls", SAMPLED_SCHEMA, ["day"])
-    lake.ensure_table("call_scores", SCORE_ARROW_SCHEMA, ["day"])
     try:
-        golden = configured_cases(assay.config, assay.config_file)
+        m = materialise_dataset(assay.lake, assay.config, assay.config_file)
     except (GoldenError, PackError) as exc:
         raise dg.Failure(str(exc)) from None
-    started = time.perf_counter()
-    version, cases, stats = build_dataset(
-        failure_rows, passing_calls(lake), assay.config.dataset, golden=golden, case_labels=load_case_labels(lake)
-    )
-    build_seconds = time.perf_counter() - started
-    previous = current_version(lake)
-    previous_cases = read_cases(lake, previous) if previous else []
-    diff = diff_cases(previous_cases, cases)
-    path = lake.write_partition(
-        "regression_dataset", cases, partition={"version": version}, schema=CASE_ARROW_SCHEMA, json_columns=CASE_JSON_COLUMNS
-    )
-    atomic_write_text(lake.table_dir("regression_dataset") / CURRENT_POINTER, version + "\n")
+    stats, cases = m.stats, m.cases
     context.log.info(
-        f"regression dataset {version}: {len(cases)} cases (previous: {previous}); "
+        f"regression dataset {m.version}: {len(cases)} cases (previous: {m.previous}); "
         f"{stats.replayable_calls} failing calls -> {stats.exact_cases} exact -> {stats.failure_cases} after near-duplicates"
     )
     return dg.MaterializeResult(
         metadata={
-            **partition_metadata(path, len(cases)),
-            "dataset_version": version,
-            "previous_version": previous or "",
+            **partition_metadata(m.path, len(cases)),
+            "dataset_version": m.version,
+            "previous_version": m.previous or "",
             "critical_cases": sum(1 for c in cases if c["critical"]),
             "by_tier": counts_table(count_by(cases, "tier"), "tier"),
             "by_source": counts_table(count_by(cases, "source"), "source"),
@@ -388,9 +410,9 @@ def regression_dataset(context: AssetExecutionContext, assay: AssayResource) -> 
             "curation": dg.MetadataValue.json(stats.as_dict()),
             "merged_by_exact_hash": stats.merged_by_exact_hash,
             "merged_by_near_duplicate": stats.merged_by_near_duplicate,
-            "build_seconds": round(build_seconds, 3),
-            "diff_vs_previous": dg.MetadataValue.json({k: len(v) for k, v in diff.items()}),
-            "diff_table": dg.MetadataValue.md(diff_markdown(diff, cases, previous_cases)),
+            "build_seconds": round(m.build_seconds, 3),
+            "diff_vs_previous": dg.MetadataValue.json({k: len(v) for k, v in m.diff.items()}),
+            "diff_table": dg.MetadataValue.md(diff_markdown(m.diff, cases, m.previous_cases)),
         },
-        data_version=dg.DataVersion(version),
+        data_version=dg.DataVersion(m.version),
     )
