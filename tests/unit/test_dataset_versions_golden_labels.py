@@ -14,6 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from assay.calibration import LabelFileError
 from assay.case_labels import (
     CASE_LABELS_TABLE,
     apply_case_labels,
@@ -25,11 +26,16 @@ from assay.case_labels import (
     read_case_label_file,
     write_export,
 )
-from assay.calibration import LabelFileError
 from assay.config import AssayConfig, DatasetConfig, load_config
 from assay.contracts.case import Case
 from assay.contracts.failure import FAILURE_ARROW_SCHEMA, FAILURE_JSON_COLUMNS
-from assay.golden import GoldenError, configured_cases, load_golden_dir, load_golden_file, redteam_cases
+from assay.golden import (
+    GoldenError,
+    configured_cases,
+    load_golden_dir,
+    load_golden_file,
+    redteam_cases,
+)
 from assay.lake import Lake
 from assay.near_duplicates import group_near_duplicates, jaccard, shingles
 from assets.regression_dataset import (
@@ -461,3 +467,48 @@ def test_case_labels_in_the_lake_apply_at_the_next_materialisation(tmp_path):
     second = materialise_dataset(lake, config, config_file)
     assert wrong not in {c["case_id"] for c in second.cases}
     assert second.diff["removed"] == [wrong] and second.stats.label_effects["wrong_removed"] == 1
+
+
+def test_cli_exports_cases_and_imports_case_and_judge_labels(tmp_path, monkeypatch, capsys):
+    from assay.runtime import AssayHome
+    from orchestration.cli import main
+
+    monkeypatch.setenv("ASSAY_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home" / "dagster"))
+    monkeypatch.setenv("ASSAY_CONFIG", str(ROOT / "assay.yaml"))
+    lake = Lake(AssayHome.from_env().lake)
+    assert main(["labels", "export"]) == 1  # no dataset yet
+    assert "no regression dataset yet" in capsys.readouterr().err
+    _write_failures(lake, "2026-11-20", [_failure("a", "+SUM(1,2) where is my order?"), _failure("b", "Cancel it")])
+    config = load_config(ROOT / "assay.yaml")
+    first = materialise_dataset(lake, config, ROOT / "assay.yaml")
+
+    out = tmp_path / "cases.csv"
+    assert main(["labels", "export", "--out", str(out)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == len(first.cases) and {"label", "note", "source"} <= set(rows[0])
+    assert "'+SUM(1,2) where is my order?" in {r["input_text"] for r in rows}
+    assert main(["labels", "export", "--format", "jsonl"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(first.cases) and json.loads(lines[0])["case_id"]
+
+    wrong = next(r for r in rows if r["input_text"] == "Cancel it")["case_id"]
+    for row in rows:
+        row["label"] = "wrong" if row["case_id"] == wrong else ""
+    with out.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    assert main(["labels", "import", str(out)]) == 0
+    assert "case labels=1" in capsys.readouterr().out
+    assert wrong not in {c["case_id"] for c in materialise_dataset(lake, config, ROOT / "assay.yaml").cases}
+
+    judge = tmp_path / "judge.csv"
+    judge.write_text("subject_id,evaluator,label\ncall-1,faithfulness,fail\n")
+    assert main(["labels", "import", str(judge)]) == 0
+    assert "labels=1 batch=" in capsys.readouterr().out
+    assert lake.read_table("human_labels").num_rows == 1
+    unknown = tmp_path / "unknown.jsonl"
+    unknown.write_text(json.dumps({"case_id": "case-nope", "label": "critical"}) + "\n")
+    assert main(["labels", "import", str(unknown)]) == 1
+    assert "case_id 'case-nope' is in no dataset version" in capsys.readouterr().err
