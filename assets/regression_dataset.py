@@ -150,8 +150,11 @@ def build_dataset(
     and red-team cases (`assay.golden`) and the latest human case labels."""
     stats = CurationStats(failure_rows=len(failures))
     exact: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    # A call the provider failed produced no output: what output checks said about it (a
+    # missing tool call, an empty answer) is an artefact of the error, not of the input.
+    errored = {f["call_id"] for f in failures if f["failure_category"] == "provider_error"}
     for failure in failures:
-        if failure["failure_category"] in NOT_REPLAYABLE_CATEGORIES:
+        if failure["failure_category"] in NOT_REPLAYABLE_CATEGORIES or failure["call_id"] in errored:
             continue
         cid = case_id_for(failure.get("messages"), failure.get("context"), failure.get("tools"))
         exact[cid].append(failure)

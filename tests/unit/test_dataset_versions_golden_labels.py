@@ -138,6 +138,16 @@ def test_near_duplicate_failures_merge_into_one_case():
     assert build_dataset(failures, [], strict)[2].failure_cases == 4
 
 
+def test_output_checks_on_a_call_the_provider_failed_are_not_promoted():
+    failures = [
+        _failure("err", "Refund order 123", feature="tool_router", category="provider_error", evaluator="provider_ok"),
+        _failure("err", "Refund order 123", feature="tool_router", category="tool_misuse", evaluator="tool_call_shape"),
+        _failure("ok", "Cancel order 456", feature="tool_router", category="tool_misuse", evaluator="tool_call_shape"),
+    ]
+    _, cases, stats = build_dataset(failures, [], DATASET)
+    assert [c["source_call_ids"] for c in cases] == [["ok"]] and stats.replayable_calls == 1
+
+
 def test_system_prompt_does_not_make_different_questions_near_duplicates():
     long_context = "Context: " + " ".join(f"policy sentence {i} about refunds and returns." for i in range(40))
     failures = [
