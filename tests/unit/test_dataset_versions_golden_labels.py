@@ -522,3 +522,36 @@ def test_cli_exports_cases_and_imports_case_and_judge_labels(tmp_path, monkeypat
     unknown.write_text(json.dumps({"case_id": "case-nope", "label": "critical"}) + "\n")
     assert main(["labels", "import", str(unknown)]) == 1
     assert "case_id 'case-nope' is in no dataset version" in capsys.readouterr().err
+
+
+def test_asset_metadata_shows_the_diff_table_and_curation_counts(tmp_path):
+    import dagster as dg
+
+    from assets.regression_dataset import regression_dataset
+    from assets.resources import AssayResource
+
+    (tmp_path / "assay.yaml").write_text((ROOT / "assay.yaml").read_text())
+    _golden(tmp_path, GOOD_GOLDEN.replace("assertions: [faithfulness]", "assertions: [faithfulness, exact_match]"))
+    lake = Lake(tmp_path / "lake")
+    resource = AssayResource(home_dir=str(tmp_path), config_file=str(tmp_path / "assay.yaml"))
+    _write_failures(lake, "2026-11-20", [_failure("a", "Where is my order?"), _failure("b", "Where is my order? thanks!")])
+
+    def materialise():
+        result = dg.materialize([regression_dataset], resources={"assay": resource}, raise_on_error=False)
+        return result, (result.asset_materializations_for_node("regression_dataset") or [None])[0]
+
+    _, first = materialise()
+    assert first.metadata["merged_by_near_duplicate"].value == 0  # "where is my order" is 4 words: J = 2/3
+    assert first.metadata["curation"].value["golden_cases"] == 2
+    _write_failures(lake, "2026-11-21", [_failure("c", "Where is my order?", ts=T0 + timedelta(days=1))])
+    _, second = materialise()
+    assert second.metadata["previous_version"].value == first.metadata["dataset_version"].value
+    assert second.metadata["diff_vs_previous"].value == {"added": 0, "removed": 0, "changed": 1}
+    table = second.metadata["diff_table"].value
+    assert table.startswith("**0 added, 0 removed, 1 changed**") and "occurrences: 1 → 2" in table
+
+    (tmp_path / "golden" / "cases.yaml").write_text(GOOD_GOLDEN.replace("tier: smoke", "tier: urgent"))
+    result, _ = materialise()
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "cases.yaml: case g-refunds: key 'tier'" in str(failure.step_failure_data.error.message)
