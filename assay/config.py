@@ -137,6 +137,15 @@ class DatasetConfig(_Section):
     critical_features: list[str] = Field(default_factory=list)
     smoke_min_occurrences: int = Field(3, ge=1)
     """A failure seen this often becomes a `smoke` case (run first, always)."""
+    near_duplicate_threshold: float = Field(0.8, gt=0, le=1)
+    """Failing inputs of one feature whose word-shingle Jaccard similarity is at least this
+    are merged into one case (the earliest); 1.0 merges only identical shingle sets."""
+    golden_dir: str | None = "golden"
+    """Folder of golden scenario files (`*.yaml`), relative to assay.yaml; null = none. A
+    missing folder means no golden cases."""
+    redteam_pack: str | None = "v1"
+    """Red-team pack (`evaluators/redteam/pack_<version>.yaml`) whose adversarial cases join
+    every version; null = none."""
 
 
 class SourceConfig(_Section):

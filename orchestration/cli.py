@@ -361,19 +361,62 @@ def cmd_labels_import(args: argparse.Namespace) -> None:
     """Store human labels in the lake; `judge_calibration` (in curate_job) measures the judges
     against them."""
     from assay.calibration import LabelFileError, import_label_file
+    from assay.case_labels import import_case_label_file, is_case_label_file
     from assay.lake import Lake
 
     home = _home()
     config = _load_config()
     known = [e.name for e in config.evaluators]
+    lake = Lake(home.lake)
     for raw_path in args.paths:
         try:
-            batch, count = import_label_file(Lake(home.lake), raw_path, known_evaluators=known)
+            if is_case_label_file(raw_path):  # no `evaluator` column: labels on regression cases
+                stored = lake.read_table("regression_dataset")
+                known_cases = set(stored.column("case_id").to_pylist()) if stored is not None else None
+                batch, count = import_case_label_file(lake, raw_path, known_case_ids=known_cases)
+                print(f"{raw_path}: case labels={count} batch={batch} (applied at the next regression_dataset)")
+                continue
+            batch, count = import_label_file(lake, raw_path, known_evaluators=known)
         except LabelFileError as exc:
             raise CliError(str(exc)) from None
         print(f"{raw_path}: labels={count} batch={batch}")
     if args.calibrate:
         Runner().run("curate_job", label="dataset, marts, calibration")
+
+
+def cmd_labels_export(args: argparse.Namespace) -> None:
+    """The current dataset version's cases, with the baseline's replay and failing evaluators
+    when candidate scores exist, and empty `label` / `note` columns to fill in."""
+    from assay.case_labels import export_rows, write_export
+    from assay.lake import Lake
+    from assets.regression_dataset import current_version, read_cases
+
+    home = _home()
+    config = _load_config()
+    lake = Lake(home.lake)
+    version = current_version(lake)
+    if version is None:
+        raise CliError("no regression dataset yet: run `assay run` (or `make demo`) first")
+    cases = read_cases(lake, version)
+    scores, outputs = [], {}
+    baseline = config.baseline
+    if baseline is not None:
+        partition = {"candidate": baseline.candidate_id}
+        score_table = lake.read_partition("candidate_scores", partition)
+        output_table = lake.read_partition("candidate_outputs", partition)
+        if score_table is not None:
+            scores = [r for r in score_table.to_pylist() if r.get("dataset_version") == version]
+        if output_table is not None:
+            outputs = {
+                r["case_id"]: r["output_text"] for r in output_table.to_pylist() if r.get("dataset_version") == version
+            }
+    text = write_export(export_rows(cases, scores, outputs), args.format)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        _say(f"{len(cases)} cases of {version} written to {args.out}; fill `label` (correct, wrong, critical), "
+             "then `assay labels import` it")
+    else:
+        sys.stdout.write(text)
 
 
 def cmd_ui(args: argparse.Namespace) -> None:
@@ -434,15 +477,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("candidate", help="a candidate id")
     p.set_defaults(func=cmd_gate)
-    p = sub.add_parser("labels", help="human labels that calibrate the LLM judges")
+    p = sub.add_parser("labels", help="human labels: on judge scores (calibration) and on regression cases")
     labels = p.add_subparsers(dest="labels_command", required=True)
     p = labels.add_parser(
         "import",
-        help="import pass/fail labels (CSV with a header, or JSONL): subject_id (or call_id), evaluator, label",
+        help="import labels (CSV with a header, or JSONL): judge labels (subject_id or call_id, evaluator, "
+        "label pass/fail) or, in a file with no evaluator column, case labels (case_id, label "
+        "correct/wrong/critical, note)",
     )
     p.add_argument("paths", nargs="+", help="label files (.csv, .jsonl)")
     p.add_argument("--calibrate", action="store_true", help="then run curate_job, which computes judge_calibration")
     p.set_defaults(func=cmd_labels_import)
+    p = labels.add_parser(
+        "export",
+        help="export the current dataset's cases for labelling (label: correct, wrong or critical; then import)",
+    )
+    p.add_argument("--format", choices=["csv", "jsonl"], default="csv")
+    p.add_argument("--out", metavar="PATH", help="file to write (default: standard output)")
+    p.set_defaults(func=cmd_labels_export)
     p = sub.add_parser("evaluators", help="list the evaluator types (name, kind, inputs, output, offline)")
     p.add_argument("--format", choices=["table", "json", "markdown"], default="table")
     p.set_defaults(func=cmd_evaluators)

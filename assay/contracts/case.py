@@ -10,9 +10,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from assay.contracts._arrow import UTC_TIMESTAMP
 
-CASE_SCHEMA_VERSION = 1
+CASE_SCHEMA_VERSION = 2
+"""2: source, near_duplicates, tags, metadata (versions written as 1 read with their defaults)."""
 
 Tier = Literal["smoke", "core", "edge"]
+CaseSource = Literal["production", "golden", "redteam"]
+"""Where a case came from: promoted production calls (failures and the passing sample),
+hand-written golden scenarios (`golden/*.yaml`), or a red-team pack (`evaluators/redteam`)."""
+CaseLabel = Literal["correct", "wrong", "critical"]
+"""A person's verdict on a case (`assay labels import`): `wrong` drops the case from the next
+version (a false failure), `critical` forces it critical, `correct` confirms it."""
 
 
 class Case(BaseModel):
@@ -37,9 +44,16 @@ class Case(BaseModel):
     first_seen: datetime | None = None
     last_seen: datetime | None = None
     occurrences: int = 1
-    human_label: str | None = None
+    human_label: CaseLabel | None = None
+    """The latest human verdict imported for this case (or a case merged into it)."""
     feature: str | None = None
     """The production feature the case came from: selects the evaluators that apply."""
+    source: CaseSource = "production"
+    near_duplicates: list[str] = Field(default_factory=list)
+    """Case ids merged into this one as near-duplicates (their occurrences are counted here)."""
+    tags: list[str] = Field(default_factory=list)
+    metadata: dict[str, Any] | None = None
+    """Case-specific data for evaluators (a red-team case's canary, attack, pack)."""
 
 
 CASE_ARROW_SCHEMA = pa.schema(
@@ -61,10 +75,16 @@ CASE_ARROW_SCHEMA = pa.schema(
         ("occurrences", pa.int64()),
         ("human_label", pa.string()),
         ("feature", pa.string()),
+        ("source", pa.string()),
+        ("near_duplicates", pa.string()),
+        ("tags", pa.string()),
+        ("metadata", pa.string()),
     ],
     metadata={"contract": "case", "version": str(CASE_SCHEMA_VERSION)},
 )
 
-CASE_JSON_COLUMNS = frozenset({"input", "context", "tools", "assertions", "source_call_ids"})
+CASE_JSON_COLUMNS = frozenset(
+    {"input", "context", "tools", "assertions", "source_call_ids", "near_duplicates", "tags", "metadata"}
+)
 
 assert set(CASE_ARROW_SCHEMA.names) == set(Case.model_fields), "case contract drift"

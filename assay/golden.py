@@ -1,0 +1,224 @@
+"""Golden cases: hand-written scenarios (`golden/*.yaml`) and red-team packs, as dataset cases.
+
+Production failures only cover what already went wrong. Golden scenarios are what the team
+knows must keep working (with a reference answer, so reference-based evaluators can score
+them); a red-team pack adds adversarial cases. Both join every dataset version beside the
+promoted failures, with `source` saying where each case came from.
+
+A golden file is a mapping with a `cases` list; each case:
+
+    id: golden-refund-timing        # unique across all golden files; becomes the case_id
+    feature: rag_answer             # optional: selects the evaluators that apply
+    input: How long do refunds take?  # the user's message ... or `messages: [{role, content}]`
+    system: ...                     # optional system prompt (with `input`)
+    context: [...]                  # optional retrieved documents
+    tools: [...]                    # optional tool schemas
+    reference_output: ...           # required: the answer a good model gives
+    assertions: [faithfulness]      # optional: evaluator names (assay.yaml) or types
+    rubric: ...                     # optional: what a judge should look for
+    tier: smoke | core | edge       # default core
+    critical: true | false          # default false
+    tags: [...]                     # optional
+
+A bad file fails with one message naming the file, the case and the key.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+TIERS = ("smoke", "core", "edge")
+ROLES = ("system", "user", "assistant", "tool")
+REQUIRED = ("id", "reference_output")
+OPTIONAL = ("feature", "input", "messages", "system", "context", "tools", "assertions", "rubric", "tier", "critical", "tags")
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
+
+
+class GoldenError(ValueError):
+    """A golden scenario file that does not validate: names the file, case and key."""
+
+
+def _fail(path: Path, case: str, key: str, problem: str) -> GoldenError:
+    return GoldenError(f"{path}: case {case}: key {key!r}: {problem}")
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _validate(path: Path, index: int, raw: Any, known_assertions: set[str] | None) -> dict[str, Any]:
+    label = f"#{index + 1}"
+    if not isinstance(raw, dict):
+        raise _fail(path, label, "-", f"must be a mapping, got {type(raw).__name__}")
+    label = str(raw.get("id") or label)
+    unknown = sorted(set(raw) - set(REQUIRED) - set(OPTIONAL))
+    if unknown:
+        raise _fail(path, label, unknown[0], f"unknown key; valid: {', '.join(REQUIRED + OPTIONAL)}")
+    for key in REQUIRED:
+        if raw.get(key) in (None, "", []):
+            raise _fail(path, label, key, "is required")
+    if not isinstance(raw["id"], str) or not _ID.match(raw["id"]):
+        raise _fail(path, label, "id", "must be 1-80 letters, digits, '-', '_' or '.', starting with a letter or digit")
+    if ("input" in raw) == ("messages" in raw):
+        raise _fail(path, label, "input", "give exactly one of `input` (the user's text) or `messages`")
+    if "input" in raw and not _is_text(raw["input"]):
+        raise _fail(path, label, "input", f"must be non-empty text, got {raw['input']!r}")
+    if "messages" in raw:
+        messages = raw["messages"]
+        if not isinstance(messages, list) or not messages:
+            raise _fail(path, label, "messages", "must be a non-empty list of {role, content}")
+        for m in messages:
+            if not isinstance(m, dict) or m.get("role") not in ROLES or not isinstance(m.get("content"), str):
+                raise _fail(path, label, "messages", f"each must be {{role: {'|'.join(ROLES)}, content: text}}, got {m!r}")
+        if "system" in raw:
+            raise _fail(path, label, "system", "only with `input`; with `messages`, put the system message in the list")
+    checks = [
+        ("reference_output", _is_text(raw["reference_output"]), "must be non-empty text"),
+        ("system", raw.get("system") is None or _is_text(raw.get("system")), "must be text"),
+        ("feature", raw.get("feature") is None or _is_text(raw.get("feature")), "must be text"),
+        ("rubric", raw.get("rubric") is None or _is_text(raw.get("rubric")), "must be text"),
+        ("tier", raw.get("tier", "core") in TIERS, f"must be one of {', '.join(TIERS)}"),
+        ("critical", isinstance(raw.get("critical", False), bool), "must be true or false"),
+        ("context", isinstance(raw.get("context") or [], list) and all(isinstance(d, str) for d in raw.get("context") or []),
+         "must be a list of documents (text)"),
+        ("tools", isinstance(raw.get("tools") or [], list) and all(isinstance(t, dict) for t in raw.get("tools") or []),
+         "must be a list of tool schemas (mappings)"),
+        ("tags", isinstance(raw.get("tags") or [], list), "must be a list"),
+        ("assertions", isinstance(raw.get("assertions") or [], list), "must be a list of evaluator names or types"),
+    ]  # fmt: skip
+    for key, ok, problem in checks:
+        if not ok:
+            raise _fail(path, label, key, f"{problem}, got {raw.get(key)!r}")
+    if known_assertions is not None:
+        for name in raw.get("assertions") or []:
+            if str(name) not in known_assertions:
+                raise _fail(path, label, "assertions", f"{name!r} is not an evaluator; valid: {', '.join(sorted(known_assertions))}")
+    return raw
+
+
+def _as_case(raw: dict[str, Any], source_file: str) -> dict[str, Any]:
+    if "messages" in raw:
+        messages = [{"role": m["role"], "content": m["content"].strip()} for m in raw["messages"]]
+    else:
+        messages = [{"role": "system", "content": raw["system"].strip()}] if raw.get("system") else []
+        messages.append({"role": "user", "content": raw["input"].strip()})
+    return new_case(
+        case_id=raw["id"],
+        source="golden",
+        input=messages,
+        context=list(raw.get("context") or []) or None,
+        tools=list(raw.get("tools") or []) or None,
+        reference_output=raw["reference_output"].strip(),
+        assertions=[str(a) for a in raw.get("assertions") or []],
+        rubric=raw["rubric"].strip() if raw.get("rubric") else None,
+        tier=raw.get("tier", "core"),
+        critical=raw.get("critical", False),
+        feature=raw.get("feature"),
+        tags=["golden", *map(str, raw.get("tags") or [])],
+        metadata={"file": source_file},
+    )
+
+
+def new_case(**fields: Any) -> dict[str, Any]:
+    """A case dict with every contract field: the defaults for a case no production call made."""
+    case = {
+        "case_id": None,
+        "input": [],
+        "context": None,
+        "tools": None,
+        "reference_output": None,
+        "assertions": [],
+        "rubric": None,
+        "tier": "core",
+        "critical": False,
+        "failure_category": None,
+        "source_call_ids": [],
+        "first_seen": None,
+        "last_seen": None,
+        "occurrences": 0,
+        "human_label": None,
+        "feature": None,
+        "source": "production",
+        "near_duplicates": [],
+        "tags": [],
+        "metadata": None,
+    }
+    unknown = set(fields) - set(case)
+    if unknown:
+        raise TypeError(f"not case fields: {sorted(unknown)}")
+    return case | fields
+
+
+def load_golden_file(path: Path | str, *, known_assertions: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise GoldenError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("cases"), list):
+        raise GoldenError(f"{path}: must be a mapping with a `cases` list")
+    extra = sorted(set(document) - {"cases", "description"})
+    if extra:
+        raise GoldenError(f"{path}: unknown top-level key {extra[0]!r}; valid: cases, description")
+    known = set(known_assertions) if known_assertions is not None else None
+    return [_as_case(_validate(path, i, raw, known), path.name) for i, raw in enumerate(document["cases"])]
+
+
+def load_golden_dir(directory: Path | str | None, *, known_assertions: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """Every case of `directory/*.yaml` (sorted by file name); none when the folder is absent."""
+    if directory is None:
+        return []
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    known = list(known_assertions) if known_assertions is not None else None
+    cases: list[dict[str, Any]] = []
+    seen: dict[str, str] = {}
+    for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
+        for case in load_golden_file(path, known_assertions=known):
+            if case["case_id"] in seen:
+                raise _fail(path, case["case_id"], "id", f"also used in {seen[case['case_id']]}; must be unique")
+            seen[case["case_id"]] = path.name
+            cases.append(case)
+    return cases
+
+
+def redteam_cases(version: str | None) -> list[dict[str, Any]]:
+    """The red-team pack's cases (`evaluators.redteam.load_pack`) as dataset cases."""
+    if not version:
+        return []
+    from evaluators.redteam import load_pack
+
+    return [
+        new_case(
+            case_id=raw["case_id"],
+            source="redteam",
+            input=raw["messages"],
+            context=raw["context"] or None,
+            tools=raw["tools"] or None,
+            reference_output=raw["expected_output"],
+            assertions=raw["assertions"],
+            tier=raw["tier"],
+            critical=raw["critical"],
+            failure_category=None,
+            tags=raw["tags"],
+            metadata=raw["metadata"],
+        )
+        for raw in load_pack(version)
+    ]
+
+
+def configured_cases(config, config_file: Path | str) -> list[dict[str, Any]]:
+    """The golden cases (`dataset.golden_dir`, relative to assay.yaml) and red-team pack
+    (`dataset.redteam_pack`) that `config` asks for. Assertions may name an evaluator of
+    assay.yaml or an evaluator type."""
+    from evaluators.registry import EVALUATOR_TYPES
+
+    known = {e.name for e in config.evaluators} | set(EVALUATOR_TYPES)
+    folder = Path(config_file).parent / config.dataset.golden_dir if config.dataset.golden_dir else None
+    return load_golden_dir(folder, known_assertions=known) + redteam_cases(config.dataset.redteam_pack)
