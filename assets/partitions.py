@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dagster import DailyPartitionsDefinition, DynamicPartitionsDefinition
+from dagster import DailyPartitionsDefinition, DynamicPartitionsDefinition, MultiPartitionKey, MultiPartitionsDefinition
 
 # Days of production traffic. The start bounds how old a log can be ingested (and what the
 # UI offers for backfills); `assay ingest` names it when a file is older.
@@ -11,3 +11,11 @@ daily_partitions = DailyPartitionsDefinition(start_date=FIRST_DAY, timezone="UTC
 
 # One partition per candidate id (sanitised: no `|` or `[`, see contracts/candidate.py).
 candidate_partitions = DynamicPartitionsDefinition(name="candidates")
+
+# Shadow backfills: a past day's production calls replayed through one candidate. Dagster
+# orders the dimensions by name, so keys read `<candidate>|<day>`.
+shadow_partitions = MultiPartitionsDefinition({"day": daily_partitions, "candidate": candidate_partitions})
+
+
+def shadow_partition_key(candidate_id: str, day: str) -> MultiPartitionKey:
+    return MultiPartitionKey({"candidate": candidate_id, "day": day})
