@@ -94,13 +94,27 @@ def read_calls(assay: AssayResource, day: str) -> list[dict[str, Any]]:
     return [decode_row(r, CALL_JSON_COLUMNS) for r in table.to_pylist()]
 
 
-def production_pass_rate(assay: AssayResource, day: str, config: AssayConfig) -> float | None:
-    """Production's pass rate on the day over the evaluators the shadow run used."""
+def production_scores(assay: AssayResource, day: str) -> list[dict[str, Any]] | None:
     table = assay.lake.read_partition("call_scores", {"day": day})
-    if table is None:
-        return None
-    names = {e.name for e in config.evaluators if "calls" in e.applies_to.subjects}
-    rows = [r for r in table.select(["evaluator", "status", "passed"]).to_pylist() if r["evaluator"] in names and r["status"] == "completed"]
+    return None if table is None else table.select(["subject_id", "evaluator", "status", "passed"]).to_pylist()
+
+
+def same_evaluators(config: AssayConfig, production: list[dict[str, Any]] | None) -> AssayConfig:
+    """The config with the evaluators that scored the day's production answers, so candidate
+    and production are compared on the same checks (an evaluator added since, and not yet
+    backfilled over that day, is left out). Without production scores: every evaluator."""
+    if production is None:
+        return config
+    names = {r["evaluator"] for r in production}
+    return config.model_copy(update={"evaluators": [e for e in config.evaluators if e.name in names]})
+
+
+def pass_rate_on(production: list[dict[str, Any]], subject_ids: set[str], evaluators: set[str]) -> float | None:
+    """Production's pass rate over the same calls and evaluators as the shadow run."""
+    rows = [
+        r for r in production
+        if r["status"] == "completed" and r["subject_id"] in subject_ids and r["evaluator"] in evaluators
+    ]
     return sum(1 for r in rows if r["passed"]) / len(rows) if rows else None
 
 
@@ -160,19 +174,26 @@ def shadow_scores(context: AssetExecutionContext, assay: AssayResource) -> dg.Ma
         raise dg.Failure(f"no shadow_outputs for {candidate_id} on {day}: materialise shadow_outputs first")
     outputs = {o["call_id"]: o for o in (decode_row(r, CANDIDATE_OUTPUT_JSON_COLUMNS) for r in table.to_pylist())}
     subjects = [shadow_subject(call, outputs[call["call_id"]]) for call in read_calls(assay, day) if call["call_id"] in outputs]
-    engine = assay.llm_engine(context.log.info, budget_usd=assay.config.judge.budget_usd)
-    scores = score_subjects(subjects, assay.config, "calls", engine, run_id=context.run_id, log=context.log.info)
+    production_rows = production_scores(assay, day)
+    config = same_evaluators(assay.config, production_rows)
+    engine = assay.llm_engine(context.log.info, budget_usd=config.judge.budget_usd)
+    scores = score_subjects(subjects, config, "calls", engine, run_id=context.run_id, log=context.log.info)
     rows = scores_to_rows(scores, candidate_id=candidate_id)
     path = assay.lake.write_partition(
         "shadow_scores", rows, partition=partition, schema=SHADOW_SCORE_SCHEMA, json_columns=SCORE_JSON_COLUMNS
     )
     completed = [s for s in scores if s.status == "completed"]
     pass_rate = sum(1 for s in completed if s.passed) / len(completed) if completed else 0.0
-    production = production_pass_rate(assay, day, assay.config)
+    production = (
+        pass_rate_on(production_rows, {s["subject_id"] for s in subjects}, {e.name for e in config.evaluators})
+        if production_rows is not None
+        else None
+    )
     return dg.MaterializeResult(
         metadata={
             **partition_metadata(path, len(rows)),
             "pass_rate": pass_rate,
+            "evaluators": ", ".join(e.name for e in config.evaluators),
             "production_pass_rate": production if production is not None else float("nan"),
             "pass_rate_delta": pass_rate - production if production is not None else float("nan"),
             "by_status": counts_table(Counter(s.status for s in scores), "status"),
