@@ -11,7 +11,6 @@ each evaluator is kept beside the partition (`_series.json`).
 """
 
 import json
-
 from pathlib import Path
 
 import dagster as dg
@@ -25,7 +24,13 @@ from assets._metadata import counts_table, partition_metadata
 from assets.partitions import daily_partitions
 from assets.quality import SCORE_CHECKED_COLUMNS, validate_scores_partition
 from assets.resources import AssayResource
-from assets.scoring import ScoreTally, build_evaluators, evaluator_series, reusable_scores, score_call_partition
+from assets.scoring import (
+    ScoreTally,
+    build_evaluators,
+    evaluator_series,
+    reusable_scores,
+    score_call_partition,
+)
 
 CALL_SCORES_SUITE = "call_scores_expectations"
 SERIES_FILE = "_series.json"

@@ -10,12 +10,12 @@ import dagster as dg
 import pyarrow as pa
 from dagster import AssetExecutionContext
 
+from assay.consistency import case_verdicts, self_consistency
 from assay.contracts.candidate_output import CANDIDATE_OUTPUT_JSON_COLUMNS
 from assay.contracts.score import SCORE_ARROW_SCHEMA, SCORE_JSON_COLUMNS
+from assay.imported_scores import imported_candidate_scores
 from assets._checks import blocking_suite_spec, read_for_suite, suite_check_result
 from assets._metadata import counts_table, partition_metadata
-from assay.consistency import case_verdicts, self_consistency
-from assay.imported_scores import imported_candidate_scores
 from assets.candidate_outputs import SAMPLES_TABLE, case_subject, load_candidate
 from assets.partitions import candidate_partitions
 from assets.quality import SCORE_CHECKED_COLUMNS, validate_scores_partition

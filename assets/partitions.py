@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from dagster import DailyPartitionsDefinition, DynamicPartitionsDefinition, MultiPartitionKey, MultiPartitionsDefinition
+from dagster import (
+    DailyPartitionsDefinition,
+    DynamicPartitionsDefinition,
+    MultiPartitionKey,
+    MultiPartitionsDefinition,
+)
 
 # Days of production traffic. The start bounds how old a log can be ingested (and what the
 # UI offers for backfills); `assay ingest` names it when a file is older.

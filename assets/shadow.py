@@ -20,7 +20,10 @@ from dagster import AssetExecutionContext
 from assay.config import AssayConfig
 from assay.contracts.call import CALL_JSON_COLUMNS
 from assay.contracts.candidate import Candidate
-from assay.contracts.candidate_output import CANDIDATE_OUTPUT_JSON_COLUMNS, SHADOW_OUTPUT_ARROW_SCHEMA
+from assay.contracts.candidate_output import (
+    CANDIDATE_OUTPUT_JSON_COLUMNS,
+    SHADOW_OUTPUT_ARROW_SCHEMA,
+)
 from assay.contracts.score import SCORE_ARROW_SCHEMA, SCORE_JSON_COLUMNS
 from assay.llm.engine import LLMRequest, LLMResult
 from assets._metadata import counts_table, partition_metadata

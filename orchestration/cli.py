@@ -381,7 +381,13 @@ def cmd_scores_import(args: argparse.Namespace) -> None:
 def cmd_compare(args: argparse.Namespace) -> None:
     """Shadow backfill: replay the last N days' sampled calls through a candidate and score them."""
     from assay.lake import Lake
-    from orchestration.shadow import format_progress, plan_shadow, run_backfill, stored_fingerprint_reader, window_days
+    from orchestration.shadow import (
+        format_progress,
+        plan_shadow,
+        run_backfill,
+        stored_fingerprint_reader,
+        window_days,
+    )
 
     home = _home()
     config = _load_config()

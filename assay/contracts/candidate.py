@@ -5,9 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Any
-
 from pathlib import PurePath
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 

@@ -13,7 +13,12 @@ from assay.config import load_config
 from assay.consistency import case_verdicts, self_consistency, text_similarity
 from assay.contracts.candidate import Candidate, strict_candidate_id
 from assay.contracts.score import SCORE_ARROW_SCHEMA
-from assay.imported_scores import ScoreFileError, import_score_file, imported_candidate_scores, read_score_file
+from assay.imported_scores import (
+    ScoreFileError,
+    import_score_file,
+    imported_candidate_scores,
+    read_score_file,
+)
 from assay.lake import Lake
 from assay.recorded_outputs import RecordedFileError, read_recorded_outputs
 from orchestration.shadow import plan_shadow, window_days
