@@ -19,7 +19,7 @@ from assay.config import AssayConfig, EvaluatorConfig
 from assay.contracts._arrow import from_json_text, rows_to_table
 from assay.contracts.call import CALL_JSON_COLUMNS
 from assay.contracts.score import SCORE_ARROW_SCHEMA, SCORE_JSON_COLUMNS, Score
-from assay.llm.engine import LLMEngine
+from assay.llm.engine import SKIP_BUDGET, SKIP_DEADLINE, LLMEngine
 from assay.selection import selects_sql
 from evaluators.llm_judge import JudgePlan, judge_plans
 from evaluators.registry import build_evaluator, evaluator_class, param_specs
@@ -148,6 +148,10 @@ def evaluator_series(config: AssayConfig, evaluators: Mapping[str, Any]) -> dict
     return series
 
 
+RETRIED_SKIPS = frozenset({SKIP_BUDGET, SKIP_DEADLINE})
+"""Skip reasons that say nothing about the subject (the run ran out of money or time)."""
+
+
 def reusable_scores(
     existing: pa.Table | None,
     *,
@@ -156,8 +160,8 @@ def reusable_scores(
     series: Mapping[str, str],
     versions: Mapping[str, str],
 ) -> pa.Table | None:
-    """The rows of an existing partition that are still valid, as they are: configured
-    evaluators whose series is unchanged, on subjects still sampled. Without a stored series
+    """The rows of an existing partition that are still valid, as they are: final results
+    of configured evaluators whose series is unchanged, on subjects still sampled. Without a stored series
     (a partition scored before series were recorded) a row counts when its evaluator_version
     is the evaluator's current one."""
     import pyarrow.compute as pc
@@ -171,7 +175,14 @@ def reusable_scores(
     keep = pc.is_in(existing.column("subject_id"), pa.array(sorted(subject_ids), pa.string()))
     pairs = pc.binary_join_element_wise(existing.column("evaluator"), existing.column("evaluator_version"), "\x1f")
     keep = pc.and_(keep, pc.is_in(pairs, pa.array([f"{n}\x1f{v}" for n, v in valid], pa.string())))
-    return existing.filter(keep)
+    # Only final results are kept: an `error` (a provider failure, a raising evaluator) and a
+    # score skipped for the run's budget or deadline are tried again.
+    status, label = existing.column("status"), pc.fill_null(existing.column("label"), "")
+    final = pc.or_(
+        pc.is_in(status, pa.array(["completed", "unavailable"])),
+        pc.and_(pc.equal(status, "skipped"), pc.invert(pc.is_in(label, pa.array(sorted(RETRIED_SKIPS))))),
+    )
+    return existing.filter(pc.and_(keep, final))
 
 
 def score_call_partition(

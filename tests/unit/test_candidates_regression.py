@@ -258,6 +258,8 @@ def test_reusable_scores_keep_unchanged_series_on_still_sampled_calls():
         {"subject_id": "c1", "evaluator": "b", "evaluator_version": "1", "metric": "b", "status": "completed", "passed": True},
         {"subject_id": "c1", "evaluator": "gone", "evaluator_version": "1", "metric": "x", "status": "completed", "passed": True},
     ]
+    for row in rows:
+        row["label"] = None
     existing = pa.Table.from_pylist(rows, schema=pa.schema([SCORE_ARROW_SCHEMA.field(n) for n in rows[0]]))
     kept = reusable_scores(
         existing, subject_ids={"c1"}, stored_series={"a": "s-a", "b": "s-b-old"},
@@ -266,6 +268,19 @@ def test_reusable_scores_keep_unchanged_series_on_still_sampled_calls():
     assert kept.to_pylist() == [rows[0]]  # c2 no longer sampled, b changed, gone removed
     legacy = reusable_scores(existing, subject_ids={"c1", "c2"}, stored_series=None, series={"a": "s", "b": "t"}, versions={"a": "1", "b": "2"})
     assert legacy.to_pylist() == rows[:2]  # no stored series: matched by evaluator_version
+
+
+def test_reusable_scores_retry_errors_and_budget_skips_but_keep_final_skips():
+    from assets.scoring import reusable_scores
+
+    def row(subject, status, label=None):
+        return {"subject_id": subject, "evaluator": "j", "evaluator_version": "1", "status": status, "label": label}
+
+    rows = [row("a", "completed"), row("b", "error", "InternalServerError"), row("c", "skipped", "budget"),
+            row("d", "skipped", "deadline"), row("e", "skipped"), row("f", "unavailable")]
+    existing = pa.Table.from_pylist(rows, schema=pa.schema([SCORE_ARROW_SCHEMA.field(n) for n in rows[0]]))
+    kept = reusable_scores(existing, subject_ids=set("abcdef"), stored_series={"j": "s"}, series={"j": "s"}, versions={"j": "1"})
+    assert [r["subject_id"] for r in kept.to_pylist()] == ["a", "e", "f"]
 
 
 def test_score_call_partition_skips_done_pairs_in_sql_and_python_paths(tmp_path):
