@@ -109,6 +109,7 @@ def candidate_scores(context: AssetExecutionContext, assay: AssayResource) -> dg
     engine = assay.llm_engine(context.log.info, budget_usd=assay.config.judge.budget_usd)
     scores = score_subjects(subjects, assay.config, "cases", engine, run_id=context.run_id, log=context.log.info)
     rows = scores_to_rows(scores, candidate_id=candidate.candidate_id, dataset_version=version)
+    own_rows = list(rows)  # the evaluators' own scores: the samples are compared on these
     imported = imported_candidate_scores(assay.lake, candidate.candidate_id, {s["subject_id"] for s in subjects})
     rows += [r | {"candidate_id": candidate.candidate_id, "dataset_version": version} for r in imported]
     consistency: dict = {}
@@ -119,7 +120,7 @@ def candidate_scores(context: AssetExecutionContext, assay: AssayResource) -> dg
         assay.lake.write_partition(
             SAMPLE_SCORES_TABLE, sample_rows, partition=partition, schema=SAMPLE_SCORE_SCHEMA, json_columns=SCORE_JSON_COLUMNS
         )
-        consistency = consistency_metadata(rows, outputs, sample_rows, sample_outputs)
+        consistency = consistency_metadata(own_rows, outputs, sample_rows, sample_outputs)
     path = assay.lake.write_partition(
         "candidate_scores", rows, partition=partition, schema=CANDIDATE_SCORE_SCHEMA, json_columns=SCORE_JSON_COLUMNS
     )

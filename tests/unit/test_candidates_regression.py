@@ -310,3 +310,21 @@ def test_score_call_partition_skips_done_pairs_in_sql_and_python_paths(tmp_path)
     assert sorted((r["evaluator"], r["subject_id"]) for r in rest) == [
         ("markers", "c2"), ("no_refusal", "c0"), ("no_refusal", "c1"),
     ]
+
+
+def test_cli_adds_and_lists_candidates(config_file, monkeypatch, capsys):
+    from orchestration.cli import main
+
+    monkeypatch.setenv("ASSAY_CONFIG", str(config_file))
+    assert main(["candidates", "add", "New One", "--model", "openai/gpt-4o-mini", "--param", "temperature=0", "--samples", "3"]) == 0
+    assert "added candidate new-one (from 'New One')" in capsys.readouterr().out
+    assert main(["candidates", "add", "new-one", "--model", "x"]) == 1
+    assert "already in" in capsys.readouterr().err
+    assert main(["candidates", "add", "nothing"]) == 1
+    assert "give --model" in capsys.readouterr().err
+    assert main(["candidates", "list", "--format", "json"]) == 0
+    listed = {c["candidate_id"]: c for c in json.loads(capsys.readouterr().out)}
+    assert listed["new-one"]["samples"] == 3 and listed["prod-v1"]["baseline"] is True
+    assert main(["candidates", "list"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[:2] == ["candidate_id", "model"] and any(line.startswith("new-one ") for line in table)
