@@ -113,14 +113,16 @@ def candidate_scores(context: AssetExecutionContext, assay: AssayResource) -> dg
     imported = imported_candidate_scores(assay.lake, candidate.candidate_id, {s["subject_id"] for s in subjects})
     rows += [r | {"candidate_id": candidate.candidate_id, "dataset_version": version} for r in imported]
     consistency: dict = {}
+    sample_rows: list[dict] = []
     if candidate.samples > 1:
         sample_rows, sample_outputs = score_samples(
             assay, candidate.candidate_id, version, cases, baseline_outputs, engine, run_id=context.run_id, log=context.log.info
         )
-        assay.lake.write_partition(
-            SAMPLE_SCORES_TABLE, sample_rows, partition=partition, schema=SAMPLE_SCORE_SCHEMA, json_columns=SCORE_JSON_COLUMNS
-        )
         consistency = consistency_metadata(own_rows, outputs, sample_rows, sample_outputs)
+    # Always written (empty for one sample), so fewer samples leave no stale scores behind.
+    assay.lake.write_partition(
+        SAMPLE_SCORES_TABLE, sample_rows, partition=partition, schema=SAMPLE_SCORE_SCHEMA, json_columns=SCORE_JSON_COLUMNS
+    )
     path = assay.lake.write_partition(
         "candidate_scores", rows, partition=partition, schema=CANDIDATE_SCORE_SCHEMA, json_columns=SCORE_JSON_COLUMNS
     )

@@ -10,6 +10,7 @@ and the LLM cache answers every call a half-finished partition had already paid 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -118,28 +119,88 @@ def run_partition(candidate_id: str, day: str) -> dict[str, Any]:
     return summary
 
 
+RESULT_PREFIX = "shadow-result "
+
+
 def run_backfill(
     plan: ShadowPlan, *, parallel: int, on_progress: Callable[[dict[str, Any]], None]
 ) -> list[dict[str, Any]]:
-    """Run the plan's partitions, `parallel` at once (worker processes when > 1)."""
-    summaries = []
+    """Run the plan's partitions, `parallel` at once.
+
+    More than one at once runs in worker processes (`python -m orchestration.shadow`), each
+    taking the next day from a shared queue as it finishes one. They are started as plain
+    commands, not multiprocessing children: spawning would re-import the caller's main
+    module, which is unsafe when `assay` is driven from a user's script.
+    """
+    summaries: list[dict[str, Any]] = []
     if parallel <= 1 or len(plan.todo) <= 1:
         for day in plan.todo:
             summary = run_partition(plan.candidate_id, day)
             on_progress(summary)
             summaries.append(summary)
         return summaries
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    import os
+    import subprocess
+    import sys
+    import threading
 
-    # spawn, not fork: a forked copy of a process holding Dagster's and DuckDB's threads is unsafe.
-    with ProcessPoolExecutor(max_workers=min(parallel, len(plan.todo)), mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(run_partition, plan.candidate_id, day) for day in plan.todo]
-        for future in as_completed(futures):
-            summary = future.result()
-            on_progress(summary)
+    from assay.runtime import AssayHome
+
+    days = list(plan.todo)
+    lock = threading.Lock()
+    logs = AssayHome.from_env().root / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+
+    def next_day() -> str | None:
+        with lock:
+            return days.pop(0) if days else None
+
+    def report(summary: dict[str, Any]) -> None:
+        with lock:
             summaries.append(summary)
+            on_progress(summary)
+
+    def worker(index: int) -> None:
+        log_path = logs / f"compare-{plan.candidate_id}-worker{index}.log"
+        with log_path.open("w") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "orchestration.shadow", plan.candidate_id],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, env=os.environ.copy(),
+            )
+            assert process.stdin is not None and process.stdout is not None
+            day = next_day()
+            while day is not None:
+                process.stdin.write(day + "\n")
+                process.stdin.flush()
+                line = process.stdout.readline()
+                while line and not line.startswith(RESULT_PREFIX):  # skip anything else printed
+                    line = process.stdout.readline()
+                if line:
+                    report(json.loads(line[len(RESULT_PREFIX) :]))
+                else:  # end of output: the worker died
+                    report({"day": day, "ok": False, "run_id": "-" * 8, "seconds": 0.0,
+                            "error": f"worker exited with code {process.wait()}; see {log_path}"})
+                    return
+                day = next_day()
+            process.stdin.close()
+            process.wait()
+
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(min(parallel, len(plan.todo)))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     return summaries
+
+
+def _serve_partitions(candidate_id: str) -> None:
+    """Worker: run the partition of each day read from stdin, answer one result line each."""
+    import sys
+
+    for line in sys.stdin:
+        day = line.strip()
+        if day:
+            print(RESULT_PREFIX + json.dumps(run_partition(candidate_id, day), default=str), flush=True)
 
 
 def format_progress(summary: dict[str, Any], position: int, total: int) -> str:
@@ -152,3 +213,11 @@ def format_progress(summary: dict[str, Any], position: int, total: int) -> str:
         f"pass_rate={summary.get('pass_rate', 0.0):.3f}{vs}  paid llm={summary.get('llm_calls_paid', 0)} "
         f"judge={summary.get('judge_calls_paid', 0)}  run {summary['run_id'][:8]}"
     )
+
+
+if __name__ == "__main__":
+    import sys
+
+    import assay  # noqa: F401  (no-telemetry defaults before Dagster loads)
+
+    _serve_partitions(sys.argv[1])
