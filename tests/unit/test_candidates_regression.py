@@ -328,3 +328,20 @@ def test_cli_adds_and_lists_candidates(config_file, monkeypatch, capsys):
     assert main(["candidates", "list"]) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[0].split()[:2] == ["candidate_id", "model"] and any(line.startswith("new-one ") for line in table)
+
+
+def test_the_same_request_twice_in_one_batch_is_paid_once(tmp_path):
+    from assay.llm.engine import LLMEngine, LLMRequest
+    from assay.testing.llm_server import LLMTestServer
+
+    with LLMTestServer() as server:
+        engine = LLMEngine(cache_dir=tmp_path / "cache", max_retries=0, timeout_s=10)
+
+        def ask(text):
+            return LLMRequest("openai/replay", [{"role": "user", "content": text}], server.completion_params(), "candidate:x:v1")
+
+        results = engine.run([ask("where is my order?"), ask("refund?"), ask("where is my order?")])
+        assert server.stats["requests"] == 2
+        assert [r.status for r in results] == ["completed"] * 3
+        assert results[2].text == results[0].text and results[2].is_cache_hit and results[2].paid_usd == 0
+        assert not results[0].is_cache_hit and engine.stats.cache_hits == 1
