@@ -2,21 +2,46 @@
 
 One row per (call, evaluator, metric). Judge evaluators share one LLM engine per run, so the
 run's judge budget, concurrency and cache apply across all of them.
+
+Incremental: a re-materialisation keeps the partition's scores whose evaluator series (config,
+class version, judge model: `evaluator_series`) is unchanged, as they are, and scores only what
+is missing. Adding an evaluator and backfilling past days computes that evaluator alone; a
+changed evaluator (a new version, other params) is a new series and is rescored. The series of
+each evaluator is kept beside the partition (`_series.json`).
 """
 
+import json
+from pathlib import Path
+
 import dagster as dg
+import pyarrow.parquet as pq
 from dagster import AssetExecutionContext
 
 from assay.contracts.score import SCORE_ARROW_SCHEMA
-from assay.lake import PART_FILE
+from assay.lake import PART_FILE, atomic_write_text
 from assets._checks import blocking_suite_spec, read_for_suite, suite_check_result
 from assets._metadata import counts_table, partition_metadata
 from assets.partitions import daily_partitions
 from assets.quality import SCORE_CHECKED_COLUMNS, validate_scores_partition
 from assets.resources import AssayResource
-from assets.scoring import ScoreTally, score_call_partition
+from assets.scoring import (
+    ScoreTally,
+    build_evaluators,
+    evaluator_series,
+    reusable_scores,
+    score_call_partition,
+)
 
 CALL_SCORES_SUITE = "call_scores_expectations"
+SERIES_FILE = "_series.json"
+
+
+def read_series(folder: Path) -> dict[str, str] | None:
+    """The evaluator series the partition's scores were computed under (None: not recorded)."""
+    try:
+        return json.loads((folder / SERIES_FILE).read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
 
 
 @dg.asset(
@@ -40,15 +65,36 @@ def call_scores(context: AssetExecutionContext, assay: AssayResource) -> dg.Mate
     partition = {"day": context.partition_key}
     engine = assay.llm_engine(context.log.info, budget_usd=assay.config.judge.budget_usd)
     sampled = assay.lake.partition_dir("sampled_calls", partition) / PART_FILE
+    folder = assay.lake.partition_dir("call_scores", partition)
+    evaluators = build_evaluators(assay.config.evaluators, assay.config.judge.model, assay.config.judge.params)
+    series = evaluator_series(assay.config, evaluators)
+    kept = reusable_scores(
+        assay.lake.read_partition("call_scores", partition),
+        subject_ids=set(pq.read_table(sampled, columns=["call_id"]).column("call_id").to_pylist()) if sampled.exists() else set(),
+        stored_series=read_series(folder),
+        series=series,
+        versions={name: getattr(e, "version", "?") for name, e in evaluators.items()},
+    )
+    done = set(zip(kept.column("evaluator").to_pylist(), kept.column("subject_id").to_pylist(), strict=True)) if kept else set()
+    if kept is not None:
+        context.log.info(f"kept {kept.num_rows} existing scores (unchanged evaluator series); scoring the rest")
     tally = ScoreTally()
+    new_rows = 0
     with assay.lake.partition_writer("call_scores", partition=partition, schema=SCORE_ARROW_SCHEMA) as writer:
-        for scores in score_call_partition(sampled, assay.config, engine, run_id=context.run_id, log=context.log.info):
+        if kept is not None and kept.num_rows:
+            writer.write(kept)
+            tally.add(kept)
+        for scores in score_call_partition(sampled, assay.config, engine, run_id=context.run_id, log=context.log.info, done=done):
             writer.write(scores)
             tally.add(scores)
-    path = assay.lake.partition_dir("call_scores", partition) / PART_FILE
+            new_rows += scores.num_rows
+    atomic_write_text(folder / SERIES_FILE, json.dumps(series, sort_keys=True, indent=1))
+    path = folder / PART_FILE
     return dg.MaterializeResult(
         metadata={
             **partition_metadata(path, tally.rows),
+            "scores_kept": tally.rows - new_rows,
+            "scores_new": new_rows,
             "pass_rate": tally.pass_rate,
             "by_status": counts_table(tally.by_status, "status"),
             "failures_by_evaluator": counts_table(tally.failures_by_evaluator, "evaluator"),

@@ -11,6 +11,7 @@ from typing import Any
 
 import dagster as dg
 import numpy as np
+import pyarrow as pa
 from dagster import AssetExecutionContext
 
 from assay.config import AssayConfig, RedactionConfig
@@ -36,7 +37,9 @@ def last_user_text(messages: list[dict[str, Any]] | None) -> str | None:
     return None
 
 
-def replay_request(candidate: Candidate, case: dict[str, Any]) -> LLMRequest:
+def replay_request(candidate: Candidate, case: dict[str, Any], sample: int = 0) -> LLMRequest:
+    """The replay of one case; sample k > 0 of a regression run is its own request (its own
+    cache key), while sample 0 keeps the key a single replay has always had."""
     messages = list(case["input"])
     if candidate.prompt_template:
         system = candidate.prompt_template.replace("{feature}", str(case.get("feature") or ""))
@@ -48,7 +51,7 @@ def replay_request(candidate: Candidate, case: dict[str, Any]) -> LLMRequest:
         model=candidate.model,
         messages=messages,
         params=params,
-        cache_namespace=f"candidate:{candidate.candidate_id}:{candidate.prompt_version}",
+        cache_namespace=f"candidate:{candidate.candidate_id}:{candidate.prompt_version}" + (f"#sample{sample}" if sample else ""),
     )
 
 
@@ -130,6 +133,26 @@ def load_candidate(config: AssayConfig, candidate_id: str) -> Candidate:
 
 CANDIDATE_OUTPUTS_SUITE = "candidate_outputs_expectations"
 
+SAMPLES_TABLE = "candidate_output_samples"
+"""Samples 1..n-1 of a regression run (sample 0 is `candidate_outputs` itself, so everything
+downstream still sees one replay per case)."""
+SAMPLE_OUTPUT_SCHEMA = CANDIDATE_OUTPUT_ARROW_SCHEMA.append(pa.field("sample", pa.int64()))
+
+
+def replay_results(
+    candidate: Candidate, cases: list[dict[str, Any]], engine, *, config_file: str
+) -> list[list[LLMResult]]:
+    """Per sample, one result per case: read from the recording, or replayed through the
+    engine (every sample in one batch, so they share the engine's limits)."""
+    if candidate.recorded:
+        from assay.recorded_outputs import read_recorded_outputs, resolve_recorded_path
+
+        recorded = read_recorded_outputs(resolve_recorded_path(candidate.recorded, config_file))
+        return [[recorded.result_for(c["case_id"], last_user_text(c["input"])) for c in cases]]
+    requests = [replay_request(candidate, case, sample) for sample in range(candidate.samples) for case in cases]
+    results = engine.run(requests)
+    return [results[k * len(cases) : (k + 1) * len(cases)] for k in range(candidate.samples)]
+
 
 @dg.asset(
     partitions_def=candidate_partitions,
@@ -155,10 +178,26 @@ def candidate_outputs(context: AssetExecutionContext, assay: AssayResource) -> d
         raise dg.Failure("no regression dataset yet: materialise regression_dataset first")
     cases = read_cases(assay.lake, version)
     engine = assay.llm_engine(context.log.info)
-    context.log.info(f"replaying {len(cases)} cases of {version} through {candidate.model}")
-    results = engine.run([replay_request(candidate, case) for case in cases])
-    rows = [output_row(candidate, case, result, dataset_version=version) for case, result in zip(cases, results, strict=True)]
-    redacted = protect_outputs(rows, assay.config.redaction)
+    how = f"read from {candidate.recorded}" if candidate.recorded else f"replayed through {candidate.model}"
+    context.log.info(f"{len(cases)} cases of {version} x {candidate.samples} sample(s), {how}")
+    try:
+        per_sample = replay_results(candidate, cases, engine, config_file=assay.config_file)
+    except ValueError as exc:  # a bad recorded file: its message names file, line and key
+        raise dg.Failure(str(exc)) from None
+    samples = [
+        [output_row(candidate, case, result, dataset_version=version) for case, result in zip(cases, results, strict=True)]
+        for results in per_sample
+    ]
+    rows = samples[0]
+    redacted = Counter()
+    for sample_rows in samples:
+        redacted.update(protect_outputs(sample_rows, assay.config.redaction))
+    extra = [row | {"sample": k} for k, sample_rows in enumerate(samples[1:], start=1) for row in sample_rows]
+    # Always written (empty for one sample), so a run with fewer samples leaves no stale ones.
+    assay.lake.write_partition(
+        SAMPLES_TABLE, extra, partition={"candidate": candidate.candidate_id},
+        schema=SAMPLE_OUTPUT_SCHEMA, json_columns=CANDIDATE_OUTPUT_JSON_COLUMNS,
+    )
     path = assay.lake.write_partition(
         "candidate_outputs",
         rows,
@@ -173,6 +212,9 @@ def candidate_outputs(context: AssetExecutionContext, assay: AssayResource) -> d
             **partition_metadata(path, len(rows)),
             "dataset_version": version,
             "model": candidate.model,
+            "samples": candidate.samples,
+            "recorded": candidate.recorded or "",
+            "missing_outputs": sum(1 for r in rows if r["error_type"] == "missing_output"),
             "latency_p95_ms": float(np.quantile(latencies, 0.95)) if latencies else 0.0,
             "cost_per_request_usd": float(np.mean(costs)) if costs else 0.0,
             "by_status": counts_table(Counter(r["status"] for r in rows), "status"),

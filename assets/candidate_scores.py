@@ -10,11 +10,13 @@ import dagster as dg
 import pyarrow as pa
 from dagster import AssetExecutionContext
 
+from assay.consistency import case_verdicts, self_consistency
 from assay.contracts.candidate_output import CANDIDATE_OUTPUT_JSON_COLUMNS
 from assay.contracts.score import SCORE_ARROW_SCHEMA, SCORE_JSON_COLUMNS
+from assay.imported_scores import imported_candidate_scores
 from assets._checks import blocking_suite_spec, read_for_suite, suite_check_result
 from assets._metadata import counts_table, partition_metadata
-from assets.candidate_outputs import case_subject, load_candidate
+from assets.candidate_outputs import SAMPLES_TABLE, case_subject, load_candidate
 from assets.partitions import candidate_partitions
 from assets.quality import SCORE_CHECKED_COLUMNS, validate_scores_partition
 from assets.regression_dataset import read_cases
@@ -27,6 +29,35 @@ CANDIDATE_SCORE_SCHEMA = SCORE_ARROW_SCHEMA.append(pa.field("candidate_id", pa.s
 
 
 CANDIDATE_SCORES_SUITE = "candidate_scores_expectations"
+SAMPLE_SCORES_TABLE = "candidate_sample_scores"
+"""Scores of samples 1..n-1 of a regression run (sample 0's are `candidate_scores`)."""
+SAMPLE_SCORE_SCHEMA = CANDIDATE_SCORE_SCHEMA.append(pa.field("sample", pa.int64()))
+
+
+def score_samples(
+    assay: AssayResource, candidate_id: str, version: str, cases: dict, baseline_outputs: dict, engine, *, run_id: str, log
+) -> tuple[list[dict], list[dict]]:
+    """Score samples 1..n-1 (stored apart) -> (their score rows, their output rows)."""
+    table = assay.lake.read_partition(SAMPLES_TABLE, {"candidate": candidate_id})
+    outputs = [decode_row(r, CANDIDATE_OUTPUT_JSON_COLUMNS) for r in table.to_pylist()] if table is not None else []
+    outputs = [o for o in outputs if o["dataset_version"] == version and o["case_id"] in cases]
+    rows = []
+    for sample in sorted({o["sample"] for o in outputs}):
+        subjects = [
+            case_subject(cases[o["case_id"]], o, baseline_outputs.get(o["case_id"])) for o in outputs if o["sample"] == sample
+        ]
+        scores = score_subjects(subjects, assay.config, "cases", engine, run_id=run_id, log=log)
+        rows += scores_to_rows(scores, candidate_id=candidate_id, dataset_version=version, sample=sample)
+    return rows, outputs
+
+
+def consistency_metadata(first_scores: list[dict], first_outputs: list[dict], sample_scores: list[dict], sample_outputs: list[dict]) -> dict:
+    samples = sorted({r["sample"] for r in sample_outputs})
+    verdicts = [case_verdicts(first_scores)] + [case_verdicts([r for r in sample_scores if r["sample"] == k]) for k in samples]
+    outputs = [{o["case_id"]: o.get("output_text") for o in first_outputs}] + [
+        {o["case_id"]: o.get("output_text") for o in sample_outputs if o["sample"] == k} for k in samples
+    ]
+    return {f"self_consistency_{k}": v for k, v in self_consistency(verdicts, outputs).items()}
 
 
 def read_baseline_outputs(assay: AssayResource, candidate_id: str, dataset_version: str) -> dict[str, str]:
@@ -78,6 +109,20 @@ def candidate_scores(context: AssetExecutionContext, assay: AssayResource) -> dg
     engine = assay.llm_engine(context.log.info, budget_usd=assay.config.judge.budget_usd)
     scores = score_subjects(subjects, assay.config, "cases", engine, run_id=context.run_id, log=context.log.info)
     rows = scores_to_rows(scores, candidate_id=candidate.candidate_id, dataset_version=version)
+    own_rows = list(rows)  # the evaluators' own scores: the samples are compared on these
+    imported = imported_candidate_scores(assay.lake, candidate.candidate_id, {s["subject_id"] for s in subjects})
+    rows += [r | {"candidate_id": candidate.candidate_id, "dataset_version": version} for r in imported]
+    consistency: dict = {}
+    sample_rows: list[dict] = []
+    if candidate.samples > 1:
+        sample_rows, sample_outputs = score_samples(
+            assay, candidate.candidate_id, version, cases, baseline_outputs, engine, run_id=context.run_id, log=context.log.info
+        )
+        consistency = consistency_metadata(own_rows, outputs, sample_rows, sample_outputs)
+    # Always written (empty for one sample), so fewer samples leave no stale scores behind.
+    assay.lake.write_partition(
+        SAMPLE_SCORES_TABLE, sample_rows, partition=partition, schema=SAMPLE_SCORE_SCHEMA, json_columns=SCORE_JSON_COLUMNS
+    )
     path = assay.lake.write_partition(
         "candidate_scores", rows, partition=partition, schema=CANDIDATE_SCORE_SCHEMA, json_columns=SCORE_JSON_COLUMNS
     )
@@ -86,6 +131,8 @@ def candidate_scores(context: AssetExecutionContext, assay: AssayResource) -> dg
         metadata={
             **partition_metadata(path, len(rows)),
             "dataset_version": version,
+            "imported_scores": len(imported),
+            **consistency,
             "pass_rate": sum(1 for s in completed if s.passed) / len(completed) if completed else 0.0,
             "by_status": counts_table(Counter(s.status for s in scores), "status"),
             "failures_by_evaluator": counts_table(Counter(s.evaluator for s in completed if s.passed is False), "evaluator"),

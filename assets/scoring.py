@@ -19,7 +19,7 @@ from assay.config import AssayConfig, EvaluatorConfig
 from assay.contracts._arrow import from_json_text, rows_to_table
 from assay.contracts.call import CALL_JSON_COLUMNS
 from assay.contracts.score import SCORE_ARROW_SCHEMA, SCORE_JSON_COLUMNS, Score
-from assay.llm.engine import LLMEngine
+from assay.llm.engine import SKIP_BUDGET, SKIP_DEADLINE, LLMEngine
 from assay.selection import selects_sql
 from evaluators.llm_judge import JudgePlan, judge_plans
 from evaluators.registry import build_evaluator, evaluator_class, param_specs
@@ -132,6 +132,59 @@ def sql_forms(evaluators: Mapping[str, Any], configs: Iterable[EvaluatorConfig])
     return forms
 
 
+def evaluator_series(config: AssayConfig, evaluators: Mapping[str, Any]) -> dict[str, str]:
+    """Per configured evaluator, a key of everything that shapes its scores: its config
+    (type, params, selection, category), its class version and, for judges, the judge model
+    and params. Scores stored under another key are a different series and are recomputed."""
+    import hashlib
+    import json
+
+    series = {}
+    for cfg in config.evaluators:
+        payload: dict[str, Any] = {"config": cfg.model_dump(mode="json"), "version": getattr(evaluators[cfg.name], "version", "?")}
+        if callable(getattr(evaluators[cfg.name], "plan", None)):
+            payload["judge"] = [config.judge.model, config.judge.params]
+        series[cfg.name] = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return series
+
+
+RETRIED_SKIPS = frozenset({SKIP_BUDGET, SKIP_DEADLINE})
+"""Skip reasons that say nothing about the subject (the run ran out of money or time)."""
+
+
+def reusable_scores(
+    existing: pa.Table | None,
+    *,
+    subject_ids: set[str],
+    stored_series: Mapping[str, str] | None,
+    series: Mapping[str, str],
+    versions: Mapping[str, str],
+) -> pa.Table | None:
+    """The rows of an existing partition that are still valid, as they are: final results
+    of configured evaluators whose series is unchanged, on subjects still sampled. Without a stored series
+    (a partition scored before series were recorded) a row counts when its evaluator_version
+    is the evaluator's current one."""
+    import pyarrow.compute as pc
+
+    if existing is None or existing.num_rows == 0:
+        return None
+    if stored_series is None:
+        valid = [(name, versions[name]) for name in series]
+    else:
+        valid = [(name, versions[name]) for name, key in series.items() if stored_series.get(name) == key]
+    keep = pc.is_in(existing.column("subject_id"), pa.array(sorted(subject_ids), pa.string()))
+    pairs = pc.binary_join_element_wise(existing.column("evaluator"), existing.column("evaluator_version"), "\x1f")
+    keep = pc.and_(keep, pc.is_in(pairs, pa.array([f"{n}\x1f{v}" for n, v in valid], pa.string())))
+    # Only final results are kept: an `error` (a provider failure, a raising evaluator) and a
+    # score skipped for the run's budget or deadline are tried again.
+    status, label = existing.column("status"), pc.fill_null(existing.column("label"), "")
+    final = pc.or_(
+        pc.is_in(status, pa.array(["completed", "unavailable"])),
+        pc.and_(pc.equal(status, "skipped"), pc.invert(pc.is_in(label, pa.array(sorted(RETRIED_SKIPS))))),
+    )
+    return existing.filter(pc.and_(keep, final))
+
+
 def score_call_partition(
     parquet: Path | None,
     config: AssayConfig,
@@ -139,6 +192,7 @@ def score_call_partition(
     *,
     run_id: str | None = None,
     log: Callable[[str], None] = lambda _m: None,
+    done: set[tuple[str, str]] | None = None,
 ) -> Iterator[pa.Table]:
     """`call_scores` for one partition of calls, as tables in the score contract's schema.
 
@@ -148,6 +202,9 @@ def score_call_partition(
     read into Python, so a day scored only by vectorised checks never builds a dict per call.
     One table per vectorised evaluator, then one for the Python path: the caller streams them
     to the partition, so a million-call day never holds all its scores at once.
+
+    `done`: (evaluator name, subject id) pairs the partition already holds (an incremental
+    run): they are not scored again, so a judge is never asked twice for the same score.
     """
     import duckdb
 
@@ -171,8 +228,18 @@ def score_call_partition(
                 where=selects_sql(cfg.applies_to, cfg.name), run_id=run_id, scored_at=scored_at,
             )
             python_ids[cfg.name] = set(run.python_subject_ids)
-            in_sql += run.scores.num_rows
-            yield run.scores
+            scores_table = run.scores
+            if done:
+                import pyarrow.compute as pc
+
+                skip = sorted(sid for name, sid in done if name == cfg.name)
+                if skip:
+                    python_ids[cfg.name] -= set(skip)
+                    scores_table = scores_table.filter(
+                        pc.invert(pc.is_in(scores_table.column("subject_id"), pa.array(skip, pa.string())))
+                    )
+            in_sql += scores_table.num_rows
+            yield scores_table
         if forms:
             log(f"vectorised {len(forms)} evaluators: {in_sql} scores in SQL, "
                 f"{sum(len(v) for v in python_ids.values())} rows routed to Python")
@@ -190,7 +257,7 @@ def score_call_partition(
     subjects = [decode_row(row, CALL_JSON_COLUMNS) | {"subject_id": row["call_id"]} for row in rows]
     scores = score_subjects(
         subjects, config, "calls", engine, run_id=run_id, log=log, evaluators=evaluators,
-        already_scored=lambda name, sid: name in forms and sid not in python_ids[name],
+        already_scored=lambda name, sid: (name in forms and sid not in python_ids[name]) or (done is not None and (name, sid) in done),
     )
     yield rows_to_table(scores_to_rows(scores), SCORE_ARROW_SCHEMA, SCORE_JSON_COLUMNS)
 

@@ -432,6 +432,116 @@ def cmd_ui(args: argparse.Namespace) -> None:
     os.execvp(command[0], command)
 
 
+# --- candidates, imported scores, shadow comparisons -----------------------------------------
+
+
+def cmd_candidates_add(args: argparse.Namespace) -> None:
+    """Write a candidate into assay.yaml (comments kept; atomic). The regression sensor adds
+    its partition; `assay run` or `assay compare` also register it."""
+    from assay.candidate_config import CandidateEditError, add_candidate, parse_params
+    from assay.config import config_path
+
+    if not args.model and not args.recorded:
+        raise CliError("give --model (a litellm model string) or --recorded (a file of outputs)")
+    try:
+        candidate = add_candidate(
+            config_path(), args.id, model=args.model,
+            prompt_template_file=Path(args.prompt_template) if args.prompt_template else None,
+            prompt_version=args.prompt_version, params=parse_params(args.param or []),
+            recorded=args.recorded, samples=args.samples,
+        )
+    except CandidateEditError as exc:
+        raise CliError(str(exc)) from None
+    renamed = f" (from {args.id!r})" if candidate.candidate_id != args.id else ""
+    print(f"added candidate {candidate.candidate_id}{renamed}: model={candidate.model} "
+          f"fingerprint={candidate.fingerprint}{' baseline' if candidate.is_baseline else ''} -> {config_path()}")
+
+
+def cmd_candidates_list(args: argparse.Namespace) -> None:
+    from assay.candidate_config import describe_candidates
+
+    rows = describe_candidates(_load_config())
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        print("no candidates in the config (`assay candidates add ID --model M`)")
+        return
+    columns = ["candidate_id", "model", "prompt_version", "baseline", "samples", "recorded", "fingerprint"]
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
+    print("  ".join(c.ljust(widths[c]) for c in columns).rstrip())
+    for row in rows:
+        print("  ".join(str(row[c]).ljust(widths[c]) for c in columns).rstrip())
+
+
+def cmd_scores_import(args: argparse.Namespace) -> None:
+    """Store scores from human raters or external evaluators (evaluator `imported:<source>`);
+    `candidate_scores` adds a candidate's to its partition on its next run."""
+    from assay.imported_scores import ScoreFileError, import_score_file
+    from assay.lake import Lake
+
+    home = _home()
+    for raw_path in args.paths:
+        try:
+            batch, rows = import_score_file(
+                Lake(home.lake), raw_path, source=args.source, pass_threshold=args.pass_threshold
+            )
+        except ScoreFileError as exc:
+            raise CliError(str(exc)) from None
+        candidates = sorted({r["candidate_id"] for r in rows if r["candidate_id"]})
+        print(f"{raw_path}: scores={len(rows)} evaluator={rows[0]['evaluator']} batch={batch} "
+              f"candidates={','.join(candidates) or '-'}")
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    """Shadow backfill: replay the last N days' sampled calls through a candidate and score them."""
+    from assay.lake import Lake
+    from orchestration.shadow import (
+        format_progress,
+        plan_shadow,
+        run_backfill,
+        stored_fingerprint_reader,
+        window_days,
+    )
+
+    home = _home()
+    config = _load_config()
+    candidate = next((c for c in config.candidates if c.candidate_id == args.candidate), None)
+    if candidate is None:
+        known = ", ".join(c.candidate_id for c in config.candidates) or "none"
+        raise CliError(f"candidate {args.candidate!r} is not in the config (known: {known}); `assay candidates add` it")
+    lake = Lake(home.lake)
+    try:
+        days, no_calls = window_days(lake.partitions("sampled_calls", "day"), args.days, args.end_day)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    if not days:
+        raise CliError("no day in the window has sampled calls: run `assay run` (or the daily job) first")
+    from dagster import AssetKey
+
+    runner = Runner()
+    runner.register_candidates([candidate.candidate_id])
+    materialised = set(runner.instance.get_materialized_partitions(AssetKey("shadow_scores")))
+    plan = plan_shadow(candidate.candidate_id, candidate.fingerprint, days, materialised,
+                       stored_fingerprint_reader(lake, candidate.candidate_id))
+    _say(f"compare {candidate.candidate_id} ({candidate.model}) over {len(days)} day(s) {days[0]}..{days[-1]}: "
+         f"{len(plan.done)} already done, {len(plan.todo)} to run, up to {args.parallel} at once"
+         + (f"; no sampled calls on {', '.join(no_calls)}" if no_calls else ""))
+    for day in plan.done:
+        _say(f"  skip {day}  (materialised)")
+    finished = []
+
+    def progress(summary: dict) -> None:
+        finished.append(summary)
+        _say(format_progress(summary, len(finished), len(plan.todo)))
+
+    summaries = run_backfill(plan, parallel=args.parallel, on_progress=progress)
+    failed = [s["day"] for s in summaries if not s["ok"]]
+    if failed:
+        raise CliError(f"{len(failed)} partition(s) failed: {', '.join(sorted(failed))}; run the command again to retry them")
+    print(f"compare {candidate.candidate_id}: ran={len(summaries)} skipped={len(plan.done)} days={len(days)}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="assay",
@@ -495,6 +605,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["csv", "jsonl"], default="csv")
     p.add_argument("--out", metavar="PATH", help="file to write (default: standard output)")
     p.set_defaults(func=cmd_labels_export)
+    p = sub.add_parser("candidates", help="list candidates, or add one to assay.yaml")
+    cands = p.add_subparsers(dest="candidates_command", required=True)
+    p = cands.add_parser("add", help="add a candidate (model + prompt) to assay.yaml, comments kept")
+    p.add_argument("id", help="candidate id; made lowercase [a-z0-9-]")
+    p.add_argument("--model", help="litellm model string, e.g. openai/gpt-4o-mini")
+    p.add_argument("--prompt-template", metavar="FILE", help="file with the system prompt ({feature} is filled in)")
+    p.add_argument("--prompt-version", metavar="V", help="your name for the prompt's version (default v1)")
+    p.add_argument("--param", action="append", metavar="K=V", help="a litellm argument, e.g. temperature=0.2; repeatable")
+    p.add_argument("--recorded", metavar="PATH", help="JSONL/CSV of outputs made elsewhere (no model is called)")
+    p.add_argument("--samples", type=int, help="replays per case (a regression run; default 1)")
+    p.set_defaults(func=cmd_candidates_add)
+    p = cands.add_parser("list", help="the configured candidates")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(func=cmd_candidates_list)
+    p = sub.add_parser("scores", help="scores from human raters or external evaluators")
+    scores = p.add_subparsers(dest="scores_command", required=True)
+    p = scores.add_parser(
+        "import", help="import scores (CSV with a header, or JSONL): subject_id, metric, value, optional passed, candidate_id"
+    )
+    p.add_argument("paths", nargs="+", help="score files (.csv, .jsonl)")
+    p.add_argument("--source", help="evaluator name after `imported:` (default: the file's stem)")
+    p.add_argument("--pass-threshold", type=float, help="value at or above which a row without `passed` passes")
+    p.set_defaults(func=cmd_scores_import)
+    p = sub.add_parser("compare", help="shadow backfill: replay past days' calls through a candidate and score them")
+    p.add_argument("candidate", help="a candidate id of assay.yaml")
+    p.add_argument("--days", type=int, default=14, help="days back from the latest day with sampled calls (default 14)")
+    p.add_argument("--end-day", help="last day of the window, YYYY-MM-DD")
+    p.add_argument("--parallel", type=int, default=2, help="partitions run at once (default 2)")
+    p.set_defaults(func=cmd_compare)
     p = sub.add_parser("evaluators", help="list the evaluator types (name, kind, inputs, output, offline)")
     p.add_argument("--format", choices=["table", "json", "markdown"], default="table")
     p.set_defaults(func=cmd_evaluators)

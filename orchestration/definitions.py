@@ -21,6 +21,7 @@ from assets.raw_calls import raw_calls
 from assets.regression_dataset import regression_dataset
 from assets.resources import AssayResource
 from assets.sampled_calls import sampled_calls
+from assets.shadow import shadow_outputs, shadow_scores
 from assets.slo_marts import slo_marts
 from assets.warehouse_project import warehouse_project
 from orchestration.alert_sensors import ALERT_SENSORS
@@ -43,6 +44,8 @@ def build_definitions() -> dg.Definitions:
             candidate_scores,
             slo_marts,
             deploy_decisions,
+            shadow_outputs,
+            shadow_scores,
         ],
         jobs=ALL_JOBS,
         schedules=[nightly_schedule],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from assets.partitions import shadow_partitions
 from assets.slo_marts import slo_marts
 
 DAILY_ASSETS = ["raw_calls", "rejected_calls", "trace_spans", "sampled_calls", "call_scores", "failures"]
@@ -33,4 +34,12 @@ decide_job = dg.define_asset_job(
     description="Build the marts over every candidate's scores and decide on each candidate.",
 )
 
-ALL_JOBS = [daily_job, curate_job, candidate_job, decide_job]
+shadow_job = dg.define_asset_job(
+    "shadow_job",
+    selection=dg.AssetSelection.assets("shadow_outputs", "shadow_scores"),
+    partitions_def=shadow_partitions,
+    description="Replay one past day's sampled production calls through one candidate and score the "
+    "answers with that day's evaluators (`assay compare` runs it over many days).",
+)
+
+ALL_JOBS = [daily_job, curate_job, candidate_job, decide_job, shadow_job]

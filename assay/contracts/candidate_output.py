@@ -34,3 +34,11 @@ CANDIDATE_OUTPUT_ARROW_SCHEMA = pa.schema(
 )
 
 CANDIDATE_OUTPUT_JSON_COLUMNS = frozenset({"tool_calls", "redactions"})
+
+# A shadow replay: one past production call (call_id) replayed through one candidate. The
+# same fields as a case replay, keyed by the call instead of (case, dataset version).
+SHADOW_OUTPUT_ARROW_SCHEMA = pa.schema(
+    [("call_id", pa.string())]
+    + [f for f in CANDIDATE_OUTPUT_ARROW_SCHEMA if f.name not in ("case_id", "dataset_version")],
+    metadata={"contract": "shadow_output", "version": str(CANDIDATE_OUTPUT_SCHEMA_VERSION)},
+)

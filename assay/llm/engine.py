@@ -28,7 +28,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -219,11 +219,19 @@ class LLMEngine:
             limiter.bind_to_loop()
         results: list[LLMResult | None] = [None] * len(requests)
         to_call: list[int] = []
+        # The same request twice in one batch (one question asked in two logged calls) is made
+        # once; the repeats get its answer like a cache hit, so a batch never pays twice.
+        first_of: dict[str, int] = {}
+        repeats: list[tuple[int, int]] = []
         for i, request in enumerate(requests):
-            cached = self.cache.get(request.key)
+            key = request.key
+            cached = self.cache.get(key)
             if cached is not None:
                 results[i] = LLMResult(**{k: cached[k] for k in _CACHED_FIELDS if k in cached} | {"is_cache_hit": True})
+            elif key in first_of:
+                repeats.append((i, first_of[key]))
             else:
+                first_of[key] = i
                 to_call.append(i)
         if to_call:
             if self.budget.is_limited:
@@ -254,6 +262,10 @@ class LLMEngine:
                     await transport.close()
                 self.budget.record_day()
                 await asyncio.to_thread(self.cache.flush)
+        for i, first in repeats:
+            original = results[first]
+            assert original is not None
+            results[i] = replace(original, attempts=0, is_cache_hit=original.status == "completed")
         for result in results:
             assert result is not None  # every request ends as exactly one result
             self.stats.record(result)

@@ -35,6 +35,8 @@ EXPECTED_ASSETS = {
     "candidate_case_scores",
     "candidate_comparison",
     "deploy_decisions",
+    "shadow_outputs",
+    "shadow_scores",
 }
 
 
@@ -66,7 +68,7 @@ def test_lineage_is_connected_from_logs_to_decisions(defs):
 def test_jobs_schedule_and_sensors_are_wired(defs):
     from dagster import DefaultScheduleStatus
 
-    for job in ("daily_job", "curate_job", "candidate_job", "decide_job"):
+    for job in ("daily_job", "curate_job", "candidate_job", "decide_job", "shadow_job"):
         assert defs.resolve_job_def(job) is not None
     schedule = defs.resolve_schedule_def("nightly_schedule")
     assert schedule.default_status == DefaultScheduleStatus.RUNNING
@@ -75,6 +77,18 @@ def test_jobs_schedule_and_sensors_are_wired(defs):
         "regression_sensor", "late_landing_sensor", "nightly_followup_sensor",
         "rejection_alert_sensor", "slo_drift_alert_sensor", "nightly_failure_alert_sensor",
     }
+
+
+def test_shadow_assets_are_partitioned_day_by_candidate(defs):
+    from dagster import AssetKey, MultiPartitionsDefinition
+
+    graph = defs.resolve_asset_graph()
+    for name in ("shadow_outputs", "shadow_scores"):
+        partitions = graph.get(AssetKey(name)).partitions_def
+        assert isinstance(partitions, MultiPartitionsDefinition)
+        assert {d.name for d in partitions.partitions_defs} == {"day", "candidate"}
+    assert AssetKey("sampled_calls") in graph.get(AssetKey("shadow_outputs")).parent_keys
+    assert AssetKey("shadow_outputs") in graph.get(AssetKey("shadow_scores")).parent_keys
 
 
 def test_dagster_cli_validates_the_workspace():
