@@ -152,8 +152,16 @@ _HEAD_SIGNATURES = (
 )
 
 
+SNIFF_LINES = 50
+"""Lines of a JSONL head that sniffing may try: a day's first record can be the malformed one."""
+
+
 def sniff_format(path: Path) -> str:
-    """Tell a file's format from its first record (read from the first `SNIFF_BYTES`)."""
+    """Tell a file's format from its first records (read from the first `SNIFF_BYTES`).
+
+    The first line that parses and belongs to a known format decides, so a truncated or
+    malformed first record (quarantined later like any other) does not mislabel the file.
+    A file that is one JSON document (an OTLP export, a Langfuse trace) is parsed whole."""
     path = Path(path)
     with path.open("rb") as handle:
         head_bytes = handle.read(SNIFF_BYTES)
@@ -161,26 +169,39 @@ def sniff_format(path: Path) -> str:
     head = head_bytes.decode("utf-8", errors="replace").lstrip("\ufeff")
     if not head.strip():
         raise UnknownFormatError(f"{path}: the file is empty; known formats: {', '.join(FORMATS)}")
-    first_line = next((line for line in head.splitlines() if line.strip()), "")
-    record: Any = None
-    for candidate in (first_line, head if complete else None):
-        if candidate is None:
-            continue
+    lines = [line for line in head.splitlines() if line.strip()]
+    if not complete and not head.endswith(("\n", "\r")):
+        lines = lines[:-1]  # the last line is cut off at SNIFF_BYTES
+    first_parsed: Any = None
+    for line in lines[:SNIFF_LINES]:
+        if not line.lstrip().startswith(("{", "[")):
+            continue  # a line of a pretty-printed document, not a JSONL record
         try:
-            record = json.loads(candidate)
-            break
+            record = json.loads(line)
         except ValueError:
             continue
-    if record is not None:
         fmt = classify_record(record)
         if fmt:
             return fmt
-        detail = _describe(record)
+        if first_parsed is None:
+            first_parsed = record
+    if complete:
+        try:
+            document = json.loads(head)
+        except ValueError:
+            document = None
+        if document is not None:
+            fmt = classify_record(document)
+            if fmt:
+                return fmt
+            first_parsed = document if first_parsed is None else first_parsed
+    if first_parsed is not None:
+        detail = _describe(first_parsed)
     else:
         for fmt, pattern in _HEAD_SIGNATURES:
             if pattern.search(head):
                 return fmt
-        detail = "its first line is not JSON and no known format's keys appear in its first bytes"
+        detail = "its first lines are not JSON and no known format's keys appear in its first bytes"
     raise UnknownFormatError(
         f"{path}: cannot tell the format from its content ({detail}); known formats: "
         f"{', '.join(FORMATS)} — pass the format explicitly if the file is one of these"

@@ -578,3 +578,12 @@ def test_missing_start_time_is_a_reason_without_a_default(tmp_path: Path) -> Non
 
     (item,) = litellm_payload(payload, offset=3, raw="{}", source=Source("shop"))
     assert item.reason.startswith("`startTime`: required field is missing")
+
+
+def test_a_malformed_first_record_does_not_decide_the_format(tmp_path: Path) -> None:
+    """The first line of a day can be the truncated or invalid one; the next records decide."""
+    good = json.dumps({"call_id": "c1", "ts": "2026-11-20T10:00:00Z", "app": "a", "feature": "f", "model": "m"})
+    for first in ('{"call_id": "c0", "ts": "2026-11-20T1', '{"ts": "2026-11-20T10:00:00Z", "latency_ms": -1}', "not json"):
+        path = tmp_path / "day.jsonl"
+        path.write_text(first + "\n" + good + "\n" + good.replace("c1", "c2") + "\n", encoding="utf-8")
+        assert sniff_format(path) == "assay_jsonl", first
