@@ -119,7 +119,10 @@ def case_subject(case: dict[str, Any], output: dict[str, Any], baseline_output: 
         "error_type": output.get("error_type"),
         "latency_ms": output.get("latency_ms"),
         "cost_usd": output.get("cost_usd"),
-        "metadata": {"redactions": output.get("redactions") or {}},
+        # The case's own metadata (a red-team case's canary) and tags reach the evaluators, so
+        # `canary_leak` and `applies_to: {tags: [...]}` work on replayed cases as on calls.
+        "metadata": {**(case.get("metadata") or {}), "tags": list(case.get("tags") or []),
+                     "redactions": output.get("redactions") or {}},
     }
 
 
