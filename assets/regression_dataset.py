@@ -1,9 +1,10 @@
 """`regression_dataset`: production failures promoted to replayable cases, versioned by content.
 
 A case is one distinct input (messages + context + tools, normalised): every failing call
-with that input adds an occurrence. Failures that a replay cannot reproduce (provider errors,
-latency and cost breaches: properties of that moment, not of the input) stay in the SLO marts
-and are not promoted. A sample of passing calls per feature joins the failures, so the dataset
+with that input adds an occurrence. Failures of the moment (provider errors, latency and cost
+breaches) are promoted too, so every kind of failure the day had is in the dataset and each
+candidate is replayed on those inputs, but only as `edge` cases and never critical: a replay
+cannot be expected to reproduce them. A sample of passing calls per feature joins the failures, so the dataset
 also guards what works today. The version is a hash of the content: the same failures give
 the same version, and a re-run writes nothing new.
 """
@@ -36,7 +37,8 @@ from assets.sampled_calls import SAMPLED_SCHEMA
 from assets.scoring import decode_row
 from evaluators.redteam import PackError
 
-NOT_REPLAYABLE_CATEGORIES = frozenset({"provider_error", "latency_breach", "cost_breach"})
+OPERATIONAL_CATEGORIES = frozenset({"provider_error", "latency_breach", "cost_breach"})
+"""Failures of the moment, not of the input: promoted as `edge`, never critical."""
 CURRENT_POINTER = "CURRENT"
 
 
@@ -64,8 +66,8 @@ class CurationStats:
 
     failure_rows: int = 0
     """Failing (call, evaluator) rows read."""
-    replayable_rows: int = 0
-    replayable_calls: int = 0
+    promoted_rows: int = 0
+    promoted_calls: int = 0
     """Distinct failing calls whose failure a replay can reproduce."""
     exact_cases: int = 0
     """Distinct normalised inputs among them (after exact dedupe)."""
@@ -78,7 +80,7 @@ class CurationStats:
 
     @property
     def merged_by_exact_hash(self) -> int:
-        return self.replayable_calls - self.exact_cases
+        return self.promoted_calls - self.exact_cases
 
     @property
     def merged_by_near_duplicate(self) -> int:
@@ -111,9 +113,14 @@ def _failure_case(cid: str, rows: list[dict[str, Any]], representative_rows: lis
     rows.sort(key=lambda r: (r["ts"], r["call_id"], r["evaluator"]))
     first = min(representative_rows, key=lambda r: (r["ts"], r["call_id"], r["evaluator"]))
     feature = first["feature"]
-    critical = bool(set(categories) & set(config.critical_categories)) or feature in config.critical_features
     occurrences = len(call_ids)
-    if critical or occurrences >= config.smoke_min_occurrences:
+    operational_only = set(categories) <= OPERATIONAL_CATEGORIES
+    critical = not operational_only and (
+        bool(set(categories) & set(config.critical_categories)) or feature in config.critical_features
+    )
+    if operational_only:
+        tier = "edge"
+    elif critical or occurrences >= config.smoke_min_occurrences:
         tier = "smoke"
     elif occurrences >= 2:
         tier = "core"
@@ -154,12 +161,12 @@ def build_dataset(
     # missing tool call, an empty answer) is an artefact of the error, not of the input.
     errored = {f["call_id"] for f in failures if f["failure_category"] == "provider_error"}
     for failure in failures:
-        if failure["failure_category"] in NOT_REPLAYABLE_CATEGORIES or failure["call_id"] in errored:
+        if failure["call_id"] in errored and failure["failure_category"] != "provider_error":
             continue
         cid = case_id_for(failure.get("messages"), failure.get("context"), failure.get("tools"))
         exact[cid].append(failure)
-    stats.replayable_rows = sum(len(rows) for rows in exact.values())
-    stats.replayable_calls = len({r["call_id"] for rows in exact.values() for r in rows})
+    stats.promoted_rows = sum(len(rows) for rows in exact.values())
+    stats.promoted_calls = len({r["call_id"] for rows in exact.values() for r in rows})
     stats.exact_cases = len(exact)
 
     # Near-duplicates: exact cases in order of first appearance, so the earliest represents.
@@ -399,7 +406,7 @@ def regression_dataset(context: AssetExecutionContext, assay: AssayResource) -> 
     stats, cases = m.stats, m.cases
     context.log.info(
         f"regression dataset {m.version}: {len(cases)} cases (previous: {m.previous}); "
-        f"{stats.replayable_calls} failing calls -> {stats.exact_cases} exact -> {stats.failure_cases} after near-duplicates"
+        f"{stats.promoted_calls} failing calls -> {stats.exact_cases} exact -> {stats.failure_cases} after near-duplicates"
     )
     return dg.MaterializeResult(
         metadata={

@@ -286,10 +286,26 @@ def test_whitespace_and_case_differences_normalise_together():
 
 
 @pytest.mark.parametrize("category", ["provider_error", "latency_breach", "cost_breach"])
-def test_failures_a_replay_cannot_reproduce_are_not_promoted(category):
-    failures = [_failure("call-a", "Where is my order?", category=category)]
-    _, cases = build_cases(failures, [], DATASET)
-    assert cases == []
+def test_failures_of_the_moment_are_promoted_as_edge_never_critical(category):
+    """Every kind of failure is in the dataset, but one a replay cannot be expected to
+    reproduce never becomes smoke or critical, however often it happened."""
+    failures = [_failure(f"call-{i}", "Where is my order?", category=category) for i in range(5)]
+    critical_everything = DATASET.model_copy(update={"critical_categories": [category]})
+    _, cases = build_cases(failures, [], critical_everything)
+    assert [(c["failure_category"], c["tier"], c["critical"], c["occurrences"]) for c in cases] == [
+        (category, "edge", False, 5)
+    ]
+
+
+def test_an_input_failing_on_content_and_on_latency_is_a_content_case():
+    failures = [
+        _failure("call-a", "Where is my order?", category="latency_breach"),
+        _failure("call-b", "Where is my order?", category="hallucination"),
+        _failure("call-c", "Where is my order?", category="hallucination"),
+    ]
+    _, [case] = build_cases(failures, [], DATASET)
+    assert (case["failure_category"], case["occurrences"]) == ("hallucination", 3)
+    assert case["tier"] != "edge"  # the content failure decides the tier, not the slow call
 
 
 def test_pii_leak_is_critical_and_smoke():

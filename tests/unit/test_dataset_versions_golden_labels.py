@@ -138,14 +138,17 @@ def test_near_duplicate_failures_merge_into_one_case():
     assert build_dataset(failures, [], strict)[2].failure_cases == 4
 
 
-def test_output_checks_on_a_call_the_provider_failed_are_not_promoted():
+def test_output_checks_on_a_call_the_provider_failed_are_not_promoted_its_error_is():
     failures = [
         _failure("err", "Refund order 123", feature="tool_router", category="provider_error", evaluator="provider_ok"),
         _failure("err", "Refund order 123", feature="tool_router", category="tool_misuse", evaluator="tool_call_shape"),
         _failure("ok", "Cancel order 456", feature="tool_router", category="tool_misuse", evaluator="tool_call_shape"),
     ]
     _, cases, stats = build_dataset(failures, [], DATASET)
-    assert [c["source_call_ids"] for c in cases] == [["ok"]] and stats.replayable_calls == 1
+    by_call = {tuple(c["source_call_ids"]): c for c in cases}
+    assert set(by_call) == {("err",), ("ok",)} and stats.promoted_calls == 2
+    assert by_call[("err",)]["failure_category"] == "provider_error"
+    assert by_call[("err",)]["assertions"] == ["provider_ok"]  # not the tool check's artefact
 
 
 def test_system_prompt_does_not_make_different_questions_near_duplicates():
