@@ -16,9 +16,7 @@ failures, and with most calls passing, agreement on passes alone would flatter i
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import json
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -28,6 +26,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from assay.contracts.human_label import HumanLabel
+from assay.tabular import table_file_rows
 
 PASS_WORDS = {"pass", "passed", "true", "1", "yes", "y", "good", "ok"}
 FAIL_WORDS = {"fail", "failed", "false", "0", "no", "n", "bad"}
@@ -54,26 +53,7 @@ def _verdict(value: Any, where: str) -> bool:
 
 
 def _records(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        with path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            for line, row in enumerate(reader, start=2):  # line 1 is the header
-                yield line, {k.strip(): v for k, v in row.items() if k is not None}
-    elif suffix in (".jsonl", ".ndjson"):
-        with path.open(encoding="utf-8") as handle:
-            for line, text in enumerate(handle, start=1):
-                if not text.strip():
-                    continue
-                try:
-                    record = json.loads(text)
-                except json.JSONDecodeError as exc:
-                    raise LabelFileError(f"{path}:{line}: not valid JSON ({exc.msg})") from None
-                if not isinstance(record, dict):
-                    raise LabelFileError(f"{path}:{line}: expected a JSON object, got {type(record).__name__}")
-                yield line, record
-    else:
-        raise LabelFileError(f"{path}: unknown label file type {path.suffix!r}; valid: .csv, .jsonl, .ndjson")
+    return table_file_rows(path, error=LabelFileError, what="label")
 
 
 def read_label_file(path: Path | str, *, known_evaluators: Iterable[str] | None = None) -> list[HumanLabel]:

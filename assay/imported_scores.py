@@ -26,7 +26,7 @@ import pyarrow as pa
 from assay.calibration import FAIL_WORDS, PASS_WORDS
 from assay.contracts.score import SCORE_ARROW_SCHEMA, SCORE_JSON_COLUMNS, Score
 from assay.contracts.taxonomy import FAILURE_CATEGORIES
-from assay.recorded_outputs import _records
+from assay.tabular import table_file_rows
 
 IMPORTED_SCORES_TABLE = "imported_scores"
 IMPORTED_PREFIX = "imported:"
@@ -63,8 +63,6 @@ def read_score_file(
     path: Path | str, *, source: str | None = None, pass_threshold: float | None = None
 ) -> list[dict[str, Any]]:
     """Rows in the imported-score schema (the Score contract plus candidate_id, source_file)."""
-    from assay.recorded_outputs import RecordedFileError
-
     path = Path(path)
     if not path.is_file():
         raise ScoreFileError(f"{path}: no such file")
@@ -72,11 +70,7 @@ def read_score_file(
     imported_at = datetime.now(UTC)
     rows: list[dict[str, Any]] = []
     seen: dict[tuple[str, str, str], int] = {}
-    try:
-        records = list(_records(path))
-    except RecordedFileError as exc:
-        raise ScoreFileError(str(exc).replace("recorded-outputs", "score")) from None
-    for line, record in records:
+    for line, record in table_file_rows(path, error=ScoreFileError, what="score"):
         where = f"{path}:{line}"
         subject = str(record.get("subject_id") or "").strip()
         metric = str(record.get("metric") or "").strip()

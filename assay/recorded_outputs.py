@@ -10,13 +10,13 @@ missing output (`skipped`, error type `missing_output`), never dropped.
 
 from __future__ import annotations
 
-import csv
-import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from assay.llm.engine import LLMResult
+from assay.tabular import table_file_rows
 
 ID_KEYS = ("case_id", "call_id", "subject_id")
 INPUT_KEYS = ("input", "input_text")
@@ -60,26 +60,8 @@ def _normal(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def _records(path: Path):
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        with path.open(newline="", encoding="utf-8") as handle:
-            for line, row in enumerate(csv.DictReader(handle), start=2):  # line 1 is the header
-                yield line, {k.strip(): v for k, v in row.items() if k is not None}
-    elif suffix in (".jsonl", ".ndjson"):
-        with path.open(encoding="utf-8") as handle:
-            for line, text in enumerate(handle, start=1):
-                if not text.strip():
-                    continue
-                try:
-                    record = json.loads(text)
-                except json.JSONDecodeError as exc:
-                    raise RecordedFileError(f"{path}:{line}: not valid JSON ({exc.msg})") from None
-                if not isinstance(record, dict):
-                    raise RecordedFileError(f"{path}:{line}: expected a JSON object, got {type(record).__name__}")
-                yield line, record
-    else:
-        raise RecordedFileError(f"{path}: unknown recorded-outputs file type {path.suffix!r}; valid: .jsonl, .ndjson, .csv")
+def _records(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
+    return table_file_rows(path, error=RecordedFileError, what="recorded-outputs")
 
 
 def read_recorded_outputs(path: Path | str) -> RecordedOutputs:
