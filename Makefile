@@ -17,7 +17,7 @@ DBT_SOURCES := $(shell find dbt_project/models dbt_project/tests -type f) dbt_pr
 
 .PHONY: setup demo test test-fast ui bench lint docs clean
 
-setup: $(INSTALLED) $(MANIFEST) $(CHROMIUM_STAMP)
+setup: $(INSTALLED) $(MANIFEST)
 
 $(INSTALLED): pyproject.toml uv.lock
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -45,12 +45,12 @@ $(MANIFEST): $(INSTALLED) $(DBT_SOURCES)
 demo: setup
 	$(BIN)/assay demo
 
-test: setup
+test: setup $(CHROMIUM_STAMP)
 	@$(BIN)/pytest -q -p no:cacheprovider; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing on purpose"; exit 1; fi; \
 	exit $$status
 
-test-fast: setup
+test-fast: setup $(CHROMIUM_STAMP)
 	$(BIN)/pytest -q -p no:cacheprovider -m "not integration"
 
 ui: setup
