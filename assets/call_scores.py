@@ -14,7 +14,6 @@ import json
 from pathlib import Path
 
 import dagster as dg
-import pyarrow.parquet as pq
 from dagster import AssetExecutionContext
 
 from assay.contracts.score import SCORE_ARROW_SCHEMA
@@ -30,16 +29,21 @@ from assets.scoring import (
     evaluator_series,
     reusable_scores,
     score_call_partition,
+    subject_fingerprints,
+    unchanged_subjects,
 )
 
 CALL_SCORES_SUITE = "call_scores_expectations"
 SERIES_FILE = "_series.json"
+SUBJECTS_FILE = "_subjects.json"
+"""call_id -> fingerprint of the content each call was scored on (`subject_fingerprints`)."""
 
 
-def read_series(folder: Path) -> dict[str, str] | None:
-    """The evaluator series the partition's scores were computed under (None: not recorded)."""
+def read_series(folder: Path, name: str = SERIES_FILE) -> dict[str, str] | None:
+    """A mapping kept beside the partition: the evaluator series its scores were computed
+    under, or the subjects' fingerprints (None: not recorded)."""
     try:
-        return json.loads((folder / SERIES_FILE).read_text(encoding="utf-8"))
+        return json.loads((folder / name).read_text(encoding="utf-8"))
     except (FileNotFoundError, json.JSONDecodeError):
         return None
 
@@ -68,9 +72,12 @@ def call_scores(context: AssetExecutionContext, assay: AssayResource) -> dg.Mate
     folder = assay.lake.partition_dir("call_scores", partition)
     evaluators = build_evaluators(assay.config.evaluators, assay.config.judge.model, assay.config.judge.params)
     series = evaluator_series(assay.config, evaluators)
+    fingerprints = subject_fingerprints(sampled) if sampled.exists() else {}
     kept = reusable_scores(
         assay.lake.read_partition("call_scores", partition),
-        subject_ids=set(pq.read_table(sampled, columns=["call_id"]).column("call_id").to_pylist()) if sampled.exists() else set(),
+        # Still sampled, and with the content it was scored on (a re-delivered call that
+        # changed is rescored).
+        subject_ids=unchanged_subjects(fingerprints, read_series(folder, SUBJECTS_FILE)),
         stored_series=read_series(folder),
         series=series,
         versions={name: getattr(e, "version", "?") for name, e in evaluators.items()},
@@ -89,6 +96,7 @@ def call_scores(context: AssetExecutionContext, assay: AssayResource) -> dg.Mate
             tally.add(scores)
             new_rows += scores.num_rows
     atomic_write_text(folder / SERIES_FILE, json.dumps(series, sort_keys=True, indent=1))
+    atomic_write_text(folder / SUBJECTS_FILE, json.dumps(fingerprints, sort_keys=True))
     path = folder / PART_FILE
     return dg.MaterializeResult(
         metadata={

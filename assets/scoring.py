@@ -152,6 +152,35 @@ RETRIED_SKIPS = frozenset({SKIP_BUDGET, SKIP_DEADLINE})
 """Skip reasons that say nothing about the subject (the run ran out of money or time)."""
 
 
+SUBJECT_CONTENT_FIELDS = (
+    "app", "feature", "environment", "model", "prompt_id", "prompt_version", "messages", "input_text",
+    "context", "tools", "tool_calls", "output_text", "finish_reason", "status", "error_type",
+    "latency_ms", "cost_usd", "expected_output", "metadata",
+)
+"""The call fields an evaluator can read: a call whose values change under the same call_id
+(a corrected file delivered again) is rescored; provenance (source file, offset) is not part."""
+
+
+def subject_fingerprints(sampled: Path) -> dict[str, str]:
+    """call_id -> a digest of the call's evaluable content, for every call of a partition."""
+    import duckdb
+
+    fields = ", ".join(f"'{f}': {f}" for f in SUBJECT_CONTENT_FIELDS)
+    with duckdb.connect() as con:
+        rows = con.execute(
+            f"SELECT call_id, md5(CAST(to_json({{{fields}}}) AS VARCHAR)) FROM read_parquet(?)", [str(sampled)]
+        ).fetchall()
+    return dict(rows)
+
+
+def unchanged_subjects(fingerprints: Mapping[str, str], stored: Mapping[str, str] | None) -> set[str]:
+    """Subjects whose content is as when they were scored (all of them when nothing was stored:
+    a partition scored before fingerprints were kept)."""
+    if stored is None:
+        return set(fingerprints)
+    return {cid for cid, digest in fingerprints.items() if stored.get(cid) == digest}
+
+
 def reusable_scores(
     existing: pa.Table | None,
     *,
