@@ -52,6 +52,24 @@ def _verdict(value: Any, where: str) -> bool:
     )
 
 
+def label_provenance(record: dict[str, Any], path: Path, line: int, imported_at: datetime) -> dict[str, Any]:
+    """Who labelled, when, why, and where the label came from: shared by judge and case labels."""
+    return {
+        "labeler": record.get("labeler") or None,
+        "labeled_at": record.get("labeled_at") or None,
+        "note": record.get("note") or None,
+        "source_file": path.name,
+        "source_line": line,
+        "imported_at": imported_at,
+    }
+
+
+def label_error(where: str, exc: ValidationError) -> LabelFileError:
+    """A label row the contract refused, named by file:line and field."""
+    first = exc.errors()[0]
+    return LabelFileError(f"{where}: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
+
+
 def _records(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
     return table_file_rows(path, error=LabelFileError, what="label")
 
@@ -84,18 +102,11 @@ def read_label_file(path: Path | str, *, known_evaluators: Iterable[str] | None 
                     subject_id=str(subject).strip(),
                     evaluator=evaluator,
                     passed=_verdict(record[label_column], f"{where}: {label_column}"),
-                    labeler=record.get("labeler") or None,
-                    labeled_at=record.get("labeled_at") or None,
-                    note=record.get("note") or None,
-                    source_file=path.name,
-                    source_line=line,
-                    imported_at=imported_at,
+                    **label_provenance(record, path, line, imported_at),
                 )
             )
         except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"])
-            raise LabelFileError(f"{where}: {field}: {first['msg']}") from None
+            raise label_error(where, exc) from None
     if not labels:
         raise LabelFileError(f"{path}: no labels in the file")
     return labels

@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from assay.calibration import LabelFileError, _records, batch_id
+from assay.calibration import LabelFileError, _records, batch_id, label_error, label_provenance
 from assay.contracts.case_label import CASE_LABEL_ARROW_SCHEMA, CaseLabelRecord
 
 CASE_LABELS_TABLE = "case_labels"
@@ -69,17 +69,11 @@ def read_case_label_file(path: Path | str, *, known_case_ids: Iterable[str] | No
                 CaseLabelRecord(
                     case_id=case_id,
                     label=word,
-                    labeler=record.get("labeler") or None,
-                    labeled_at=record.get("labeled_at") or None,
-                    note=record.get("note") or None,
-                    source_file=path.name,
-                    source_line=line,
-                    imported_at=imported_at,
+                    **label_provenance(record, path, line, imported_at),
                 )
             )
         except ValidationError as exc:
-            first = exc.errors()[0]
-            raise LabelFileError(f"{where}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+            raise label_error(where, exc) from None
     if not labels:
         raise LabelFileError(f"{path}: no labelled cases in the file (fill the `label` column: {', '.join(CASE_LABEL_WORDS)})")
     return labels
