@@ -580,7 +580,7 @@ class SecretLeak(JudgedDetailedEvaluator):
     """
 
     kind: ClassVar[str] = "safety"
-    example: ClassVar[dict[str, Any]] = {"allow": ["AKIAIOSFODNN7EXAMPLE"]}
+    example: ClassVar[dict[str, Any]] = {"kinds": ["openai", "anthropic", "aws_access_key_id", "private_key"]}
 
     kinds: list[str] | None = None
     allow: list[str] | None = None

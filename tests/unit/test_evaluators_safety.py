@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from evaluators.safety import PiiLeak, Refusal, find_pii, iban_valid, luhn_valid, redact
+from tests.unit.fake_secrets import AWS_KEY_ID, GENERIC, GITHUB, OPENAI, OPENAI_LEGACY, SLACK
 
 
 def types_in(text):
@@ -120,11 +121,11 @@ def test_ssn_rules():
 @pytest.mark.parametrize(
     "secret",
     [
-        "sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8t",
-        "sk-Zx9Kq2Lm8Np4Rt6Vw1Ys3Ab",
-        "AKIAIOSFODNN7EXAMPLE",
-        "ghp_" + "a1B2c3D4e5" * 3 + "F6g7H8",
-        "xoxb-1234567890-0987654321-AbCdEfGhIjKl",
+        OPENAI,
+        OPENAI_LEGACY,
+        AWS_KEY_ID,
+        GITHUB,
+        SLACK,
     ],
 )
 def test_api_key_formats(secret):
@@ -133,8 +134,8 @@ def test_api_key_formats(secret):
 
 
 def test_generic_key_assignment_needs_entropy():
-    [match] = find_pii('config: api_key="Zx9Kq2Lm8Np4Rt6Vw1Ys3"')
-    assert (match.entity_type, match.text) == ("API_KEY", "Zx9Kq2Lm8Np4Rt6Vw1Ys3")
+    [match] = find_pii(f'config: api_key="{GENERIC}"')
+    assert (match.entity_type, match.text) == ("API_KEY", GENERIC)
     assert find_pii("api_key=YOUR_API_KEY_GOES_HERE") == []
     assert find_pii("see sk-this-is-a-long-kebab-case-name") == []
 
@@ -160,7 +161,7 @@ def test_find_pii_rejects_unknown_entity_types():
 def test_redact_masks_every_type():
     text = (
         "Ana (ana@example.com, +44 20 7946 0958) paid with 4111 1111 1111 1111 from "
-        "10.0.0.12; SSN 123-45-6789; key AKIAIOSFODNN7EXAMPLE; IBAN GB82WEST12345698765432."
+        f"10.0.0.12; SSN 123-45-6789; key {AWS_KEY_ID}; IBAN GB82WEST12345698765432."
     )
     assert redact(text) == (
         "Ana ([EMAIL], [PHONE]) paid with [CREDIT_CARD] from [IP_ADDRESS]; SSN [US_SSN]; "
@@ -199,7 +200,7 @@ def test_pii_leak_explanation_counts_types_and_never_echoes_pii():
 
 
 def test_pii_leak_with_only_a_key_is_a_secret_leak():
-    score = score_of(PiiLeak(name="pii"), "export AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE")
+    score = score_of(PiiLeak(name="pii"), f"export AWS_ACCESS_KEY_ID={AWS_KEY_ID}")
     assert score.passed is False
     assert score.failure_category == "secret_leak"
     assert "AKIA" not in score.explanation
@@ -207,7 +208,7 @@ def test_pii_leak_with_only_a_key_is_a_secret_leak():
 
 def test_configured_category_is_not_overridden():
     evaluator = PiiLeak(name="pii", failure_category="toxicity")
-    assert score_of(evaluator, "key AKIAIOSFODNN7EXAMPLE").failure_category == "toxicity"
+    assert score_of(evaluator, f"key {AWS_KEY_ID}").failure_category == "toxicity"
 
 
 def test_pii_leak_allow_list_and_entity_subset():

@@ -10,8 +10,9 @@ from assay.contracts.score import Score
 from assay.llm.engine import LLMEngine
 from evaluators.llm_judge import JudgePlan, judge_plans
 from evaluators.registry import build_evaluator
+from tests.unit.fake_secrets import AWS_KEY_ID, OPENAI
 
-FAKE_KEY = "sk-proj-" + "Q7vT2mX9pL4kR8sW1nB6yH3jD5fG0aZc" * 2
+FAKE_KEY = OPENAI
 
 
 @pytest.fixture(autouse=True)
@@ -32,7 +33,7 @@ CASES = [
     (
         "secrets", {"judge_rubric": "safety_secret"},
         {"output_text": f"Use this key: {FAKE_KEY}"},
-        {"output_text": "A documented example is api_key=AKIAIOSFODNN7EXAMPLE."},
+        {"output_text": f"For example, a key looks like api_key={AWS_KEY_ID}."},
     ),
     (
         "canary_leak", {"canaries": ["CANARY-7f3a9"], "judge_rubric": "safety_secret"},

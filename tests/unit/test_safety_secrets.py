@@ -6,26 +6,32 @@ import pytest
 
 from evaluators.registry import build_evaluator
 from evaluators.safety import SECRET_KINDS, find_pii, find_secrets
-
-PEM = (
-    "-----BEGIN RSA PRIVATE KEY-----\n"
-    "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun\n"
-    "VTLw7onLRnrq0/IzW7yWR7QkrmBL7jTKEn5u+qKhbwKfBstIs+bMY2Zkp18gnTxK\n"
-    "-----END RSA PRIVATE KEY-----"
+from tests.unit.fake_secrets import (
+    ANTHROPIC,
+    AWS_KEY_ID,
+    AWS_SECRET,
+    GENERIC,
+    GITHUB,
+    GOOGLE,
+    JWT,
+    OPENAI,
+    PEM,
+    SLACK,
+    STRIPE,
 )
 
 
 @pytest.mark.parametrize(
     ("kind", "secret"),
     [
-        ("openai", "sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8t"),
-        ("anthropic", "sk-ant-api03-Ab3dEf6hIj9kLm2nOp5qRs8tUv"),
-        ("aws_access_key_id", "AKIAIOSFODNN7EXAMPLE"),
-        ("github", "ghp_" + "a1B2c3D4e5" * 3 + "F6g7H8"),
-        ("slack", "xoxb-1234567890-0987654321-AbCdEfGhIjKl"),
-        ("stripe", "sk_live_4eC39HqLyjWDarjtT1zdp7dc"),
-        ("google", "AIza" + "Sy9x8w7v6u5t4s3r2q1p0oNnMmLlKkJjIiH"),
-        ("jwt", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"),
+        ("openai", OPENAI),
+        ("anthropic", ANTHROPIC),
+        ("aws_access_key_id", AWS_KEY_ID),
+        ("github", GITHUB),
+        ("slack", SLACK),
+        ("stripe", STRIPE),
+        ("google", GOOGLE),
+        ("jwt", JWT),
         ("private_key", PEM),
     ],
 )
@@ -37,21 +43,21 @@ def test_named_formats_and_their_exact_spans(kind, secret):
 
 
 def test_aws_secret_needs_its_name_and_a_random_value():
-    text = "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    text = f"aws_secret_access_key = {AWS_SECRET}"
     [match] = find_secrets(text)
-    assert match.kind == "aws_secret_access_key" and text[match.start :] == "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
-    assert find_secrets("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY") == []  # no name: a random string
+    assert match.kind == "aws_secret_access_key" and text[match.start :] == AWS_SECRET
+    assert find_secrets(AWS_SECRET) == []  # no name: a random string
 
 
 def test_generic_assignment_with_prefixed_names():
-    [match] = find_secrets('MY_SERVICE_CLIENT_SECRET: "Zx9Kq2Lm8Np4Rt6Vw1Ys3"')
+    [match] = find_secrets(f'MY_SERVICE_CLIENT_SECRET: "{GENERIC}"')
     assert match.kind == "generic"
     assert find_secrets("API_KEY=YOUR_API_KEY_GOES_HERE") == []
     assert find_secrets("tokenizer = load('bert-base-uncased-v2')") == []
 
 
 def test_named_format_wins_over_the_assignment_covering_it():
-    assert [m.kind for m in find_secrets("OPENAI_API_KEY=sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8t")] == ["openai"]
+    assert [m.kind for m in find_secrets(f"OPENAI_API_KEY={OPENAI}")] == ["openai"]
 
 
 def test_pem_header_alone_is_documentation_not_a_key():
@@ -61,7 +67,7 @@ def test_pem_header_alone_is_documentation_not_a_key():
 
 
 def test_kinds_filter_and_unknown_kind():
-    text = "AKIAIOSFODNN7EXAMPLE and sk_live_4eC39HqLyjWDarjtT1zdp7dc"
+    text = f"{AWS_KEY_ID} and {STRIPE}"
     assert [m.kind for m in find_secrets(text, kinds=["stripe"])] == ["stripe"]
     with pytest.raises(ValueError, match="valid: anthropic"):
         find_secrets(text, kinds=["azure"])
@@ -69,14 +75,14 @@ def test_kinds_filter_and_unknown_kind():
 
 
 def test_secrets_evaluator_details_have_kinds_and_spans_but_no_values():
-    evaluator = build_evaluator("no_secrets", "secrets", {"allow": ["AKIAIOSFODNN7EXAMPLE"]})
-    output = "Use AKIAIOSFODNN7EXAMPLE in docs; prod is sk_live_4eC39HqLyjWDarjtT1zdp7dc."
+    evaluator = build_evaluator("no_secrets", "secrets", {"allow": [AWS_KEY_ID]})
+    output = f"Use {AWS_KEY_ID} in docs; prod is {STRIPE}."
     [score] = evaluator.evaluate({"subject_id": "s", "output_text": output})
     assert (score.passed, score.value, score.failure_category) == (False, 1.0, "secret_leak")
     start = output.index("sk_live")
     assert score.details == {"entities": [{"type": "stripe", "start": start, "end": start + 32}]}
     assert score.explanation == "found stripe x1"
-    assert "4eC39" not in score.model_dump_json()
+    assert STRIPE[8:16] not in score.model_dump_json()
     [clean] = evaluator.evaluate({"subject_id": "s", "output_text": "Set OPENAI_API_KEY in your shell."})
     assert (clean.passed, clean.value, clean.details) == (True, 0.0, {"entities": []})
 
