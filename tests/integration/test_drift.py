@@ -12,8 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from assay.demo.generator import generate
-from assay.runtime import ensure_home
+from tests.integration.homes import generated_home
 
 pytestmark = pytest.mark.integration
 
@@ -27,15 +26,12 @@ END_DAY = date(2026, 11, 20)
 def home(tmp_path_factory):
     from orchestration.cli import Runner
 
-    home_dir = tmp_path_factory.mktemp("assay_home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ASSAY_HOME", str(home_dir))
-        mp.setenv("DAGSTER_HOME", str(home_dir / "dagster"))
-        mp.setenv("ASSAY_CONFIG", str(ROOT / "assay.yaml"))
-        home = ensure_home()
-        generate(home.root, days=DAYS, calls_per_day=CALLS_PER_DAY, end_day=END_DAY, seed=7)
+    with generated_home(
+        tmp_path_factory.mktemp("assay_home"), config=ROOT / "assay.yaml", days=DAYS,
+        calls_per_day=CALLS_PER_DAY, end_day=END_DAY, seed=7,
+    ) as (home, days):
         runner = Runner()
-        runner.run_days([(END_DAY - timedelta(days=i)).isoformat() for i in reversed(range(DAYS))])
+        runner.run_days(days)
         runner.run("curate_job", label="dataset + SLO marts")
         yield home
 

@@ -7,16 +7,15 @@ and that re-running the same partitions changes nothing.
 """
 
 import json
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from assay.demo.generator import generate
 from assay.lake import Lake
-from assay.runtime import ensure_home
+from tests.integration.homes import generated_home
 
 pytestmark = pytest.mark.integration
 
@@ -50,14 +49,10 @@ def loop(tmp_path_factory):
     """Generate DAYS days and run the whole loop twice on the same partitions."""
     from orchestration.cli import latest_decisions, run_loop
 
-    home_dir = tmp_path_factory.mktemp("assay_home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ASSAY_HOME", str(home_dir))
-        mp.setenv("DAGSTER_HOME", str(home_dir / "dagster"))
-        mp.setenv("ASSAY_CONFIG", str(ROOT / "assay.yaml"))
-        home = ensure_home()
-        generate(home.root, days=DAYS, calls_per_day=CALLS_PER_DAY, end_day=END_DAY, seed=7)
-        days = [(END_DAY - timedelta(days=i)).isoformat() for i in reversed(range(DAYS))]
+    with generated_home(
+        tmp_path_factory.mktemp("assay_home"), config=ROOT / "assay.yaml", days=DAYS,
+        calls_per_day=CALLS_PER_DAY, end_day=END_DAY, seed=7,
+    ) as (home, days):
         lake = Lake(home.lake)
 
         run_loop(days)

@@ -14,17 +14,16 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from assay.demo.generator import generate
 from assay.lake import Lake
-from assay.runtime import ensure_home
 from assay.testing.llm_server import LLMTestServer
+from tests.integration.homes import generated_home
 
 pytestmark = pytest.mark.integration
 
@@ -46,29 +45,24 @@ def _config(api_base: str) -> dict:
              "applies_to": {"features": ["rag_answer"]}, "failure_category": "hallucination"},
         ],
         "candidates": [{"candidate_id": "prod-v1", "model": "sim/support-v1", "is_baseline": True}],
-        # Sniffing reads a file's first record, and the generator sometimes writes a malformed
-        # one first: name the format so no day is rejected whole.
-        "sources": {"native": {"format": "assay_jsonl"}},
     }
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     home_dir = tmp_path_factory.mktemp("assay_home")
-    with LLMTestServer() as server, pytest.MonkeyPatch.context() as mp:
+    with LLMTestServer() as server:
         config_file = home_dir / "assay.yaml"
         config_file.write_text(HEADER + yaml.safe_dump(_config(server.api_base), sort_keys=False))
-        mp.setenv("ASSAY_HOME", str(home_dir))
-        mp.setenv("DAGSTER_HOME", str(home_dir / "dagster"))
-        mp.setenv("ASSAY_CONFIG", str(config_file))
-        mp.setenv("OPENAI_API_KEY", "test")  # the test server's; keys never go in the config
-        home = ensure_home()
-        generate(home.root, days=DAYS, calls_per_day=24, end_day=END_DAY, seed=11)
-        days = [(END_DAY - timedelta(days=i)).isoformat() for i in reversed(range(DAYS))]
-        from orchestration.cli import Runner
+        # OPENAI_API_KEY: the test server's; keys never go in the config.
+        with generated_home(
+            home_dir, config=config_file, days=DAYS, calls_per_day=24, end_day=END_DAY, seed=11,
+            env={"OPENAI_API_KEY": "test"},
+        ) as (home, days):
+            from orchestration.cli import Runner
 
-        Runner().run_days(days)
-        yield {"home": home, "lake": Lake(home.lake), "days": days, "server": server, "config": config_file}
+            Runner().run_days(days)
+            yield {"home": home, "lake": Lake(home.lake), "days": days, "server": server, "config": config_file}
 
 
 def _served(server: LLMTestServer):
