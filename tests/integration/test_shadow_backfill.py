@@ -65,6 +65,11 @@ def env(tmp_path_factory):
             yield {"home": home, "lake": Lake(home.lake), "days": days, "server": server, "config": config_file}
 
 
+IN_FLIGHT_LIMIT = 2 * 8
+"""The most calls a kill can catch in flight: candidate replays and judge calls, each at the
+config's default concurrency (8)."""
+
+
 def _served(server: LLMTestServer):
     """The in-process server's counters, per prompt included (`stats` gives only totals)."""
     return server._app.stats
@@ -158,11 +163,15 @@ def test_compare_killed_midway_resumes_only_the_missing_days(env, capsys):
     for day in missing:
         assert f"] {day}  ok" in captured.err
     assert {key.split("|")[1] for key in _materialised(home)} == set(days)
-    # Nothing answered before the kill is asked again: finished days cost nothing more, and
-    # the calls a killed partition had made come from the cache.
-    for prompt, count in after_kill.items():
-        assert _served(server).answered_per_prompt[prompt] == count, "a paid call was asked again"
-    assert all(_served(server).answered_per_prompt[p] == n for p, n in first_day_prompts.items())
+    # Finished days cost nothing more, and the calls a killed partition had made come from the
+    # cache. The one exception a SIGKILL allows: a call answered in the instant before the kill,
+    # whose answer had not reached the cache yet, is asked once more. At most the calls in
+    # flight (the engine's concurrency) can be, and never twice.
+    served = _served(server).answered_per_prompt
+    asked_again = {p: served[p] - n for p, n in after_kill.items() if served[p] != n}
+    assert all(extra == 1 for extra in asked_again.values()), asked_again
+    assert len(asked_again) <= IN_FLIGHT_LIMIT, f"{len(asked_again)} paid calls asked again"
+    assert all(served[p] == n for p, n in first_day_prompts.items())  # a day finished before
     assert _served(server).requests >= requests_after_kill
 
     # Each partition: the candidate's answers to that day's sampled calls, scored by the same
