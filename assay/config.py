@@ -54,8 +54,8 @@ class SamplingConfig(_Section):
 
 class ModelLimitsConfig(_Section):
     max_concurrency: int = Field(8, ge=1, le=256)
-    """Most calls in flight to this model; the engine halves it on 429/overload and grows it
-    back by one per success up to this."""
+    """Most calls in flight to this model; the engine halves it on overload (see
+    `judge.overload_threshold`) and grows it back by one per success up to this."""
     requests_per_minute: float | None = Field(None, gt=0)
     tokens_per_minute: float | None = Field(None, gt=0)
     """Prompt tokens (counted) plus max_tokens per call, settled to the real count after it."""
@@ -67,7 +67,12 @@ class JudgeConfig(_Section):
     model: str = "sim/judge"
     """litellm model string of the judge."""
     max_concurrency: int = Field(8, ge=1, le=256)
-    """Most calls in flight per model (adaptive: halved on 429/overload, +1 per success)."""
+    """Most calls in flight per model (adaptive: halved on overload, +1 per success)."""
+    overload_threshold: float = Field(0.1, ge=0, lt=1)
+    """Share of a model's latest replies (the last 4 x max_concurrency, at least 20) that must
+    be overloads (429/503/529) before its concurrency is halved. Every overloaded call is
+    still retried after its `Retry-After`; the threshold keeps a few random refusals from
+    idling half the slots. 0 halves on the first overload."""
     requests_per_minute: float | None = Field(None, gt=0)
     """Per model; omitted = no limit beyond concurrency."""
     tokens_per_minute: float | None = Field(None, gt=0)
@@ -85,8 +90,10 @@ class JudgeConfig(_Section):
     budget_per_day_usd: float | None = Field(None, ge=0)
     """Most all runs of one UTC day may spend together (kept in ASSAY_HOME/cache/spend)."""
     worker_processes: int = Field(0, ge=0, le=32)
-    """Processes that make the calls (0 = this one). litellm spends 6-9 ms of CPU per call,
-    so past ~100 calls/s one process is the limit; runs under 200 calls stay in-process."""
+    """Processes that make the calls (0 = this one). litellm spends 3-9 ms of CPU per call,
+    so past ~100 calls/s one process is the limit; runs under 200 calls stay in-process.
+    With max_concurrency 32 or more, 4 is the measured best on 2 cores (`make bench-judge`):
+    fewer calls per event loop wait less behind each other's CPU. Each costs ~200 MB."""
     params: dict[str, Any] = Field(default_factory=dict)
     """Extra litellm arguments for every judge call (api_base, ...); an evaluator's own
     `completion_params` win. Keys go in the environment, never here."""

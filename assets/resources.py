@@ -44,6 +44,7 @@ class AssayResource(ConfigurableResource):
                 model: ModelLimits(lim.max_concurrency, lim.requests_per_minute, lim.tokens_per_minute)
                 for model, lim in judge.per_model.items()
             },
+            overload_threshold=judge.overload_threshold,
             timeout_s=judge.timeout_s,
             max_retries=judge.max_retries,
             deadline_s=judge.deadline_s,

@@ -34,7 +34,7 @@ from typing import Any, Literal
 
 from assay.llm.budget import Budget, DailySpendLedger
 from assay.llm.cache import ResponseCache
-from assay.llm.limits import DeadlineReached, ModelLimiter, ModelLimits
+from assay.llm.limits import DEFAULT_OVERLOAD_THRESHOLD, DeadlineReached, ModelLimiter, ModelLimits
 from assay.llm.providers import ensure_providers
 from assay.llm.transport import CallOutcome, InProcessTransport, WorkerPoolTransport
 
@@ -169,6 +169,7 @@ class LLMEngine:
         requests_per_minute: float | None = None,
         tokens_per_minute: float | None = None,
         model_limits: Mapping[str, ModelLimits] | None = None,
+        overload_threshold: float = DEFAULT_OVERLOAD_THRESHOLD,
         prices: Mapping[str, Mapping[str, float]] | None = None,
         worker_processes: int = 0,
         min_calls_for_workers: int = 200,
@@ -179,6 +180,7 @@ class LLMEngine:
     ):
         self.default_limits = ModelLimits(max_concurrency, requests_per_minute, tokens_per_minute)
         self.model_limits = dict(model_limits or {})
+        self.overload_threshold = overload_threshold
         self.timeout_s = timeout_s
         self.max_retries = max_retries
         self.deadline_s = deadline_s
@@ -298,7 +300,9 @@ class LLMEngine:
     def _limiter(self, model: str) -> ModelLimiter:
         limiter = self._limiters.get(model)
         if limiter is None:
-            limiter = self._limiters[model] = ModelLimiter(model, self.model_limits.get(model, self.default_limits))
+            limiter = self._limiters[model] = ModelLimiter(
+                model, self.model_limits.get(model, self.default_limits), overload_threshold=self.overload_threshold
+            )
         return limiter
 
     def _left_s(self) -> float | None:

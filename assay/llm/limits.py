@@ -4,9 +4,15 @@ One `ModelLimiter` per litellm model string (provider/model), shared by every re
 run to that model:
 
 - concurrency is adaptive (AIMD): halved when the provider says it is overloaded (429, 503,
-  529), +1 per success up to the configured maximum. Only a call started after the last cut
-  can cut again, so one burst of 429s from calls that were all in flight together counts as
-  one signal (TCP's one-decrease-per-window rule), not a collapse to 1;
+  529), +1 per success up to the configured maximum. Overload is a share, not one reply: the
+  limit is cut when more than `overload_threshold` of the last `4 x max_concurrency` replies
+  (at least 20) were overloads. A provider that refuses a few calls at random (a 429 now and
+  then, each retried after its `Retry-After`) is not a provider the run floods: halving on
+  each such reply would idle half the slots for nothing (5% random 429s kept a 32-slot run
+  near 24 on average). A real overload refuses a large share and is cut within a window.
+  Only a call started after the last cut can cut again, and the count starts afresh at a
+  cut, so one burst of 429s from calls that were all in flight together counts as one
+  signal (TCP's one-decrease-per-window rule), not a collapse to 1;
 - rate-limit headers saying nothing is left (`x-ratelimit-remaining-requests: 0` and its
   reset time) pause new starts to that model until the reset. A `Retry-After` on a 429 holds
   back the retry of that call (see the engine): pausing the whole model on every 429 would
@@ -21,9 +27,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+
+
+OVERLOAD_WINDOW_MIN = 20
+"""Replies the overload share is taken over, at least (the window is 4 x max_concurrency)."""
+DEFAULT_OVERLOAD_THRESHOLD = 0.1
 
 
 class DeadlineReached(Exception):
@@ -73,7 +85,14 @@ class TokenBucket:
 
 
 class ModelLimiter:
-    def __init__(self, model: str, limits: ModelLimits, *, clock=time.monotonic):
+    def __init__(
+        self,
+        model: str,
+        limits: ModelLimits,
+        *,
+        overload_threshold: float = DEFAULT_OVERLOAD_THRESHOLD,
+        clock=time.monotonic,
+    ):
         self.model = model
         self.max_concurrency = limits.max_concurrency
         self.concurrency_limit = float(limits.max_concurrency)
@@ -85,6 +104,10 @@ class ModelLimiter:
         self._clock = clock
         self._cut_at = -1.0
         """When the limit was last cut: only calls started after it may cut again."""
+        self.overload_threshold = overload_threshold
+        self._recent: deque[bool] = deque(maxlen=max(OVERLOAD_WINDOW_MIN, 4 * limits.max_concurrency))
+        """The latest replies since the last cut: True for an overload, False for a success."""
+        self._recent_overloads = 0
         self._requests = TokenBucket(limits.requests_per_minute, clock=clock) if limits.requests_per_minute else None
         self._tokens = TokenBucket(limits.tokens_per_minute, clock=clock) if limits.tokens_per_minute else None
         self.bind_to_loop()
@@ -151,15 +174,30 @@ class ModelLimiter:
         if self._tokens is not None and reserved > used:
             self._tokens.give_back(reserved - used)
 
+    def _remember(self, overloaded: bool) -> None:
+        if len(self._recent) == self._recent.maxlen:
+            self._recent_overloads -= self._recent[0]
+        self._recent.append(overloaded)
+        self._recent_overloads += overloaded
+
+    @property
+    def overload_share(self) -> float:
+        """Overloads among the window's replies, over the whole window's length."""
+        return self._recent_overloads / self._recent.maxlen
+
     def on_success(self) -> None:
+        self._remember(False)
         self.concurrency_limit = min(float(self.max_concurrency), self.concurrency_limit + 1.0)
 
     def on_overload(self, started: float) -> None:
-        if started > self._cut_at:
+        self._remember(True)
+        if started > self._cut_at and self.overload_share > self.overload_threshold:
             self.concurrency_limit = max(1.0, self.concurrency_limit / 2)
             self.lowest_concurrency_limit = min(self.lowest_concurrency_limit, self.concurrency_limit)
             self._cut_at = self._clock()
             self.overload_cuts += 1
+            self._recent.clear()
+            self._recent_overloads = 0
 
     def pause(self, seconds: float) -> None:
         """No new call to this model for `seconds` (the provider said when to come back)."""

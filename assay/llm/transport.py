@@ -41,7 +41,7 @@ RETRYABLE_ERROR_TYPES = frozenset(
 )
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
 OVERLOAD_STATUS = frozenset({429, 503, 529})
-"""The provider says: too much. The engine halves the model's concurrency."""
+"""The provider says: too much. Counted in the model's overload share (`limits.py`)."""
 OVERLOAD_ERROR_TYPES = frozenset({"RateLimitError", "ServiceUnavailableError"})
 
 # litellm 1.106 prefixes provider headers with `llm_provider-` in `_hidden_params`; the

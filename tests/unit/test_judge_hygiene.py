@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+import random
+
 import pytest
 
 from assay.llm.engine import LLMEngine, LLMRequest, LLMResult, pause_from_rate_limit_headers
@@ -37,7 +39,8 @@ class FakeClock:
 
 def test_aimd_halves_once_per_window_and_grows_back_by_one():
     clock = FakeClock()
-    limiter = ModelLimiter("m", ModelLimits(max_concurrency=32), clock=clock)
+    # Threshold 0: every overload is a signal (the share rule is tested below).
+    limiter = ModelLimiter("m", ModelLimits(max_concurrency=32), overload_threshold=0.0, clock=clock)
     started_before = clock.now
     clock.now += 1
     limiter.on_overload(started_before)
@@ -57,6 +60,34 @@ def test_aimd_halves_once_per_window_and_grows_back_by_one():
         clock.now += 1
         limiter.on_overload(clock.now)
     assert limiter.concurrency_limit == 1  # never below one
+
+
+def test_random_refusals_keep_the_slots_a_real_overload_is_cut_within_a_window():
+    clock = FakeClock()
+    limiter = ModelLimiter("m", ModelLimits(max_concurrency=32), clock=clock)  # threshold 0.1 of 128
+    rng = random.Random(7)
+    limits = []
+    for _ in range(4000):  # 5% of replies refused at random, each from a call started just now
+        clock.now += 0.005
+        if rng.random() < 0.05:
+            limiter.on_overload(clock.now - 0.001)
+        else:
+            limiter.on_success()
+        limits.append(limiter.concurrency_limit)
+    # The old rule (halve on any 429 from a call started after the last cut) cut here 214 times
+    # and averaged 23.5 slots.
+    assert limiter.overload_cuts <= 3
+    assert sum(limits) / len(limits) > 31
+
+    # The provider now refuses 40% of calls: cut at once, and again while it goes on.
+    for _ in range(200):
+        clock.now += 0.005
+        if rng.random() < 0.4:
+            limiter.on_overload(clock.now - 0.001)
+        else:
+            limiter.on_success()
+    assert limiter.overload_cuts >= 3
+    assert limiter.lowest_concurrency_limit <= 16
 
 
 def test_token_bucket_refills_continuously_and_lets_a_big_request_through_when_full():
