@@ -32,7 +32,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-
 OVERLOAD_WINDOW_MIN = 20
 """Replies the overload share is taken over, at least (the window is 4 x max_concurrency)."""
 DEFAULT_OVERLOAD_THRESHOLD = 0.1

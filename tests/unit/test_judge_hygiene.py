@@ -4,7 +4,6 @@ pairwise judging in both orders, AIMD concurrency, token buckets, rate-limit hea
 from __future__ import annotations
 
 import asyncio
-
 import random
 
 import pytest
