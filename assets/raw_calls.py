@@ -300,6 +300,16 @@ class _DayState:
         where = f"{self.files[first >> 32].relative}:{first & 0xFFFFFFFF}"
         return f"duplicate call_id {call_id!r} (first at {where})"
 
+    def remember_new_call_ids(self, call_ids: list[str], file: _File, offsets: list[int]) -> bool:
+        """The common case in one step: when none of `call_ids` was seen and none repeats,
+        remember them all (as `duplicate_reason` would, one by one) and return True. Otherwise
+        remember nothing and return False: the caller goes call by call."""
+        if len(set(call_ids)) != len(call_ids) or not self._seen.keys().isdisjoint(call_ids):
+            return False
+        base = file.index << 32
+        self._seen.update(zip(call_ids, (base | offset for offset in offsets), strict=True))
+        return True
+
     def add_span(self, row: dict[str, Any], file: _File) -> None:
         result = self.result
         result.spans.append(row)
@@ -357,17 +367,18 @@ def _ingest_native(state: _DayState, file: _File) -> None:
                 pa.Table.from_batches([_records_batch(values, [relative] * len(values), value_lines, [NATIVE_FORMAT] * len(values))]),
             ]).sort_by("source_offset")
         # Duplicates: the first accepted line of a call_id (across the day's files) keeps it.
-        keep = np.ones(table.num_rows, dtype=bool)
         call_ids = table.column("call_id").to_pylist()
         line_nos = table.column("source_offset").to_pylist()
-        for row, (call_id, line_no) in enumerate(zip(call_ids, line_nos, strict=True)):
-            reason = state.duplicate_reason(call_id, file, line_no)
-            if reason is not None:
-                keep[row] = False
-                raw = parse_line(chunk.line(line_no - chunk.first_line_no))[1]
-                rejected.append(_rejected_row(relative, line_no, NATIVE_FORMAT, reason, raw))
-        if not keep.all():
-            table = table.filter(pa.array(keep))
+        if not state.remember_new_call_ids(call_ids, file, line_nos):
+            keep = np.ones(table.num_rows, dtype=bool)
+            for row, (call_id, line_no) in enumerate(zip(call_ids, line_nos, strict=True)):
+                reason = state.duplicate_reason(call_id, file, line_no)
+                if reason is not None:
+                    keep[row] = False
+                    raw = parse_line(chunk.line(line_no - chunk.first_line_no))[1]
+                    rejected.append(_rejected_row(relative, line_no, NATIVE_FORMAT, reason, raw))
+            if not keep.all():
+                table = table.filter(pa.array(keep))
         state.calls.extend(table)
         file.stats.calls += table.num_rows
         file.stats.rejected += len(rejected)

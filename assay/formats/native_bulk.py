@@ -171,7 +171,7 @@ def _column_sql(f: _Field, default_app: str) -> str:
 def bulk_sql(*, default_app: str, day: date) -> str:
     """The query over a table `lines(line_no BIGINT, line VARCHAR)`: one row per line with
     `ok` (decided by the bulk path) and the call's columns (meaningful where ok). Each line
-    is parsed three times, each in one pass: the JSON types of the contract's keys, the count
+    is parsed three times: the JSON types of the contract's keys, the count
     of its keys (an unknown or repeated key makes it differ), and the typed values."""
     paths = "[" + ", ".join(_quote(f"$.{f.name}") for f in FIELDS) + "]"
     structure = json.dumps({f.name: _SQL_TYPES.get(f.kind, "JSON") for f in FIELDS})
@@ -181,10 +181,11 @@ def bulk_sql(*, default_app: str, day: date) -> str:
     columns = [_column_sql(f, default_app) for f in FIELDS if f.name not in SOURCE_COLUMNS]
     return f"""
 WITH parsed AS NOT MATERIALIZED (
-    -- NULL for a line that is not JSON (or not UTF-8 once unescaped: a lone surrogate);
-    -- all NULL for one that is not an object, which then lacks call_id.
+    -- NULL for a line that is not JSON (or not UTF-8 once unescaped: a lone surrogate),
+    -- the parse error caught by TRY (a separate json_valid would parse every line once
+    -- more); all NULL for one that is not an object, which then lacks call_id.
     SELECT line_no, line,
-        CASE WHEN TRY(json_valid(line)) THEN json_type(line, {paths}) END AS types
+        TRY(json_type(line, {paths})) AS types
     FROM lines
 ), fields AS NOT MATERIALIZED (
     SELECT line_no, types,
