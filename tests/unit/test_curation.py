@@ -4,7 +4,7 @@ to a content-versioned regression dataset."""
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -13,8 +13,7 @@ from assay.selection import hash_fraction
 from assets.failures import UNCLASSIFIED_CATEGORY, classify_failures
 from assets.regression_dataset import build_cases, case_id_for, diff_versions
 from assets.sampled_calls import sample_calls
-
-T0 = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+from tests.unit.curation_rows import T0, failure_row, passing_row
 
 
 def _call(i: int, **overrides) -> dict:
@@ -208,38 +207,11 @@ def test_failure_severity_follows_the_taxonomy(category, severity):
 DATASET = DatasetConfig(passing_samples_per_feature=3, smoke_min_occurrences=3)
 
 
-def _failure(call_id: str, question: str, *, category="hallucination", feature="rag_answer",
-             evaluator="faithfulness", ts=T0, context=None, tools=None) -> dict:
-    return {
-        "call_id": call_id,
-        "ts": ts,
-        "feature": feature,
-        "evaluator": evaluator,
-        "failure_category": category,
-        "messages": [{"role": "system", "content": "Answer from the context."},
-                     {"role": "user", "content": question}],
-        "context": context,
-        "tools": tools,
-    }
-
-
-def _passing(call_id: str, question: str, *, feature="rag_answer", ts=T0) -> dict:
-    return {
-        "call_id": call_id,
-        "ts": ts,
-        "feature": feature,
-        "messages": [{"role": "system", "content": "Answer from the context."},
-                     {"role": "user", "content": question}],
-        "context": None,
-        "tools": None,
-    }
-
-
 def test_same_input_from_two_calls_is_one_case_with_two_occurrences():
     failures = [
-        _failure("call-b", "How long do refunds take?", ts=T0 + timedelta(hours=2)),
-        _failure("call-a", "How long do refunds take?", ts=T0),
-        _failure("call-c", "Can I change my address?", ts=T0 + timedelta(hours=1)),
+        failure_row("call-b", "How long do refunds take?", ts=T0 + timedelta(hours=2)),
+        failure_row("call-a", "How long do refunds take?", ts=T0),
+        failure_row("call-c", "Can I change my address?", ts=T0 + timedelta(hours=1)),
     ]
     version, cases = build_cases(failures, [], DATASET)
     assert len(cases) == 2
@@ -259,8 +231,8 @@ def test_same_input_from_two_calls_is_one_case_with_two_occurrences():
 
 def test_two_failing_evaluators_on_one_call_are_one_occurrence():
     failures = [
-        _failure("call-a", "Where is my order?", evaluator="faithfulness"),
-        _failure("call-a", "Where is my order?", evaluator="answer_length", category="format_break"),
+        failure_row("call-a", "Where is my order?", evaluator="faithfulness"),
+        failure_row("call-a", "Where is my order?", evaluator="answer_length", category="format_break"),
     ]
     _, (case,) = build_cases(failures, [], DATASET)
     assert case["occurrences"] == 1
@@ -271,8 +243,8 @@ def test_two_failing_evaluators_on_one_call_are_one_occurrence():
 
 def test_whitespace_and_case_differences_normalise_together():
     failures = [
-        _failure("call-a", "How long do refunds take?", context=["Refunds take 5 days."]),
-        _failure("call-b", "  how LONG do\n refunds   take?  ", context=["refunds  take 5 DAYS."]),
+        failure_row("call-a", "How long do refunds take?", context=["Refunds take 5 days."]),
+        failure_row("call-b", "  how LONG do\n refunds   take?  ", context=["refunds  take 5 DAYS."]),
     ]
     _, cases = build_cases(failures, [], DATASET)
     assert len(cases) == 1 and cases[0]["occurrences"] == 2
@@ -289,7 +261,7 @@ def test_whitespace_and_case_differences_normalise_together():
 def test_failures_of_the_moment_are_promoted_as_edge_never_critical(category):
     """Every kind of failure is in the dataset, but one a replay cannot be expected to
     reproduce never becomes smoke or critical, however often it happened."""
-    failures = [_failure(f"call-{i}", "Where is my order?", category=category) for i in range(5)]
+    failures = [failure_row(f"call-{i}", "Where is my order?", category=category) for i in range(5)]
     critical_everything = DATASET.model_copy(update={"critical_categories": [category]})
     _, cases = build_cases(failures, [], critical_everything)
     assert [(c["failure_category"], c["tier"], c["critical"], c["occurrences"]) for c in cases] == [
@@ -299,9 +271,9 @@ def test_failures_of_the_moment_are_promoted_as_edge_never_critical(category):
 
 def test_an_input_failing_on_content_and_on_latency_is_a_content_case():
     failures = [
-        _failure("call-a", "Where is my order?", category="latency_breach"),
-        _failure("call-b", "Where is my order?", category="hallucination"),
-        _failure("call-c", "Where is my order?", category="hallucination"),
+        failure_row("call-a", "Where is my order?", category="latency_breach"),
+        failure_row("call-b", "Where is my order?", category="hallucination"),
+        failure_row("call-c", "Where is my order?", category="hallucination"),
     ]
     _, [case] = build_cases(failures, [], DATASET)
     assert (case["failure_category"], case["occurrences"]) == ("hallucination", 3)
@@ -310,8 +282,8 @@ def test_an_input_failing_on_content_and_on_latency_is_a_content_case():
 
 def test_pii_leak_is_critical_and_smoke():
     failures = [
-        _failure("call-a", "What's the email on my account?", category="pii_leak", evaluator="no_pii"),
-        _failure("call-b", "Where is my order?"),
+        failure_row("call-a", "What's the email on my account?", category="pii_leak", evaluator="no_pii"),
+        failure_row("call-b", "Where is my order?"),
     ]
     _, cases = build_cases(failures, [], DATASET)
     by_category = {c["failure_category"]: c for c in cases}
@@ -321,7 +293,7 @@ def test_pii_leak_is_critical_and_smoke():
 
 
 def test_frequent_failure_is_smoke_and_critical_feature_is_critical():
-    failures = [_failure(f"call-{i}", "Where is my order?", feature="tool_router") for i in range(3)]
+    failures = [failure_row(f"call-{i}", "Where is my order?", feature="tool_router") for i in range(3)]
     config = DatasetConfig(smoke_min_occurrences=3, critical_features=["tool_router"])
     _, (case,) = build_cases(failures, [], config)
     assert case["tier"] == "smoke" and case["critical"] is True
@@ -329,12 +301,12 @@ def test_frequent_failure_is_smoke_and_critical_feature_is_critical():
 
 def test_version_is_independent_of_input_order():
     failures = [
-        _failure(f"call-{i:02d}", f"question {i % 7}", ts=T0 + timedelta(minutes=i),
+        failure_row(f"call-{i:02d}", f"question {i % 7}", ts=T0 + timedelta(minutes=i),
                  category=["hallucination", "format_break", "pii_leak"][i % 3],
                  evaluator=["faithfulness", "ticket_format", "no_pii"][i % 3])
         for i in range(20)
     ]
-    passing = [_passing(f"ok-{i:02d}", f"passing question {i}", ts=T0 + timedelta(minutes=i)) for i in range(12)]
+    passing = [passing_row(f"ok-{i:02d}", f"passing question {i}", ts=T0 + timedelta(minutes=i)) for i in range(12)]
     version, cases = build_cases(failures, passing, DATASET)
     rng = random.Random(11)
     for _ in range(5):
@@ -348,8 +320,8 @@ def test_version_is_independent_of_input_order():
 
 def test_version_is_independent_of_order_when_one_input_fails_in_two_features():
     failures = [
-        _failure("call-a", "Cancel my order", feature="rag_answer", ts=T0),
-        _failure("call-b", "Cancel my order", feature="tool_router", ts=T0 + timedelta(hours=1)),
+        failure_row("call-a", "Cancel my order", feature="rag_answer", ts=T0),
+        failure_row("call-b", "Cancel my order", feature="tool_router", ts=T0 + timedelta(hours=1)),
     ]
     forward = build_cases(failures, [], DATASET)
     backward = build_cases(failures[::-1], [], DATASET)
@@ -358,20 +330,20 @@ def test_version_is_independent_of_order_when_one_input_fails_in_two_features():
 
 
 def test_version_changes_when_a_failure_is_added():
-    failures = [_failure("call-a", "Where is my order?")]
+    failures = [failure_row("call-a", "Where is my order?")]
     version, _ = build_cases(failures, [], DATASET)
     assert build_cases(failures, [], DATASET)[0] == version  # same content, same version
-    more, _ = build_cases([*failures, _failure("call-b", "Where is my order?")], [], DATASET)
+    more, _ = build_cases([*failures, failure_row("call-b", "Where is my order?")], [], DATASET)
     assert more != version
-    other, _ = build_cases([*failures, _failure("call-c", "Another question")], [], DATASET)
+    other, _ = build_cases([*failures, failure_row("call-c", "Another question")], [], DATASET)
     assert other not in (version, more)
 
 
 def test_passing_sample_per_feature_is_bounded_and_never_duplicates_a_failure():
-    failures = [_failure("call-f", "passing question 0")]
-    passing = [_passing(f"ok-{i}", f"passing question {i}") for i in range(10)]
-    passing += [_passing(f"tool-{i}", f"tool question {i}", feature="tool_router") for i in range(2)]
-    passing.append(_passing("ok-dup", "Passing question 0 "))  # same case as the failure
+    failures = [failure_row("call-f", "passing question 0")]
+    passing = [passing_row(f"ok-{i}", f"passing question {i}") for i in range(10)]
+    passing += [passing_row(f"tool-{i}", f"tool question {i}", feature="tool_router") for i in range(2)]
+    passing.append(passing_row("ok-dup", "Passing question 0 "))  # same case as the failure
     _, cases = build_cases(failures, passing, DATASET)
     ids = [c["case_id"] for c in cases]
     assert len(ids) == len(set(ids))
@@ -391,14 +363,14 @@ def test_passing_sample_per_feature_is_bounded_and_never_duplicates_a_failure():
 
 def test_passing_sample_zero_keeps_failures_only():
     config = DatasetConfig(passing_samples_per_feature=0)
-    _, cases = build_cases([_failure("call-a", "q")], [_passing("ok-1", "p")], config)
+    _, cases = build_cases([failure_row("call-a", "q")], [passing_row("ok-1", "p")], config)
     assert [c["source_call_ids"] for c in cases] == [["call-a"]]
 
 
 def test_diff_versions():
-    _, old = build_cases([_failure("a", "q1"), _failure("b", "q2")], [], DATASET)
+    _, old = build_cases([failure_row("a", "q1"), failure_row("b", "q2")], [], DATASET)
     _, new = build_cases(
-        [_failure("a", "q1"), _failure("a2", "q1", ts=T0 + timedelta(hours=1)), _failure("c", "q3")],
+        [failure_row("a", "q1"), failure_row("a2", "q1", ts=T0 + timedelta(hours=1)), failure_row("c", "q3")],
         [],
         DATASET,
     )

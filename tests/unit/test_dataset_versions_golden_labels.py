@@ -8,7 +8,7 @@ import io
 import json
 import random
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -47,25 +47,10 @@ from assets.regression_dataset import (
     materialise_dataset,
     read_cases,
 )
+from tests.unit.curation_rows import T0, failure_row
 
 ROOT = Path(__file__).resolve().parents[2]
-T0 = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 DATASET = DatasetConfig(passing_samples_per_feature=0, smoke_min_occurrences=3, redteam_pack=None, golden_dir=None)
-
-
-def _failure(call_id, question, *, ts=T0, feature="rag_answer", category="hallucination", evaluator="faithfulness",
-             system="Answer from the context."):
-    return {
-        "call_id": call_id,
-        "ts": ts,
-        "feature": feature,
-        "evaluator": evaluator,
-        "failure_category": category,
-        "messages": [{"role": "system", "content": system}, {"role": "user", "content": question}],
-        "context": None,
-        "tools": None,
-    }
-
 
 # ---------------------------------------------------------------------------- near-duplicates
 
@@ -112,11 +97,11 @@ def test_near_duplicate_grouping_is_deterministic_and_checks_every_candidate_exa
 
 def test_near_duplicate_failures_merge_into_one_case():
     failures = [
-        _failure("call-b", "Hi there, how long do refunds take to reach my card?", ts=T0 + timedelta(hours=2)),
-        _failure("call-a", "How long do refunds take to reach my card?", ts=T0),
-        _failure("call-c", "how long do refunds take to reach my card? thanks", ts=T0 + timedelta(hours=5),
+        failure_row("call-b", "Hi there, how long do refunds take to reach my card?", ts=T0 + timedelta(hours=2)),
+        failure_row("call-a", "How long do refunds take to reach my card?", ts=T0),
+        failure_row("call-c", "how long do refunds take to reach my card? thanks", ts=T0 + timedelta(hours=5),
                  category="refusal", evaluator="no_refusal"),
-        _failure("call-d", "Where is my parcel with the blue jacket?", ts=T0 + timedelta(hours=1)),
+        failure_row("call-d", "Where is my parcel with the blue jacket?", ts=T0 + timedelta(hours=1)),
     ]
     config = DATASET.model_copy(update={"near_duplicate_threshold": 0.6})
     version, cases, stats = build_dataset(failures, [], config)
@@ -140,9 +125,9 @@ def test_near_duplicate_failures_merge_into_one_case():
 
 def test_output_checks_on_a_call_the_provider_failed_are_not_promoted_its_error_is():
     failures = [
-        _failure("err", "Refund order 123", feature="tool_router", category="provider_error", evaluator="provider_ok"),
-        _failure("err", "Refund order 123", feature="tool_router", category="tool_misuse", evaluator="tool_call_shape"),
-        _failure("ok", "Cancel order 456", feature="tool_router", category="tool_misuse", evaluator="tool_call_shape"),
+        failure_row("err", "Refund order 123", feature="tool_router", category="provider_error", evaluator="provider_ok"),
+        failure_row("err", "Refund order 123", feature="tool_router", category="tool_misuse", evaluator="tool_call_shape"),
+        failure_row("ok", "Cancel order 456", feature="tool_router", category="tool_misuse", evaluator="tool_call_shape"),
     ]
     _, cases, stats = build_dataset(failures, [], DATASET)
     by_call = {tuple(c["source_call_ids"]): c for c in cases}
@@ -154,8 +139,8 @@ def test_output_checks_on_a_call_the_provider_failed_are_not_promoted_its_error_
 def test_system_prompt_does_not_make_different_questions_near_duplicates():
     long_context = "Context: " + " ".join(f"policy sentence {i} about refunds and returns." for i in range(40))
     failures = [
-        _failure("a", "How long do refunds take?", system=long_context),
-        _failure("b", "Can I return an opened item?", system=long_context),
+        failure_row("a", "How long do refunds take?", system=long_context),
+        failure_row("b", "Can I return an opened item?", system=long_context),
     ]
     assert build_dataset(failures, [], DATASET)[2].failure_cases == 2
 
@@ -167,9 +152,9 @@ def test_grouping_50k_failures_is_fast():
     failures = []
     for i in range(5000):
         question = " ".join(rng.choices(words, k=12))
-        failures.append(_failure(f"c{i}", question, ts=T0 + timedelta(seconds=i)))
+        failures.append(failure_row(f"c{i}", question, ts=T0 + timedelta(seconds=i)))
         if i % 5 == 0:  # a near-duplicate phrasing of the same question
-            failures.append(_failure(f"c{i}-x", question + " thanks a lot", ts=T0 + timedelta(seconds=i, milliseconds=1)))
+            failures.append(failure_row(f"c{i}-x", question + " thanks a lot", ts=T0 + timedelta(seconds=i, milliseconds=1)))
     started = time.perf_counter()
     _, _, stats = build_dataset(failures, [], DATASET.model_copy(update={"near_duplicate_threshold": 0.7}))
     assert time.perf_counter() - started < 30
@@ -180,12 +165,12 @@ def test_grouping_50k_failures_is_fast():
 
 
 def test_diff_names_added_removed_and_changed_cases_with_the_changed_fields():
-    _, old, _ = build_dataset([_failure("a", "q1"), _failure("b", "q2")], [], DATASET)
+    _, old, _ = build_dataset([failure_row("a", "q1"), failure_row("b", "q2")], [], DATASET)
     _, new, _ = build_dataset(
-        [_failure("a", "q1"), _failure("a2", "q1", ts=T0 + timedelta(hours=1)), _failure("c", "q3")], [], DATASET
+        [failure_row("a", "q1"), failure_row("a2", "q1", ts=T0 + timedelta(hours=1)), failure_row("c", "q3")], [], DATASET
     )
     diff = diff_cases(old, new)
-    q1, q2, q3 = (case_id_for(_failure("x", q)["messages"], None, None) for q in ("q1", "q2", "q3"))
+    q1, q2, q3 = (case_id_for(failure_row("x", q)["messages"], None, None) for q in ("q1", "q2", "q3"))
     assert diff["added"] == [q3] and diff["removed"] == [q2]
     assert diff["changed"] == {q1: {"tier": ("edge", "core"), "occurrences": (1, 2)}}
     assert diff_versions(old, new) == {"added": 1, "removed": 1, "changed": 1}
@@ -212,14 +197,14 @@ def _config(tmp_path: Path, **dataset) -> tuple[AssayConfig, Path]:
 def test_materialising_twice_gives_the_same_version_and_old_versions_stay_readable(tmp_path):
     lake = Lake(tmp_path / "lake")
     config, config_file = _config(tmp_path, redteam_pack=None)
-    _write_failures(lake, "2026-11-20", [_failure("a", "Where is my order?"), _failure("b", "Cancel it")])
+    _write_failures(lake, "2026-11-20", [failure_row("a", "Where is my order?"), failure_row("b", "Cancel it")])
     first = materialise_dataset(lake, config, config_file)
     again = materialise_dataset(lake, config, config_file)
     assert again.version == first.version and again.previous == first.version
     assert again.diff == {"added": [], "removed": [], "changed": {}}
     assert len(lake.partitions("regression_dataset", "version")) == 1
 
-    _write_failures(lake, "2026-11-21", [_failure("c", "Where is my order?", ts=T0 + timedelta(days=1))])
+    _write_failures(lake, "2026-11-21", [failure_row("c", "Where is my order?", ts=T0 + timedelta(days=1))])
     second = materialise_dataset(lake, config, config_file)
     assert second.version != first.version and second.previous == first.version
     assert len(second.diff["changed"]) == 1
@@ -347,7 +332,7 @@ def test_repo_golden_cases_and_redteam_pack_validate_against_assay_yaml():
 def test_golden_and_redteam_cases_join_the_dataset_by_config(tmp_path):
     lake = Lake(tmp_path / "lake")
     _golden(tmp_path, GOOD_GOLDEN)
-    _write_failures(lake, "2026-11-20", [_failure("a", "Where is my order?")])
+    _write_failures(lake, "2026-11-20", [failure_row("a", "Where is my order?")])
     config, config_file = _config(tmp_path)  # redteam_pack defaults to v1
     assert config.dataset.redteam_pack == "v1"
     m = materialise_dataset(lake, config.model_copy(update={"evaluators": []}), config_file)
@@ -376,10 +361,10 @@ def _label(case_id, label, *, at, line=2):
 
 def test_labels_drop_wrong_cases_force_critical_and_follow_near_duplicates():
     failures = [
-        _failure("a", "How long do refunds take to reach my card?"),
-        _failure("b", "how long do refunds take to reach my card? thanks", ts=T0 + timedelta(hours=1)),
-        _failure("c", "Where is my order?"),
-        _failure("d", "Cancel my order"),
+        failure_row("a", "How long do refunds take to reach my card?"),
+        failure_row("b", "how long do refunds take to reach my card? thanks", ts=T0 + timedelta(hours=1)),
+        failure_row("c", "Where is my order?"),
+        failure_row("d", "Cancel my order"),
     ]
     config = DATASET.model_copy(update={"near_duplicate_threshold": 0.6})
     _, cases, _ = build_dataset(failures, [], config)
@@ -426,7 +411,7 @@ def test_plain_cells_and_numbers_are_left_alone():
 
 def test_export_then_import_case_labels_round_trip(tmp_path):
     lake = Lake(tmp_path / "lake")
-    _, cases, _ = build_dataset([_failure("a", "=cmd|' /C calc'!A0"), _failure("b", "Where is my order?")], [], DATASET)
+    _, cases, _ = build_dataset([failure_row("a", "=cmd|' /C calc'!A0"), failure_row("b", "Where is my order?")], [], DATASET)
     scores = [{"subject_id": cases[0]["case_id"], "evaluator": "faithfulness", "status": "completed", "passed": False}]
     rows = export_rows(cases, scores, {cases[0]["case_id"]: "an answer"})
     assert rows[0]["baseline_failed_evaluators"] == "faithfulness" and rows[0]["baseline_output"] == "an answer"
@@ -471,7 +456,7 @@ def test_bad_case_label_files_name_the_line(tmp_path):
 def test_case_labels_in_the_lake_apply_at_the_next_materialisation(tmp_path):
     lake = Lake(tmp_path / "lake")
     config, config_file = _config(tmp_path, redteam_pack=None)
-    _write_failures(lake, "2026-11-20", [_failure("a", "Where is my order?"), _failure("b", "Cancel it")])
+    _write_failures(lake, "2026-11-20", [failure_row("a", "Where is my order?"), failure_row("b", "Cancel it")])
     first = materialise_dataset(lake, config, config_file)
     wrong = next(c for c in first.cases if c["input"][-1]["content"] == "Cancel it")["case_id"]
     path = tmp_path / "labels.jsonl"
@@ -492,7 +477,7 @@ def test_cli_exports_cases_and_imports_case_and_judge_labels(tmp_path, monkeypat
     lake = Lake(AssayHome.from_env().lake)
     assert main(["labels", "export"]) == 1  # no dataset yet
     assert "no regression dataset yet" in capsys.readouterr().err
-    _write_failures(lake, "2026-11-20", [_failure("a", "+SUM(1,2) where is my order?"), _failure("b", "Cancel it")])
+    _write_failures(lake, "2026-11-20", [failure_row("a", "+SUM(1,2) where is my order?"), failure_row("b", "Cancel it")])
     config = load_config(ROOT / "assay.yaml")
     first = materialise_dataset(lake, config, ROOT / "assay.yaml")
 
@@ -537,7 +522,7 @@ def test_asset_metadata_shows_the_diff_table_and_curation_counts(tmp_path):
     _golden(tmp_path, GOOD_GOLDEN.replace("assertions: [faithfulness]", "assertions: [faithfulness, exact_match]"))
     lake = Lake(tmp_path / "lake")
     resource = AssayResource(home_dir=str(tmp_path), config_file=str(tmp_path / "assay.yaml"))
-    _write_failures(lake, "2026-11-20", [_failure("a", "Where is my order?"), _failure("b", "Where is my order? thanks!")])
+    _write_failures(lake, "2026-11-20", [failure_row("a", "Where is my order?"), failure_row("b", "Where is my order? thanks!")])
 
     def materialise():
         result = dg.materialize([regression_dataset], resources={"assay": resource}, raise_on_error=False)
@@ -546,7 +531,7 @@ def test_asset_metadata_shows_the_diff_table_and_curation_counts(tmp_path):
     _, first = materialise()
     assert first.metadata["merged_by_near_duplicate"].value == 0  # "where is my order" is 4 words: J = 2/3
     assert first.metadata["curation"].value["golden_cases"] == 2
-    _write_failures(lake, "2026-11-21", [_failure("c", "Where is my order?", ts=T0 + timedelta(days=1))])
+    _write_failures(lake, "2026-11-21", [failure_row("c", "Where is my order?", ts=T0 + timedelta(days=1))])
     _, second = materialise()
     assert second.metadata["previous_version"].value == first.metadata["dataset_version"].value
     assert second.metadata["diff_vs_previous"].value == {"added": 0, "removed": 0, "changed": 1}
