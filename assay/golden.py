@@ -30,21 +30,16 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import yaml
+from assay.case_files import TIERS, CaseFileError, check_case_keys, check_values, read_case_document
 
-TIERS = ("smoke", "core", "edge")
 ROLES = ("system", "user", "assistant", "tool")
 REQUIRED = ("id", "reference_output")
 OPTIONAL = ("feature", "input", "messages", "system", "context", "tools", "assertions", "rubric", "tier", "critical", "tags")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 
 
-class GoldenError(ValueError):
+class GoldenError(CaseFileError):
     """A golden scenario file that does not validate: names the file, case and key."""
-
-
-def _fail(path: Path, case: str, key: str, problem: str) -> GoldenError:
-    return GoldenError(f"{path}: case {case}: key {key!r}: {problem}")
 
 
 def _is_text(value: Any) -> bool:
@@ -52,31 +47,22 @@ def _is_text(value: Any) -> bool:
 
 
 def _validate(path: Path, index: int, raw: Any, known_assertions: set[str] | None) -> dict[str, Any]:
-    label = f"#{index + 1}"
-    if not isinstance(raw, dict):
-        raise _fail(path, label, "-", f"must be a mapping, got {type(raw).__name__}")
-    label = str(raw.get("id") or label)
-    unknown = sorted(set(raw) - set(REQUIRED) - set(OPTIONAL))
-    if unknown:
-        raise _fail(path, label, unknown[0], f"unknown key; valid: {', '.join(REQUIRED + OPTIONAL)}")
-    for key in REQUIRED:
-        if raw.get(key) in (None, "", []):
-            raise _fail(path, label, key, "is required")
+    label = check_case_keys(path, index, raw, required=REQUIRED, optional=OPTIONAL, error=GoldenError)
     if not isinstance(raw["id"], str) or not _ID.match(raw["id"]):
-        raise _fail(path, label, "id", "must be 1-80 letters, digits, '-', '_' or '.', starting with a letter or digit")
+        raise GoldenError.at(path, label, "id", "must be 1-80 letters, digits, '-', '_' or '.', starting with a letter or digit")
     if ("input" in raw) == ("messages" in raw):
-        raise _fail(path, label, "input", "give exactly one of `input` (the user's text) or `messages`")
+        raise GoldenError.at(path, label, "input", "give exactly one of `input` (the user's text) or `messages`")
     if "input" in raw and not _is_text(raw["input"]):
-        raise _fail(path, label, "input", f"must be non-empty text, got {raw['input']!r}")
+        raise GoldenError.at(path, label, "input", f"must be non-empty text, got {raw['input']!r}")
     if "messages" in raw:
         messages = raw["messages"]
         if not isinstance(messages, list) or not messages:
-            raise _fail(path, label, "messages", "must be a non-empty list of {role, content}")
+            raise GoldenError.at(path, label, "messages", "must be a non-empty list of {role, content}")
         for m in messages:
             if not isinstance(m, dict) or m.get("role") not in ROLES or not isinstance(m.get("content"), str):
-                raise _fail(path, label, "messages", f"each must be {{role: {'|'.join(ROLES)}, content: text}}, got {m!r}")
+                raise GoldenError.at(path, label, "messages", f"each must be {{role: {'|'.join(ROLES)}, content: text}}, got {m!r}")
         if "system" in raw:
-            raise _fail(path, label, "system", "only with `input`; with `messages`, put the system message in the list")
+            raise GoldenError.at(path, label, "system", "only with `input`; with `messages`, put the system message in the list")
     checks = [
         ("reference_output", _is_text(raw["reference_output"]), "must be non-empty text"),
         ("system", raw.get("system") is None or _is_text(raw.get("system")), "must be text"),
@@ -91,13 +77,11 @@ def _validate(path: Path, index: int, raw: Any, known_assertions: set[str] | Non
         ("tags", isinstance(raw.get("tags") or [], list), "must be a list"),
         ("assertions", isinstance(raw.get("assertions") or [], list), "must be a list of evaluator names or types"),
     ]  # fmt: skip
-    for key, ok, problem in checks:
-        if not ok:
-            raise _fail(path, label, key, f"{problem}, got {raw.get(key)!r}")
+    check_values(path, label, raw, checks, GoldenError)
     if known_assertions is not None:
         for name in raw.get("assertions") or []:
             if str(name) not in known_assertions:
-                raise _fail(path, label, "assertions", f"{name!r} is not an evaluator; valid: {', '.join(sorted(known_assertions))}")
+                raise GoldenError.at(path, label, "assertions", f"{name!r} is not an evaluator; valid: {', '.join(sorted(known_assertions))}")
     return raw
 
 
@@ -156,12 +140,7 @@ def new_case(**fields: Any) -> dict[str, Any]:
 
 def load_golden_file(path: Path | str, *, known_assertions: Iterable[str] | None = None) -> list[dict[str, Any]]:
     path = Path(path)
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise GoldenError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(document, dict) or not isinstance(document.get("cases"), list):
-        raise GoldenError(f"{path}: must be a mapping with a `cases` list")
+    document = read_case_document(path, GoldenError)
     extra = sorted(set(document) - {"cases", "description"})
     if extra:
         raise GoldenError(f"{path}: unknown top-level key {extra[0]!r}; valid: cases, description")
@@ -182,7 +161,7 @@ def load_golden_dir(directory: Path | str | None, *, known_assertions: Iterable[
     for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
         for case in load_golden_file(path, known_assertions=known):
             if case["case_id"] in seen:
-                raise _fail(path, case["case_id"], "id", f"also used in {seen[case['case_id']]}; must be unique")
+                raise GoldenError.at(path, case["case_id"], "id", f"also used in {seen[case['case_id']]}; must be unique")
             seen[case["case_id"]] = path.name
             cases.append(case)
     return cases

@@ -21,13 +21,14 @@ from typing import Any
 import dagster as dg
 from dagster import AssetExecutionContext
 
+from assay.case_files import CaseFileError
 from assay.case_labels import CASE_LABELS_TABLE, apply_case_labels, latest_case_labels
 from assay.config import AssayConfig, DatasetConfig
 from assay.contracts.call import CALL_JSON_COLUMNS
 from assay.contracts.case import CASE_ARROW_SCHEMA, CASE_JSON_COLUMNS
 from assay.contracts.failure import FAILURE_JSON_COLUMNS
 from assay.contracts.score import SCORE_ARROW_SCHEMA
-from assay.golden import GoldenError, configured_cases, new_case
+from assay.golden import configured_cases, new_case
 from assay.lake import Lake, atomic_write_text
 from assay.near_duplicates import group_near_duplicates
 from assay.selection import hash_fraction
@@ -35,7 +36,6 @@ from assets._metadata import count_by, counts_table, partition_metadata
 from assets.resources import AssayResource
 from assets.sampled_calls import SAMPLED_SCHEMA
 from assets.scoring import decode_row
-from evaluators.redteam import PackError
 
 OPERATIONAL_CATEGORIES = frozenset({"provider_error", "latency_breach", "cost_breach"})
 """Failures of the moment, not of the input: promoted as `edge`, never critical."""
@@ -401,7 +401,7 @@ def regression_dataset(context: AssetExecutionContext, assay: AssayResource) -> 
     changed."""
     try:
         m = materialise_dataset(assay.lake, assay.config, assay.config_file)
-    except (GoldenError, PackError) as exc:
+    except CaseFileError as exc:  # a golden file or the red-team pack
         raise dg.Failure(str(exc)) from None
     stats, cases = m.stats, m.cases
     context.log.info(

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
+from assay.case_files import TIERS, CaseFileError, check_case_keys, check_values, read_case_document
 
 PACK_DIR = Path(__file__).parent
 ATTACKS = (
@@ -25,17 +25,12 @@ ATTACKS = (
     "fabricated_citation",
     "disable_safety",
 )
-TIERS = ("smoke", "core", "edge")
 REQUIRED = ("id", "attack", "tier", "critical", "canary", "input", "injection_in", "expected_behaviour", "assertions")
 OPTIONAL = ("system", "context", "tools", "tags")
 
 
-class PackError(ValueError):
+class PackError(CaseFileError):
     """A red-team pack file that does not validate."""
-
-
-def _fail(path: Path, case: str, key: str, problem: str) -> PackError:
-    return PackError(f"{path}: case {case}: key {key!r}: {problem}")
 
 
 def _texts(raw: dict[str, Any]) -> list[str]:
@@ -53,16 +48,7 @@ def _holds_canary(raw: dict[str, Any], canary: str) -> bool:
 
 
 def _validate_case(path: Path, index: int, raw: Any, known_types: set[str]) -> dict[str, Any]:
-    label = f"#{index}"
-    if not isinstance(raw, dict):
-        raise _fail(path, label, "-", f"must be a mapping, got {type(raw).__name__}")
-    label = str(raw.get("id") or label)
-    for key in REQUIRED:
-        if raw.get(key) in (None, "", []):
-            raise _fail(path, label, key, "is required")
-    unknown = sorted(set(raw) - set(REQUIRED) - set(OPTIONAL))
-    if unknown:
-        raise _fail(path, label, unknown[0], f"unknown key; valid: {', '.join(REQUIRED + OPTIONAL)}")
+    label = check_case_keys(path, index, raw, required=REQUIRED, optional=OPTIONAL, error=PackError)
     checks = [
         ("attack", raw["attack"] in ATTACKS, f"must be one of {', '.join(ATTACKS)}"),
         ("tier", raw["tier"] in TIERS, f"must be one of {', '.join(TIERS)}"),
@@ -75,13 +61,11 @@ def _validate_case(path: Path, index: int, raw: Any, known_types: set[str]) -> d
         ("tools", isinstance(raw.get("tools") or [], list), "must be a list of tool schemas"),
         ("tags", isinstance(raw.get("tags") or [], list), "must be a list"),
     ]  # fmt: skip
-    for key, ok, problem in checks:
-        if not ok:
-            raise _fail(path, label, key, f"{problem}, got {raw.get(key)!r}")
+    check_values(path, label, raw, checks, PackError)
     if raw["injection_in"] == "context" and not raw.get("context"):
-        raise _fail(path, label, "context", "is required when injection_in is context")
+        raise PackError.at(path, label, "context", "is required when injection_in is context")
     if not _holds_canary(raw, raw["canary"]):
-        raise _fail(path, label, "canary", "does not appear in the case's system prompt, input, context or tools")
+        raise PackError.at(path, label, "canary", "does not appear in the case's system prompt, input, context or tools")
     return raw
 
 
@@ -116,12 +100,7 @@ def load_pack(version: str = "v1") -> list[dict[str, Any]]:
     if not path.exists():
         known = sorted(p.stem.removeprefix("pack_") for p in PACK_DIR.glob("pack_*.yaml"))
         raise PackError(f"unknown red-team pack {version!r}; available: {', '.join(known)}")
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise PackError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(document, dict) or not isinstance(document.get("cases"), list):
-        raise PackError(f"{path}: must be a mapping with a `cases` list")
+    document = read_case_document(path, PackError)
     if str(document.get("version")) != version:
         raise PackError(f"{path}: key 'version' is {document.get('version')!r}, expected {version!r}")
     cases = [_validate_case(path, i, raw, set(EVALUATOR_TYPES)) for i, raw in enumerate(document["cases"])]
@@ -129,6 +108,6 @@ def load_pack(version: str = "v1") -> list[dict[str, Any]]:
         seen: set[str] = set()
         for raw in cases:
             if raw[key] in seen:
-                raise _fail(path, raw["id"], key, f"{raw[key]!r} is used by another case; must be unique")
+                raise PackError.at(path, raw["id"], key, f"{raw[key]!r} is used by another case; must be unique")
             seen.add(raw[key])
     return [_as_case(raw, version) for raw in cases]
