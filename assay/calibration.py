@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -118,15 +118,26 @@ def batch_id(path: Path | str) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
+def label_recency(row: dict[str, Any]) -> tuple[Any, Any, int]:
+    """How recent a stored label (judge or case) is: when it was labelled (else imported),
+    then when imported, then its line in the file. The largest is the one that counts."""
+    return (row.get("labeled_at") or row["imported_at"], row["imported_at"], row.get("source_line") or 0)
+
+
+def latest_label_rows(rows: Iterable[dict[str, Any]], key: Callable[[dict[str, Any]], Any]) -> dict[Any, dict[str, Any]]:
+    """The most recent row (`label_recency`; on a tie, the later row) for each `key(row)`."""
+    chosen: dict[Any, dict[str, Any]] = {}
+    for row in rows:
+        k = key(row)
+        if k not in chosen or label_recency(row) >= label_recency(chosen[k]):
+            chosen[k] = row
+    return chosen
+
+
 def latest_labels(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, str], bool]:
     """One verdict per (subject_id, evaluator): the latest labelled (then imported) wins."""
-    chosen: dict[tuple[str, str], tuple[Any, bool]] = {}
-    for row in rows:
-        key = (row["subject_id"], row["evaluator"])
-        stamp = (row.get("labeled_at") or row["imported_at"], row["imported_at"], row.get("source_line") or 0)
-        if key not in chosen or stamp >= chosen[key][0]:
-            chosen[key] = (stamp, row["passed"])
-    return {key: verdict for key, (_, verdict) in chosen.items()}
+    latest = latest_label_rows(rows, lambda row: (row["subject_id"], row["evaluator"]))
+    return {key: row["passed"] for key, row in latest.items()}
 
 
 def agreement(pairs: list[tuple[bool, bool]]) -> dict[str, Any]:

@@ -22,7 +22,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from assay.calibration import LabelFileError, _records, batch_id, label_error, label_provenance
+from assay.calibration import (
+    LabelFileError,
+    _records,
+    batch_id,
+    label_error,
+    label_provenance,
+    label_recency,
+    latest_label_rows,
+)
 from assay.contracts.case_label import CASE_LABEL_ARROW_SCHEMA, CaseLabelRecord
 
 CASE_LABELS_TABLE = "case_labels"
@@ -92,12 +100,7 @@ def import_case_label_file(lake, path: Path | str, *, known_case_ids: Iterable[s
 
 def latest_case_labels(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """One label per case: the latest labelled (then imported, then later line) wins."""
-    chosen: dict[str, tuple[Any, dict[str, Any]]] = {}
-    for row in rows:
-        stamp = (row.get("labeled_at") or row["imported_at"], row["imported_at"], row.get("source_line") or 0)
-        if row["case_id"] not in chosen or stamp >= chosen[row["case_id"]][0]:
-            chosen[row["case_id"]] = (stamp, row)
-    return {case_id: row for case_id, (_, row) in chosen.items()}
+    return latest_label_rows(rows, lambda row: row["case_id"])
 
 
 def apply_case_labels(cases: list[dict[str, Any]], labels: dict[str, dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, int]]:
@@ -112,7 +115,7 @@ def apply_case_labels(cases: list[dict[str, Any]], labels: dict[str, dict[str, A
         if not found:
             kept.append(case)
             continue
-        label = max(found, key=lambda r: (r.get("labeled_at") or r["imported_at"], r["imported_at"], r.get("source_line") or 0))
+        label = max(found, key=label_recency)
         word = label["label"]
         if word == "wrong":
             applied["wrong_removed"] += 1
