@@ -106,7 +106,6 @@ class ModelLimiter:
         self.overload_threshold = overload_threshold
         self._recent: deque[bool] = deque(maxlen=max(OVERLOAD_WINDOW_MIN, 4 * limits.max_concurrency))
         """The latest replies since the last cut: True for an overload, False for a success."""
-        self._recent_overloads = 0
         self._requests = TokenBucket(limits.requests_per_minute, clock=clock) if limits.requests_per_minute else None
         self._tokens = TokenBucket(limits.tokens_per_minute, clock=clock) if limits.tokens_per_minute else None
         self.bind_to_loop()
@@ -173,30 +172,23 @@ class ModelLimiter:
         if self._tokens is not None and reserved > used:
             self._tokens.give_back(reserved - used)
 
-    def _remember(self, overloaded: bool) -> None:
-        if len(self._recent) == self._recent.maxlen:
-            self._recent_overloads -= self._recent[0]
-        self._recent.append(overloaded)
-        self._recent_overloads += overloaded
-
     @property
     def overload_share(self) -> float:
         """Overloads among the window's replies, over the whole window's length."""
-        return self._recent_overloads / self._recent.maxlen
+        return sum(self._recent) / self._recent.maxlen
 
     def on_success(self) -> None:
-        self._remember(False)
+        self._recent.append(False)
         self.concurrency_limit = min(float(self.max_concurrency), self.concurrency_limit + 1.0)
 
     def on_overload(self, started: float) -> None:
-        self._remember(True)
+        self._recent.append(True)
         if started > self._cut_at and self.overload_share > self.overload_threshold:
             self.concurrency_limit = max(1.0, self.concurrency_limit / 2)
             self.lowest_concurrency_limit = min(self.lowest_concurrency_limit, self.concurrency_limit)
             self._cut_at = self._clock()
             self.overload_cuts += 1
             self._recent.clear()
-            self._recent_overloads = 0
 
     def pause(self, seconds: float) -> None:
         """No new call to this model for `seconds` (the provider said when to come back)."""
