@@ -54,7 +54,8 @@ class SamplingConfig(_Section):
 
 class ModelLimitsConfig(_Section):
     max_concurrency: int = Field(8, ge=1, le=256)
-    """Most calls in flight to this model; the engine halves it on overload (see
+    """Most requests at this model's provider at once (counted around the HTTP exchange); the
+    engine halves it on overload (see
     `judge.overload_threshold`) and grows it back by one per success up to this."""
     requests_per_minute: float | None = Field(None, gt=0)
     tokens_per_minute: float | None = Field(None, gt=0)
@@ -67,7 +68,8 @@ class JudgeConfig(_Section):
     model: str = "sim/judge"
     """litellm model string of the judge."""
     max_concurrency: int = Field(8, ge=1, le=256)
-    """Most calls in flight per model (adaptive: halved on overload, +1 per success)."""
+    """Most requests at a model's provider at once, counted around the HTTP exchange
+    (adaptive: halved on overload, +1 per success)."""
     overload_threshold: float = Field(0.1, ge=0, lt=1)
     """Share of a model's latest replies (the last 4 x max_concurrency, at least 20) that must
     be overloads (429/503/529) before its concurrency is halved. Every overloaded call is

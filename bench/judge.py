@@ -12,8 +12,9 @@ before the clock starts, as a run keeps them for its whole partition.
 Figures (`name=value`):
 - `judge_ratio_c8`, `judge_ratio_c32`, `judge_ratio_c128`: no faults;
 - `judge_ratio_c32_faults`: 5% of calls answered 429 with `Retry-After: 1` (the retried call
-  waits 1 s without holding a slot; the engine halves the concurrency on each burst);
-- `judge_calls_per_s_<level>`, `judge_latency_p50_ms_<level>`;
+  waits 1 s without holding a slot; random refusals are no overload share, `limits.py`);
+- `judge_calls_per_s_<level>`, `judge_latency_p50_ms_<level>` (the provider's time and
+  litellm's, without the wait at the HTTP gate);
 - `judge_max_in_flight_<level>`: the most requests the server held at once, as it counted
   them: never above the level, so the engine gets its rate within its concurrency limit;
 - `litellm_loop_ratio_c32`: a plain asyncio loop over `litellm.acompletion` in this process

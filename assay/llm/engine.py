@@ -6,7 +6,9 @@ Over `litellm.acompletion`, per request:
    it and costs nothing;
 2. the run deadline: past it, what is left is `skipped` with reason `deadline`;
 3. the model's limiter (`limits.py`): adaptive concurrency (AIMD on 429/overload), requests
-   and tokens per minute, pauses from rate-limit headers;
+   and tokens per minute, pauses from rate-limit headers. The concurrency is counted at the
+   provider: the transport holds each HTTP request at the model's gate (`http_gate.py`),
+   and the limiter admits a few calls ahead so their requests are built meanwhile;
 4. the budget (`budget.py`): the call's upper cost is reserved against the run's and the day's
    limit; what does not fit is `skipped` with reason `budget`;
 5. the attempt (`transport.py`, in this process or in worker processes), with a timeout;
@@ -301,7 +303,10 @@ class LLMEngine:
         limiter = self._limiters.get(model)
         if limiter is None:
             limiter = self._limiters[model] = ModelLimiter(
-                model, self.model_limits.get(model, self.default_limits), overload_threshold=self.overload_threshold
+                model,
+                self.model_limits.get(model, self.default_limits),
+                overload_threshold=self.overload_threshold,
+                prepare_ahead=True,  # both transports gate the HTTP request (http_gate.py)
             )
         return limiter
 
@@ -331,8 +336,11 @@ class LLMEngine:
                     attempts += 1
                     self.stats.attempts += 1
                     t0 = time.perf_counter()
-                    outcome = await transport.attempt(request.model, request.messages, request.params, timeout_s)
-                    latency_ms = (time.perf_counter() - t0) * 1000
+                    outcome = await transport.attempt(
+                        request.model, request.messages, request.params, timeout_s, limiter.http_limit
+                    )
+                    # The provider's time and litellm's, not the wait for a place at the gate.
+                    latency_ms = (time.perf_counter() - t0 - outcome.gate_wait_s) * 1000
                     cost_usd = self._cost_usd(request.model, outcome) if outcome.ok else 0.0
                     if self.budget.is_limited:
                         # A timed-out call may still be billed: it keeps its reservation.

@@ -14,6 +14,11 @@ Two transports:
   of its time on the CPU and calls queue behind each other. Spreading the calls over processes
   uses the other cores; the engine's policy (cache, budget, limits, retries) stays in the
   parent, so it is one policy whatever the number of workers.
+
+Both enforce the model's concurrency limit (`http_limit`, given with each attempt) around the
+HTTP exchange itself (`http_gate.py`): in this process with one gate per model; over workers
+by giving each worker its share of the limit for its own gate (the shares sum to the limit),
+and each call to the worker with the most room in its share.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ import os
 import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from assay.llm.http_gate import HttpGate, gated, install, split_limit
 
 # Errors a later attempt can fix. Everything else (bad request, auth, not found, context
 # window) fails the same way every time: retrying only spends money and time.
@@ -65,6 +72,8 @@ class CallOutcome:
     status_code: int | None = None
     retry_after_s: float | None = None
     rate_limit_headers: dict[str, str] = field(default_factory=dict)
+    gate_wait_s: float = 0.0
+    """Time the attempt waited for a place at the model's HTTP gate (not the provider's)."""
 
     @property
     def is_retryable(self) -> bool:
@@ -175,23 +184,41 @@ def completion_kwargs(model: str, messages: list[dict[str, Any]], params: dict[s
 
 
 async def attempt_in_this_process(
-    model: str, messages: list[dict[str, Any]], params: dict[str, Any], timeout_s: float
+    model: str, messages: list[dict[str, Any]], params: dict[str, Any], timeout_s: float, gate: HttpGate
 ) -> CallOutcome:
+    """One attempt; its HTTP request waits at `gate` (the timeout includes that wait)."""
     import litellm
 
-    try:
-        response = await asyncio.wait_for(
-            litellm.acompletion(**completion_kwargs(model, messages, params, timeout_s)), timeout=timeout_s
-        )
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:  # litellm maps provider errors to its own types
-        return outcome_from_exception(exc)
-    return outcome_from_response(response)
+    with gated(gate) as attempt:
+        try:
+            response = await asyncio.wait_for(
+                litellm.acompletion(**completion_kwargs(model, messages, params, timeout_s)), timeout=timeout_s
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # litellm maps provider errors to its own types
+            outcome = outcome_from_exception(exc)
+        else:
+            outcome = outcome_from_response(response)
+    outcome.gate_wait_s = attempt.waited_s
+    return outcome
+
+
+def model_gate(gates: dict[str, HttpGate], model: str, limit: int) -> HttpGate:
+    """The gate of `model`, set to `limit`."""
+    gate = gates.get(model)
+    if gate is None:
+        gate = gates[model] = HttpGate(limit)
+    elif gate.limit != limit:
+        gate.set_limit(limit)
+    return gate
 
 
 class InProcessTransport:
     workers = 0
+
+    def __init__(self) -> None:
+        self._gates: dict[str, HttpGate] = {}
 
     async def start(self, models: set[str]) -> None:
         """The engine has made litellm ready for `models` (`ensure_providers`) already."""
@@ -199,9 +226,11 @@ class InProcessTransport:
 
         # Without it litellm prints a "Give Feedback / Get Help" banner for every failed call.
         litellm.suppress_debug_info = True
+        install()
 
-    async def attempt(self, model, messages, params, timeout_s: float) -> CallOutcome:
-        return await attempt_in_this_process(model, messages, params, timeout_s)
+    async def attempt(self, model, messages, params, timeout_s: float, http_limit: int) -> CallOutcome:
+        gate = model_gate(self._gates, model, http_limit)
+        return await attempt_in_this_process(model, messages, params, timeout_s, gate)
 
     async def close(self) -> None:
         pass
@@ -212,6 +241,7 @@ class _Worker:
         self.process = process
         self.pending: dict[int, asyncio.Future] = {}
         self.reader: asyncio.Task | None = None
+        self.pending_by_model: dict[str, int] = {}
 
 
 class WorkerPoolTransport:
@@ -261,12 +291,25 @@ class WorkerPoolTransport:
                 future.set_result(CallOutcome(ok=False, error_type="WorkerExited", error_message="LLM worker process exited"))
         worker.pending.clear()
 
-    async def attempt(self, model, messages, params, timeout_s: float) -> CallOutcome:
-        worker = min(self._pool, key=lambda w: len(w.pending))
+    def _choose(self, model: str, http_limit: int) -> tuple[_Worker, int]:
+        """The worker with the most room in its share of `model`'s limit, and that share."""
+        shares = split_limit(http_limit, len(self._pool))
+        index = min(
+            (i for i, share in enumerate(shares) if share > 0),
+            key=lambda i: (self._pool[i].pending_by_model.get(model, 0) / shares[i], len(self._pool[i].pending)),
+        )
+        return self._pool[index], shares[index]
+
+    async def attempt(self, model, messages, params, timeout_s: float, http_limit: int) -> CallOutcome:
+        worker, share = self._choose(model, max(1, http_limit))
         call_id = next(self._ids)
         future = asyncio.get_running_loop().create_future()
         worker.pending[call_id] = future
-        message = {"id": call_id, "model": model, "messages": messages, "params": params, "timeout_s": timeout_s}
+        worker.pending_by_model[model] = worker.pending_by_model.get(model, 0) + 1
+        message = {
+            "id": call_id, "model": model, "messages": messages, "params": params, "timeout_s": timeout_s,
+            "http_limit": share,
+        }
         worker.process.stdin.write(json.dumps(message, default=str).encode() + b"\n")
         try:
             # The worker enforces the timeout; the margin covers the pipe and its event loop.
@@ -277,6 +320,8 @@ class WorkerPoolTransport:
             if isinstance(exc, asyncio.CancelledError):
                 raise
             return outcome_from_exception(TimeoutError(f"no answer from the LLM worker within {timeout_s + 5.0:.0f} s"))
+        finally:
+            worker.pending_by_model[model] -= 1
 
     async def close(self) -> None:
         for worker in self._pool:

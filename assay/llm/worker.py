@@ -1,6 +1,7 @@
 """A child process of `WorkerPoolTransport`: runs call attempts through litellm on its own
 event loop. Protocol: JSON lines. In: `{"id", "model", "messages", "params", "timeout_s"}` or
-`{"cancel": id}`. Arguments: the models (JSON list) and the configured prices (JSON
+`{"cancel": id}`; `http_limit` is this worker's share of the model's concurrency limit,
+which its HTTP gate enforces (`http_gate.py`). Arguments: the models (JSON list) and the configured prices (JSON
 object). Out: `ready` once, then `{"id", "outcome"}` per attempt.
 
 litellm prints banners to stdout; the protocol gets its own copy of the stdout descriptor and
@@ -18,8 +19,12 @@ import assay  # noqa: F401  (privacy defaults before litellm loads)
 
 
 async def serve(protocol_out) -> None:
+    from assay.llm.http_gate import HttpGate, install
     from assay.llm.providers import ensure_providers
-    from assay.llm.transport import attempt_in_this_process, outcome_as_dict
+    from assay.llm.transport import attempt_in_this_process, model_gate, outcome_as_dict
+
+    install()
+    gates: dict[str, HttpGate] = {}
 
     seen_models: set[str] = set()
 
@@ -30,8 +35,9 @@ async def serve(protocol_out) -> None:
 
     async def run(message: dict) -> None:
         try:
+            gate = model_gate(gates, message["model"], message["http_limit"])
             outcome = await attempt_in_this_process(
-                message["model"], message["messages"], message["params"], message["timeout_s"]
+                message["model"], message["messages"], message["params"], message["timeout_s"], gate
             )
         except asyncio.CancelledError:
             return

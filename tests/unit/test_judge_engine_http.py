@@ -238,3 +238,33 @@ def test_server_holds_hundreds_of_concurrent_connections():
         stats = server.stats
     assert statuses == [200] * 200
     assert stats["requests"] == 200 and stats["max_in_flight"] >= 128
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_the_provider_never_holds_more_than_the_limit_while_calls_are_prepared_ahead(tmp_path, workers):
+    # The engine admits a quarter more calls than the limit to build their requests early
+    # (limits.PREPARE_AHEAD_SHARE); the HTTP gate keeps the provider at the limit, in this
+    # process and split over worker processes alike.
+    with LLMTestServer(Faults(latency_s=0.05)) as server:
+        llm = engine(tmp_path, max_concurrency=8, worker_processes=workers, min_calls_for_workers=1)
+        scores = run_judge(server, subjects(120), llm)
+        served = server.stats
+    assert [s.status for s in scores] == ["completed"] * 120
+    assert served["max_in_flight"] == 8
+
+
+def test_a_calls_latency_leaves_out_its_wait_at_the_gate(tmp_path):
+    # One place at the provider, two calls admitted: each call waits about one latency at
+    # the gate before its own. Its latency is its own 200 ms, not 400.
+    with LLMTestServer(Faults(latency_s=0.2)) as server:
+        llm = engine(tmp_path, max_concurrency=1)
+        requests = [
+            LLMRequest(MODEL, [{"role": "user", "content": f"latency {i}"}], {"max_tokens": 16, **server.completion_params()})
+            for i in range(8)
+        ]
+        llm.run(requests[:2])  # connections and litellm's first-call setup
+        llm.stats = type(llm.stats)()
+        results = llm.run(requests[2:])
+        assert server.stats["max_in_flight"] == 1
+    assert [r.status for r in results] == ["completed"] * 6
+    assert all(190 <= r.latency_ms < 300 for r in results), [r.latency_ms for r in results]

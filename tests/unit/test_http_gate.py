@@ -1,0 +1,99 @@
+"""The HTTP gate (`assay.llm.http_gate`): a model's concurrency limit counted at the provider."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from assay.llm.http_gate import HttpGate, gated, install, split_limit
+from assay.testing.llm_server import Faults, LLMTestServer
+
+
+def test_the_gate_holds_its_limit_first_come_first_served():
+    async def scenario():
+        gate = HttpGate(2)
+        order: list[int] = []
+
+        async def one(i: int) -> None:
+            await gate.acquire()
+            order.append(i)
+            await asyncio.sleep(0.01)
+            gate.release()
+
+        await asyncio.gather(*(one(i) for i in range(8)))
+        return gate, order
+
+    gate, order = asyncio.run(scenario())
+    assert gate.max_in_flight == 2 and gate.in_flight == 0
+    assert order == list(range(8))
+
+
+def test_a_cut_applies_to_the_next_requests_and_a_raise_lets_waiters_in():
+    async def scenario():
+        gate = HttpGate(4)
+        for _ in range(4):
+            await gate.acquire()
+        gate.set_limit(2)
+        waiter = asyncio.create_task(gate.acquire())
+        await asyncio.sleep(0)
+        gate.release()
+        gate.release()
+        await asyncio.sleep(0)
+        assert not waiter.done()  # 2 still in flight: at the new limit
+        gate.set_limit(3)
+        await asyncio.sleep(0)
+        assert waiter.done() and gate.in_flight == 3
+
+    asyncio.run(scenario())
+
+
+def test_a_cancelled_waiter_takes_no_place():
+    async def scenario():
+        gate = HttpGate(1)
+        await gate.acquire()
+        waiter = asyncio.create_task(gate.acquire())
+        await asyncio.sleep(0)
+        waiter.cancel()
+        await asyncio.sleep(0)
+        gate.release()
+        assert gate.in_flight == 0
+        await asyncio.wait_for(gate.acquire(), timeout=1)  # the place is free again
+        assert gate.in_flight == 1
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(("limit", "parts", "shares"), [(32, 4, [8, 8, 8, 8]), (5, 4, [2, 1, 1, 1]), (1, 3, [1, 0, 0])])
+def test_a_limit_is_split_over_workers_without_exceeding_it(limit, parts, shares):
+    assert split_limit(limit, parts) == shares
+
+
+def test_httpx_requests_wait_at_the_gate_only_inside_gated():
+    install()
+    install()  # idempotent: one wrapper, not two
+    with LLMTestServer(Faults(latency_s=0.05)) as server:
+        url = f"{server.api_base}/chat/completions"
+        body = {"model": "judge-test", "messages": [{"role": "user", "content": "q"}]}
+
+        async def flood(gate: HttpGate | None) -> list[float]:
+            async with httpx.AsyncClient() as client:
+
+                async def one() -> float:
+                    if gate is None:
+                        return (await client.post(url, json=body)).status_code
+                    with gated(gate) as attempt:
+                        assert (await client.post(url, json=body)).status_code == 200
+                        return attempt.waited_s
+
+                return await asyncio.gather(*(one() for _ in range(12)))
+
+        waits = asyncio.run(flood(HttpGate(3)))
+        gated_peak = server.stats["max_in_flight"]
+    assert gated_peak == 3
+    assert max(waits) >= 0.1  # the last of 12 waited three rounds of 50 ms
+    with LLMTestServer(Faults(latency_s=0.05)) as server:
+        url = f"{server.api_base}/chat/completions"
+        assert asyncio.run(flood(None)) == [200] * 12
+        assert server.stats["max_in_flight"] == 12  # outside `gated`: untouched
