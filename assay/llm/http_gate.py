@@ -20,8 +20,8 @@ talks to goes through `httpx.AsyncClient.send` (the openai SDK's client and lite
 per process. The wrapper only gates a request sent inside `gated(gate)`: the engine's
 attempts; every other use of httpx in the process is passed through unchanged. A streamed
 reply leaves the gate when its headers arrive (the engine does not stream). A provider that
-is not HTTP (the offline `sim/` provider) never meets the gate: its calls are bounded by the
-engine's admission alone.
+is not HTTP enters the gate itself with `at_the_provider()` (the offline `sim/` provider does,
+around its simulated latency), so its concurrency is counted the same way.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ import asyncio
 import functools
 import time
 from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -102,6 +102,22 @@ def gated(gate: HttpGate) -> Iterator[GatedAttempt]:
         _ATTEMPT.reset(token)
 
 
+@asynccontextmanager
+async def at_the_provider() -> AsyncIterator[None]:
+    """Hold a place at the current attempt's gate for the block (nothing outside `gated`)."""
+    attempt = _ATTEMPT.get()
+    if attempt is None:
+        yield
+        return
+    arrived = time.perf_counter()
+    await attempt.gate.acquire()
+    attempt.waited_s += time.perf_counter() - arrived
+    try:
+        yield
+    finally:
+        attempt.gate.release()
+
+
 def install() -> None:
     """Wrap `httpx.AsyncClient.send` so requests sent inside `gated` wait at their gate.
     Idempotent."""
@@ -113,16 +129,8 @@ def install() -> None:
 
     @functools.wraps(original)
     async def send(self, request, **kwargs):
-        attempt = _ATTEMPT.get()
-        if attempt is None:
-            return await original(self, request, **kwargs)
-        arrived = time.perf_counter()
-        await attempt.gate.acquire()
-        attempt.waited_s += time.perf_counter() - arrived
-        try:
+        async with at_the_provider():
             return await original(self, request, **kwargs)  # a non-streamed body is read here
-        finally:
-            attempt.gate.release()
 
     send._assay_gated = True  # type: ignore[attr-defined]
     httpx.AsyncClient.send = send

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from assay.demo import domain
+from assay.llm import http_gate
 from assay.sim import judge_heuristics
 from evaluators.judge_prompt import parse_judge_prompt, parse_reply_format
 
@@ -297,7 +298,8 @@ def _handler() -> Any:
                               model_response: Any, print_verbose: Any, encoding: Any, api_key: Any,
                               logging_obj: Any, optional_params: dict, *args: Any, **kwargs: Any) -> Any:
             reply = simulate(model, messages, optional_params.get("tools"))
-            await asyncio.sleep(reply.latency_s * _latency_scale())
+            async with http_gate.at_the_provider():  # counted like a real provider's HTTP exchange
+                await asyncio.sleep(reply.latency_s * _latency_scale())
             return _fill_response(model_response, model, reply)
 
     _HANDLER = SimLLM()

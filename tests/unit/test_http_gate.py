@@ -97,3 +97,27 @@ def test_httpx_requests_wait_at_the_gate_only_inside_gated():
         url = f"{server.api_base}/chat/completions"
         assert asyncio.run(flood(None)) == [200] * 12
         assert server.stats["max_in_flight"] == 12  # outside `gated`: untouched
+
+
+def test_the_offline_sim_provider_is_counted_at_the_gate_like_http(monkeypatch):
+    # The engine admits 3 calls for a limit of 2; the sim provider holds the third at the gate.
+    import types
+
+    import assay.sim.provider as sim
+    from assay.llm.engine import LLMEngine, LLMRequest
+
+    monkeypatch.setenv("ASSAY_SIM_LATENCY_SCALE", "1")
+    at_provider = peak = 0
+
+    async def counted_sleep(seconds: float) -> None:
+        nonlocal at_provider, peak
+        at_provider += 1
+        peak = max(peak, at_provider)
+        await asyncio.sleep(0.02)
+        at_provider -= 1
+
+    monkeypatch.setattr(sim, "asyncio", types.SimpleNamespace(sleep=counted_sleep))
+    requests = [LLMRequest("sim/support-v2", [{"role": "user", "content": f"q{i}"}], {"max_tokens": 16}) for i in range(12)]
+    results = LLMEngine(max_concurrency=2).run(requests)
+    assert [r.status for r in results] == ["completed"] * 12
+    assert peak == 2
