@@ -324,7 +324,7 @@ class LLMEngine:
             if left is not None and left <= 0:
                 return self._deadline_result(attempts, outcome)
             try:
-                async with limiter.slot(tokens=tokens_upper, deadline=self._deadline) as started:
+                async with limiter.slot(tokens=tokens_upper, deadline=self._deadline, retry=attempt > 0) as started:
                     if self.budget.is_limited:
                         refusal = await self.budget.reserve(cost_upper)
                         if refusal is not None:

@@ -127,6 +127,8 @@ class ModelLimiter:
     def bind_to_loop(self) -> None:
         """New waiting primitives for the running event loop (each `LLMEngine.run` has its own)."""
         self._head = asyncio.Lock()
+        self._retry_head = asyncio.Lock()
+        self._retries_waiting = 0
         self._freed = asyncio.Event()
 
     @property
@@ -148,38 +150,58 @@ class ModelLimiter:
         return wait
 
     @asynccontextmanager
-    async def slot(self, *, tokens: float = 0.0, deadline: float | None = None) -> AsyncIterator[float]:
+    async def slot(
+        self, *, tokens: float = 0.0, deadline: float | None = None, retry: bool = False
+    ) -> AsyncIterator[float]:
         """Hold one call's slot; yields the start time (pass it to `on_overload`).
 
         Waiters queue on a FIFO lock and only the one at its head watches for a free slot: a
         run of thousands of queued calls costs one wake-up per freed slot, not thousands.
+        Retries have their own queue, served first: a call that has waited its `Retry-After`
+        does not go behind the run's whole backlog again. Otherwise every refused call of a
+        run is retried at its end, and the refusals among those retries leave the run
+        waiting one more `Retry-After` with its slots idle.
         """
-        async with self._head:
-            while True:
-                wait = self._wait_s(tokens)
-                if wait == 0.0:
-                    break
-                if deadline is not None:
-                    left = deadline - self._clock()
-                    if left <= 0:
-                        raise DeadlineReached()
-                    wait = left if wait is None else min(wait, left)
-                self._freed.clear()
-                try:
-                    await asyncio.wait_for(self._freed.wait(), timeout=wait)
-                except TimeoutError:
-                    pass
-            self.in_flight += 1
-            if self._requests is not None:
-                self._requests.take(1)
-            if self._tokens is not None and tokens:
-                self._tokens.take(tokens)
+        if retry:
+            self._retries_waiting += 1
+        try:
+            async with self._retry_head if retry else self._head:
+                await self._wait_for_a_slot(tokens, deadline, retry)
+        finally:
+            if retry:
+                self._retries_waiting -= 1
+                if not self._retries_waiting:  # the other queue's head may start now
+                    self._freed.set()
         started = self._clock()
         try:
             yield started
         finally:
             self.in_flight -= 1
             self._freed.set()
+
+    async def _wait_for_a_slot(self, tokens: float, deadline: float | None, retry: bool) -> None:
+        """Wait until this call may start, then take its slot (and its request and tokens)."""
+        while True:
+            wait = self._wait_s(tokens)
+            if wait == 0.0:
+                if retry or not self._retries_waiting:
+                    break
+                wait = None  # a free slot, but a retry is waiting for it
+            if deadline is not None:
+                left = deadline - self._clock()
+                if left <= 0:
+                    raise DeadlineReached()
+                wait = left if wait is None else min(wait, left)
+            self._freed.clear()
+            try:
+                await asyncio.wait_for(self._freed.wait(), timeout=wait)
+            except TimeoutError:
+                pass
+        self.in_flight += 1
+        if self._requests is not None:
+            self._requests.take(1)
+        if self._tokens is not None and tokens:
+            self._tokens.take(tokens)
 
     @property
     def http_limit(self) -> int:

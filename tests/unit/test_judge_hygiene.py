@@ -250,3 +250,43 @@ def test_pairwise_position_consistency():
     failed = JudgeCall(LLMRequest(MODEL, []), [LLMResult(status="error", error_type="Timeout", error_message="t")])
     score = judge.score_from_calls(SUBJECT, [_call(True, 0.8), failed])
     assert score.status == "error" and score.label == "Timeout"
+
+
+def test_a_retry_starts_before_the_calls_queued_behind_it():
+    # A refused call that waited its Retry-After is not sent behind the run's backlog again.
+    async def scenario():
+        limiter = ModelLimiter("m", ModelLimits(max_concurrency=1))
+        started: list[str] = []
+
+        async def call(name: str, retry: bool = False, delay: float = 0.0) -> None:
+            await asyncio.sleep(delay)
+            async with limiter.slot(retry=retry):
+                started.append(name)
+                await asyncio.sleep(0.01)
+
+        await asyncio.gather(*(call(f"new{i}") for i in range(4)), call("retry", retry=True, delay=0.005))
+        return started
+
+    assert asyncio.run(scenario()) == ["new0", "retry", "new1", "new2", "new3"]
+
+
+def test_a_retry_that_gives_up_does_not_hold_up_the_queue():
+    async def scenario():
+        limiter = ModelLimiter("m", ModelLimits(max_concurrency=1, tokens_per_minute=60))
+        limiter._tokens.take(1)  # the bucket is empty for a second
+        started: list[str] = []
+
+        async def call(name: str, tokens: float, retry: bool = False) -> None:
+            async with limiter.slot(tokens=tokens, retry=retry):
+                started.append(name)
+
+        # The retry waits for tokens; the new call needs none but lets the retry go first.
+        retry = asyncio.create_task(call("retry", tokens=1, retry=True))
+        queued = asyncio.create_task(call("queued", tokens=0))
+        await asyncio.sleep(0.01)
+        assert started == []
+        retry.cancel()  # the run ends it (a deadline, a cancelled run) while it waits
+        await asyncio.wait_for(queued, timeout=0.5)  # nothing is in flight to wake it otherwise
+        return started
+
+    assert asyncio.run(scenario()) == ["queued"]
