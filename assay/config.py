@@ -55,8 +55,8 @@ class SamplingConfig(_Section):
 class ModelLimitsConfig(_Section):
     max_concurrency: int = Field(8, ge=1, le=256)
     """Most requests at this model's provider at once (counted around the HTTP exchange); the
-    engine halves it on overload (see
-    `judge.overload_threshold`) and grows it back by one per success up to this."""
+    engine halves it on overload (see `judge.overload_threshold`) and grows it back by one
+    per success up to this."""
     requests_per_minute: float | None = Field(None, gt=0)
     tokens_per_minute: float | None = Field(None, gt=0)
     """Prompt tokens (counted) plus max_tokens per call, settled to the real count after it."""

@@ -171,8 +171,8 @@ def _column_sql(f: _Field, default_app: str) -> str:
 def bulk_sql(*, default_app: str, day: date) -> str:
     """The query over a table `lines(line_no BIGINT, line VARCHAR)`: one row per line with
     `ok` (decided by the bulk path) and the call's columns (meaningful where ok). Each line
-    is parsed three times: the JSON types of the contract's keys, the count
-    of its keys (an unknown or repeated key makes it differ), and the typed values."""
+    is parsed three times: the JSON types of the contract's keys, the count of its keys (an
+    unknown or repeated key makes it differ), and the typed values."""
     paths = "[" + ", ".join(_quote(f"$.{f.name}") for f in FIELDS) + "]"
     structure = json.dumps({f.name: _SQL_TYPES.get(f.kind, "JSON") for f in FIELDS})
     checks = [_check_sql(f, index) for index, f in enumerate(FIELDS, start=1)]

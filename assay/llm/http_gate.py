@@ -43,7 +43,6 @@ class HttpGate:
     def __init__(self, limit: int):
         self.limit = max(1, int(limit))
         self.in_flight = 0
-        self.max_in_flight = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
 
     def set_limit(self, limit: int) -> None:
@@ -52,7 +51,7 @@ class HttpGate:
 
     async def acquire(self) -> None:
         if self.in_flight < self.limit and not self._waiters:
-            self._enter()
+            self.in_flight += 1
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
@@ -69,15 +68,11 @@ class HttpGate:
         self.in_flight -= 1
         self._admit_waiters()
 
-    def _enter(self) -> None:
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-
     def _admit_waiters(self) -> None:
         while self._waiters and self.in_flight < self.limit:
             waiter = self._waiters.popleft()
             if not waiter.done():
-                self._enter()
+                self.in_flight += 1
                 waiter.set_result(None)
 
 

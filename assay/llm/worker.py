@@ -1,8 +1,9 @@
 """A child process of `WorkerPoolTransport`: runs call attempts through litellm on its own
-event loop. Protocol: JSON lines. In: `{"id", "model", "messages", "params", "timeout_s"}` or
-`{"cancel": id}`; `http_limit` is this worker's share of the model's concurrency limit,
-which its HTTP gate enforces (`http_gate.py`). Arguments: the models (JSON list) and the configured prices (JSON
-object). Out: `ready` once, then `{"id", "outcome"}` per attempt.
+event loop. Protocol: JSON lines. In: `{"id", "model", "messages", "params", "timeout_s",
+"http_limit"}` or `{"cancel": id}`; `http_limit` is this worker's share of the model's
+concurrency limit, which its HTTP gate enforces (`http_gate.py`). Arguments: the models (JSON
+list) and the configured prices (JSON object). Out: `ready` once, then `{"id", "outcome"}`
+per attempt.
 
 litellm prints banners to stdout; the protocol gets its own copy of the stdout descriptor and
 everything else printed goes to stderr.
