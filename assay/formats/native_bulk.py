@@ -29,6 +29,7 @@ in the order received, big integers exact. The per-line reader writes the same t
 from __future__ import annotations
 
 import json
+import os
 import typing
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -295,25 +296,31 @@ class LineChunk:
 
 
 def line_chunks(path: Any, chunk_bytes: int = CHUNK_BYTES) -> Iterator[LineChunk]:
-    """A file as chunks of whole lines of about `chunk_bytes` (a longer line: one chunk)."""
+    """A file as chunks of whole lines of about `chunk_bytes` (a longer line: one chunk).
+
+    Each chunk is one read: the partial line after a chunk's last line break is read again
+    as the start of the next chunk (a seek back), not copied onto the next block; joining
+    them cost a fresh copy of every block."""
     first_line_no = 1
-    carry = b""
     with open(path, "rb") as handle:
-        while True:
-            block = handle.read(chunk_bytes)
-            data = carry + block if carry else block
-            if not block:
-                if data:  # the last line, without a line break
-                    yield LineChunk(data, np.array([0]), np.array([len(data)]), first_line_no)
+        while data := handle.read(chunk_bytes):
+            ends = _line_ends(data)
+            while len(ends) == 0 and (more := handle.read(chunk_bytes)):  # a line longer than a block
+                ends = _line_ends(more) + len(data)
+                data += more
+            if len(ends) == 0:  # the last line, without a line break
+                yield LineChunk(data, np.array([0]), np.array([len(data)]), first_line_no)
                 return
-            ends = np.flatnonzero(np.frombuffer(data, np.uint8) == 10) + 1
-            if len(ends) == 0:  # inside a line longer than a block
-                carry = data
-                continue
-            carry = data[int(ends[-1]) :]  # the start of the next line (the lines keep `data` whole)
+            if tail := len(data) - int(ends[-1]):
+                handle.seek(-tail, os.SEEK_CUR)
             starts = np.concatenate(([0], ends[:-1]))
             yield LineChunk(data, starts, ends, first_line_no)
             first_line_no += len(ends)
+
+
+def _line_ends(data: bytes) -> np.ndarray:
+    """The offset just past each line break."""
+    return np.flatnonzero(np.frombuffer(data, np.uint8) == 10) + 1
 
 
 def decided_chunks(path: Any, reader: BulkNativeReader, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[LineChunk, pa.Table, np.ndarray]]:

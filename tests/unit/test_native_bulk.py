@@ -151,12 +151,14 @@ def test_lines_the_bulk_path_leaves_include_every_rejection(tmp_path):
     assert undecided == set(range(1, len(lines) + 1))
 
 
-def test_line_chunks_cut_only_between_lines(tmp_path):
+@pytest.mark.parametrize("ending", [b"", b"\n"])
+@pytest.mark.parametrize("chunk_bytes", [1, 4, 8, 9, 41, 1 << 20])
+def test_line_chunks_cut_only_between_lines(tmp_path, chunk_bytes, ending):
     path = tmp_path / "f.jsonl"
-    lines = [b"a" * n for n in (3, 0, 40, 1, 7)] + [b"tail-without-newline"]
-    path.write_bytes(b"\n".join(lines))
+    lines = [b"a" * n for n in (3, 0, 40, 1, 7)] + [b"last-line"]
+    path.write_bytes(b"\n".join(lines) + ending)
     got = []
-    for chunk in line_chunks(path, chunk_bytes=8):  # lines longer than a block included
+    for chunk in line_chunks(path, chunk_bytes=chunk_bytes):  # lines longer than a block included
         assert chunk.line_nos[0] == len(got) + 1
         got.extend(chunk.line(i).rstrip(b"\n") for i in range(len(chunk)))
     assert got == lines
