@@ -190,7 +190,10 @@ class _CallColumns:
         """Calls already in `CALL_ARROW_SCHEMA` (a bulk-read chunk), after those appended."""
         self.flush()
         self.rows += table.num_rows
-        for batch in table.to_batches(max_chunksize=BATCH_ROWS):
+        # A bulk-read chunk comes in DuckDB's small batches (see `native_bulk.SLICE_BYTES`);
+        # the sink's costs, redaction and Parquet row group cost less per row in batches of
+        # BATCH_ROWS (per 63k rows: 0.31 CPU-s against 0.42 in batches of 2k).
+        for batch in table.combine_chunks().to_batches(max_chunksize=BATCH_ROWS):
             self._pass_on(batch)
 
     def _pass_on(self, batch: pa.RecordBatch) -> None:

@@ -42,8 +42,11 @@ import pyarrow as pa
 
 from assay.contracts.call import CALL_ARROW_SCHEMA, SOURCE_COLUMNS, CallRecord
 
-SLICES_PER_CHUNK = 8
-"""Record batches a chunk is cut into: DuckDB scans an Arrow table one batch per thread."""
+SLICE_BYTES = 512 * 1024
+"""About how many bytes of lines DuckDB gets in one Arrow record batch. The query runs
+several JSON functions over each vector of lines in turn, each parsing every line again:
+with slices that fit a core's L2 cache the re-parses hit the cache. On a 1M-call day of
+2 KB lines, 512 KB slices took 3.6-3.9 CPU-s per 253k lines against 5.2-5.3 with 4 MB."""
 
 _ISO_TS = r"^\d{4}-\d{2}-\d{2}[T ]([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)?$"
 
@@ -233,7 +236,8 @@ class BulkNativeReader:
             return self._target.empty_table(), np.empty(0, dtype=np.int64)
         numbers = pa.array(line_nos, pa.int64())
         table = pa.Table.from_arrays([numbers, lines], names=["line_no", "line"])
-        step = max(1, -(-len(lines) // SLICES_PER_CHUNK))
+        slices = max(1, -(-lines.nbytes // SLICE_BYTES))
+        step = max(1, -(-len(lines) // slices))
         table = pa.Table.from_batches(table.to_batches(max_chunksize=step))
         self._con.register("lines", table)
         try:
