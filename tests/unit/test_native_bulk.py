@@ -41,9 +41,11 @@ ODD_VALUES = [
     "2025-03-10T24:00:00Z", "2025-02-30T00:00:00Z", "2025-03-10", "20250310T120000Z",
     "2025-03-10T12:00:00z", 1741608000, 1741608000000, "success", "error", "ok",
     "é ✓ 😀", "nul\u0000here", [{"role": "user"}, "not a message"], ["doc", 3],
+    'say "hi" to C:\\tmp\nthen\ttab </b>', "-5", "1e3", 1e-7, 2.5e300, -0.0, 100000.0,
 ]
 RAW_TOKENS = ["NaN", "Infinity", "-Infinity", "1e400", "-0.0", "1E5", '"\\ud800"', '"\\ud83d\\ude00"',
-              "12345678901234567890123"]
+              "12345678901234567890123", "-0", "12.0", "2.50", "1e2", '"a\\/b"', '"\\u0041BC"', '"\\u00e9"',
+              "123456789012345678901234567890.5", "true", "false"]
 
 
 def mutate(record: dict, rng: random.Random) -> str:
@@ -65,6 +67,8 @@ def mutate(record: dict, rng: random.Random) -> str:
         line = line.replace('"@RAW@"', raw_patch[1], 1)
     if rng.random() < 0.05:  # a repeated key
         line = line[:-1] + ', "feature": "dup"}'
+    if rng.random() < 0.05:  # a key spelled with an escape is the same key
+        line = line.replace('"model":', '"mod\\u0065l":', 1)
     return line
 
 
