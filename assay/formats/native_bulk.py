@@ -30,9 +30,11 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import typing
+from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -47,6 +49,9 @@ SLICE_BYTES = 512 * 1024
 several JSON functions over each vector of lines in turn, each parsing every line again:
 with slices that fit a core's L2 cache the re-parses hit the cache. On a 1M-call day of
 2 KB lines, 512 KB slices took 3.6-3.9 CPU-s per 253k lines against 5.2-5.3 with 4 MB."""
+
+DECIDING_AHEAD = 2
+"""Chunks decided at once, each by its own DuckDB cursor, while the caller handles one."""
 
 _ISO_TS = r"^\d{4}-\d{2}-\d{2}[T ]([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)?$"
 
@@ -218,13 +223,26 @@ class BulkNativeReader:
         import duckdb
 
         self.day = day
-        self._con = duckdb.connect(config={"threads": threads} if threads else {})
+        # `decided_chunks` runs DECIDING_AHEAD queries at once: the cores are shared between
+        # them rather than each query's threads competing with the other's.
+        threads = threads or max(1, (os.cpu_count() or 1) // DECIDING_AHEAD)
+        self._con = duckdb.connect(config={"threads": threads})
         # Naive timestamps are UTC (as `as_utc` reads them), whatever the machine's zone.
         self._con.execute("SET TimeZone = 'UTC'")
+        self._per_thread = threading.local()
         self._sql = bulk_sql(default_app=default_app, day=day)
         self._target = pa.schema([pa.field("line_no", pa.int64())] + [
             field for field in CALL_ARROW_SCHEMA if field.name not in SOURCE_COLUMNS
         ])
+
+    def _cursor(self) -> Any:
+        """This thread's connection to the reader's database (chunks are decided in parallel);
+        it goes with its thread."""
+        con = getattr(self._per_thread, "con", None)
+        if con is None:
+            con = self._per_thread.con = self._con.cursor()
+            con.execute("SET TimeZone = 'UTC'")
+        return con
 
     def close(self) -> None:
         self._con.close()
@@ -239,11 +257,12 @@ class BulkNativeReader:
         slices = max(1, -(-lines.nbytes // SLICE_BYTES))
         step = max(1, -(-len(lines) // slices))
         table = pa.Table.from_batches(table.to_batches(max_chunksize=step))
-        self._con.register("lines", table)
+        con = self._cursor()
+        con.register("lines", table)
         try:
-            result = self._con.sql(self._sql).to_arrow_table()
+            result = con.sql(self._sql).to_arrow_table()
         finally:
-            self._con.unregister("lines")
+            con.unregister("lines")
         if not _ascending(result.column("line_no")):  # DuckDB keeps insertion order; make sure
             result = result.sort_by("line_no")
         ok = result.column("ok").to_numpy(zero_copy_only=False)
@@ -328,20 +347,22 @@ def _line_ends(data: bytes) -> np.ndarray:
 
 
 def decided_chunks(path: Any, reader: BulkNativeReader, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[LineChunk, pa.Table, np.ndarray]]:
-    """Each chunk of `path` with the bulk decision (`BulkNativeReader.decide`), in order. The
-    next chunk is read and decided in a background thread while the caller handles this one:
-    file reads and DuckDB release the GIL, so the per-line work, redaction and Parquet
-    writing of one chunk overlap the parsing of the next. Two chunks are in memory at most."""
+    """Each chunk of `path` with the bulk decision (`BulkNativeReader.decide`), in order.
+    While the caller handles one chunk, the next `DECIDING_AHEAD` are decided in background
+    threads (DuckDB releases the GIL), so the per-line work, redaction and Parquet writing
+    overlap the parsing, and one query's serial stretches (its start, its Arrow result)
+    overlap another's parallel scan. At most DECIDING_AHEAD + 1 chunks are in memory."""
     chunks = line_chunks(path, chunk_bytes)
+    with ThreadPoolExecutor(max_workers=DECIDING_AHEAD, thread_name_prefix="assay-bulk") as pool:
+        pending: deque[tuple[LineChunk, Future]] = deque()
 
-    def next_decided() -> tuple[LineChunk, pa.Table, np.ndarray] | None:
-        chunk = next(chunks, None)
-        if chunk is None:
-            return None
-        return (chunk, *reader.decide(chunk.strings(), chunk.line_nos))
+        def read_ahead() -> None:
+            while len(pending) < DECIDING_AHEAD and (chunk := next(chunks, None)) is not None:
+                pending.append((chunk, pool.submit(reader.decide, chunk.strings(), chunk.line_nos)))
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="assay-bulk") as pool:
-        pending = pool.submit(next_decided)
-        while (decided := pending.result()) is not None:
-            pending = pool.submit(next_decided)
-            yield decided
+        read_ahead()
+        while pending:
+            chunk, decided = pending.popleft()
+            fast, undecided = decided.result()
+            read_ahead()
+            yield chunk, fast, undecided
