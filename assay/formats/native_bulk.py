@@ -178,8 +178,8 @@ def _column_sql(f: _Field, default_app: str) -> str:
 
 
 def bulk_sql(*, default_app: str, day: date) -> str:
-    """The query over a table `lines(line_no BIGINT, line VARCHAR)`: one row per line with
-    `ok` (decided by the bulk path) and the call's columns (meaningful where ok). Each line
+    """The query over a table `lines(line_no BIGINT, line VARCHAR)`: `line_no` and the call's
+    columns of each line the bulk path accepts; the others are left undecided. Each line
     is parsed three times: the JSON types of the contract's keys, the count of its keys (an
     unknown or repeated key makes it differ), and the typed values."""
     paths = "[" + ", ".join(_quote(f"$.{f.name}") for f in FIELDS) + "]"
@@ -202,17 +202,20 @@ WITH parsed AS NOT MATERIALIZED (
         CASE WHEN types IS NOT NULL THEN json_transform(line, {_quote(structure)}) END AS v
     FROM parsed
 )
-SELECT line_no,
-    coalesce(
-        types IS NOT NULL
-        AND key_count = len(list_filter(types, lambda t: t IS NOT NULL))
-        AND {' AND '.join(checks)}
-        -- another day's call: the per-line reader quarantines it, with its reason
-        AND CAST(TRY_CAST(v.ts AS TIMESTAMPTZ) AS DATE) = DATE {_quote(day.isoformat())},
-        FALSE
-    ) AS ok,
-    {', '.join(columns)}
-FROM fields
+SELECT * EXCLUDE (ok) FROM (
+    SELECT line_no,
+        coalesce(
+            types IS NOT NULL
+            AND key_count = len(list_filter(types, lambda t: t IS NOT NULL))
+            AND {' AND '.join(checks)}
+            -- another day's call: the per-line reader quarantines it, with its reason
+            AND CAST(TRY_CAST(v.ts AS TIMESTAMPTZ) AS DATE) = DATE {_quote(day.isoformat())},
+            FALSE
+        ) AS ok,
+        {', '.join(columns)}
+    FROM fields
+)
+WHERE ok
 """
 
 
@@ -265,10 +268,9 @@ class BulkNativeReader:
             con.unregister("lines")
         if not _ascending(result.column("line_no")):  # DuckDB keeps insertion order; make sure
             result = result.sort_by("line_no")
-        ok = result.column("ok").to_numpy(zero_copy_only=False)
-        undecided = result.column("line_no").to_numpy()[~ok]
-        accepted = result.filter(result.column("ok")).drop_columns(["ok"])
-        return accepted.select(self._target.names).cast(self._target), undecided
+        # Only accepted lines come back (filtering in DuckDB saves copying the table in Arrow).
+        undecided = np.setdiff1d(line_nos, result.column("line_no").to_numpy(), assume_unique=True)
+        return result.select(self._target.names).cast(self._target), undecided
 
 
 def _ascending(column: pa.ChunkedArray) -> bool:
@@ -342,8 +344,18 @@ def line_chunks(path: Any, chunk_bytes: int = CHUNK_BYTES) -> Iterator[LineChunk
 
 
 def _line_ends(data: bytes) -> np.ndarray:
-    """The offset just past each line break."""
-    return np.flatnonzero(np.frombuffer(data, np.uint8) == 10) + 1
+    """The offset just past each line break. Call records with their messages run to
+    kilobytes a line: then `bytes.find` line by line (3 ms per 32 MB of 2 KB lines) beats
+    numpy's pass over every byte (10-12 ms); on short lines numpy does, and takes over."""
+    ends: list[int] = []
+    find = data.find
+    at = find(b"\n")
+    while at >= 0:
+        ends.append(at + 1)
+        if len(ends) == 1024 and at < 1024 * 512:  # lines under 512 bytes on average
+            return np.flatnonzero(np.frombuffer(data, np.uint8) == 10) + 1
+        at = find(b"\n", at + 1)
+    return np.array(ends, dtype=np.int64)
 
 
 def decided_chunks(path: Any, reader: BulkNativeReader, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[LineChunk, pa.Table, np.ndarray]]:

@@ -9,7 +9,7 @@ import pytest
 
 from assay.contracts.call import CALL_JSON_COLUMNS
 from assay.formats import parse_line
-from assay.formats.native_bulk import BulkNativeReader, line_chunks
+from assay.formats.native_bulk import BulkNativeReader, _line_ends, line_chunks
 from assets.raw_calls import validate_native
 from tests.unit.test_raw_calls_ingest import call
 
@@ -166,6 +166,13 @@ def test_line_chunks_cut_only_between_lines(tmp_path, chunk_bytes, ending):
         assert chunk.line_nos[0] == len(got) + 1
         got.extend(chunk.line(i).rstrip(b"\n") for i in range(len(chunk)))
     assert got == lines
+
+
+@pytest.mark.parametrize("line_bytes", [1, 40, 511, 513, 2000])
+def test_line_ends_are_found_for_short_and_long_lines(line_bytes):
+    data = b"".join(bytes([65 + i % 26]) * (line_bytes - 1) + b"\n" for i in range(3000)) + b"tail"
+    ends = _line_ends(data)
+    assert ends.tolist() == [line_bytes * (i + 1) for i in range(3000)]
 
 
 def test_a_line_that_is_not_utf8_is_left_to_the_per_line_reader(tmp_path):
