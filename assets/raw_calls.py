@@ -303,14 +303,14 @@ class _DayState:
         where = f"{self.files[first >> 32].relative}:{first & 0xFFFFFFFF}"
         return f"duplicate call_id {call_id!r} (first at {where})"
 
-    def remember_new_call_ids(self, call_ids: list[str], file: _File, offsets: list[int]) -> bool:
+    def remember_new_call_ids(self, call_ids: list[str], file: _File, offsets: np.ndarray) -> bool:
         """The common case in one step: when none of `call_ids` was seen and none repeats,
         remember them all (as `duplicate_reason` would, one by one) and return True. Otherwise
         remember nothing and return False: the caller goes call by call."""
         if len(set(call_ids)) != len(call_ids) or not self._seen.keys().isdisjoint(call_ids):
             return False
-        base = file.index << 32
-        self._seen.update(zip(call_ids, (base | offset for offset in offsets), strict=True))
+        where = (np.asarray(offsets, dtype=np.int64) | (file.index << 32)).tolist()
+        self._seen.update(zip(call_ids, where, strict=True))
         return True
 
     def add_span(self, row: dict[str, Any], file: _File) -> None:
@@ -371,10 +371,10 @@ def _ingest_native(state: _DayState, file: _File) -> None:
             ]).sort_by("source_offset")
         # Duplicates: the first accepted line of a call_id (across the day's files) keeps it.
         call_ids = table.column("call_id").to_pylist()
-        line_nos = table.column("source_offset").to_pylist()
+        line_nos = table.column("source_offset").to_numpy()
         if not state.remember_new_call_ids(call_ids, file, line_nos):
             keep = np.ones(table.num_rows, dtype=bool)
-            for row, (call_id, line_no) in enumerate(zip(call_ids, line_nos, strict=True)):
+            for row, (call_id, line_no) in enumerate(zip(call_ids, line_nos.tolist(), strict=True)):
                 reason = state.duplicate_reason(call_id, file, line_no)
                 if reason is not None:
                     keep[row] = False
