@@ -168,10 +168,27 @@ def test_line_chunks_cut_only_between_lines(tmp_path, chunk_bytes, ending):
     assert got == lines
 
 
+def test_read_buffers_are_reused_only_once_nothing_refers_to_them(tmp_path):
+    path = tmp_path / "f.jsonl"
+    lines = [(b"%05d" % i) * (1 + i % 7) for i in range(400)]
+    path.write_bytes(b"\n".join(lines) + b"\n")
+
+    kept = [(chunk, chunk.strings()) for chunk in line_chunks(path, chunk_bytes=64)]
+    assert len(kept) > 20
+    seen = [line for chunk, _ in kept for line in (chunk.line(i).rstrip(b"\n") for i in range(len(chunk)))]
+    assert seen == lines, "a chunk still held was overwritten by a later read"
+    assert [s.rstrip("\n") for _, strings in kept for s in strings.to_pylist()] == [x.decode() for x in lines]
+
+    buffers = set()
+    for chunk in line_chunks(path, chunk_bytes=64):  # each dropped before the one after next
+        buffers.add(id(chunk.data))
+    assert len(buffers) <= 3
+
+
 @pytest.mark.parametrize("line_bytes", [1, 40, 511, 513, 2000])
 def test_line_ends_are_found_for_short_and_long_lines(line_bytes):
     data = b"".join(bytes([65 + i % 26]) * (line_bytes - 1) + b"\n" for i in range(3000)) + b"tail"
-    ends = _line_ends(data)
+    ends = _line_ends(data + b"\n" * 50, len(data))  # bytes past `size` are not looked at
     assert ends.tolist() == [line_bytes * (i + 1) for i in range(3000)]
 
 
