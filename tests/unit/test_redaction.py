@@ -117,6 +117,10 @@ def _pii_like_text(rng) -> str:
         lambda: rng.choice(["sk-proj-", "AKIA", "ghp_", "xoxb-", "AIza"]) + "".join(rng.choice("ABCdef0123456789_-") for _ in range(40)),
         lambda: f"{rng.choice(['api_key', 'TOKEN', 'Secret'])}={''.join(rng.choice('aZ09xQ7') for _ in range(24))}",
         lambda: rng.choice(["order", "ref #", "call me at", "é", "١٢٣٤٥٦٧٨٩٠١", "ＡＢ"]),
+        lambda: rng.choice(["Phone:", "TEL.", "Fax #", "reach us on", "WhatsApp", "dial", "ring me at",
+                            "mobile number:", "text me on ", "Cell no.", "answering at"]),
+        lambda: rng.choice(["(", "(+", "+", ""]) + rng.choice([") (", ")-(", ") ", " ", "-", ""]).join(
+            digits(rng.randint(1, 4)) for _ in range(rng.randint(2, 4))),
         lambda: digits(rng.randint(1, 20)),
     ]
     return " ".join(rng.choice(fragments)() for _ in range(rng.randint(1, 4)))
@@ -127,17 +131,20 @@ def test_the_bulk_prefilter_never_skips_a_text_holding_pii():
 
     import pyarrow.compute as pc
 
-    from evaluators.safety import PII_CANDIDATE_RE2, find_pii
+    from evaluators.safety import PII_CANDIDATE_RE2, find_pii, pii_candidate_re2
 
     rng = random.Random(7)
     # Short IPs, and phones in non-ASCII digits (Python's \d matches them, RE2's does not).
     edge = ["1.2.3.4", "ip 8.8.8.8 ok", "+١ ٤١٥ ٥٥٥ ٠١٣٤", "call ٤١٥-٥٥٥-٠١٣٤ now"]
     texts = [_pii_like_text(rng) for _ in range(20_000)] + edge + [LEAK, "nothing to see here", "order 884748. Please"]
-    candidate = pc.match_substring_regex(pa.array(texts), PII_CANDIDATE_RE2).to_pylist()
     holding = [i for i, text in enumerate(texts) if find_pii(text)]
     assert len(holding) > 5_000  # the generator does reach the detectors
-    assert [texts[i] for i in holding if not candidate[i]] == []
-    assert not candidate[-2] and not candidate[-1]  # and it does skip plain text
+    for pattern in (PII_CANDIDATE_RE2, pii_candidate_re2(narrow=True)):
+        candidate = pc.match_substring_regex(pa.array(texts), pattern).to_pylist()
+        assert [texts[i] for i in holding if not candidate[i]] == []
+        assert not candidate[-2] and not candidate[-1]  # and it does skip plain text
+    # The narrow one skips an order number the broad one lets through.
+    assert not pc.match_substring_regex(pa.array(["order 631602 3 weeks ago"]), pii_candidate_re2(narrow=True))[0].as_py()
 
 
 def test_names_and_addresses_are_redacted_when_the_config_opts_in():
