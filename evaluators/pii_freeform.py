@@ -237,9 +237,13 @@ When Where Who What Why How Which Price Total Amount Type Category Notes Comment
 Reason Result Priority Topic Event Venue Host Team Department Country City State Language
 """.split())
 # "Tilly Nicholson lives at ...": two capitalised words, then a verb that takes a person.
+NAME_VERBS = (
+    "lives", "lived", "will be", "is from", "was born", "says", "said", "spent", "explained", "works",
+    "worked", "wrote", "called", "emailed", "asked", "told", "replied",
+)
+"""Verbs after which two capitalised words are taken for a name ("Anna Berg said")."""
 _NAME_THEN_VERB = re.compile(
-    rf"(?<![\w'’-])(?P<name>{_NAME_TOKEN}(?:[ \t]{_INITIAL})?[ \t]{_NAME_TOKEN})[ \t]+(?:lives|lived|will be|is from"
-    rf"|was born|says|said|spent|explained|works|worked|wrote|called|emailed|asked|told|replied)\b"
+    rf"(?<![\w'’-])(?P<name>{_NAME_TOKEN}(?:[ \t]{_INITIAL})?[ \t]{_NAME_TOKEN})[ \t]+(?:{_alt(NAME_VERBS)})\b"
 )
 _CAPITALISED = re.compile(rf"(?<![\w'’-]){_NAME_TOKEN}")
 _SURNAME = re.compile(rf"(?:[ \t]{_INITIAL})?[ \t]{_NAME_TOKEN}(?:[- ]{_NAME_TOKEN})?")
@@ -309,6 +313,6 @@ CANDIDATE_RE2 = {
     )) + ")|" + _literals(STREET_ENDINGS) + r"|,\s*[a-z]{2}\s+\d{5}|\d{3,6}[ \t]+[a-z])",
     "PERSON": r"(?i:\b(?:" + "|".join((
         _literals(HONORIFICS), _literals(NAME_CUES), _literals(WEAK_NAME_CUES), _literals(NAME_FIELDS),
-        _literals(CLOSINGS), _literals(FIRST_NAMES),
+        _literals(CLOSINGS), _literals(FIRST_NAMES), _literals(NAME_VERBS),
     )) + "))",
 }

@@ -117,13 +117,17 @@ def _freeform_text(rng: random.Random) -> str:
     words = ["Anna", "Smith", "Street", "Rd", "Apt", "at", "lives", "my name is", "Dr.", "Regards,\n",
              "Name:", "Hauptstraße", "Koskikatu", "Rua", "ul.", "Box", "P.O.", "PSC", "zip", ",", "IL",
              "Evergreen", "Terrace", "Mr", "Kevin", "\n", "o'neil", "Nicole:", "John:", "hello", "42",
-             "62704", "12a", "Lane", "Suite", "5", "I'm", "Ola", "Ubul", "vej", "gate", "u.", "tér", "é"]
+             "62704", "12a", "Lane", "Suite", "5", "I'm", "Ola", "Ubul", "vej", "gate", "u.", "tér", "é",
+             "Mohmad", "Vizirov", "R.", "said", "will be", "explained"]  # names no list holds, then a verb
     return " ".join(rng.choice(words) for _ in range(rng.randint(1, 10)))
 
 
 def test_the_prefilter_for_every_type_never_skips_a_text_holding_pii():
     rng = random.Random(11)
-    texts = [_freeform_text(rng) for _ in range(3_000)] + ["nothing to see", "42 apples"]
+    # A name no list holds, found by the verb after it.
+    named = ["Mohmad R. Vizirov will be talking in the conference", "Then Ubul Vizirov explained why"]
+    assert all(find_pii(text, entities=["PERSON"]) for text in named)
+    texts = named + [_freeform_text(rng) for _ in range(3_000)] + ["nothing to see", "42 apples"]
     candidate = pc.match_substring_regex(pa.array(texts), pii_candidate_re2(ENTITY_TYPES)).to_pylist()
     holding = [i for i, text in enumerate(texts) if find_pii(text, entities=ENTITY_TYPES)]
     assert len(holding) > 600
