@@ -221,7 +221,8 @@ WHERE ok
 
 
 class BulkNativeReader:
-    """Decides the plain lines of native JSONL chunks with one DuckDB connection."""
+    """Decides the plain lines of native JSONL chunks: one in-memory DuckDB database, a cursor
+    per deciding thread."""
 
     def __init__(self, *, default_app: str, day: date, threads: int | None = None):
         import duckdb
@@ -391,7 +392,8 @@ def decided_chunks(path: Any, reader: BulkNativeReader, chunk_bytes: int = CHUNK
     While the caller handles one chunk, the next `DECIDING_AHEAD` are decided in background
     threads (DuckDB releases the GIL), so the per-line work, redaction and Parquet writing
     overlap the parsing, and one query's serial stretches (its start, its Arrow result)
-    overlap another's parallel scan. At most DECIDING_AHEAD + 1 chunks are in memory."""
+    overlap the other's work: with one query at a time the cores idled through them. At
+    most DECIDING_AHEAD + 2 chunks are in memory (the caller's last one included)."""
     chunks = line_chunks(path, chunk_bytes)
     with ThreadPoolExecutor(max_workers=DECIDING_AHEAD, thread_name_prefix="assay-bulk") as pool:
         pending: deque[tuple[LineChunk, Future]] = deque()
