@@ -57,7 +57,7 @@ FORMAT_NAMES = ("assay_jsonl", "openai_chat", "litellm_payload", "otlp_json", "l
 NATIVE = "assay_jsonl"
 NATIVE_ROUNDS = 3
 """Rounds for the native format: single runs of either phase vary by 10-15% on a shared
-2-core machine (DuckDB 5.7-6.8 s, assay 10.9-12.3 s on the same day)."""
+2-core machine, more under load (DuckDB 5.1-10.5 s, assay 10.9-16.1 s on the same day)."""
 
 
 def landing_file(home: Path, fmt: str) -> Path:

@@ -102,9 +102,15 @@ _DATE_LIKE = re.compile(r"^\d{4}[-./]\d{1,2}[-./]\d{1,2}\b|^\d{1,2}[-./]\d{1,2}[
 
 # A label or verb right before the number ("Phone:", "Fax:", "call me on"): then short
 # local numbers ("467 3395", 7-8 digits) and unseparated ones ("9498777106") are phones too.
+# Each cue is its first word and the pattern of the rest (the bulk prefilter,
+# _PHONE_NARROW_RE2, looks for the first words).
+_PHONE_CUES = {
+    "phone": "", "tel": "", "telephone": "", "mobile": "", "cell": "", "fax": "",
+    "call": "(?: me| us)?(?: on| at)?", "reach": " (?:me|us)(?: on| at)?", "answering": " at",
+    "text": " (?:me|us)(?: on| at)?", "whats": " ?app", "dial": "", "ring": " (?:me|us)(?: on| at)?",
+}
 _PHONE_CUE = re.compile(
-    r"\b(?:phone|tel|telephone|mobile|cell|fax|call(?: me| us)?(?: on| at)?|reach (?:me|us)(?: on| at)?"
-    r"|answering at|text (?:me|us)(?: on| at)?|whats ?app|dial|ring (?:me|us)(?: on| at)?)"
+    r"\b(?:" + "|".join(word + rest for word, rest in _PHONE_CUES.items()) + ")"
     r"(?:\s?(?:number|no\.?|nr\.?|#))?[\s:.]*$",
     re.IGNORECASE,
 )
@@ -367,12 +373,12 @@ _DIGITS = "0123456789"
 _IP_SHAPE = re.compile(r"\d\.\d{1,3}\.\d{1,3}\.\d")  # in every _IPV4 match
 _PHONE_SHAPE = re.compile(r"\d[\d ().-]{6,22}\d")  # in every _PHONE match
 # In every text holding a phone _phone_ok accepts, a card or an SSN: 9 or more digits
-# joined by the separators _PHONE allows, or (a cued phone: 7 or more) a cue word of
-# _PHONE_CUE then, with no digit between, 7 digits. Narrower than _PHONE_SHAPE ("order
-# 631602 3 weeks ago" does not match) but a third slower for RE2 over a whole column.
+# joined by the separators _PHONE allows, or (a cued phone: 7 or more) the first word of a
+# cue (_PHONE_CUES) then, with no digit between, 7 digits. Narrower than _PHONE_SHAPE
+# ("order 631602 3 weeks ago" does not match) but a third slower for RE2 over a column.
 _PHONE_NARROW_RE2 = (
     r"\d(?:[ ().-]*\d){8}"
-    r"|(?i:phone|tel|mobile|cell|fax|call|reach|answering|text|whats|dial|ring)\D*\d(?:[ ().-]*\d){6}"
+    r"|(?i:" + "|".join(_PHONE_CUES) + r")\D*\d(?:[ ().-]*\d){6}"
 )
 
 
@@ -410,8 +416,8 @@ _NEEDS: dict[str, Callable[[str, int], bool]] = {
 # detector contains: used to skip, in bulk and in C++, the texts of a whole column that
 # cannot hold PII (`assay.redaction`). In an ASCII text: EMAIL needs "@"; PHONE
 # _PHONE_SHAPE, which CREDIT_CARD (13+ digits, single separators) and US_SSN (ddd-dd-dddd)
-# matches also hold (or, narrower, _PHONE_NARROW_RE2); IP_ADDRESS _IP_SHAPE; IBAN the first 15 characters of its pattern, all
-# upper or all lower case (_ibans skips mixed case); API_KEY the literals of _may_hold_key,
+# matches also hold (or, narrower, _PHONE_NARROW_RE2); IP_ADDRESS _IP_SHAPE; IBAN the first
+# 15 characters of its pattern, all upper or all lower case (_ibans skips mixed case); API_KEY the literals of _may_hold_key,
 # with gh[pousr]_ and github_pat_ written out; ADDRESS and PERSON the literals of their word
 # lists (`evaluators.pii_freeform.CANDIDATE_RE2`). Any non-ASCII text is a candidate: there
 # `\d` and IGNORECASE mean more in Python.
@@ -427,15 +433,15 @@ _CANDIDATE_RE2 = {
 }
 
 
+_NARROW_CANDIDATE_RE2 = _CANDIDATE_RE2 | dict.fromkeys(("PHONE", "CREDIT_CARD", "US_SSN"), _PHONE_NARROW_RE2)
+
+
 def pii_candidate_re2(entities: Iterable[str] | None = None, *, narrow: bool = False) -> str:
     """The RE2 prefilter for these entity types (default: `DEFAULT_ENTITY_TYPES`). The
     `narrow` one skips more texts but costs more a byte: run it over the candidates of the
     first, before the detectors."""
-    shape = _PHONE_SHAPE.pattern
-    parts = dict.fromkeys(
-        _PHONE_NARROW_RE2 if narrow and _CANDIDATE_RE2[e] == shape else _CANDIDATE_RE2[e]
-        for e in _check_entities(entities)
-    )
+    patterns = _NARROW_CANDIDATE_RE2 if narrow else _CANDIDATE_RE2
+    parts = dict.fromkeys(patterns[e] for e in _check_entities(entities))
     return "|".join((*parts, r"[^\x00-\x7f]"))
 
 
