@@ -292,9 +292,33 @@ def load_config(path: Path | str | None = None) -> AssayConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections")
     try:
-        return AssayConfig.model_validate(data)
+        config = AssayConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, path, root)) from None
+    if any(":" in e.type for e in config.evaluators):
+        _importable_from(path.resolve().parent)
+    return config
+
+
+def _importable_from(folder: Path) -> None:
+    """Custom evaluator types (`type: "checks:MentionsAcme"`) are imported from the config
+    file's folder too: `assay` runs as a console script, whose import path holds its own bin
+    folder, not the folder the user keeps assay.yaml and checks.py in."""
+    import sys
+
+    if str(folder) not in sys.path:
+        sys.path.append(str(folder))
+
+
+def locate(path: Path | str, loc: list[Any]) -> str:
+    """`file:line` of the key at `loc` (e.g. ["evaluators", 3, "type"]) in a config file, or
+    of its nearest ancestor that exists; `file` alone when the file cannot be read."""
+    path = Path(path)
+    try:
+        line = _line_of(yaml.compose(path.read_text(encoding="utf-8")), list(loc))
+    except (OSError, yaml.YAMLError):
+        line = None
+    return f"{path}:{line}" if line else str(path)
 
 
 def _describe(exc: ValidationError, path: Path, root: yaml.Node | None) -> str:

@@ -212,8 +212,12 @@ class ParamSpec:
     default: Any = None
 
 
-def _valid_types_hint() -> str:
-    return f"valid types: {', '.join(sorted(EVALUATOR_TYPES))}, or a custom 'package.module:Class'"
+def _valid_types_hint(type_: str = "") -> str:
+    import difflib
+
+    close = difflib.get_close_matches(type_, EVALUATOR_TYPES, n=1, cutoff=0.75)
+    guess = f"did you mean {close[0]!r}? " if close else ""
+    return f"{guess}valid types: {', '.join(sorted(EVALUATOR_TYPES))}, or a custom 'package.module:Class'"
 
 
 def resolve_type(type_: str) -> tuple[str, dict[str, Any]]:
@@ -234,7 +238,7 @@ def evaluator_class(type_: str) -> type:
     if custom:
         module_name, sep, attr = type_.partition(":")
         if not sep or not module_name or not attr.isidentifier():
-            raise UnknownEvaluatorError(f"unknown evaluator type {type_!r}; {_valid_types_hint()}")
+            raise UnknownEvaluatorError(f"unknown evaluator type {type_!r}; {_valid_types_hint(type_)}")
         target = type_
     module_name, _, attr = target.partition(":")
     try:
@@ -413,14 +417,25 @@ def build_evaluator(
     params = {**fixed, **params}
     validate_params(label, cls, params)
 
-    kwargs: dict[str, Any] = {**params, "name": name}
+    # A class built for assay takes `name` (and `failure_category`) in its constructor; a
+    # plain class that only has them as class attributes, as the protocol allows, is built
+    # with its params alone and given the config's name afterwards.
+    accepted = _init_names(cls)
+    takes_any = _takes_var_keywords(cls)
+    kwargs: dict[str, Any] = dict(params)
+    late: dict[str, Any] = {"name": name}
     if failure_category is not None:
-        kwargs["failure_category"] = failure_category
-    if "params" in _init_names(cls):
+        late["failure_category"] = failure_category
+    for key in list(late):
+        if key in accepted or takes_any:
+            kwargs[key] = late.pop(key)
+    if "params" in accepted:
         kwargs["params"] = dict(params)
     try:
         evaluator = cls(**kwargs)
-    except (ValueError, TypeError) as exc:
+        for key, value in late.items():
+            setattr(evaluator, key, value)
+    except (ValueError, TypeError, AttributeError) as exc:
         raise ValueError(f"{label}: {exc}") from exc
 
     if not isinstance(evaluator, Evaluator):
@@ -434,7 +449,13 @@ def build_evaluator(
 def _init_names(cls: type) -> set[str]:
     if dataclasses.is_dataclass(cls):
         return {f.name for f in dataclasses.fields(cls) if f.init}
-    return set(inspect.signature(cls).parameters)
+    return {p.name for p in inspect.signature(cls).parameters.values() if p.kind is not p.VAR_KEYWORD}
+
+
+def _takes_var_keywords(cls: type) -> bool:
+    if dataclasses.is_dataclass(cls):
+        return False
+    return any(p.kind is p.VAR_KEYWORD for p in inspect.signature(cls).parameters.values())
 
 
 # ---------------------------------------------------------------------------- catalogue

@@ -16,6 +16,19 @@ class CliError(Exception):
     """A failure the user can act on: printed as one message, exit status 1."""
 
 
+class JobFailed(CliError):
+    """A Dagster run of one job failed: `str()` is the one line a user reads (job, step, the
+    exception's own message, run id, log file); `trace` is what `--verbose` adds."""
+
+    def __init__(self, line: str, trace: str = ""):
+        super().__init__(line)
+        self.trace = trace
+
+
+VERBOSE = False
+"""Set by `assay --verbose`: a failed step prints its whole stack trace, not only its cause."""
+
+
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -39,7 +52,9 @@ class Runner:
     """Runs assay's jobs in this process, recorded in the Dagster instance under ASSAY_HOME,
     so `assay ui` shows the same runs, partitions and metadata as a scheduled night."""
 
-    QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    # Dagster's own log lines (and dbt's on stdout) go to the run's log file, not the terminal:
+    # the terminal gets one line per job, or one line naming the cause when a step fails.
+    FILE_LOGS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
     def __init__(self) -> None:
         from dagster import DagsterInstance
@@ -62,31 +77,25 @@ class Runner:
         job = self.defs.resolve_job_def(job_name)
         log_path = AssayHome.from_env().root / "logs" / f"{job_name}{'-' + partition_key if partition_key else ''}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        # dbt's own log lines go to stdout; keep them in a file, not the terminal.
-        with log_path.open("w") as log, contextlib.redirect_stdout(log):
+        with log_path.open("w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
             result = job.execute_in_process(
-                instance=self.instance, partition_key=partition_key, run_config=self.QUIET_LOGS, raise_on_error=False,
+                instance=self.instance, partition_key=partition_key, run_config=self.FILE_LOGS, raise_on_error=False,
                 tags=tags
             )
         seconds = time.perf_counter() - started
         if not result.success:
+            step, cause, trace = first_step_failure(result.all_events)
             if job_name == "daily_job":
                 from orchestration.alert_sensors import send_run_failure_alert
 
-                first = next((e for e in result.all_events if e.is_step_failure and e.step_failure_data.error), None)
                 send_run_failure_alert(
                     AssayHome.from_env(), job_name=job_name, run_id=result.run_id, partition_key=partition_key,
-                    error=first.step_failure_data.error.message if first else "run failed",
+                    error=cause,
                 )
-            failures = [
-                f"  {event.step_key}: {event.step_failure_data.error.message.strip() if event.step_failure_data.error else ''}"
-                for event in result.all_events
-                if event.is_step_failure
-            ]
-            raise CliError(
-                f"{job_name}{f' [{partition_key}]' if partition_key else ''} failed (run {result.run_id}):\n"
-                + "\n".join(failures)
-                + f"\nfull log: {log_path}; run details: `make ui`"
+            where = f" [{partition_key}]" if partition_key else ""
+            raise JobFailed(
+                f"{job_name}{where} failed at {step}: {cause} (run {result.run_id[:8]}; full log: {log_path})",
+                trace,
             )
         _say(f"  ok  {job_name:<14} {label or partition_key or '':<22} {seconds:5.1f}s  run {result.run_id[:8]}")
 
@@ -112,8 +121,36 @@ def configure_pools(instance) -> None:
             instance.event_log_storage.set_concurrency_slots(pool, limit)
 
 
-def run_loop(days: list[str]) -> None:
-    """The whole loop over `days`: daily chain per day, curation, every candidate, decision."""
+def first_step_failure(events) -> tuple[str, str, str]:
+    """(step key, the exception's own message on one line, the whole trace) of a failed
+    run's first failed step. Dagster wraps a user exception in its own error types; the
+    innermost cause is the one the user can act on."""
+    failed = next((e for e in events if e.is_step_failure), None)
+    if failed is None:
+        failure = next((e for e in events if e.is_failure), None)
+        message = failure.message if failure is not None and failure.message else "the run failed before any step"
+        return "run", " ".join(message.split()), ""
+    error = failed.step_failure_data.error
+    if error is None:
+        return failed.step_key, "the step failed without an error message", ""
+    trace = error.to_string()
+    while error.cause is not None:
+        error = error.cause
+    message = error.message.strip()
+    # "pkg.module.Failure: text" -> "text" for dg.Failure; other exceptions keep their class.
+    head, sep, rest = message.partition(": ")
+    if sep and head.split(".")[-1] == "Failure":
+        message = rest
+    elif sep and "." in head:
+        message = f"{head.split('.')[-1]}: {rest}"
+    return failed.step_key, "; ".join(line.strip() for line in message.splitlines() if line.strip()), trace
+
+
+def run_loop(days: list[str]) -> list[tuple[str, JobFailed]]:
+    """The whole loop over `days`: daily chain per day, curation, every candidate, decision.
+    No days: the dataset is the golden and red-team cases alone. A candidate whose replay
+    fails does not stop the others: it is decided (insufficient evidence, the cause named)
+    with them, and returned with its failure."""
     config = _load_config()
     runner = Runner()
     _say(f"assay: {len(days)} day(s), {len(config.candidates)} candidate(s)")
@@ -121,17 +158,23 @@ def run_loop(days: list[str]) -> None:
     from assets.partitions import DAYS_TAG
 
     # The SLO marts rebuild only the days this run scored (incremental by day).
-    runner.run("curate_job", label="dataset + SLO marts", tags={DAYS_TAG: ",".join(days)})
+    runner.run("curate_job", label="dataset + SLO marts", tags={DAYS_TAG: ",".join(days)} if days else None)
     ids = [c.candidate_id for c in config.candidates]
     runner.register_candidates(ids)
+    failed: list[tuple[str, JobFailed]] = []
     for cid in ids:
-        runner.run("candidate_job", partition_key=cid)
+        try:
+            runner.run("candidate_job", partition_key=cid)
+        except JobFailed as exc:
+            _say(f"  FAIL candidate_job  {cid}: {exc}")
+            failed.append((cid, exc))
     runner.run("decide_job", label="marts + decisions")
     from assay.runtime import AssayHome
     from orchestration.alert_sensors import send_loop_alerts
 
     # No sensor daemon watches an in-process loop: send what the alert sensors would.
     send_loop_alerts(AssayHome.from_env(), config.slos.model_dump())
+    return failed
 
 
 # --- reading decisions ----------------------------------------------------------------------
@@ -229,20 +272,27 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 def cmd_run(args: argparse.Namespace) -> None:
     home = _home()
-    _load_config()  # fail fast on a bad config, before Dagster loads
+    config, found = preflight()  # refuse a config the run would fail on, before Dagster loads
     from orchestration.sensors import landed_days
 
     days = args.day or landed_days(home.landing)
-    if not days:
-        raise CliError(f"nothing landed under {home.landing}/<source>/<YYYY-MM-DD>/: run `assay generate` or land files")
     for day in days:
         try:
             date.fromisoformat(day)
         except ValueError:
             raise CliError(f"--day {day!r} is not a date (YYYY-MM-DD)") from None
-    run_loop(days)
+    if not days:
+        if not (found.golden_cases and config.candidates):
+            raise CliError(
+                f"nothing to evaluate: no logs landed under {home.landing}/<source>/<YYYY-MM-DD>/ "
+                "(`assay ingest FILE` lands them) and no golden cases with candidates to compare "
+                "(`dataset.golden_dir` and `candidates:` in the config)"
+            )
+        _say(f"no production logs landed: comparing the candidates on {found.golden_cases} golden/red-team case(s)")
+    failed = run_loop(days)
     print_decisions(latest_decisions())
-    print_detection(home, days)
+    for candidate_id, exc in failed:
+        _say(f"assay: candidate {candidate_id}: its replay failed, so its decision is insufficient_evidence: {exc}")
 
 
 def _rows_from(lake, table: str, day: str, source_files: set[str]) -> int:
@@ -323,7 +373,10 @@ def print_detection(home, days: list[str]) -> None:
         return
     flagged = zip(failures.column("call_id").to_pylist(), failures.column("failure_category").to_pylist(), strict=True)
     rows = detection_quality(demo_truth(home.root, days), flagged, set(sampled.column("call_id").to_pylist()))
-    print("\ninjected failures found by the evaluators (ground truth: the generator's)")
+    print("\nWiring check, not a measurement of detector quality: the failures the demo generator injected,")
+    print("and how many the evaluators flagged. The judged kinds (hallucination, tool_misuse) are scored")
+    print("by the sim judge, which shares the generator's world: it finds them by construction, less the")
+    print("verdicts it flips on purpose. Detector quality is measured on held-out data (bench/safety_quality.py).")
     print(format_detection(rows))
 
 
@@ -344,9 +397,26 @@ def cmd_gate(args: argparse.Namespace) -> None:
     _say(reason)
 
 
-def cmd_validate(args: argparse.Namespace) -> None:
+def preflight():
+    """The config, checked for everything a run will need (`orchestration.preflight`):
+    warnings printed, errors raised as one ConfigError (exit 2)."""
+    from assay.config import ConfigError, config_path
+    from orchestration.preflight import check_config
+
     config = _load_config()
-    print(f"ok: {len(config.evaluators)} evaluators, {len(config.candidates)} candidates")
+    found = check_config(config, config_path())
+    for warning in found.warnings:
+        _say(f"warning: {warning}")
+    if found.errors:
+        raise ConfigError("invalid config\n" + "\n".join(found.errors))
+    return config, found
+
+
+def cmd_validate(args: argparse.Namespace) -> None:
+    config, found = preflight()
+    print(f"ok: {len(config.evaluators)} evaluators, {len(config.candidates)} candidates, "
+          f"{found.golden_cases} golden/red-team cases"
+          + (f"; {len(found.warnings)} warning(s) above" if found.warnings else ""))
 
 
 def cmd_evaluators(args: argparse.Namespace) -> None:
@@ -549,6 +619,12 @@ def build_parser() -> argparse.ArgumentParser:
         "regression dataset, compare candidates, decide what ships. "
         "Paths: ASSAY_HOME (default ./.assay), ASSAY_CONFIG (default ./assay.yaml).",
     )
+    # `--verbose` before or after the command: `assay -v run` and `assay run --verbose`.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="on a failed run, print the whole stack trace, not only the cause")
+    parser.add_argument("-v", "--verbose", action="store_true", default=False,
+                        help="on a failed run, print the whole stack trace, not only the cause")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def generation_options(p: argparse.ArgumentParser) -> None:
@@ -557,17 +633,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--end-day", help="last day, YYYY-MM-DD (default: yesterday, UTC)")
         p.add_argument("--seed", type=int, default=7)
 
-    p = sub.add_parser("demo", help="generate demo traffic and run the whole loop; print the decisions")
+    p = sub.add_parser("demo", parents=[common], help="generate demo traffic and run the whole loop; print the decisions")
     generation_options(p)
     p.set_defaults(func=cmd_demo)
-    p = sub.add_parser("generate", help="write demo traffic (with injected failures) to the landing folder")
+    p = sub.add_parser("generate", parents=[common], help="write demo traffic (with injected failures) to the landing folder")
     generation_options(p)
     p.set_defaults(func=cmd_generate)
-    p = sub.add_parser("run", help="run the loop over landed days: score, curate, replay candidates, decide")
+    p = sub.add_parser("run", parents=[common], help="run the loop over landed days: score, curate, replay candidates, decide")
     p.add_argument("--day", action="append", help="a day to (re)process, YYYY-MM-DD; repeatable (default: all landed)")
     p.set_defaults(func=cmd_run)
-    p = sub.add_parser(
-        "ingest",
+    p = sub.add_parser("ingest", parents=[common],
         help="land log files (any supported format, each record to its own day) and ingest those days",
     )
     p.add_argument("paths", nargs="+", metavar="PATH")
@@ -575,22 +650,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip content sniffing and read every file as this format")
     p.add_argument("--source", default="manual", help="landing source folder name (default: manual)")
     p.set_defaults(func=cmd_ingest)
-    p = sub.add_parser(
-        "report", help="print the latest deploy decisions (json: one object per candidate, with its report files)"
+    p = sub.add_parser("report", parents=[common], help="print the latest deploy decisions (json: one object per candidate, with its report files)"
     )
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(func=cmd_report)
-    p = sub.add_parser(
-        "gate",
+    p = sub.add_parser("gate", parents=[common],
         help="exit 0 only if the candidate's latest decision is approved (1 rejected, 3 insufficient "
         "evidence, 4 no decision); for CI/CD",
     )
     p.add_argument("candidate", help="a candidate id")
     p.set_defaults(func=cmd_gate)
-    p = sub.add_parser("labels", help="human labels: on judge scores (calibration) and on regression cases")
+    p = sub.add_parser("labels", parents=[common], help="human labels: on judge scores (calibration) and on regression cases")
     labels = p.add_subparsers(dest="labels_command", required=True)
-    p = labels.add_parser(
-        "import",
+    p = labels.add_parser("import", parents=[common],
         help="import labels (CSV with a header, or JSONL): judge labels (subject_id or call_id, evaluator, "
         "label pass/fail) or, in a file with no evaluator column, case labels (case_id, label "
         "correct/wrong/critical, note)",
@@ -598,16 +670,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", help="label files (.csv, .jsonl)")
     p.add_argument("--calibrate", action="store_true", help="then run curate_job, which computes judge_calibration")
     p.set_defaults(func=cmd_labels_import)
-    p = labels.add_parser(
-        "export",
+    p = labels.add_parser("export", parents=[common],
         help="export the current dataset's cases for labelling (label: correct, wrong or critical; then import)",
     )
     p.add_argument("--format", choices=["csv", "jsonl"], default="csv")
     p.add_argument("--out", metavar="PATH", help="file to write (default: standard output)")
     p.set_defaults(func=cmd_labels_export)
-    p = sub.add_parser("candidates", help="list candidates, or add one to assay.yaml")
+    p = sub.add_parser("candidates", parents=[common], help="list candidates, or add one to assay.yaml")
     cands = p.add_subparsers(dest="candidates_command", required=True)
-    p = cands.add_parser("add", help="add a candidate (model + prompt) to assay.yaml, comments kept")
+    p = cands.add_parser("add", parents=[common], help="add a candidate (model + prompt) to assay.yaml, comments kept")
     p.add_argument("id", help="candidate id; made lowercase [a-z0-9-]")
     p.add_argument("--model", help="litellm model string, e.g. openai/gpt-4o-mini")
     p.add_argument("--prompt-template", metavar="FILE", help="file with the system prompt ({feature} is filled in)")
@@ -616,30 +687,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recorded", metavar="PATH", help="JSONL/CSV of outputs made elsewhere (no model is called)")
     p.add_argument("--samples", type=int, help="replays per case (a regression run; default 1)")
     p.set_defaults(func=cmd_candidates_add)
-    p = cands.add_parser("list", help="the configured candidates")
+    p = cands.add_parser("list", parents=[common], help="the configured candidates")
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(func=cmd_candidates_list)
-    p = sub.add_parser("scores", help="scores from human raters or external evaluators")
+    p = sub.add_parser("scores", parents=[common], help="scores from human raters or external evaluators")
     scores = p.add_subparsers(dest="scores_command", required=True)
-    p = scores.add_parser(
-        "import", help="import scores (CSV with a header, or JSONL): subject_id, metric, value, optional passed, candidate_id"
+    p = scores.add_parser("import", parents=[common], help="import scores (CSV with a header, or JSONL): subject_id, metric, value, optional passed, candidate_id"
     )
     p.add_argument("paths", nargs="+", help="score files (.csv, .jsonl)")
     p.add_argument("--source", help="evaluator name after `imported:` (default: the file's stem)")
     p.add_argument("--pass-threshold", type=float, help="value at or above which a row without `passed` passes")
     p.set_defaults(func=cmd_scores_import)
-    p = sub.add_parser("compare", help="shadow backfill: replay past days' calls through a candidate and score them")
+    p = sub.add_parser("compare", parents=[common], help="shadow backfill: replay past days' calls through a candidate and score them")
     p.add_argument("candidate", help="a candidate id of assay.yaml")
     p.add_argument("--days", type=int, default=14, help="days back from the latest day with sampled calls (default 14)")
     p.add_argument("--end-day", help="last day of the window, YYYY-MM-DD")
     p.add_argument("--parallel", type=int, default=2, help="partitions run at once (default 2)")
     p.set_defaults(func=cmd_compare)
-    p = sub.add_parser("evaluators", help="list the evaluator types (name, kind, inputs, output, offline)")
+    p = sub.add_parser("evaluators", parents=[common], help="list the evaluator types (name, kind, inputs, output, offline)")
     p.add_argument("--format", choices=["table", "json", "markdown"], default="table")
     p.set_defaults(func=cmd_evaluators)
-    p = sub.add_parser("validate-config", help="check assay.yaml and say what is wrong")
+    p = sub.add_parser("validate-config", parents=[common], help="check assay.yaml and say what is wrong")
     p.set_defaults(func=cmd_validate)
-    p = sub.add_parser("ui", help="start the Dagster UI (binds 127.0.0.1)")
+    p = sub.add_parser("ui", parents=[common], help="start the Dagster UI (binds 127.0.0.1)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=3000)
     p.set_defaults(func=cmd_ui)
@@ -647,7 +717,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global VERBOSE
     args = build_parser().parse_args(argv)
+    VERBOSE = args.verbose
     import assay  # noqa: F401  (no-telemetry defaults before any heavy import)
     from assay.config import ConfigError
 
@@ -657,6 +729,8 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"assay gate: {exc}")
         return exc.status
     except (CliError, ConfigError) as exc:
+        if VERBOSE and isinstance(exc, JobFailed) and exc.trace:
+            _say(exc.trace)
         _say(f"assay: {exc}")
         return 1 if isinstance(exc, CliError) else 2
     return 0

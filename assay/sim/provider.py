@@ -195,7 +195,14 @@ def judge_verdict(rubric_id: str | None, sections: dict[str, str], *, prompt: st
     heuristic = judge_heuristics.HEURISTICS.get(rubric_id or "")
     if heuristic is not None:
         return heuristic(sections, prompt)
-    return _verdict(True, 0.5, "unknown_rubric", f"The sim judge has no heuristic for rubric {rubric_id!r}.")
+    raise SimJudgeCannotAnswer(f"the sim judge has no heuristic for rubric {rubric_id!r}")
+
+
+class SimJudgeCannotAnswer(ValueError):
+    """A judge prompt the sim judge has no honest answer for: an unknown rubric, or a request
+    to repair an earlier reply. It fails the call (a 400 through litellm, an `error` score),
+    never a made-up pass: a test double that passes what it cannot judge hides the bugs it is
+    there to find."""
 
 
 def _judge_reply(profile: SimProfile, rng: random.Random, messages: list[dict[str, Any]]) -> str:
@@ -203,17 +210,12 @@ def _judge_reply(profile: SimProfile, rng: random.Random, messages: list[dict[st
     prompt = users[-1] if users else ""
     rubric_id, sections = parse_judge_prompt(prompt)
     if rubric_id is None and len(users) > 1:
-        # A repair request: the judge prompt is the earlier user message. Rubrics of the
-        # library beyond the first three are answered from it; the first three keep their v1
-        # answer to a repair (unknown_rubric), which the demo's figures were measured with.
-        first_id, first_sections = parse_judge_prompt(users[-2])
-        if first_id in judge_heuristics.HEURISTICS:
-            prompt, rubric_id, sections = users[-2], first_id, first_sections
+        raise SimJudgeCannotAnswer("the sim judge does not answer repair requests: its junk reply stays an error")
     verdict = judge_verdict(rubric_id, sections, prompt=prompt)
     flip_draw, wrap_draw, junk_draw = rng.random(), rng.random(), rng.random()
     if junk_draw < profile.judge_junk_rate:
         return rng.choice(["PASS", "The answer looks fine to me.", '{"passed": "maybe", "score": 0.5'])
-    if flip_draw < profile.judge_flip_rate and verdict["label"] != "unknown_rubric":
+    if flip_draw < profile.judge_flip_rate:
         passed = not verdict["passed"]
         verdict = _verdict(passed, 0.85 if passed else 0.35, "pass" if passed else "fail", "Judged on overall impression.")
     mode, labels = parse_reply_format(prompt)
@@ -274,6 +276,17 @@ def _fill_response(model_response: Any, model: str, reply: SimReply) -> Any:
     return model_response
 
 
+def _simulate_or_refuse(model: str, messages: list, tools: Any) -> SimReply:
+    """`simulate`, with a prompt the sim judge cannot answer turned into the 400 a provider
+    gives a request it refuses (not retried, recorded as an error)."""
+    import litellm
+
+    try:
+        return simulate(model, messages, tools)
+    except SimJudgeCannotAnswer as exc:
+        raise litellm.BadRequestError(message=str(exc), model=model, llm_provider=PROVIDER) from None
+
+
 _HANDLER: Any = None
 
 
@@ -290,14 +303,14 @@ def _handler() -> Any:
         def completion(self, model: str, messages: list, api_base: str, custom_prompt_dict: dict,
                        model_response: Any, print_verbose: Any, encoding: Any, api_key: Any,
                        logging_obj: Any, optional_params: dict, *args: Any, **kwargs: Any) -> Any:
-            reply = simulate(model, messages, optional_params.get("tools"))
+            reply = _simulate_or_refuse(model, messages, optional_params.get("tools"))
             time.sleep(reply.latency_s * _latency_scale())
             return _fill_response(model_response, model, reply)
 
         async def acompletion(self, model: str, messages: list, api_base: str, custom_prompt_dict: dict,
                               model_response: Any, print_verbose: Any, encoding: Any, api_key: Any,
                               logging_obj: Any, optional_params: dict, *args: Any, **kwargs: Any) -> Any:
-            reply = simulate(model, messages, optional_params.get("tools"))
+            reply = _simulate_or_refuse(model, messages, optional_params.get("tools"))
             async with http_gate.at_the_provider():  # counted like a real provider's HTTP exchange
                 await asyncio.sleep(reply.latency_s * _latency_scale())
             return _fill_response(model_response, model, reply)

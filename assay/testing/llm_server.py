@@ -5,7 +5,8 @@ litellm reaches it through its real HTTP path (`model="openai/<name>"`,
 limiting and cache are exercised against real sockets, headers and status codes.
 
 Replies are judge verdicts (`evaluators.judge_prompt.parse_judge_reply` accepts them),
-deterministic per prompt. Faults are drawn per request with a seeded RNG keyed by
+deterministic per prompt, except for the models given `answers`: scripted candidate models that
+answer from a template. Faults are drawn per request with a seeded RNG keyed by
 (seed, prompt, how many times that prompt was seen), so which request fails does not depend
 on the order in which concurrent requests arrive: a run is reproducible.
 
@@ -117,11 +118,18 @@ def embedding_for(text: str, dimensions: int = EMBEDDING_DIMENSIONS) -> list[flo
     return vector
 
 
+def scripted_answer(template: str, messages: list[dict[str, Any]]) -> str:
+    """A scripted model's reply: `template` with `{question}` as the last user message."""
+    users = [_text(m.get("content")) for m in messages if m.get("role") == "user"]
+    return template.replace("{question}", users[-1] if users else "")
+
+
 class _App:
     """The request handling, shared by both ways of running."""
 
-    def __init__(self, faults: Faults):
+    def __init__(self, faults: Faults, answers: dict[str, str] | None = None):
         self.faults = faults
+        self.answers = dict(answers or {})
         self.stats = ServerStats()
         self._seen: Counter = Counter()
         self._in_flight = 0
@@ -175,7 +183,12 @@ class _App:
                 )
             if outcome == "hang":
                 await asyncio.sleep(self.faults.hang_s)
-            content = JUNK_REPLY if outcome == "junk" else judge_reply_for(prompt_key)
+            if outcome == "junk":
+                content = JUNK_REPLY
+            elif body.get("model") in self.answers:
+                content = scripted_answer(self.answers[body["model"]], messages)
+            else:
+                content = judge_reply_for(prompt_key)
             input_tokens = max(1, len(prompt_text) // 4)
             output_tokens = max(1, len(content) // 4)
             self.stats.input_tokens += input_tokens
@@ -257,8 +270,13 @@ async def _serve(app: _App, port: int):
 class LLMTestServer:
     """`with LLMTestServer(Faults(latency_s=0.01, rate_429=0.05)) as server: ...`"""
 
-    def __init__(self, faults: Faults | None = None, *, in_subprocess: bool = False):
+    def __init__(
+        self, faults: Faults | None = None, *, in_subprocess: bool = False, answers: dict[str, str] | None = None
+    ):
         self.faults = faults or Faults()
+        self.answers = dict(answers or {})
+        """Model name -> reply template (`{question}`: the last user message): a scripted
+        candidate model. Every other model answers as a judge."""
         self.in_subprocess = in_subprocess
         self.port: int | None = None
         self._app: _App | None = None
@@ -278,7 +296,8 @@ class LLMTestServer:
     def start(self) -> LLMTestServer:
         if self.in_subprocess:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "assay.testing.llm_server", "--faults", json.dumps(asdict(self.faults))],
+                [sys.executable, "-m", "assay.testing.llm_server", "--faults", json.dumps(asdict(self.faults)),
+                 "--answers", json.dumps(self.answers)],
                 stdout=subprocess.PIPE,
                 text=True,
             )
@@ -288,7 +307,7 @@ class LLMTestServer:
                 raise RuntimeError(f"test LLM server did not start: {line!r}")
             self.port = int(line.split("=", 1)[1])
             return self
-        self._app = _App(self.faults)
+        self._app = _App(self.faults, self.answers)
         self._loop = asyncio.new_event_loop()
         started = threading.Event()
 
@@ -335,8 +354,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="A local OpenAI-compatible test server (127.0.0.1).")
     parser.add_argument("--port", type=int, default=0, help="0 = a free port, printed as port=N")
     parser.add_argument("--faults", default="{}", help="Faults as JSON, e.g. '{\"latency_s\": 0.2}'")
+    parser.add_argument("--answers", default="{}", help='scripted models as JSON, e.g. \'{"bot": "Sure: {question}"}\'')
     args = parser.parse_args()
-    app = _App(Faults(**json.loads(args.faults)))
+    app = _App(Faults(**json.loads(args.faults)), json.loads(args.answers))
 
     async def serve_forever() -> None:
         _runner, port = await _serve(app, args.port)

@@ -223,15 +223,28 @@ def test_sim_heuristics_mirror_the_rubric_rules():
     assert pick_label(["safe", "unsafe"], False) == "unsafe"
 
 
-def test_sim_repair_of_a_new_rubric_answers_from_the_original_prompt():
+def test_sim_judge_refuses_a_repair_request_and_an_unknown_rubric():
+    """A repair request or an unknown rubric is an error through litellm (a 400, not retried),
+    so a junk reply ends as an `error` score, never as the old answer's pass."""
     from assay.sim import simulate
+    from assay.sim.provider import SimJudgeCannotAnswer
 
     judge = build_evaluator("h", "g_eval", {"criteria": "Answers the question."})
     request = judge.request_for({"subject_id": "s", **rag(A_SHIP)}, default_model="sim/judge")
     repair = [*request.messages, {"role": "assistant", "content": "PASS"},
               {"role": "user", "content": "Your previous reply was not valid JSON (x). Reply again."}]
-    reply = json.loads(simulate("sim/judge", repair).content)
-    assert set(reply) == {"score", "reason"} and 1 <= reply["score"] <= 5
+    with pytest.raises(SimJudgeCannotAnswer, match="repair"):
+        simulate("sim/judge", repair)
+    unknown = [{"role": "user", "content": "RUBRIC: tone\nRESPONSE:\nhi"}]
+    import litellm
+
+    from assay.sim import register_sim_provider
+
+    register_sim_provider()
+    with pytest.raises(litellm.BadRequestError, match="no heuristic for rubric"):
+        litellm.completion(model="sim/judge", messages=unknown)
+    with pytest.raises(litellm.BadRequestError, match="repair"):
+        litellm.completion(model="sim/judge", messages=repair)
 
 
 def test_wrong_shaped_replies_over_http_end_as_error_scores(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 
 from assay.demo import domain
 from assay.sim import SIM_MODELS, register_sim_provider, simulate
-from assay.sim.provider import judge_verdict
+from assay.sim.provider import SimJudgeCannotAnswer, judge_verdict
 from evaluators.judge_prompt import JudgeReplyError, parse_judge_reply, render_judge_prompt
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -220,8 +220,9 @@ def test_judge_rubrics():
     assert judge_verdict("answer_relevance", {"question": q, "response": relevant})["passed"]
     assert not judge_verdict("answer_relevance", {"question": q, "response": "Our gift cards never expire."})["passed"]
 
-    unknown = judge_verdict("tone", {"response": "hi"})
-    assert unknown == {"passed": True, "score": 0.5, "label": "unknown_rubric", "reason": unknown["reason"]}
+    # A rubric the sim judge has no heuristic for is refused, never passed at 0.5.
+    with pytest.raises(SimJudgeCannotAnswer, match="'tone'"):
+        judge_verdict("tone", {"response": "hi"})
 
 
 def test_judge_is_imperfect_but_mostly_parseable():

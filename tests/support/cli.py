@@ -1,0 +1,31 @@
+"""Run the `assay` command as a user does: a subprocess of the installed console script, in
+the user's folder, with their environment; its exit status, stdout and stderr returned."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ASSAY = Path(sys.executable).with_name("assay")
+
+
+def user_env(home: Path, config: Path, **extra: str) -> dict[str, str]:
+    """The environment of a user's shell: their ASSAY_HOME and ASSAY_CONFIG, no demo settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ASSAY_", "DAGSTER_"))}
+    return env | {"ASSAY_HOME": str(home), "ASSAY_CONFIG": str(config), **extra}
+
+
+def assay(*args: str, cwd: Path, env: dict[str, str], timeout_s: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(ASSAY), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout_s, check=False
+    )
+
+
+def one_line(stderr: str) -> str:
+    """The single `assay: ...` line a failing command ends with (asserting there is one)."""
+    lines = [line for line in stderr.splitlines() if line.startswith("assay: ")]
+    assert len(lines) == 1, f"expected one `assay:` line, got:\n{stderr}"
+    assert "Traceback" not in stderr, stderr
+    return lines[0]
