@@ -84,6 +84,8 @@ class Runner:
             )
         seconds = time.perf_counter() - started
         if not result.success:
+            from assets.run_failures import first_step_failure
+
             step, cause, trace = first_step_failure(result.all_events)
             if job_name == "daily_job":
                 from orchestration.alert_sensors import send_run_failure_alert
@@ -119,31 +121,6 @@ def configure_pools(instance) -> None:
     for pool, limit in POOL_LIMITS.items():
         if instance.event_log_storage.get_concurrency_info(pool).slot_count != limit:
             instance.event_log_storage.set_concurrency_slots(pool, limit)
-
-
-def first_step_failure(events) -> tuple[str, str, str]:
-    """(step key, the exception's own message on one line, the whole trace) of a failed
-    run's first failed step. Dagster wraps a user exception in its own error types; the
-    innermost cause is the one the user can act on."""
-    failed = next((e for e in events if e.is_step_failure), None)
-    if failed is None:
-        failure = next((e for e in events if e.is_failure), None)
-        message = failure.message if failure is not None and failure.message else "the run failed before any step"
-        return "run", " ".join(message.split()), ""
-    error = failed.step_failure_data.error
-    if error is None:
-        return failed.step_key, "the step failed without an error message", ""
-    trace = error.to_string()
-    while error.cause is not None:
-        error = error.cause
-    message = error.message.strip()
-    # "pkg.module.Failure: text" -> "text" for dg.Failure; other exceptions keep their class.
-    head, sep, rest = message.partition(": ")
-    if sep and head.split(".")[-1] == "Failure":
-        message = rest
-    elif sep and "." in head:
-        message = f"{head.split('.')[-1]}: {rest}"
-    return failed.step_key, "; ".join(line.strip() for line in message.splitlines() if line.strip()), trace
 
 
 def run_loop(days: list[str]) -> list[tuple[str, JobFailed]]:
@@ -725,6 +702,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         args.func(args)
+        sys.stdout.flush()  # inside the try: a reader that left shows here, not at exit
     except GateRefused as exc:
         _say(f"assay gate: {exc}")
         return exc.status
@@ -733,6 +711,12 @@ def main(argv: list[str] | None = None) -> int:
             _say(exc.trace)
         _say(f"assay: {exc}")
         return 1 if isinstance(exc, CliError) else 2
+    except BrokenPipeError:
+        # `assay report --format json | head`: the reader left. Point stdout at /dev/null so
+        # the interpreter's own flush at exit does not raise a second time.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _say("assay: standard output was closed before everything was written (broken pipe)")
+        return 1
     return 0
 
 

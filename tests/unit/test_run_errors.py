@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from orchestration.cli import JobFailed, Runner, first_step_failure
+from assets.run_failures import first_step_failure
+from orchestration.cli import JobFailed, Runner
 
 
 @dg.asset
@@ -72,3 +73,26 @@ def test_verbose_prints_the_trace(monkeypatch, capsys):
     assert "TRACE LINES" in err and err.rstrip().endswith("(run 1234abcd; full log: x.log)")
     assert cli.main(["-v", "validate-config"]) == 1
     assert "TRACE LINES" in capsys.readouterr().err
+
+
+def test_the_latest_failed_run_of_a_partition_names_its_cause():
+    from assets.run_failures import latest_run_failure
+
+    partitions = dg.StaticPartitionsDefinition(["offline", "current"])
+
+    @dg.asset(partitions_def=partitions)
+    def replay(context) -> None:
+        if context.partition_key == "offline":
+            raise dg.Failure("/data/outputs.jsonl: recorded-outputs file not found")
+
+    job = dg.define_asset_job("candidate_job", selection=[replay])
+    defs = dg.Definitions(assets=[replay], jobs=[job])
+    instance = dg.DagsterInstance.ephemeral()
+    for key in ("offline", "current"):
+        defs.resolve_job_def("candidate_job").execute_in_process(instance=instance, partition_key=key,
+                                                                raise_on_error=False)
+    reason = latest_run_failure(instance, "candidate_job", "offline")
+    assert reason is not None and reason.startswith("candidate_job run ")
+    assert reason.endswith("failed at replay: /data/outputs.jsonl: recorded-outputs file not found")
+    assert latest_run_failure(instance, "candidate_job", "current") is None
+    assert latest_run_failure(instance, "candidate_job", "never-ran") is None
