@@ -76,18 +76,42 @@ def test_a_new_team_ingests_its_exports_and_decides_on_its_candidates(tmp_path):
         assert server.stats["requests"] > 0
 
 
-def test_a_golden_set_alone_compares_models_without_any_logs(tmp_path):
-    """"Compare these models on our test set": no logs landed, only golden cases."""
-    with LLMTestServer(answers=user_world.SCRIPTED_MODELS, in_subprocess=True) as server:
-        project = tmp_path / "travel-bot"
-        config = user_world.write_project(project, server.api_base)
-        home = tmp_path / "assay-home"
-        env = user_env(home, config, OPENAI_API_KEY=FAKE_KEY)
+def test_a_golden_set_alone_compares_models_and_a_broken_candidate_stops_nothing(tmp_path, monkeypatch, capsys):
+    """"Compare these models on our test set": no logs landed, only golden cases. One candidate's
+    outputs file vanishes after the config was checked: its replay fails, the others are
+    decided, and it gets its own decision naming the cause."""
+    from orchestration import preflight
+    from orchestration.cli import main
 
-        ran = assay("run", cwd=project, env=env)
-        assert ran.returncode == 0, ran.stderr
-        assert "no production logs landed: comparing the candidates on 12 golden" in ran.stderr
-        assert not (home / "lake" / "raw_calls").exists() or not lake_rows(home, "raw_calls")
-        reported = json.loads(assay("report", "--format", "json", cwd=project, env=env).stdout)
-        verdicts = {d["candidate_id"]: d["verdict"] for d in reported}
-        assert verdicts == {"challenger": "approved", "refuser": "rejected"}
+    with LLMTestServer(answers=user_world.SCRIPTED_MODELS) as server:
+        project = tmp_path / "travel-bot"
+        config = user_world.write_project(project, server.api_base,
+                                          [{"candidate_id": "offline", "recorded": "offline-outputs.jsonl"}])
+        outputs = project / "offline-outputs.jsonl"
+        outputs.write_text("".join(json.dumps({"case_id": c["id"], "output": "See My Trips.", "latency_ms": 800,
+                                               "cost_usd": 0.0001}) + "\n" for c in user_world.golden_cases()))
+        home = tmp_path / "assay-home"
+        for key, value in user_env(home, config, OPENAI_API_KEY=FAKE_KEY).items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))  # restored after: ensure_home sets it
+        checked = preflight.check_config
+
+        def check_then_lose_the_file(*args, **kwargs):
+            found = checked(*args, **kwargs)
+            outputs.unlink()  # gone after it was checked: the replay step finds nothing
+            return found
+
+        monkeypatch.setattr(preflight, "check_config", check_then_lose_the_file)
+        monkeypatch.chdir(project)
+        assert main(["run"]) == 0
+        err = capsys.readouterr().err
+        assert "no production logs landed: comparing the candidates on 12 golden" in err
+        (failure,) = [line for line in err.splitlines() if "FAIL candidate_job" in line]
+        assert "failed at candidate_outputs:" in failure and "recorded-outputs file not found" in failure
+        assert "(run " in failure and "full log: " in failure
+        assert main(["report", "--format", "json"]) == 0
+        decisions = {d["candidate_id"]: d for d in json.loads(capsys.readouterr().out)}
+        assert {c: d["verdict"] for c, d in decisions.items()} == {
+            "challenger": "approved", "refuser": "rejected", "offline": "insufficient_evidence"}
+        assert any("recorded-outputs file not found" in reason for reason in decisions["offline"]["reasons"])
+        assert not lake_rows(home, "raw_calls")

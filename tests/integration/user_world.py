@@ -45,7 +45,7 @@ SCRIPTED_MODELS = {
 PRICE = {"input_cost_per_token": 1e-7, "output_cost_per_token": 4e-7}
 
 
-def config_text(api_base: str) -> str:
+def config_text(api_base: str, extra_candidates: list[dict[str, Any]] = ()) -> str:
     """The team's own assay.yaml (none of the demo's evaluators, features or models)."""
     config = {
         "project": {"app": APP},
@@ -67,6 +67,7 @@ def config_text(api_base: str) -> str:
              "is_baseline": True},
             {"candidate_id": "challenger", "model": "openai/model-challenger", "params": {"api_base": api_base}},
             {"candidate_id": "refuser", "model": "openai/model-refuser", "params": {"api_base": api_base}},
+            *extra_candidates,
         ],
         "gate": {"min_cases": 10, "quality_margin": 0.05, "bootstrap_resamples": 500},
     }
@@ -88,12 +89,12 @@ def golden_cases() -> list[dict[str, Any]]:
     return cases
 
 
-def write_project(folder: Path, api_base: str) -> Path:
+def write_project(folder: Path, api_base: str, extra_candidates: list[dict[str, Any]] = ()) -> Path:
     """assay.yaml and golden/travel.yaml in `folder`; returns the config path."""
     (folder / "golden").mkdir(parents=True, exist_ok=True)
     (folder / "golden" / "travel.yaml").write_text(yaml.safe_dump({"cases": golden_cases()}, sort_keys=False))
     config = folder / "assay.yaml"
-    config.write_text(config_text(api_base))
+    config.write_text(config_text(api_base, extra_candidates))
     return config
 
 
