@@ -375,7 +375,8 @@ class _DayState:
             self._seen[call_id] = file.index << 32 | offset
             return None
         first_file = self.files[first >> 32]
-        where = f"{first_file.relative}:{first_file.original_line(first & 0xFFFFFFFF)}"
+        name = first_file.note.original if first_file.note is not None else first_file.relative
+        where = f"{name}:{first_file.original_line(first & 0xFFFFFFFF)}"
         return f"duplicate call_id {call_id!r} (first at {where})"
 
     def remember_new_call_ids(self, call_ids: list[str], file: _File, offsets: np.ndarray) -> bool:

@@ -203,3 +203,19 @@ def test_first_partition_day(tmp_path):
     assert landed_days(landing) == ["2025-06-11", "2025-08-22"]
     assert first_partition_day(None, landing, TODAY) == date(2025, 6, 11)
     assert first_partition_day(date(2025, 1, 1), landing, TODAY) == date(2025, 1, 1)
+
+
+@pytest.mark.parametrize("shape", ["jsonl", "json-pretty", "jsonl.gz", "json.gz"])
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_landed_by_hand_then_read_by_day_gives_every_call(tmp_path, fmt, shape):
+    """What `assay ingest FILE` does before Dagster runs the days: land, then the day's read."""
+    from assets.raw_calls import ingest_day
+    from tests.unit.trace_samples import SAMPLES
+
+    make, calls, spans = SAMPLES[fmt]
+    landed = land_file(write_shape(tmp_path, "export", make(), shape), tmp_path / "landing", default_app="shop",
+                       today=TODAY)
+    assert (landed.calls, landed.spans) == (calls, spans)
+    (day,) = landed.files
+    ingested = ingest_day(tmp_path / "landing", date.fromisoformat(day), default_app="shop")
+    assert (ingested.call_count, ingested.span_count, ingested.rejected) == (calls, spans, [])
