@@ -103,6 +103,16 @@ def first_partition_day(start_day: date | None, landing_root: Path, today: date)
     return min(date.fromisoformat(days[0]), today) if days else today
 
 
+def split_partition_days(days: Iterable[str], first_day: date, today: date) -> tuple[list[str], list[str]]:
+    """(days that have a partition, days that do not): a landing folder dated before the
+    first partition day or after today cannot be run, and the command that meets one says so
+    rather than failing inside Dagster."""
+    inside, outside = [], []
+    for day in sorted(days):
+        (inside if first_day.isoformat() <= day <= today.isoformat() else outside).append(day)
+    return inside, outside
+
+
 def configured_first_day(today: date | None = None) -> date:
     """`first_partition_day` for ASSAY_CONFIG and ASSAY_HOME as set now. A config that does
     not load counts as no start_day: the command that loads it reports why."""

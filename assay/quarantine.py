@@ -19,6 +19,8 @@ from assay.lake import Lake
 from assay.landing import read_note
 
 _SPECIFICS = (
+    (re.compile(r"\(first at [^)]*\)"), "(first at …)"),
+    (re.compile(r"^[^\s:]*/[^\s:]*: "), "<file>: "),
     (re.compile(r"'[^']*'"), "'…'"),
     (re.compile(r'"[^"]*"'), '"…"'),
     (re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}[\d:.]*(?:Z|[+-]\d{2}:?\d{2})?"), "<time>"),
