@@ -270,15 +270,17 @@ def cmd_ingest(args: argparse.Namespace) -> None:
     today = datetime.now(UTC).date()
     start_day = config.project.start_day
     landed, errors = [], []
+    configured = config.sources.get(args.source)
+    fmt = args.format or (configured.format if configured else None)  # as the daily run will read the folder
     if args.paths:
         for raw_path in args.paths:
             try:
-                landed.append(land_file(Path(raw_path), home.landing, source=args.source, fmt=args.format,
+                landed.append(land_file(Path(raw_path), home.landing, source=args.source, fmt=fmt,
                                         default_app=config.project.app, today=today, start_day=start_day))
             except LandingError as exc:
                 errors.append(str(exc))
     else:
-        source = config.sources.get(args.source)
+        source = configured
         if source is None or not source.watch:
             watched = ", ".join(name for name, s in config.sources.items() if s.watch) or "none"
             raise CliError(f"give the files to ingest, or --source naming a source with `watch:` in assay.yaml "
@@ -288,7 +290,7 @@ def cmd_ingest(args: argparse.Namespace) -> None:
         folder = (config_path().parent / source.watch).resolve()
         landed, errors = land_new_watched(
             folder, home.landing, watch_state_file(home.root, args.source), source=args.source,
-            fmt=args.format or source.format, default_app=config.project.app, today=today, start_day=start_day,
+            fmt=fmt, default_app=config.project.app, today=today, start_day=start_day,
         )
         if not landed and not errors:
             print(f"{folder}: nothing new to ingest")

@@ -63,10 +63,14 @@ def test_a_json_document_goes_whole_to_its_earliest_day(tmp_path):
     assert landed.files[day].read_text() == source.read_text()
 
 
-def test_cli_format_choices_match_the_adapters():
+def test_cli_and_config_formats_match_the_adapters():
+    import typing
+
+    from assay.config import SourceFormat
     from orchestration.cli import INGEST_FORMATS
 
     assert INGEST_FORMATS == list(FORMATS)
+    assert list(typing.get_args(SourceFormat)) == list(FORMATS)
 
 
 # --- what landing keeps: the user's lines, every day of a document, all or nothing ------------
