@@ -8,6 +8,7 @@ names the file, line and key, and what would be valid.
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,6 +35,11 @@ class _Section(BaseModel):
 class ProjectConfig(_Section):
     app: str = "app"
     """Default `app` for records whose source does not name one."""
+    start_day: date | None = None
+    """First day partition (UTC, YYYY-MM-DD). Records dated earlier are quarantined and a file
+    all of whose records are earlier is refused. Omitted: the earliest day landed so far
+    (today when nothing has landed), so the UI lists days that can hold data, not years of
+    empty ones, and ingesting an older export moves it back."""
 
 
 class SamplingConfig(_Section):
@@ -157,9 +163,22 @@ class DatasetConfig(_Section):
     every version; null = none."""
 
 
+SourceFormat = Literal[
+    "assay_jsonl", "openai_chat", "litellm_payload", "otlp_json", "langfuse", "langfuse_observations",
+    "phoenix_spans",
+]
+"""assay.formats.FORMATS (spelled out: the config does not import the adapters)."""
+
+
 class SourceConfig(_Section):
-    format: Literal["assay_jsonl", "openai_chat", "litellm_payload", "otlp_json", "langfuse"] | None = None
+    format: SourceFormat | None = None
     """Read every file of `landing/<source>/` as this format; omitted = recognised by content."""
+    watch: str | None = None
+    """A folder to land new files from (relative to assay.yaml), each record to its own day:
+    where a scheduled export is synced, e.g. Langfuse's blob-storage export
+    (`<prefix><project-id>/`, whose `observations_v2/` files are landed once their run's
+    manifest exists). `assay ingest --source <name>` and the `source_watch_sensor` land what
+    is new there."""
 
 
 class RedactionConfig(_Section):

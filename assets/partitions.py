@@ -9,10 +9,15 @@ from dagster import (
     MultiPartitionsDefinition,
 )
 
-# Days of production traffic. The start bounds how old a log can be ingested (and what the
-# UI offers for backfills); `assay ingest` names it when a file is older.
-FIRST_DAY = "2023-01-01"
-daily_partitions = DailyPartitionsDefinition(start_date=FIRST_DAY, timezone="UTC")
+from assay.landing import configured_first_day
+
+# Days of production traffic, from the first partition day to today. The first day is
+# `project.start_day`, else the earliest landed day (see assay.landing.first_partition_day):
+# read once, when the definitions load (a CLI command lands files before it loads them).
+# `end_offset=1` adds today's partition, so records dated today ingest; the nightly schedule
+# still runs yesterday's (orchestration/schedules.py).
+FIRST_DAY = configured_first_day().isoformat()
+daily_partitions = DailyPartitionsDefinition(start_date=FIRST_DAY, end_offset=1, timezone="UTC")
 
 # One partition per candidate id (sanitised: no `|` or `[`, see contracts/candidate.py).
 candidate_partitions = DynamicPartitionsDefinition(name="candidates")

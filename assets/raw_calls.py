@@ -1,8 +1,13 @@
 """`raw_calls` + `rejected_calls`: a day's landing files, normalised to the call record.
 
-Landing layout: `ASSAY_HOME/landing/<source>/<YYYY-MM-DD>/*.jsonl`. Every line either
-becomes a call (validated against `CallRecord`) or a rejected row carrying the line verbatim,
-its file and line number, and the reason. A bad line never stops the day.
+Landing layout: `ASSAY_HOME/landing/<source>/<YYYY-MM-DD>/<file>` (see assay.landing): any
+visible file, in any supported format and shape (JSONL / NDJSON, one JSON document, compact
+or pretty-printed, either gzip-compressed), told by content. Every record either becomes a
+call (validated against `CallRecord`), a trace span, or a rejected row carrying the record
+verbatim, its file and line number (the line of the user's original file, when
+`assay ingest` split it by day), and the reason. A bad record never stops the day; a file
+that yields nothing at all is itself a rejected row, never silence. Overlapping Langfuse
+blob-storage exports give each observation once (`observation_winners`).
 
 Speed (bench/ingest.py, 1,000,000 native calls of ~2 KB on 2 cores). The first version ran
 json.loads + pydantic + model_dump per line into row dicts: ~6,300 calls/s, 10.3 GB peak RSS.
@@ -46,24 +51,28 @@ from assay.contracts.call import CALL_ARROW_SCHEMA, CALL_JSON_COLUMNS, SOURCE_CO
 from assay.contracts.rejected import REJECTED_ARROW_SCHEMA
 from assay.contracts.span import SPAN_ARROW_SCHEMA, SPAN_JSON_COLUMNS
 from assay.formats import (
+    GZIP_ERRORS,
     NATIVE_FORMAT,
     UnknownFormatError,
+    is_jsonl_file,
+    iter_raw_records,
     parse_line,
     read_records,
     sniff_format,
     validate_native_record,
 )
+from assay.formats.langfuse import OBSERVATIONS_FORMAT, observation_version
 from assay.formats.native_bulk import BulkNativeReader, decided_chunks
 from assay.lake import Lake, atomic_write_text
+from assay.landing import LandingNote, landing_files, read_note
 from assay.pricing import fill_missing_costs
 from assay.redaction import Redactor
 from assets._checks import blocking_suite_spec, read_for_suite, suite_check_result
 from assets._metadata import counts_table, partition_metadata
-from assets.partitions import daily_partitions
+from assets.partitions import FIRST_DAY, daily_partitions
 from assets.quality import validate_calls_partition
 from assets.resources import AssayResource
 
-LANDING_SUFFIXES = (".jsonl", ".ndjson")
 BATCH_ROWS = 10_000
 """Calls per Arrow record batch: bounds the Python objects alive at once (~100 MB)."""
 
@@ -91,6 +100,12 @@ class FileStats:
     rejected: int = 0
     spans: int = 0
     format: str = ""
+    undated: int = 0
+    """Calls and spans without a timestamp of their own, dated the landing day."""
+    superseded: int = 0
+    """Observations a later version (another export of the same observation) replaced."""
+    elsewhere: int = 0
+    """Records of a multi-day document that the copy of another day takes."""
 
 
 @dataclass
@@ -109,6 +124,14 @@ class IngestedDay:
     """Of the landing files as they were when ingestion started (see landing_fingerprint)."""
     call_count: int = 0
     """Accepted calls: the rows of `calls`, or of the batches given to the sink when streaming."""
+
+    @property
+    def undated(self) -> int:
+        return sum(f.undated for f in self.files)
+
+    @property
+    def superseded(self) -> int:
+        return sum(f.superseded for f in self.files)
 
 
 LANDING_FINGERPRINT_FILE = "_landing.json"
@@ -131,14 +154,6 @@ def ingested_fingerprint(lake: Lake, day_key: str) -> str | None:
         return json.loads(path.read_text())["landing_fingerprint"]
     except (FileNotFoundError, json.JSONDecodeError, KeyError):
         return None
-
-
-def landing_files(landing_root: Path, day: date) -> list[Path]:
-    """Files landed for `day` by any source, in a stable order."""
-    pattern = f"*/{day.isoformat()}/*"
-    return sorted(
-        p for p in landing_root.glob(pattern) if p.suffix in LANDING_SUFFIXES and p.is_file()
-    )
 
 
 def _records_batch(
@@ -222,6 +237,25 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+@dataclass(frozen=True)
+class DayBounds:
+    """The partitions' first day and today: records dated outside them are quarantined with
+    a reason that says so (not only "another day")."""
+
+    first_day: date | None = None
+    today: date | None = None
+
+    def outside_reason(self, ts: datetime, day: date) -> str:
+        when, record_day = ts.isoformat(), ts.date()
+        if self.first_day is not None and record_day < self.first_day:
+            return (f"`ts` {when} is before the first partition day {self.first_day} (project.start_day): "
+                    "set an earlier project.start_day in assay.yaml to ingest it")
+        if self.today is not None and record_day > self.today:
+            return f"`ts` {when} is in the future (after today, {self.today} UTC)"
+        return (f"`ts` {when} is outside the partition day {day.isoformat()} (the day folder the file was "
+                "landed in; `assay ingest` files each record under its own day)")
+
+
 def ingest_day(
     landing_root: Path,
     day: date,
@@ -230,30 +264,47 @@ def ingest_day(
     sink: Callable[[pa.RecordBatch], None] | None = None,
     formats_by_source: Mapping[str, str] | None = None,
     span_sink: Callable[[list[dict[str, Any]]], None] | None = None,
+    bounds: DayBounds | None = None,
 ) -> IngestedDay:
     """Read every landing file of `day`. Accepted calls are kept in `calls`, or, with `sink`,
     handed to it as record batches of up to `BATCH_ROWS` calls as they are made (in file/line
     order) and not kept: memory then stays bounded whatever the size of the day. Trace spans
     likewise go to `span_sink`, in lists of up to `BATCH_ROWS` rows.
     `formats_by_source` (from `sources:` in assay.yaml) names the format of a landing folder;
-    files of other folders are recognised by content."""
+    files of other folders are recognised by content. `bounds` (the partitions' first day and
+    today) word why a record dated outside them is quarantined."""
     # Taken before reading: a file that grows meanwhile shows up as a change, and is re-read.
     result = IngestedDay(landing_fingerprint=landing_fingerprint(landing_root, day))
-    state = _DayState(day, default_app, _CallColumns(sink), result, span_sink)
+    state = _DayState(day, default_app, _CallColumns(sink), result, span_sink, bounds or DayBounds())
     with _gc_paused():
+        planned = []
         for path in landing_files(landing_root, day):
             file = state.open_file(path, str(path.relative_to(landing_root)))
             try:
                 fmt = (formats_by_source or {}).get(Path(file.relative).parts[0]) or sniff_format(path)
             except UnknownFormatError as exc:
-                file.stats.rejected += 1
-                result.rejected.append(_rejected_row(file.relative, 0, "unknown", str(exc), _head(path)))
+                _reject_file(state, file, "unknown", str(exc).replace(str(path), file.relative))
+                continue
+            except OSError as exc:
+                _reject_file(state, file, "unknown", f"{file.relative}: cannot be read: {exc.strerror or exc}")
                 continue
             file.stats.format = fmt
-            if fmt == NATIVE_FORMAT:
-                _ingest_native(state, file)
-            else:
-                _ingest_adapted(state, file, fmt)
+            planned.append((file, fmt))
+        state.winners = observation_winners([file for file, fmt in planned if fmt == OBSERVATIONS_FORMAT])
+        for file, fmt in planned:
+            try:
+                if fmt == NATIVE_FORMAT and is_jsonl_file(file.path):
+                    _ingest_native(state, file)
+                else:
+                    _ingest_adapted(state, file, fmt)
+            except GZIP_ERRORS as exc:  # read up to the damage; the rest cannot be
+                _reject_file(state, file, fmt, f"{file.relative}: the gzip stream is damaged or cut short "
+                             f"after {file.stats.calls + file.stats.rejected} records: {exc}")
+                continue
+            stats = file.stats
+            if not (stats.calls or stats.rejected or stats.spans or stats.superseded or stats.elsewhere):
+                _reject_file(state, file, fmt, f"{file.relative}: no records in it (read as {fmt}: no call, "
+                             "span or readable record)")
         state.close()
     result.calls = state.calls.table()
     result.call_count = state.calls.rows
@@ -267,6 +318,25 @@ class _File:
     """The path under the landing root: what rejected rows and calls name as their source."""
     index: int
     stats: FileStats
+    note: LandingNote | None = None
+    """Its sidecar, when `assay ingest` landed it (original file, line map, days)."""
+
+    def original_line(self, line: int) -> int:
+        """A line (or record number) of the landed file as it was in the user's file."""
+        return self.note.original_line(line) if self.note is not None and self.note.line_runs else line
+
+    def original_lines(self, lines: np.ndarray) -> np.ndarray:
+        if self.note is None or not self.note.line_runs:
+            return lines
+        runs = np.asarray(self.note.line_runs, dtype=np.int64)
+        index = np.searchsorted(runs[:, 0], lines, side="right") - 1
+        return runs[index, 1] + (lines - runs[index, 0])
+
+
+def _reject_file(state: "_DayState", file: _File, fmt: str, reason: str) -> None:
+    """The whole file as one rejected row (line 0): it could not be read as records at all."""
+    file.stats.rejected += 1
+    state.result.rejected.append(_rejected_row(file.relative, 0, fmt, reason, _head(file.path)))
 
 
 class _DayState:
@@ -280,15 +350,19 @@ class _DayState:
         calls: _CallColumns,
         result: IngestedDay,
         span_sink: Callable[[list[dict[str, Any]]], None] | None,
+        bounds: DayBounds,
     ) -> None:
         self.day, self.default_app, self.calls, self.result, self.span_sink = day, default_app, calls, result, span_sink
+        self.bounds = bounds
+        self.winners: dict[str, tuple[int, int]] = {}
+        """Langfuse observation id -> (file index, offset) of the version that wins the day."""
         self.files: list[_File] = []
         # call_id -> (file index << 32 | line): where it was first accepted, for the reason.
         self._seen: dict[str, int] = {}
         self._bulk: BulkNativeReader | None = None
 
     def open_file(self, path: Path, relative: str) -> _File:
-        file = _File(path, relative, len(self.files), FileStats(relative))
+        file = _File(path, relative, len(self.files), FileStats(relative), read_note(path))
         self.files.append(file)
         self.result.files.append(file.stats)
         return file
@@ -300,7 +374,9 @@ class _DayState:
         if first is None:
             self._seen[call_id] = file.index << 32 | offset
             return None
-        where = f"{self.files[first >> 32].relative}:{first & 0xFFFFFFFF}"
+        first_file = self.files[first >> 32]
+        name = first_file.note.original if first_file.note is not None else first_file.relative
+        where = f"{name}:{first_file.original_line(first & 0xFFFFFFFF)}"
         return f"duplicate call_id {call_id!r} (first at {where})"
 
     def remember_new_call_ids(self, call_ids: list[str], file: _File, offsets: np.ndarray) -> bool:
@@ -357,9 +433,9 @@ def _ingest_native(state: _DayState, file: _File) -> None:
             if record is None:  # the reference path decides, and words the reason
                 data, line, reason = parse_line(line_bytes)
                 if reason is None:
-                    record, reason = validate_native(data, day=day, default_app=state.default_app)
+                    record, reason = validate_native(data, day=day, default_app=state.default_app, bounds=state.bounds)
                 if record is None:
-                    rejected.append(_rejected_row(relative, line_no, NATIVE_FORMAT, reason, line))
+                    rejected.append(_rejected_row(relative, file.original_line(line_no), NATIVE_FORMAT, reason, line))
                     continue
             values.append(_MODEL_VALUES(record.__dict__))
             value_lines.append(line_no)
@@ -379,9 +455,12 @@ def _ingest_native(state: _DayState, file: _File) -> None:
                 if reason is not None:
                     keep[row] = False
                     raw = parse_line(chunk.line(line_no - chunk.first_line_no))[1]
-                    rejected.append(_rejected_row(relative, line_no, NATIVE_FORMAT, reason, raw))
+                    rejected.append(_rejected_row(relative, file.original_line(line_no), NATIVE_FORMAT, reason, raw))
             if not keep.all():
                 table = table.filter(pa.array(keep))
+        if file.note is not None and file.note.line_runs:  # a split file: the user's line numbers
+            offsets = file.original_lines(table.column("source_offset").to_numpy())
+            table = table.set_column(table.schema.get_field_index("source_offset"), "source_offset", pa.array(offsets))
         state.calls.extend(table)
         file.stats.calls += table.num_rows
         file.stats.rejected += len(rejected)
@@ -413,30 +492,74 @@ def _head(path: Path, limit: int = 2000) -> str:
 
 
 def _ingest_adapted(state: _DayState, file: _File, fmt: str) -> None:
-    """A landing file in another trace format: the adapter normalises each record; the day,
-    duplicate and quarantine rules are the same as for native lines."""
-    day, relative = state.day, file.relative
-    midnight = datetime.combine(day, time.min, tzinfo=UTC)
+    """A landing file in another trace format (or a native JSON document): the adapter
+    normalises each record; the day, duplicate and quarantine rules are the same as for
+    native lines. A document `assay ingest` copied to several days gives each copy only the
+    records of its day (those outside the partitions and unreadable ones: the first copy)."""
+    day, relative, note = state.day, file.relative, file.note
+    day_text = day.isoformat()
+    default_day = date.fromisoformat(note.default_day) if note is not None else day
+    copy = note if note is not None and note.shape == "document" else None
+    quarantines_here = copy is None or copy.first_day == day_text
+    winners = state.winners if fmt == OBSERVATIONS_FORMAT else {}
+    midnight = datetime.combine(default_day, time.min, tzinfo=UTC)
     for item in read_records(file.path, fmt, default_app=state.default_app, default_ts=midnight):
         reason = item.reason
-        if item.span is not None:
-            span_day = item.span["ts"].date() if item.span.get("ts") else day
-            if span_day == day:
-                state.add_span(item.span | {"source_file": relative, "source_offset": item.offset}, file)
+        record = item.call if item.call is not None else item.span
+        if copy is not None:
+            owner = copy.owner_day(record["ts"].date().isoformat()) if record is not None else None
+            if (owner is not None and owner != day_text) or (owner is None and not quarantines_here):
+                file.stats.elsewhere += 1
                 continue
-            reason = f"`ts` {item.span['ts'].isoformat()} is outside the partition day {day.isoformat()}"
+        if record is not None and winners:
+            key = record.get("call_id") if item.call is not None else record.get("span_id")
+            winner = winners.get(key)
+            if winner is not None and winner != (file.index, item.offset):
+                file.stats.superseded += 1  # an older (or the same) version of an observation
+                continue
+        offset = file.original_line(item.offset)
+        if item.span is not None:
+            if item.span["ts"].date() == day:
+                file.stats.undated += bool((item.span.get("attributes") or {}).get("ts_assumed"))
+                state.add_span(item.span | {"source_file": relative, "source_offset": offset}, file)
+                continue
+            reason = state.bounds.outside_reason(item.span["ts"], day)
         elif item.call is not None:
-            record = CallRecord.model_construct(**item.call)  # validated by the adapter
-            if record.ts.date() != day:
-                reason = f"`ts` {record.ts.isoformat()} is outside the partition day {day.isoformat()}"
+            call = CallRecord.model_construct(**item.call)  # validated by the adapter
+            if call.ts.date() != day:
+                reason = state.bounds.outside_reason(call.ts, day)
             else:
-                reason = state.duplicate_reason(record.call_id, file, item.offset)
+                reason = state.duplicate_reason(call.call_id, file, item.offset)
                 if reason is None:
-                    state.calls.append(record, relative, item.offset, fmt)
+                    state.calls.append(call, relative, offset, fmt)
                     file.stats.calls += 1
+                    file.stats.undated += bool((call.metadata or {}).get("ts_assumed"))
                     continue
         file.stats.rejected += 1
-        state.result.rejected.append(_rejected_row(relative, item.offset, fmt, reason or "unreadable record", item.raw))
+        state.result.rejected.append(_rejected_row(relative, offset, fmt, reason or "unreadable record", item.raw))
+
+
+def observation_winners(files: list[_File]) -> dict[str, tuple[int, int]]:
+    """Which version of each Langfuse observation a day keeps, over the day's files of
+    enriched observations: (file index, offset) of the winner by observation id.
+
+    Scheduled exports overlap (adjacent windows share their boundary, a re-run rewrites a
+    window) and an observation updated after one export (its end, output, usage or cost
+    arriving later) is exported again. The version with the latest `updated_at` wins: it is
+    what Langfuse holds now. On a tie, or when `updated_at` is not exported, the later file
+    wins (landing names sort by export time), and within a file the later line. The other
+    versions are counted as superseded, not quarantined: they are not bad records."""
+    best: dict[str, tuple[str, int, int]] = {}
+    for file in files:
+        for offset, row in iter_raw_records(file.path, OBSERVATIONS_FORMAT):
+            version = observation_version(row)
+            if version is None:
+                continue
+            observation_id, updated_at = version
+            candidate = (updated_at, file.index, offset)
+            if observation_id not in best or candidate > best[observation_id]:
+                best[observation_id] = candidate
+    return {observation_id: (index, offset) for observation_id, (_, index, offset) in best.items()}
 
 
 _validate_json = CallRecord.model_validate_json
@@ -458,11 +581,13 @@ def _validate_fast(line_bytes: bytes, day: date) -> CallRecord | None:
     return record if record.ts.date() == day else None
 
 
-def validate_native(data: Any, *, day: date, default_app: str) -> tuple[CallRecord | None, str]:
+def validate_native(
+    data: Any, *, day: date, default_app: str, bounds: DayBounds | None = None
+) -> tuple[CallRecord | None, str]:
     """One parsed native line -> (validated record, "") or (None, reason), its day included."""
     record, reason = validate_native_record(data, default_app=default_app)
     if record is not None and record.ts.date() != day:
-        return None, f"`ts` {record.ts.isoformat()} is outside the partition day {day.isoformat()}"
+        return None, (bounds or DayBounds()).outside_reason(record.ts, day)
     return record, reason
 
 
@@ -524,6 +649,7 @@ def materialise_day(
     redaction: RedactionConfig,
     day_key: str | None = None,
     formats_by_source: Mapping[str, str] | None = None,
+    bounds: DayBounds | None = None,
 ) -> MaterialisedDay:
     """The `raw_calls` asset's work for one day, streaming: each batch of accepted calls gets
     its missing costs filled and its PII redacted, then is appended to the partition's
@@ -556,7 +682,7 @@ def materialise_day(
     ):
         ingested = ingest_day(
             landing_root, day, default_app=default_app, sink=sink, formats_by_source=formats_by_source,
-            span_sink=span_sink,
+            span_sink=span_sink, bounds=bounds,
         )
     if redactor is not None:
         redacted.update(redactor.rows(ingested.rejected, ("raw", "reason")))
@@ -601,6 +727,7 @@ def raw_calls(context: AssetExecutionContext, assay: AssayResource):
         redaction=assay.config.redaction,
         day_key=context.partition_key,
         formats_by_source={name: source.format for name, source in assay.config.sources.items() if source.format},
+        bounds=DayBounds(first_day=date.fromisoformat(FIRST_DAY), today=datetime.now(UTC).date()),
     )
     ingested, cost_sources, redacted = done.ingested, done.cost_sources, done.redacted
     calls_path, rejected_path = done.calls_path, done.rejected_path
@@ -611,11 +738,17 @@ def raw_calls(context: AssetExecutionContext, assay: AssayResource):
         metadata={
             **partition_metadata(calls_path, done.calls),
             "landing_files": len(ingested.files),
+            # Records with no timestamp of their own, dated the landing day (assay.landing).
+            "undated_records": ingested.undated,
+            # Older versions of Langfuse observations that a later export replaced.
+            "superseded_observations": ingested.superseded,
             "cost_sources": counts_table(cost_sources, "cost_source"),
             "redacted_entities": counts_table(redacted, "entity"),
             "per_file": dg.MetadataValue.md(
-                "| file | format | calls | spans | rejected |\n|---|---|---|---|---|\n"
-                + "\n".join(f"| {f.path} | {f.format} | {f.calls} | {f.spans} | {f.rejected} |" for f in ingested.files)
+                "| file | format | calls | spans | rejected | undated |\n|---|---|---|---|---|---|\n"
+                + "\n".join(
+                    f"| {f.path} | {f.format} | {f.calls} | {f.spans} | {f.rejected} | {f.undated} |" for f in ingested.files
+                )
             ),
         },
     )

@@ -258,6 +258,17 @@ def cmd_run(args: argparse.Namespace) -> None:
             date.fromisoformat(day)
         except ValueError:
             raise CliError(f"--day {day!r} is not a date (YYYY-MM-DD)") from None
+    from assay.landing import configured_first_day, split_partition_days
+
+    today = datetime.now(UTC).date()
+    first_day = configured_first_day(today)
+    days, outside = split_partition_days(days, first_day, today)
+    if outside:
+        message = (f"day(s) {', '.join(outside)} fall outside the partitions ({first_day} to {today}): "
+                   "set project.start_day earlier in the config to run them")
+        if args.day:
+            raise CliError(message)
+        _say(f"warning: landed {message}; skipped")
     if not days:
         if not (found.golden_cases and config.candidates):
             raise CliError(
@@ -278,39 +289,50 @@ def _rows_from(lake, table: str, day: str, source_files: set[str]) -> int:
     return 0 if data is None else sum(1 for name in data.column("source_file").to_pylist() if name in source_files)
 
 
-INGEST_FORMATS = ["assay_jsonl", "openai_chat", "litellm_payload", "otlp_json", "langfuse"]
+INGEST_FORMATS = [
+    "assay_jsonl", "openai_chat", "litellm_payload", "otlp_json", "langfuse", "langfuse_observations", "phoenix_spans",
+]
 """assay.formats.FORMATS, spelled out so `assay --help` need not import the adapters."""
 
 
 def cmd_ingest(args: argparse.Namespace) -> None:
-    """Land files by hand (each record to the day of its own timestamp), then run the daily
-    chain for every day they touched, and say per file what came of it."""
-    from assay.formats import UnknownFormatError
-    from assay.landing import land_file
+    """Land files by hand (each record to the day of its own timestamp; all of a file or none
+    of it), or what is new in a source's watched folder, then run the daily chain for every
+    day they touched, and say per file what came of it."""
+    from assay.landing import LandingError, land_file, land_new_watched, watch_state_file
 
+    if args.format and args.format not in INGEST_FORMATS:
+        raise CliError(f"unknown --format {args.format!r}; valid formats: {', '.join(INGEST_FORMATS)}")
     home = _home()
     config = _load_config()
     today = datetime.now(UTC).date()
-    landed, failed = [], 0
-    for raw_path in args.paths:
-        path = Path(raw_path)
-        if not path.is_file():
-            _say(f"{path}: not a file")
-            failed += 1
-            continue
-        try:
-            landed.append(
-                land_file(path, home.landing, source=args.source, fmt=args.format,
-                          default_app=config.project.app, today=today)
-            )
-        except (UnknownFormatError, ValueError) as exc:
-            _say(f"{path}: {exc}")
-            failed += 1
-    days = sorted({day for item in landed for day in item.files})
-    from assets.partitions import FIRST_DAY
+    start_day = config.project.start_day
+    landed, errors = [], []
+    configured = config.sources.get(args.source)
+    fmt = args.format or (configured.format if configured else None)  # as the daily run will read the folder
+    if args.paths:
+        for raw_path in args.paths:
+            try:
+                landed.append(land_file(Path(raw_path), home.landing, source=args.source, fmt=fmt,
+                                        default_app=config.project.app, today=today, start_day=start_day))
+            except LandingError as exc:
+                errors.append(str(exc))
+    else:
+        source = configured
+        if source is None or not source.watch:
+            watched = ", ".join(name for name, s in config.sources.items() if s.watch) or "none"
+            raise CliError(f"give the files to ingest, or --source naming a source with `watch:` in assay.yaml "
+                           f"(sources with a watched folder: {watched})")
+        from assay.config import config_path
 
-    if days and days[0] < FIRST_DAY:
-        raise CliError(f"records dated {days[0]} are older than the first partition day {FIRST_DAY}")
+        folder = (config_path().parent / source.watch).resolve()
+        landed, errors = land_new_watched(
+            folder, home.landing, watch_state_file(home.root, args.source), source=args.source,
+            fmt=fmt, default_app=config.project.app, today=today, start_day=start_day,
+        )
+        if not landed and not errors:
+            print(f"{folder}: nothing new to ingest")
+    days = sorted({day for item in landed for day in item.files})
     if days:
         Runner().run_days(days)
     from assay.lake import Lake
@@ -319,11 +341,37 @@ def cmd_ingest(args: argparse.Namespace) -> None:
     for item in landed:
         names = {str(p.relative_to(home.landing)) for p in item.files.values()}
         calls = sum(_rows_from(lake, "raw_calls", day, names) for day in item.files)
+        spans = sum(_rows_from(lake, "trace_spans", day, names) for day in item.files)
         rejected = sum(_rows_from(lake, "rejected_calls", day, names) for day in item.files)
         span = f"{min(item.files)}..{max(item.files)}" if len(item.files) > 1 else next(iter(item.files))
-        print(f"{item.source_path}: format={item.format} calls={calls} rejected={rejected} days={span}")
-    if failed:
-        raise CliError(f"{failed} of {len(args.paths)} file(s) could not be landed (see above)")
+        undated = f" undated={item.undated}" if item.undated else ""
+        print(f"{item.source_path}: format={item.format} calls={calls} rejected={rejected} spans={spans}"
+              f"{undated} days={span}" + (" (see `assay rejected`)" if rejected else ""))
+    if errors:
+        for message in errors[:-1]:
+            _say(f"assay: {message}")
+        raise CliError(errors[-1])
+
+
+def cmd_rejected(args: argparse.Namespace) -> None:
+    """Why records were quarantined: counts by reason, a few examples each as file:line."""
+    from assay.lake import Lake
+    from assay.quarantine import format_summary, summarise
+
+    home = _home()
+    lake = Lake(home.lake)
+    ingested = lake.partitions("rejected_calls", "day")
+    for day in args.day or []:
+        if day not in ingested:
+            known = f"{ingested[0]}..{ingested[-1]}" if ingested else "none yet: run `assay ingest` or `assay run`"
+            raise CliError(f"--day {day}: no ingested day (ingested days: {known})")
+    summary = summarise(lake, home.landing, days=args.day, file=args.file, examples=args.examples)
+    lines = format_summary(summary)
+    if not lines:
+        where = f" from files matching {args.file!r}" if args.file else ""
+        print(f"no rejected records{where} ({len(summary.days)} ingested day(s))")
+        return
+    sys.stdout.write("\n".join(lines) + "\n")
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -622,12 +670,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ingest", parents=[common],
         help="land log files (any supported format, each record to its own day) and ingest those days",
     )
-    p.add_argument("paths", nargs="+", metavar="PATH")
-    p.add_argument("--format", choices=INGEST_FORMATS,
-                   help="skip content sniffing and read every file as this format")
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="JSONL/NDJSON or JSON files, optionally .gz (none: what is new in --source's `watch:` folder)")
+    p.add_argument("--format", metavar="FORMAT",
+                   help=f"skip content sniffing and read every file as this format ({', '.join(INGEST_FORMATS)})")
     p.add_argument("--source", default="manual", help="landing source folder name (default: manual)")
     p.set_defaults(func=cmd_ingest)
-    p = sub.add_parser("report", parents=[common], help="print the latest deploy decisions (json: one object per candidate, with its report files)"
+    p = sub.add_parser("rejected", parents=[common], help="why records were quarantined: counts by reason, examples as file:line")
+    p.add_argument("--day", action="append", help="a day, YYYY-MM-DD; repeatable (default: every ingested day)")
+    p.add_argument("--file", help="only records from files whose path contains this")
+    p.add_argument("--examples", type=int, default=3, help="examples per reason (default 3)")
+    p.set_defaults(func=cmd_rejected)
+    p = sub.add_parser(
+        "report", parents=[common], help="print the latest deploy decisions (json: one object per candidate, with its report files)"
     )
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(func=cmd_report)
@@ -702,7 +757,13 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         args.func(args)
-        sys.stdout.flush()  # inside the try: a reader that left shows here, not at exit
+        sys.stdout.flush()  # here, so a closed pipe is reported below, not at interpreter exit
+    except BrokenPipeError:
+        # The reader went away (`assay ... | head`): say so once, without a traceback, and
+        # keep Python from failing again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _say("assay: output closed early (broken pipe): the rest of the output was not written")
+        return 1
     except GateRefused as exc:
         _say(f"assay gate: {exc}")
         return exc.status
@@ -711,12 +772,6 @@ def main(argv: list[str] | None = None) -> int:
             _say(exc.trace)
         _say(f"assay: {exc}")
         return 1 if isinstance(exc, CliError) else 2
-    except BrokenPipeError:
-        # `assay report --format json | head`: the reader left. Point stdout at /dev/null so
-        # the interpreter's own flush at exit does not raise a second time.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        _say("assay: standard output was closed before everything was written (broken pipe)")
-        return 1
     return 0
 
 

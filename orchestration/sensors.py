@@ -8,15 +8,15 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import dagster as dg
 
-from assay.config import AssayConfig, load_config
+from assay.config import AssayConfig, config_path, load_config
 from assay.contracts.candidate import Candidate
 from assay.lake import Lake
+from assay.landing import land_new_watched, landed_days, watch_state_file
 from assay.runtime import AssayHome
-from assets.partitions import DAYS_TAG, candidate_partitions
+from assets.partitions import DAYS_TAG, FIRST_DAY, candidate_partitions
 from assets.raw_calls import ingested_fingerprint, landing_fingerprint
 from assets.regression_dataset import current_version
 from orchestration.jobs import candidate_job, curate_job, daily_job, decide_job
@@ -167,17 +167,6 @@ def plan_late_days(landed: dict[str, str], ingested: dict[str, str | None], toda
     return stale
 
 
-def landed_days(landing: Path) -> list[str]:
-    """Days with a landing folder under any source (`<landing>/<source>/<YYYY-MM-DD>/`)."""
-    days = set()
-    for folder in landing.glob("*/*"):
-        try:
-            days.add(date.fromisoformat(folder.name).isoformat())
-        except ValueError:
-            continue
-    return sorted(days)
-
-
 @dg.sensor(
     job=daily_job,
     minimum_interval_seconds=60,
@@ -192,10 +181,48 @@ def late_landing_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     landed = {day: landing_fingerprint(home.landing, date.fromisoformat(day)) for day in days}
     ingested = {day: ingested_fingerprint(lake, day) for day in days}
     stale = plan_late_days(landed, ingested, datetime.now(UTC).date())
+    before = [day for day in stale if day < FIRST_DAY]
+    if before:
+        # Landed after these definitions loaded, before their first day: no partition to run.
+        context.log.warning(
+            f"landing folders for {', '.join(before)} are before the first partition day {FIRST_DAY}: "
+            "not ingested; reload the code location (the first day moves back to the earliest landed day) "
+            "or set project.start_day in assay.yaml"
+        )
     # The run key carries the fingerprint: one run per state of the landing folder.
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(run_key=f"late:{day}:{landed[day]}", partition_key=day) for day in stale]
+        run_requests=[
+            dg.RunRequest(run_key=f"late:{day}:{landed[day]}", partition_key=day) for day in stale if day >= FIRST_DAY
+        ]
     )
+
+
+@dg.sensor(
+    minimum_interval_seconds=300,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Lands what is new in the folders sources watch (`sources.<name>.watch` in assay.yaml, "
+    "e.g. a synced Langfuse blob-storage export), each record to its own day; late_landing_sensor "
+    "then re-runs the past days that changed, the nightly schedule yesterday.",
+)
+def source_watch_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+    config = load_config()
+    home = AssayHome.from_env()
+    today = datetime.now(UTC).date()
+    said = []
+    for name, source in sorted(config.sources.items()):
+        if not source.watch:
+            continue
+        folder = (config_path().parent / source.watch).resolve()
+        landed, errors = land_new_watched(
+            folder, home.landing, watch_state_file(home.root, name), source=name, fmt=source.format,
+            default_app=config.project.app, today=today, start_day=config.project.start_day,
+        )
+        for error in errors:  # tried again at the next evaluation
+            context.log.warning(error)
+        days = sorted({day for item in landed for day in item.files})
+        said.append(f"{name}: {len(landed)} file(s) landed" + (f" ({', '.join(days)})" if days else "")
+                    + (f", {len(errors)} could not be" if errors else ""))
+    return dg.SkipReason("; ".join(said) or "no source has a `watch:` folder")
 
 
 @dg.run_status_sensor(
@@ -211,6 +238,6 @@ def nightly_followup_sensor(context: dg.RunStatusSensorContext) -> dg.RunRequest
     return dg.RunRequest(run_key=f"followup:{context.dagster_run.run_id}", tags={DAYS_TAG: day} if day else {})
 
 
-ALL_SENSORS = [regression_sensor, late_landing_sensor, nightly_followup_sensor]
+ALL_SENSORS = [regression_sensor, late_landing_sensor, source_watch_sensor, nightly_followup_sensor]
 
 

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,30 @@ import assay  # noqa: F401  (privacy defaults before anything imports litellm or
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "dbt_project" / "target" / "manifest.json"
+TEST_START_DAY = "2020-01-01"
+
+
+def _load_partitions_from_a_fixed_start() -> None:
+    """Dagster's daily partitions are defined once per process, when `assets.partitions` is
+    imported, from `project.start_day` or else the earliest landed day (see
+    assay.landing.first_partition_day). Tests run many homes and configs in one process and
+    date their records 2025-2026: the test process's partitions start at TEST_START_DAY,
+    whatever ./assay.yaml and ./.assay hold. (CLI tests in a subprocess load their own.)"""
+    previous = os.environ.get("ASSAY_CONFIG")
+    with tempfile.TemporaryDirectory() as folder:
+        config = Path(folder) / "assay.yaml"
+        config.write_text(f"project: {{start_day: {TEST_START_DAY}}}\n")
+        os.environ["ASSAY_CONFIG"] = str(config)
+        try:
+            import assets.partitions  # noqa: F401
+        finally:
+            if previous is None:
+                os.environ.pop("ASSAY_CONFIG", None)
+            else:
+                os.environ["ASSAY_CONFIG"] = previous
+
+
+_load_partitions_from_a_fixed_start()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -144,7 +144,8 @@ def _times(
 
 
 def _generation(
-    obs: dict[str, Any], context: dict[str, Any], offset: int, raw: str, source: Source, label: str
+    obs: dict[str, Any], context: dict[str, Any], offset: int, raw: str, source: Source, label: str,
+    fmt: str = FORMAT,
 ) -> AdapterItem:
     start, end, first, extra, problem = _times(obs, source)
     if problem:
@@ -186,6 +187,8 @@ def _generation(
     raw_input = obs.get("input")
     if tools is None and isinstance(raw_input, dict):
         tools = normalise_tools(raw_input.get("tools"))
+    if tools is None:
+        tools = normalise_tools(_tool_definitions(obs.get("toolDefinitions")))
     level = obs.get("level")
     failed = level == "ERROR"
     if level not in (None, "DEFAULT", "DEBUG", "ERROR"):
@@ -224,11 +227,12 @@ def _generation(
         "session_id": context["session_id"],
         "metadata": {**context["extra"], **extra} or None,
     }
-    return make_call(fields, fmt=FORMAT, offset=offset, raw=raw, source=source, where=label)
+    return make_call(fields, fmt=fmt, offset=offset, raw=raw, source=source, where=label)
 
 
 def _span(
-    obs: dict[str, Any], context: dict[str, Any], offset: int, raw: str, source: Source, label: str
+    obs: dict[str, Any], context: dict[str, Any], offset: int, raw: str, source: Source, label: str,
+    fmt: str = FORMAT,
 ) -> AdapterItem:
     start, end, _, extra, problem = _times(obs, source)
     if problem:
@@ -277,7 +281,25 @@ def _span(
         "error_message": obs.get("statusMessage") if failed else None,
         "attributes": attributes or None,
     }
-    return make_span(fields, fmt=FORMAT, offset=offset, raw=raw, source=source, where=label)
+    return make_span(fields, fmt=fmt, offset=offset, raw=raw, source=source, where=label)
+
+
+def _tool_definitions(value: Any) -> list[Any] | None:
+    """The enriched export's `tool_definitions` (tool name -> its schema, as an object or JSON
+    text) as a list of definitions."""
+    value = maybe_json(value)
+    if isinstance(value, list):
+        return value
+    if not isinstance(value, dict) or not value:
+        return None
+    out = []
+    for name, definition in value.items():
+        definition = maybe_json(definition)
+        if isinstance(definition, dict):
+            out.append(definition if definition.get("name") or "function" in definition else {"name": name, **definition})
+        else:
+            out.append({"name": name, "description": None if definition is None else str(definition)})
+    return out
 
 
 def _first(mapping: dict[str, Any], *keys: str) -> Any:
@@ -292,3 +314,105 @@ def _as_dict(value: Any) -> dict[str, Any]:
     """Langfuse metadata is an object, or JSON text of one (trace metadata in exports)."""
     value = maybe_json(value)
     return value if isinstance(value, dict) else {}
+
+
+# --- enriched observations: Langfuse's scheduled blob-storage export ---------------------------
+
+OBSERVATIONS_FORMAT = "langfuse_observations"
+
+_ROW_KEYS = {
+    # enriched-observation column (snake_case) -> the observation key the readers above use
+    "trace_id": "traceId",
+    "parent_observation_id": "parentObservationId",
+    "start_time": "startTime",
+    "end_time": "endTime",
+    "completion_start_time": "completionStartTime",
+    "status_message": "statusMessage",
+    "provided_model_name": "model",
+    "providedModelName": "model",
+    "model_parameters": "modelParameters",
+    "usage_details": "usageDetails",
+    "cost_details": "costDetails",
+    "total_cost": "totalCost",
+    "prompt_id": "promptId",
+    "prompt_name": "promptName",
+    "prompt_version": "promptVersion",
+    "tool_definitions": "toolDefinitions",
+}
+_TRACE_KEYS = {
+    "trace_name": "name", "traceName": "name", "user_id": "userId", "userId": "userId",
+    "session_id": "sessionId", "sessionId": "sessionId", "tags": "tags", "release": "release",
+}
+
+
+def is_observation_row(record: Any) -> bool:
+    """An enriched observation (`observations_v2/` row) or a public-API observation."""
+    if not isinstance(record, dict) or "id" not in record or "type" not in record:
+        return False
+    return ("trace_id" in record and "start_time" in record) or (
+        "traceId" in record and "startTime" in record and "observations" not in record
+    )
+
+
+def observation_rows(record: Any) -> list[Any] | None:
+    """The rows of a document: a list (the export's JSON file format), the public API's
+    `{"data": [...]}` page, or None for a single row."""
+    if isinstance(record, list):
+        return record
+    if isinstance(record, dict) and isinstance(record.get("data"), list) and not is_observation_row(record):
+        return record["data"]
+    return None
+
+
+def observation_version(row: Any) -> tuple[str, str] | None:
+    """(observation id, its `updated_at` text, "" when absent) of one row, for picking the
+    version that wins when overlapping exports carry the same observation twice."""
+    if not isinstance(row, dict) or not row.get("id"):
+        return None
+    updated = row.get("updated_at", row.get("updatedAt"))
+    return str(row["id"]), "" if updated is None else str(updated)
+
+
+def langfuse_observations(record: Any, *, offset: int | None, raw: str, source: Source) -> list[AdapterItem]:
+    """Enriched observations, Langfuse's blob-storage export (`observations_v2/`, JSONL or JSON):
+    one observation per row with its trace's fields copied onto it (`trace_name`, `user_id`,
+    `session_id`, `tags`, `release`, `environment`); snake_case columns, timestamps as
+    `YYYY-MM-DD HH:MM:SS.ffffff` UTC, empty strings for unset text. Rows of the public API
+    (`GET /api/public/v2/observations`, camelCase) read the same way. GENERATION rows become
+    calls and the others spans, exactly as in a trace export (see `langfuse`)."""
+    rows = observation_rows(record)
+    if rows is None:
+        return [_observation_row(record, offset=1 if offset is None else offset, raw=raw, source=source)]
+    items = []
+    for index, row in enumerate(rows, start=1):
+        item = _observation_row(row, offset=index if offset is None else offset, raw=raw, source=source)
+        if item.reason is not None:
+            item.raw = compact_json(row)  # quarantine the row, not the whole export
+        items.append(item)
+    return items
+
+
+def _observation_row(row: Any, *, offset: int, raw: str, source: Source) -> AdapterItem:
+    if (problem := not_an_object(row)) is not None:
+        return reject(offset, raw, problem)
+    if not is_observation_row(row):
+        keys = ", ".join(list(row)[:10]) or "none"
+        return reject(offset, raw, "expected a Langfuse observation row (`id`, `trace_id`, `type`, `start_time`, ...); "
+                      f"got keys: {keys}")
+    observation: dict[str, Any] = {}
+    trace: dict[str, Any] = {"id": row.get("trace_id", row.get("traceId"))}
+    for key, value in row.items():
+        if value == "":
+            continue  # the export writes unset text as ""
+        if key in _TRACE_KEYS:
+            trace[_TRACE_KEYS[key]] = value
+        observation[_ROW_KEYS.get(key, key)] = maybe_json(value) if key in ("input", "output") else value
+    observation.pop("userId", None)
+    observation.pop("sessionId", None)
+    if observation.get("environment"):
+        trace["environment"] = observation["environment"]
+    context = _trace_context(trace)
+    label = f"observation {row.get('id')}: "
+    if observation.get("type") == "GENERATION":
+        return _generation(observation, context, offset, raw, source, label, OBSERVATIONS_FORMAT)
+    return _span(observation, context, offset, raw, source, label, OBSERVATIONS_FORMAT)

@@ -28,6 +28,7 @@ in the order received, big integers exact. The per-line reader writes the same t
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import sys
@@ -332,6 +333,11 @@ def line_chunks(path: Any, chunk_bytes: int = CHUNK_BYTES) -> Iterator[LineChunk
 
     Each chunk is one read into a reused buffer (`_Blocks`); the partial line after its
     last line break is read again as the start of the next chunk (a seek back)."""
+    with open(path, "rb") as handle:
+        compressed = handle.read(2) == b"\x1f\x8b"
+    if compressed:
+        yield from _gzip_line_chunks(path, chunk_bytes)
+        return
     blocks = _Blocks(chunk_bytes)
     first_line_no = 1
     with open(path, "rb") as handle:
@@ -350,6 +356,30 @@ def line_chunks(path: Any, chunk_bytes: int = CHUNK_BYTES) -> Iterator[LineChunk
                 handle.seek(-tail, os.SEEK_CUR)
             starts = np.concatenate(([0], ends[:-1]))
             yield LineChunk(data, starts, ends, first_line_no)
+            first_line_no += len(ends)
+
+
+def _gzip_line_chunks(path: Any, chunk_bytes: int) -> Iterator[LineChunk]:
+    """`line_chunks` of a gzip file: a gzip stream cannot seek back cheaply, so the partial
+    last line of each read is carried into the next chunk instead. Damage to the stream
+    raises (gzip.BadGzipFile, EOFError or zlib.error) after the last whole chunk."""
+    first_line_no = 1
+    tail = b""
+    with gzip.open(path, "rb") as handle:
+        while True:
+            block = handle.read(chunk_bytes)
+            if not block:
+                if tail:
+                    yield LineChunk(tail, np.array([0]), np.array([len(tail)]), first_line_no)
+                return
+            data = tail + block
+            ends = _line_ends(data, len(data))
+            if len(ends) == 0:
+                tail = data
+                continue
+            cut = int(ends[-1])
+            data, tail = data[:cut], data[cut:]
+            yield LineChunk(data, np.concatenate(([0], ends[:-1])), ends, first_line_no)
             first_line_no += len(ends)
 
 

@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from assay.formats.base import (
@@ -165,7 +167,6 @@ def _span_item(
             for key, value in attribute_map(event.get("attributes")).items():
                 attrs.setdefault(key, value)
     span_id = _hex_id(span.get("spanId"))
-    trace_id = _hex_id(span.get("traceId"))
     where = f"span {span_id or offset}: "
     start, problem = unix_nanos(span.get("startTimeUnixNano"), "startTimeUnixNano")
     end, problem_end = unix_nanos(span.get("endTimeUnixNano"), "endTimeUnixNano")
@@ -173,10 +174,60 @@ def _span_item(
         return reject(offset, raw, where + (problem or problem_end or ""))
     status = span.get("status") if isinstance(span.get("status"), dict) else {}
     failed = status.get("code") in _STATUS_ERROR
+    header = SpanHeader(
+        trace_id=_hex_id(span.get("traceId")),
+        span_id=span_id,
+        parent_span_id=_hex_id(span.get("parentSpanId")),
+        name=span.get("name"),
+        start=start,
+        end=end,
+        failed=failed,
+        status_message=status.get("message") if failed else None,
+        exception_type=_exception_type(span.get("events")) if failed else None,
+        start_key="startTimeUnixNano",
+    )
+    return span_item(header, attrs, resource_attrs, fmt=FORMAT, offset=offset, raw=raw, source=source,
+                     root_names=root_names)
+
+
+@dataclass(frozen=True)
+class SpanHeader:
+    """What a span says about itself outside its attribute map, read from its source's shape
+    (OTLP/JSON here, Phoenix's span JSON in `phoenix.py`)."""
+
+    trace_id: str | None
+    span_id: str | None
+    parent_span_id: str | None
+    name: Any
+    start: datetime | None
+    end: datetime | None
+    failed: bool
+    status_message: str | None
+    exception_type: str | None
+    start_key: str
+    """The source's name of the start time, for the reason when it is missing."""
+
+
+def span_item(
+    header: SpanHeader,
+    attrs: dict[str, Any],
+    resource_attrs: dict[str, Any],
+    *,
+    fmt: str,
+    offset: int,
+    raw: str,
+    source: Source,
+    root_names: dict[str, str],
+) -> AdapterItem:
+    """One span with flat OTel GenAI / OpenInference attributes -> a call (an LLM span) or a
+    span record (any other step), whatever shape the span came in."""
+    span_id, trace_id, failed = header.span_id, header.trace_id, header.failed
+    where = f"span {span_id or offset}: "
+    start, end = header.start, header.end
     extra: dict[str, Any] = {}
     if start is None:
         if source.default_ts is None:
-            return reject(offset, raw, where + "`startTimeUnixNano`: required field is missing")
+            return reject(offset, raw, where + f"`{header.start_key}`: required field is missing")
         start = source.default_ts
         extra["ts_assumed"] = True
 
@@ -184,7 +235,7 @@ def _span_item(
     common = {
         "trace_id": trace_id,
         "span_id": span_id,
-        "parent_span_id": _hex_id(span.get("parentSpanId")),
+        "parent_span_id": header.parent_span_id,
         "ts": start,
     }
     if convention is None:
@@ -192,7 +243,7 @@ def _span_item(
             **common,
             "end_ts": end,
             "kind": kind,
-            "name": span.get("name"),
+            "name": header.name,
             "tool_name": _first(attrs, "tool.name", "gen_ai.tool.name"),
             "tool_call_id": _first(attrs, "gen_ai.tool.call.id", "tool_call.id"),
             "input": json_text(maybe_json(_first(attrs, "input.value", "gen_ai.tool.call.arguments",
@@ -200,10 +251,10 @@ def _span_item(
             "output": json_text(maybe_json(_first(attrs, "output.value", "gen_ai.tool.call.result",
                                                   "tool_response"))),
             "status": "error" if failed else "success",
-            "error_message": status.get("message") if failed else None,
-            "attributes": {k: v for k, v in attrs.items() if k not in _SPAN_IO_KEYS} or None,
+            "error_message": header.status_message,
+            "attributes": {**{k: v for k, v in attrs.items() if k not in _SPAN_IO_KEYS}, **extra} or None,
         }
-        return make_span(fields, fmt=FORMAT, offset=offset, raw=raw, source=source, where=where)
+        return make_span(fields, fmt=fmt, offset=offset, raw=raw, source=source, where=where)
 
     if convention == "openinference":
         call = _openinference_call(attrs)
@@ -232,17 +283,15 @@ def _span_item(
         "prompt_version": _str(attrs.get("assay.prompt_version") or meta.get("assay_prompt_version")
                                or attrs.get("llm.prompt_template.version")),
         "status": "error" if failed else "success",
-        "error_type": _str(attrs.get("error.type")) if failed else None,
-        "error_message": status.get("message") if failed else None,
+        "error_type": (_str(attrs.get("error.type")) or header.exception_type) if failed else None,
+        "error_message": header.status_message,
         "latency_ms": millis_between(start, end) if "ts_assumed" not in extra else None,
         "user_id": _str(attrs.get("user.id") or meta.get("user_id")),
         "session_id": _str(attrs.get("session.id") or attrs.get("gen_ai.conversation.id")
                            or meta.get("session_id")),
         "metadata": extra,
     }
-    if failed and not fields["error_type"]:
-        fields["error_type"] = _exception_type(span.get("events"))
-    return make_call(fields, fmt=FORMAT, offset=offset, raw=raw, source=source, where=where)
+    return make_call(fields, fmt=fmt, offset=offset, raw=raw, source=source, where=where)
 
 
 def _classify(attrs: dict[str, Any]) -> tuple[str | None, str]:

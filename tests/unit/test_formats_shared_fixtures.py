@@ -1,16 +1,15 @@
-"""DEV CHECK against real third-party samples: skipped unless ../shared/fixtures exists.
+"""The adapters against real third-party exports: ../shared/fixtures beside the repository.
 
-The project's own format tests (test_formats.py) use fixtures they write themselves; this
-module only checks the adapters against the real exports in
-`/work/shared/fixtures/trace_formats/` (or `$ASSAY_SHARED_FIXTURES/trace_formats`) while
-developing. The expected numbers are derived from the files themselves (Langfuse) or are the
-documented facts about them (OTel GenAI / OpenInference: 97 + 52 tokens, one get_weather call).
+Every developer machine and CI has `../shared/fixtures` next to the clone; these tests find it
+relative to the repository and FAIL when it is missing (a skipped check is one that never runs).
+The project's own format tests (test_formats.py, test_format_shapes.py) use fixtures they write
+themselves; this module checks the adapters against real exports. The expected numbers are
+the facts about each file: calls, their tokens (input + output) and the other spans.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,10 +17,40 @@ import pytest
 
 from assay.formats import read_records, sniff_format
 
-ROOT = Path(os.environ.get("ASSAY_SHARED_FIXTURES", "/work/shared/fixtures")) / "trace_formats"
+REPOSITORY = Path(__file__).resolve().parents[2]
+ROOT = REPOSITORY.parent / "shared" / "fixtures" / "trace_formats"
 DAY = datetime(2025, 1, 1, tzinfo=UTC)
 
-pytestmark = pytest.mark.skipif(not ROOT.is_dir(), reason=f"no shared fixtures at {ROOT}")
+EXPECTED = {
+    # file under trace_formats/ -> (format, calls, tokens, other spans)
+    "langfuse/agno-2025-06-11.json": ("langfuse", 4, 3839, 2),
+    "langfuse/langgraph-2025-08-22.json": ("langfuse", 2, 234, 7),
+    "langfuse/openai-agents-2025-09-30.json": ("langfuse", 2, 184, 3),
+    "langfuse/pydantic-ai-tools-2025-12-04.json": ("langfuse", 4, 1524, 8),
+    "langfuse/llamaindex-2025-06-05.json": ("langfuse", 1, 94, 1),
+    "otel_genai/otel_genai_client_span_tool_calls.json": ("otlp_json", 1, 149, 0),
+    "otel_genai/openinference_client_span_tool_calls.json": ("otlp_json", 1, 149, 0),
+    "litellm_standard_logging_payload.json": ("litellm_payload", 1, 30, 0),
+    "otlp_example_trace.json": ("otlp_json", 0, 0, 1),
+}
+
+
+def test_the_shared_fixtures_are_beside_the_repository() -> None:
+    assert ROOT.is_dir(), (f"{ROOT} is missing: clone the shared fixtures beside the repository "
+                           "(../shared/fixtures); these checks must run, not skip")
+    on_disk = {str(p.relative_to(ROOT)) for p in ROOT.rglob("*.json")}
+    assert on_disk == set(EXPECTED), "a trace export was added or removed: give its expected counts here"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_export_gives_its_calls_and_tokens(name: str) -> None:
+    fmt, calls_expected, tokens, spans_expected = EXPECTED[name]
+    path = ROOT / name
+    assert sniff_format(path) == fmt
+    calls, spans, rejected = read(path)
+    assert rejected == []
+    assert (len(calls), sum(c["input_tokens"] + c["output_tokens"] for c in calls), len(spans)) == (
+        calls_expected, tokens, spans_expected)
 
 
 def read(path: Path) -> tuple[list[dict], list[dict], list[str]]:
@@ -76,10 +105,9 @@ def test_otlp_example_trace_is_one_plain_span() -> None:
     assert span["ts"] == datetime(2018, 12, 13, 14, 51, tzinfo=UTC)
 
 
-@pytest.mark.parametrize(
-    "path", sorted((ROOT / "langfuse").glob("*.json")) if ROOT.is_dir() else [], ids=lambda p: p.stem
-)
-def test_langfuse_export(path: Path) -> None:
+@pytest.mark.parametrize("name", sorted(n for n in EXPECTED if n.startswith("langfuse/")))
+def test_langfuse_export(name: str) -> None:
+    path = ROOT / name
     export = json.loads(path.read_text())
     observations = export["observations"]
     generations = [o for o in observations if o["type"] == "GENERATION"]

@@ -136,7 +136,9 @@ def test_several_sources_and_files_in_a_stable_order(tmp_path):
     land(tmp_path, "zeta", "b.jsonl", [json.dumps(call("z1"))])
     land(tmp_path, "alpha", "b.ndjson", [json.dumps(call("a2")), json.dumps(call("z1"))])
     land(tmp_path, "alpha", "a.jsonl", [json.dumps(call("a1"))])
-    land(tmp_path, "alpha", "notes.txt", [json.dumps(call("ignored"))])
+    # Told by content, not by name: a `.txt` export is read, never silently skipped.
+    land(tmp_path, "alpha", "notes.txt", [json.dumps(call("from-txt"))])
+    land(tmp_path, "alpha", ".notes.jsonl.swp", [json.dumps(call("editor-swap"))])  # hidden: not data
     land(tmp_path, "alpha", "other.jsonl", [json.dumps(call("other-day"))], day=date(2025, 3, 9))
     ingested = ingest_day(tmp_path, DAY, default_app="fallback")
     got = rows(ingested)
@@ -144,6 +146,7 @@ def test_several_sources_and_files_in_a_stable_order(tmp_path):
         ("alpha/2025-03-10/a.jsonl", "a1"),
         ("alpha/2025-03-10/b.ndjson", "a2"),
         ("alpha/2025-03-10/b.ndjson", "z1"),
+        ("alpha/2025-03-10/notes.txt", "from-txt"),
     ]
     # The same call_id in another file of the day is a duplicate, pointing at the first.
     (dup,) = ingested.rejected
@@ -152,6 +155,7 @@ def test_several_sources_and_files_in_a_stable_order(tmp_path):
     assert [(f.path, f.calls, f.rejected) for f in ingested.files] == [
         ("alpha/2025-03-10/a.jsonl", 1, 0),
         ("alpha/2025-03-10/b.ndjson", 2, 0),
+        ("alpha/2025-03-10/notes.txt", 1, 0),
         ("zeta/2025-03-10/b.jsonl", 0, 1),
     ]
 
