@@ -2,6 +2,9 @@
 
 import subprocess
 from importlib.metadata import version
+from pathlib import Path
+
+import pytest
 
 from orchestration.resources import OfflineDbtCliResource, dbt_executable
 
@@ -16,3 +19,27 @@ def test_dbt_version_is_read_locally_not_from_a_subprocess(monkeypatch, dbt_mani
     monkeypatch.setattr(resource_module, "check_output", no_subprocess, raising=False)
     resource = OfflineDbtCliResource(project_dir=str(dbt_manifest.parent.parent), dbt_executable=dbt_executable())
     assert str(resource._cli_version) == version("dbt-core")
+
+
+@pytest.mark.parametrize("venv_on_path", [True, False], ids=["make-ui", "venv-not-activated"])
+def test_dagster_dev_parses_the_project_without_asking_pypi(tmp_path, dbt_manifest, venv_on_path):
+    """Under `dagster dev` (`assay ui`) the project is re-parsed when the code loads, in the
+    UI's code server and in each run's process: with the venv's dbt (also when it is not on
+    PATH), never through `dbt --version`, which asks pypi.org for the latest dbt."""
+    import os
+    import sys
+
+    from tests.network_audit import audit_events, audited_env, leaves_the_machine, spawned
+
+    path = f"{Path(sys.executable).parent}:/usr/bin:/bin" if venv_on_path else "/usr/bin:/bin"
+    env = os.environ | audited_env(tmp_path) | {"DAGSTER_IS_DEV_CLI": "1", "PATH": path}
+    result = subprocess.run(
+        [sys.executable, "-c", "import assets.warehouse_project"],
+        cwd=dbt_manifest.parents[2], env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    events = audit_events(tmp_path)
+    commands = spawned(events)
+    assert any("parse" in args for args in commands), commands
+    assert [args for args in commands if "--version" in args] == []
+    assert [e for e in events if leaves_the_machine(e)] == []
