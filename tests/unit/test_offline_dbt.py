@@ -2,9 +2,6 @@
 
 import subprocess
 from importlib.metadata import version
-from pathlib import Path
-
-import pytest
 
 from orchestration.resources import OfflineDbtCliResource, dbt_executable
 
@@ -21,18 +18,17 @@ def test_dbt_version_is_read_locally_not_from_a_subprocess(monkeypatch, dbt_mani
     assert str(resource._cli_version) == version("dbt-core")
 
 
-@pytest.mark.parametrize("venv_on_path", [True, False], ids=["make-ui", "venv-not-activated"])
-def test_dagster_dev_parses_the_project_without_asking_pypi(tmp_path, dbt_manifest, venv_on_path):
+def test_dagster_dev_parses_the_project_without_asking_pypi(tmp_path, dbt_manifest):
     """Under `dagster dev` (`assay ui`) the project is re-parsed when the code loads, in the
-    UI's code server and in each run's process: with the venv's dbt (also when it is not on
-    PATH), never through `dbt --version`, which asks pypi.org for the latest dbt."""
+    UI's code server and in each run's process: with the venv's dbt, even when the venv is not
+    on PATH, never through `dbt --version`, which asks pypi.org for the latest dbt. (With the
+    venv on PATH, as `make ui` runs it: tests/integration/test_webserver.py.)"""
     import os
     import sys
 
     from tests.network_audit import audit_events, audited_env, leaves_the_machine, spawned
 
-    path = f"{Path(sys.executable).parent}:/usr/bin:/bin" if venv_on_path else "/usr/bin:/bin"
-    env = os.environ | audited_env(tmp_path) | {"DAGSTER_IS_DEV_CLI": "1", "PATH": path}
+    env = os.environ | audited_env(tmp_path) | {"DAGSTER_IS_DEV_CLI": "1", "PATH": "/usr/bin:/bin"}
     result = subprocess.run(
         [sys.executable, "-c", "import assets.warehouse_project"],
         cwd=dbt_manifest.parents[2], env=env, capture_output=True, text=True, timeout=300,
