@@ -25,14 +25,15 @@ $(INSTALLED): pyproject.toml uv.lock
 	@if find $(VENV) -name 'litellm_init.pth' | grep -q .; then echo "litellm_init.pth found: malicious litellm release"; exit 1; fi
 	@touch $@
 
-# The HTML report's render test screenshots a report in headless Chromium. CI runs as root on a
-# fresh Debian machine: install Debian's chromium there. Elsewhere, without root, say how and go
-# on (the test skips locally when chromium is missing and CI is unset; in CI it fails instead).
+# The HTML report's render test screenshots a report in headless Chromium, and the UI test opens
+# the Dagster UI in it. CI runs as root on a fresh Debian machine: install Debian's chromium there.
+# Elsewhere, without root, say how and go on (those tests skip locally when chromium is missing
+# and CI is unset; in CI they fail instead).
 $(CHROMIUM_STAMP): $(INSTALLED)
 	@if [ ! -x $(CHROMIUM) ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
-	  else echo "$(CHROMIUM) missing: install Debian's chromium (sudo apt-get install -y chromium) for the report render test"; fi; \
+	  else echo "$(CHROMIUM) missing: install Debian's chromium (sudo apt-get install -y chromium) for the report and UI tests"; fi; \
 	fi
 	@if [ -x $(CHROMIUM) ]; then touch $@; fi
 

@@ -76,6 +76,11 @@ DAGSTER_YAML = """\
 # Written by assay. Dagster's own instance for this ASSAY_HOME.
 telemetry:
   enabled: false
+# The UI's first visit on 127.0.0.1 would open a "Join the Dagster community" modal
+# (GraphQL `shouldShowNux`) whose form loads an iframe from dagster.io. Nothing leaves the
+# machine: off.
+nux:
+  enabled: false
 concurrency:
   runs:
     max_concurrent_runs: 4

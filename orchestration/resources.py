@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
-import sys
 from functools import cached_property
 from importlib.metadata import version as installed_version
-from pathlib import Path
 
 from dagster_dbt import DbtCliResource
 from packaging.version import Version
 
+from assets.warehouse_project import dbt_executable
 
-def dbt_executable() -> str:
-    """The dbt of this virtualenv, so dbt runs without the venv being activated."""
-    beside_python = Path(sys.executable).with_name("dbt")
-    return str(beside_python) if beside_python.exists() else (shutil.which("dbt") or "dbt")
+__all__ = ["OfflineDbtCliResource", "dbt_executable"]
 
 
 class OfflineDbtCliResource(DbtCliResource):

@@ -16,9 +16,11 @@ from assay.contracts.candidate import Candidate
 from assay.lake import Lake
 from assay.landing import land_new_watched, landed_days, watch_state_file
 from assay.runtime import AssayHome
+from assets.deploy_decisions import policy_version
 from assets.partitions import DAYS_TAG, FIRST_DAY, candidate_partitions
 from assets.raw_calls import ingested_fingerprint, landing_fingerprint
 from assets.regression_dataset import current_version
+from assets.slo_marts import days_from_tag
 from orchestration.jobs import candidate_job, curate_job, daily_job, decide_job
 
 
@@ -44,6 +46,7 @@ def plan_regression_runs(
     *,
     candidate_runs_in_flight: bool = False,
     policy: str = "",
+    decided_in_lake: bool = False,
 ) -> RegressionPlan:
     """What the regression sensor should do now (pure: tested without Dagster).
 
@@ -53,7 +56,9 @@ def plan_regression_runs(
     cursor = {"requested": {candidate_id: key}, "decided": key}: a replay is requested once per
     key (a failed run is not retried in a loop; re-run it from the UI), and the decision runs
     once per set of keys, only after every candidate is scored and no candidate run is queued
-    or running.
+    or running. `decided_in_lake`: the lake already holds decisions made on these scores under
+    this policy (`decision_is_current`), e.g. by `assay run` or `make demo` before the daemon
+    ever ticked: deciding again would only repeat them, so the key counts as decided.
     """
     requested = dict(cursor.get("requested", {}))
     plan = RegressionPlan(
@@ -71,9 +76,37 @@ def plan_regression_runs(
     decision_key = ",".join(f"{cid}={key}" for cid, key in sorted(keys.items())) + f";policy={policy}"
     all_current = bool(candidates) and all(replayed.get(cid) == key for cid, key in keys.items())
     if all_current and not plan.replay and not candidate_runs_in_flight and cursor.get("decided") != decision_key:
-        plan.decide = True
+        plan.decide = not decided_in_lake
         plan.cursor["decided"] = decision_key
     return plan
+
+
+def decision_is_current(
+    decisions: list[dict] | None,
+    candidates: list[Candidate],
+    policy: str,
+    scored_at: dict[str, datetime | None],
+) -> bool:
+    """Whether the lake's decisions on the current dataset version still stand (pure).
+
+    decisions: the rows of `deploy_decisions` for the current dataset version (None: none);
+    scored_at: when each candidate's current scores were written. They stand when there is one
+    per non-baseline candidate, against today's baseline, under this policy, made after every
+    candidate's scores (a replay since, e.g. of a changed candidate, is newer). Anything
+    unknown (no timestamp) means they do not: deciding once too often beats never deciding.
+    """
+    baseline = next((c.candidate_id for c in candidates if c.is_baseline), None)
+    if decisions is None or baseline is None:
+        return False
+    expected = {c.candidate_id for c in candidates if not c.is_baseline}
+    if {d["candidate_id"] for d in decisions} != expected or len(decisions) != len(expected):
+        return False
+    if any(d["baseline_id"] != baseline or d["policy_version"] != policy or d["decided_at"] is None for d in decisions):
+        return False
+    latest_scores = [scored_at.get(c.candidate_id) for c in candidates]
+    if any(at is None for at in latest_scores):
+        return False
+    return min(d["decided_at"] for d in decisions) >= max(latest_scores)
 
 
 def replayed_keys(lake: Lake, candidate_ids: list[str]) -> dict[str, str | None]:
@@ -92,10 +125,22 @@ def replayed_keys(lake: Lake, candidate_ids: list[str]) -> dict[str, str | None]
     return keys
 
 
-def policy_fingerprint(config: AssayConfig) -> str:
-    """Changes when the decision policy (gate thresholds, SLOs) changes."""
-    payload = json.dumps({"gate": config.gate.model_dump(), "slos": config.slos.model_dump()}, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+def latest_scored_at(lake: Lake, candidate_ids: list[str]) -> dict[str, datetime | None]:
+    """For each candidate, when its current scores were written (None: not scored)."""
+    latest: dict[str, datetime | None] = {}
+    for cid in candidate_ids:
+        scores = lake.read_partition("candidate_scores", {"candidate": cid})
+        times = [] if scores is None else [t for t in scores.column("scored_at").to_pylist() if t is not None]
+        latest[cid] = max(times) if times else None
+    return latest
+
+
+def lake_decisions(lake: Lake, dataset_version: str | None) -> list[dict] | None:
+    """The decision rows of one dataset version (only what `decision_is_current` compares)."""
+    table = lake.read_partition("deploy_decisions", {"dataset_version": dataset_version}) if dataset_version else None
+    if table is None:
+        return None
+    return table.select(["candidate_id", "baseline_id", "policy_version", "decided_at"]).to_pylist()
 
 
 IN_FLIGHT = [
@@ -122,14 +167,19 @@ def regression_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     in_flight = context.instance.get_runs_count(
         dg.RunsFilter(job_name=candidate_job.name, statuses=IN_FLIGHT)
     )
+    version = current_version(lake)
+    policy = policy_version(config.gate, config.slos)
     plan = plan_regression_runs(
         config.candidates,
         set(context.instance.get_dynamic_partitions(candidate_partitions.name)),
-        current_version(lake),
+        version,
         replayed_keys(lake, ids),
         cursor,
         candidate_runs_in_flight=in_flight > 0,
-        policy=policy_fingerprint(config),
+        policy=policy,
+        decided_in_lake=decision_is_current(
+            lake_decisions(lake, version), config.candidates, policy, latest_scored_at(lake, ids)
+        ),
     )
     requests = [
         dg.RunRequest(run_key=f"{cid}@{plan.cursor['requested'][cid]}", job_name=candidate_job.name, partition_key=cid)
@@ -232,10 +282,35 @@ def source_watch_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="After a day is scored, refresh the regression dataset and the SLO marts.",
 )
-def nightly_followup_sensor(context: dg.RunStatusSensorContext) -> dg.RunRequest:
-    day = context.dagster_run.tags.get("dagster/partition")
+def nightly_followup_sensor(context: dg.RunStatusSensorContext) -> dg.RunRequest | dg.SkipReason:
+    run = context.dagster_run
+    day = run.tags.get("dagster/partition")
+    record = context.instance.get_run_record_by_id(run.run_id)
+    if record is not None and record.end_time is not None:
+        since = context.instance.get_run_records(dg.RunsFilter(
+            job_name=curate_job.name, statuses=[dg.DagsterRunStatus.SUCCESS, *IN_FLIGHT],
+            created_after=datetime.fromtimestamp(record.end_time, UTC),
+        ))
+        if curated_since(day, [r.dagster_run.tags for r in since]):
+            return dg.SkipReason(f"daily_job {day or run.run_id[:8]}: already curated by a later curate_job run")
     # The SLO marts then rebuild only that day (incremental by day).
-    return dg.RunRequest(run_key=f"followup:{context.dagster_run.run_id}", tags={DAYS_TAG: day} if day else {})
+    return dg.RunRequest(run_key=f"followup:{run.run_id}", tags={DAYS_TAG: day} if day else {})
+
+
+def curated_since(day: str | None, curate_run_tags: list[dict[str, str]]) -> bool:
+    """Whether one of these curate_job runs (started after a daily run ended, not failed: their
+    tags) covers that run's day: its `assay/days` tag names the day, or it has none (a build of
+    every day). The CLI curates after its own days (`assay run`, `make demo`); a daemon that
+    starts later and reads those daily runs' successes must not curate them again.
+    """
+    for tags in curate_run_tags:
+        try:
+            days = days_from_tag(tags.get(DAYS_TAG))
+        except ValueError:
+            continue  # a malformed tag: that run failed, it covers nothing
+        if not days or (day is not None and day in days):
+            return True
+    return False
 
 
 ALL_SENSORS = [regression_sensor, late_landing_sensor, source_watch_sensor, nightly_followup_sensor]

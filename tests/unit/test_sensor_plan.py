@@ -3,11 +3,12 @@ candidate config), decide once when all are scored and no replay is still runnin
 One cursor scenario per test."""
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from assay.contracts.candidate import Candidate
-from orchestration.sensors import plan_regression_runs, replay_key
+from orchestration.sensors import decision_is_current, plan_regression_runs, replay_key
 
 BASE = Candidate(candidate_id="prod-v1", model="sim/support-v1", is_baseline=True)
 V2 = Candidate(candidate_id="support-v2", model="sim/support-v2")
@@ -70,9 +71,22 @@ def test_all_current_decides_once():
 
 
 def test_replays_done_outside_the_sensor_count():
-    """After `assay run` the lake is current: a fresh sensor decides without replaying."""
+    """Scores current in the lake but no decision on them: a fresh sensor decides without
+    replaying."""
     plan = plan_regression_runs(CANDIDATES, set(IDS), "ds-1", current("ds-1"), {})
     assert plan.replay == [] and plan.decide is True
+
+
+def test_a_fresh_sensor_on_a_decided_lake_requests_nothing():
+    """`make demo` then `assay ui`: the lake already holds decisions on these scores, so the
+    daemon's first tick repeats nothing, and remembers the key as decided."""
+    plan = plan_regression_runs(CANDIDATES, set(IDS), "ds-1", current("ds-1"), {}, decided_in_lake=True)
+    assert plan.replay == [] and plan.decide is False
+    assert plan.cursor["decided"]
+    # A new dataset version later is replayed and decided as usual.
+    after = plan_regression_runs(CANDIDATES, set(IDS), "ds-2", current("ds-1"), plan.cursor)
+    assert sorted(after.replay) == IDS
+    assert plan_regression_runs(CANDIDATES, set(IDS), "ds-2", current("ds-2"), after.cursor).decide is True
 
 
 def test_a_changed_candidate_config_replays_only_that_candidate():
@@ -132,3 +146,33 @@ def test_a_changed_gate_policy_decides_again_without_replaying():
     decided = plan_regression_runs(CANDIDATES, set(IDS), "ds-1", current("ds-1"), {}, policy="p1").cursor
     plan = plan_regression_runs(CANDIDATES, set(IDS), "ds-1", current("ds-1"), decided, policy="p2")
     assert plan.replay == [] and plan.decide is True
+
+
+DECIDED_AT = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
+SCORED = {cid: DECIDED_AT - timedelta(minutes=5) for cid in IDS}
+
+
+def decisions(policy: str = "p1", baseline: str = "prod-v1", at: datetime = DECIDED_AT, ids=("support-lite", "support-v2")):
+    return [{"candidate_id": cid, "baseline_id": baseline, "policy_version": policy, "decided_at": at} for cid in ids]
+
+
+def test_decisions_made_on_the_current_scores_stand():
+    assert decision_is_current(decisions(), CANDIDATES, "p1", SCORED) is True
+
+
+@pytest.mark.parametrize(
+    ("rows", "policy", "scored"),
+    [
+        (None, "p1", SCORED),  # never decided on this dataset version
+        (decisions(ids=("support-v2",)), "p1", SCORED),  # a candidate added since
+        (decisions(ids=("support-lite", "support-v2", "support-xl")), "p1", SCORED),  # one removed since
+        (decisions(baseline="prod-v0"), "p1", SCORED),  # another baseline
+        (decisions(policy="p0"), "p1", SCORED),  # the gate or an SLO changed
+        (decisions(), "p1", SCORED | {"support-v2": DECIDED_AT + timedelta(minutes=1)}),  # replayed since
+        (decisions(), "p1", SCORED | {"support-lite": None}),  # a candidate not scored
+        (decisions(at=None), "p1", SCORED),  # no decision time
+    ],
+    ids=["none", "candidate-added", "candidate-removed", "baseline", "policy", "replayed-since", "unscored", "no-time"],
+)
+def test_decisions_that_no_longer_stand(rows, policy, scored):
+    assert decision_is_current(rows, CANDIDATES, policy, scored) is False
