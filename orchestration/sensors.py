@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
-from assay.config import AssayConfig, config_path, load_config
+from assay.config import config_path, load_config
 from assay.contracts.candidate import Candidate
 from assay.lake import Lake
 from assay.landing import land_new_watched, landed_days, watch_state_file
