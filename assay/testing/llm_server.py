@@ -17,6 +17,11 @@ Two ways to run it:
 
 Usage tokens are counted as characters / 4: stable and cheap, which is all a test needs.
 
+It can also stand in for a broken or misconfigured provider, the way a user meets one: a
+required API key (401 without it), a list of known models (404 for any other), replies whose
+body is not a chat completion, faults that persist on a prompt however often it is retried,
+and fixed or scripted answers (a candidate model that answers well, badly, or flakily).
+
 `POST /v1/embeddings` answers with `embedding_for(text)`: a deterministic bag-of-words
 vector, so a test can compute the similarity it expects. Faults do not apply to it.
 """
@@ -58,6 +63,20 @@ class Faults:
     hang_s: float = 60.0
     """How long a hanging request waits before answering (normally the client gave up)."""
     rate_junk: float = 0.0
+    rate_malformed: float = 0.0
+    """A 200 whose body is not a chat completion (an HTML error page from a proxy)."""
+    persistent: bool = False
+    """Draw a prompt's fault once: every retry of it meets the same fault (an outage of that
+    request, not a blip). Otherwise each request draws anew."""
+    api_key: str | None = None
+    """When set, a request without `Authorization: Bearer <api_key>` gets a 401."""
+    models: list[str] | None = None
+    """When set, a request for any other model gets a 404 `model_not_found`."""
+    answer: str | None = None
+    """The content of every reply (default: a judge verdict for the prompt)."""
+    scripted: dict[str, list[str]] = field(default_factory=dict)
+    """Replies by prompt: when a prompt contains a key, its n-th such request is answered with
+    the n-th reply of the list (cycling). Faults still apply first."""
     seed: int = 0
 
 
@@ -66,7 +85,7 @@ class ServerStats:
     requests: int = 0
     """Every chat request received."""
     outcomes: Counter = field(default_factory=Counter)
-    """ok / junk / 429 / 500 / hang per request."""
+    """ok / junk / malformed / 429 / 500 / hang / 401 / 404 per request."""
     answered_per_prompt: Counter = field(default_factory=Counter)
     """sha256 of the request's messages -> how many 200 replies it got (a re-run that pays
     again shows as a count above 1)."""
@@ -124,18 +143,20 @@ class _App:
         self.faults = faults
         self.stats = ServerStats()
         self._seen: Counter = Counter()
+        self._scripted_seen: Counter = Counter()
         self._in_flight = 0
 
     def _draw(self, prompt_key: str) -> str:
         n = self._seen[prompt_key]
         self._seen[prompt_key] += 1
-        rng = random.Random(f"{self.faults.seed}:{prompt_key}:{n}")
+        rng = random.Random(f"{self.faults.seed}:{prompt_key}" + ("" if self.faults.persistent else f":{n}"))
         x = rng.random()
         for outcome, rate in (
             ("429", self.faults.rate_429),
             ("500", self.faults.rate_500),
             ("hang", self.faults.rate_hang),
             ("junk", self.faults.rate_junk),
+            ("malformed", self.faults.rate_malformed),
         ):
             if x < rate:
                 return outcome
@@ -150,6 +171,9 @@ class _App:
         prompt_text = "\n".join(_text(m.get("content")) for m in messages)
         prompt_key = hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()
         self.stats.requests += 1
+        refused = self._refusal(request, body)
+        if refused is not None:
+            return refused
         self._in_flight += 1
         self.stats.max_in_flight = max(self.stats.max_in_flight, self._in_flight)
         try:
@@ -175,7 +199,9 @@ class _App:
                 )
             if outcome == "hang":
                 await asyncio.sleep(self.faults.hang_s)
-            content = JUNK_REPLY if outcome == "junk" else judge_reply_for(prompt_key)
+            if outcome == "malformed":
+                return web.Response(text="<html><body>502 Bad Gateway</body></html>", content_type="text/html")
+            content = JUNK_REPLY if outcome == "junk" else self._answer(prompt_text, prompt_key)
             input_tokens = max(1, len(prompt_text) // 4)
             output_tokens = max(1, len(content) // 4)
             self.stats.input_tokens += input_tokens
@@ -199,6 +225,37 @@ class _App:
             )
         finally:
             self._in_flight -= 1
+
+    def _refusal(self, request, body: dict[str, Any]):
+        """A 401 or 404 the way OpenAI words them, before any fault or answer."""
+        from aiohttp import web
+
+        if self.faults.api_key is not None:
+            given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+            if given != self.faults.api_key:
+                self.stats.outcomes["401"] += 1
+                message = ("You didn't provide an API key." if not given else "Incorrect API key provided.")
+                return web.json_response(
+                    {"error": {"message": message, "type": "invalid_request_error", "code": "invalid_api_key"}},
+                    status=401,
+                )
+        model = body.get("model")
+        if self.faults.models is not None and model not in self.faults.models:
+            self.stats.outcomes["404"] += 1
+            return web.json_response(
+                {"error": {"message": f"The model `{model}` does not exist or you do not have access to it.",
+                           "type": "invalid_request_error", "code": "model_not_found"}},
+                status=404,
+            )
+        return None
+
+    def _answer(self, prompt_text: str, prompt_key: str) -> str:
+        for marker, replies in self.faults.scripted.items():
+            if marker in prompt_text and replies:
+                n = self._scripted_seen[marker]
+                self._scripted_seen[marker] += 1
+                return replies[n % len(replies)]
+        return self.faults.answer if self.faults.answer is not None else judge_reply_for(prompt_key)
 
     async def embeddings(self, request):
         from aiohttp import web
