@@ -6,6 +6,7 @@ nor changes the outputs a decision was based on.
 """
 
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +22,7 @@ from assay.contracts.candidate_output import (
     CANDIDATE_OUTPUT_JSON_COLUMNS,
 )
 from assay.llm.engine import LLMRequest, LLMResult
+from assay.outcomes import BAD_RESPONSE
 from assay.redaction import Redactor
 from assets._checks import blocking_suite_spec, read_for_suite, suite_check_result
 from assets._metadata import counts_table, partition_metadata
@@ -55,9 +57,24 @@ def replay_request(candidate: Candidate, case: dict[str, Any], sample: int = 0) 
     )
 
 
+EMPTY_REPLY = "empty reply: no text and no tool calls"
+
+
+def usable_result(result: LLMResult) -> LLMResult:
+    """A completed replay that carries neither text nor tool calls is a `bad_response` error:
+    there is nothing to evaluate, and scoring the blank would let it pass every check that
+    reads text (they skip for missing input) or fail it on quality for a provider's glitch."""
+    blank = not (result.text or "").strip() and not result.tool_calls
+    if result.status != "completed" or not blank:
+        return result
+    return replace(result, status="error", error_type=BAD_RESPONSE,
+                   error_message=f"{EMPTY_REPLY} (finish_reason {result.finish_reason or 'none'})")
+
+
 def output_row(
     candidate: Candidate, case: dict[str, Any], result: LLMResult, *, dataset_version: str
 ) -> dict[str, Any]:
+    result = usable_result(result)
     cost_usd = result.cost_usd
     if candidate.price_override and result.status == "completed":
         cost_usd = (result.input_tokens or 0) * candidate.price_override.get("input_cost_per_token", 0) + (
