@@ -95,7 +95,7 @@ _MESSAGE_TYPES = [
     (re.compile(r"missing credentials|api[_ ]?key (?:is )?(?:missing|not (?:set|found|provided))|no api[_ ]?key|"
                 r"(?:incorrect|invalid) api[_ ]?key|didn't provide an api key|unauthori[sz]ed", re.I), AUTH),
     (re.compile(r"empty or invalid response|returned 'choices' that is not a list|invalid json|"
-                r"not valid json|could not parse|failed to parse", re.I), BAD_RESPONSE),
+                r"not valid json|could not parse|failed to parse|unable to get json response", re.I), BAD_RESPONSE),
     (re.compile(r"context (?:window|length)|maximum context|too many tokens", re.I), CONTEXT_WINDOW),
     (re.compile(r"model .{0,80}(?:does not exist|not found)|no such model|unknown model", re.I), NOT_FOUND),
 ]
@@ -167,6 +167,7 @@ PROVIDER_KEYS = {
     "openrouter": "OPENROUTER_API_KEY",
     "bedrock": "AWS_ACCESS_KEY_ID",
     "xai": "XAI_API_KEY",
+    "hosted_vllm": "HOSTED_VLLM_API_KEY",
     "perplexity": "PERPLEXITYAI_API_KEY",
 }
 
@@ -191,7 +192,7 @@ def fix_hint(kind: str, *, model: str | None = None, stage: str = "replay", time
     key = PROVIDER_KEYS.get(provider)
     subject = f"`{model}`" if model else "the model"
     hints = {
-        AUTH: (f"401 from {provider}: is {key} set?" if key else f"{provider} refused the credentials: is its API key set?"),
+        AUTH: f"401 from {provider}: is {key or 'its API key'} set?",
         NOT_FOUND: f"model not found: check the model string {subject} (and api_base, if set)",
         RATE_LIMITED: "rate limited after retries: lower judge.max_concurrency or set judge.requests_per_minute",
         TIMEOUT: (f"no answer within judge.timeout_s={timeout_s:g} s: is the provider up and reachable?"

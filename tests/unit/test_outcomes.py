@@ -107,6 +107,7 @@ def test_persistent_faults_hold_for_a_prompt_and_scripts_cycle():
     ("InternalServerError", 500, "OpenAIException - Missing credentials. Please pass an `api_key`", AUTH),
     ("InternalServerError", 500, "Empty or invalid response from LLM endpoint. Received: '<html>'", BAD_RESPONSE),
     ("InternalServerError", 500, "internal error", SERVER_ERROR),
+    ("APIError", 500, "Hosted_vllmException - Unable to get json response - Expecting value", BAD_RESPONSE),
     ("NotFoundError", 404, "The model `x` does not exist", NOT_FOUND),
     ("Timeout", None, "Request timed out", TIMEOUT),
     (None, 503, "", SERVER_ERROR),
