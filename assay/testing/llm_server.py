@@ -73,7 +73,8 @@ class Faults:
     models: list[str] | None = None
     """When set, a request for any other model gets a 404 `model_not_found`."""
     answer: str | None = None
-    """The content of every reply (default: a judge verdict for the prompt)."""
+    """The content of every reply (default: a judge verdict for the prompt); `{last_user}` in
+    it (and in scripted replies) becomes the last user message."""
     scripted: dict[str, list[str]] = field(default_factory=dict)
     """Replies by prompt: when a prompt contains a key, its n-th such request is answered with
     the n-th reply of the list (cycling). Faults still apply first."""
@@ -201,7 +202,7 @@ class _App:
                 await asyncio.sleep(self.faults.hang_s)
             if outcome == "malformed":
                 return web.Response(text="<html><body>502 Bad Gateway</body></html>", content_type="text/html")
-            content = JUNK_REPLY if outcome == "junk" else self._answer(prompt_text, prompt_key)
+            content = JUNK_REPLY if outcome == "junk" else self._answer(messages, prompt_text, prompt_key)
             input_tokens = max(1, len(prompt_text) // 4)
             output_tokens = max(1, len(content) // 4)
             self.stats.input_tokens += input_tokens
@@ -249,13 +250,16 @@ class _App:
             )
         return None
 
-    def _answer(self, prompt_text: str, prompt_key: str) -> str:
+    def _answer(self, messages: list[dict[str, Any]], prompt_text: str, prompt_key: str) -> str:
+        last_user = next((_text(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
         for marker, replies in self.faults.scripted.items():
             if marker in prompt_text and replies:
                 n = self._scripted_seen[marker]
                 self._scripted_seen[marker] += 1
-                return replies[n % len(replies)]
-        return self.faults.answer if self.faults.answer is not None else judge_reply_for(prompt_key)
+                return replies[n % len(replies)].replace("{last_user}", last_user)
+        if self.faults.answer is not None:
+            return self.faults.answer.replace("{last_user}", last_user)
+        return judge_reply_for(prompt_key)
 
     async def embeddings(self, request):
         from aiohttp import web
