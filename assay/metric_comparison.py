@@ -66,6 +66,10 @@ def compare_metric(
         "baseline_cases": len(baseline), "confidence": stats.confidence,
     }  # fmt: skip
     if not paired:
+        # A metric only one side has (a pairwise judge scores the candidate against the
+        # baseline, never the baseline itself): its own mean, unpaired, and nothing compared.
+        if candidate:
+            row["candidate_mean"] = sum(v for v, _ in candidate.values()) / len(candidate)
         return row
     cand = [candidate[c][0] for c in paired]
     base = [baseline[c][0] for c in paired]

@@ -361,8 +361,10 @@ def _metric_section(view: ReportView) -> list[str]:
         f"pass/fail, and Holm's adjustment across the candidate's {len(view.metric_table)} metrics; "
         f"<b>significant</b> (*) when the Holm p is below {alpha:.2g}.</p>"
     )
-    out.append('<table class="fit num"><tr><th>metric</th><th>paired cases</th><th>candidate</th><th>baseline</th>'
-               "<th>delta (interval)</th><th>McNemar p</th><th>Holm p</th><th>significant</th></tr>")
+    out.append('<table class="fit num small"><tr><th style="width:21%">metric</th><th style="width:8%">paired cases</th>'
+               '<th style="width:10%">candidate</th><th style="width:10%">baseline</th>'
+               '<th style="width:24%">delta (interval)</th><th style="width:9%">McNemar p</th>'
+               '<th style="width:9%">Holm p</th><th>significant</th></tr>')
     for r in view.metric_table:
         delta = "–" if r.get("mean_delta") is None else (
             f"{show(r['mean_delta'], 'delta')} ({show(r.get('ci_low'), 'delta')} to {show(r.get('ci_high'), 'delta')})")
@@ -388,7 +390,8 @@ def _evidence_section(view: ReportView) -> list[str]:
     out = ["<h2>Evidence lost to errors and skips</h2>"]
     if not sides:
         return out + ['<p class="muted">Not counted (no per-evaluation rows).</p>']
-    out.append('<table class="fit num"><tr><th>side</th><th>source</th><th>lost</th><th>of</th><th>error share</th>'
+    out.append('<table class="fit num small"><tr><th style="width:26%">side</th><th style="width:10%">source</th>'
+               '<th style="width:8%">lost</th><th style="width:8%">of</th><th style="width:10%">error share</th>'
                "<th>by type</th></tr>")
     for role, side in sides:
         for source in ("replays", "judges", "checks"):

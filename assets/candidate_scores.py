@@ -15,6 +15,7 @@ from dagster import AssetExecutionContext
 from assay.consistency import case_verdicts, self_consistency
 from assay.contracts.candidate_output import CANDIDATE_OUTPUT_JSON_COLUMNS
 from assay.contracts.score import SCORE_ARROW_SCHEMA, SCORE_JSON_COLUMNS, Score
+from assay.glossary import TERMS
 from assay.imported_scores import imported_candidate_scores
 from assay.outcomes import MISSING_INPUT, NOT_APPLICABLE, REPLAY_FAILED
 from assets._checks import blocking_suite_spec, read_for_suite, suite_check_result
@@ -176,8 +177,10 @@ def candidate_scores(context: AssetExecutionContext, assay: AssayResource) -> dg
             "dataset_version": version,
             "imported_scores": len(imported),
             **consistency,
-            "pass_rate": sum(1 for s in completed if s.passed) / len(completed) if completed else 0.0,
+            **({"score_pass_rate": round(sum(1 for s in completed if s.passed) / len(completed), 4)} if completed else {}),
+            "definitions": dg.MetadataValue.md(f"- **score_pass_rate** (score pass rate): {TERMS['score pass rate']}"),
             "by_status": counts_table(Counter(s.status for s in scores), "status"),
+            "by_outcome_type": counts_table(Counter(s.label for s in scores if s.status != "completed"), "outcome_type"),
             "failures_by_evaluator": counts_table(Counter(s.evaluator for s in completed if s.passed is False), "evaluator"),
             **{f"judge_{k}": v for k, v in engine.stats.as_metadata().items()},
         },

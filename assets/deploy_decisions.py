@@ -36,13 +36,13 @@ from assay.contracts.decision import (
     GateResult,
 )
 from assay.contracts.metric_comparison import METRIC_COMPARISON_ARROW_SCHEMA, OVERALL_METRIC
-from assay.glossary import COST_RULE, LATENCY_RULE, show
+from assay.glossary import COST_RULE, show
 from assay.lake import Lake
 from assay.metric_comparison import LAKE_TABLE as METRIC_TABLE
 from assay.metric_comparison import case_outcomes, compare_metric, load_rows
 from assay.stats import bootstrap_ci, mean_rows, p95_rows
-from assets.candidate_outputs import last_user_text
-from assets.decision_evidence import count_side, describe_loss, judged, over_ceiling
+from assets.candidate_outputs import last_user_text, latency_values
+from assets.decision_evidence import SOURCE_UNITS, count_side, describe_loss, judged, over_ceiling
 from assets.regression_confirmation import Confirmation, ConfirmFn
 from assets.regression_dataset import current_version, read_cases
 from assets.reports import decision_metadata, write_reports
@@ -251,7 +251,7 @@ def _evidence_gate(
                 detail="judges not calibrated: " + "; ".join(problems) + " (`assay labels import`)",
             ), False
     losses = ", ".join(
-        f"{side.candidate_id} {side.worst[1].share:.1%} of its {side.worst[0]}" if side.worst[1].lost
+        f"{side.candidate_id} {side.worst[1].share:.1%} of its {SOURCE_UNITS[side.worst[0]]}" if side.worst[1].lost
         else f"{side.candidate_id} none" for side in sides
     )
     return GateResult(
@@ -422,20 +422,6 @@ def _slo_gate(
                       ci_low=low, ci_high=high, n=len(values), unit=unit, breakdown=breakdown,
                       detail=f"{label} {describe(observed)} ({describe(low)} to {describe(high)}) "
                              f"{'within' if ok else 'over'} the {describe(threshold)} {limit_name}{note}")
-
-
-def latency_values(rows: list[dict[str, Any]], timeout_s: float | None) -> tuple[list[float], dict[str, Any]]:
-    """The latency distribution of LATENCY_RULE, and its counts. A completed replay without a
-    latency (a recording without `latency_ms`) makes the values None: unknown, never guessed."""
-    floor_ms = (timeout_s or 0.0) * 1000
-    completed = [r for r in rows if r.get("output_status") == "completed"]
-    failed = [r for r in rows if r.get("output_status") == "error"]
-    unknown = [r["case_id"] for r in completed if r.get("latency_ms") is None]
-    breakdown = {"completed": len(completed), "failed_counted": len(failed), "failure_floor_ms": floor_ms,
-                 "unknown_latency": len(unknown), "rule": LATENCY_RULE}
-    values = [float(r["latency_ms"]) for r in completed if r.get("latency_ms") is not None]
-    values += [max(float(r.get("latency_ms") or 0.0), floor_ms) for r in failed]
-    return (values if not unknown else []), breakdown
 
 
 def _latency_gate(rows: list[dict[str, Any]], gate: GateConfig, slos: SloConfig, timeout_s: float | None) -> GateResult:

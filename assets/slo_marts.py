@@ -44,18 +44,22 @@ class WarehouseTranslator(DagsterDbtTranslator):
 
 
 def dbt_build_args(
-    *, baseline_id: str, dataset_version: str, days: list[str] | None = None, gate: GateConfig | None = None
+    *, baseline_id: str, dataset_version: str, days: list[str] | None = None, gate: GateConfig | None = None,
+    replay_timeout_s: float | None = None,
 ) -> list[str]:
     """The dbt CLI arguments of a build: the run's baseline and dataset version as vars, the
     days it refreshes (the incremental daily marts rebuild only those; none = all), and the
     gate's statistics settings (the candidate_metric_comparison model computes intervals with
-    them; none = the gate's defaults)."""
+    them; none = the gate's defaults) and the replay timeout (the least a failed replay counts
+    for in candidate_comparison's latency)."""
     variables: dict[str, Any] = {"baseline_id": baseline_id, "dataset_version": dataset_version}
     if days:
         variables["days"] = sorted(set(days))
     if gate is not None:
         variables |= {"gate_confidence": gate.confidence, "gate_bootstrap_resamples": gate.bootstrap_resamples,
                       "gate_seed": gate.seed}
+    if replay_timeout_s is not None:
+        variables["replay_timeout_ms"] = replay_timeout_s * 1000
     return ["build", "--vars", json.dumps(variables, sort_keys=True)]
 
 
@@ -85,6 +89,7 @@ def slo_marts(context: AssetExecutionContext, dbt: DbtCliResource, assay: AssayR
         dataset_version=current_version(assay.lake) or "",
         days=days_from_tag(context.run.tags.get(DAYS_TAG)),
         gate=assay.config.gate,
+        replay_timeout_s=assay.config.judge.timeout_s,
     )
     yield from dbt.cli(args, context=context).stream()
 

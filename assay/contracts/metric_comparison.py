@@ -34,7 +34,8 @@ class MetricComparison(BaseModel):
     """Cases the candidate completed this metric on (paired or not)."""
     baseline_cases: int
     candidate_mean: float | None = None
-    """Mean pass share over the paired cases."""
+    """Mean pass share over the paired cases (with none paired: over the candidate's own, for a
+    metric only it has, such as a pairwise judge against the baseline)."""
     baseline_mean: float | None = None
     mean_delta: float | None = None
     """candidate_mean - baseline_mean: the mean of the per-case paired differences."""

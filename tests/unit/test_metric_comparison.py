@@ -97,7 +97,20 @@ def test_each_metric_is_compared_on_the_cases_both_completed_with_holm_across_me
         expected[metric] = running
     assert {r.metric: r.holm_p for r in rows} == pytest.approx(expected)
     assert truth.significant and not info.significant
+    assert {r.metric: r.direction for r in rows}["truthfulness"] == "worse"
+    assert by_metric["informativeness"].direction == "no clear difference"
     assert all(r.significant == (r.holm_p < 0.05) for r in rows)
+
+
+def test_a_metric_only_the_candidate_has_is_shown_unpaired_and_not_tested():
+    ids = [f"c{i:02d}" for i in range(10)]
+    rows = compare_candidates(
+        "cand", "base", "ds", candidate_cases=_cases(dict.fromkeys(ids, 1.0)), baseline_cases=_cases(dict.fromkeys(ids, 1.0)),
+        candidate_metrics=_evals("vs_baseline", {c: i < 7 for i, c in enumerate(ids)}), baseline_metrics=[], stats=GATE,
+    )
+    pairwise = next(r for r in rows if r.metric == "vs_baseline")
+    assert (pairwise.paired_cases, pairwise.candidate_cases, pairwise.candidate_mean) == (0, 10, pytest.approx(0.7))
+    assert pairwise.mcnemar_p is None and pairwise.holm_p is None and pairwise.direction == "not compared"
 
 
 def test_a_stored_comparison_without_pairs_still_decides():
