@@ -341,7 +341,8 @@ def _critical_gate(
     common = {"gate": "critical_cases", "observed": len(confirmed), "threshold": gate.max_critical_regressions,
               "n": len(critical), "unit": "count", "breakdown": breakdown}
     if len(confirmed) > gate.max_critical_regressions:
-        reproduced = " (reproduced in every re-run)" if confirmations else ""
+        rerun = [c for c in confirmed if c in confirmations and confirmations[c].runs > 1]
+        reproduced = f" ({len(rerun)} reproduced in every re-run)" if rerun else ""
         return GateResult(status="fail", **common,
                           detail=f"{len(confirmed)} of {len(critical)} critical cases pass on the baseline "
                                  f"and fail on the candidate{reproduced}; {mcnemar}{flaky_note}")
@@ -610,7 +611,7 @@ def deploy_decisions(context: AssetExecutionContext, assay: AssayResource) -> dg
         reported.append((decision, candidate, traces))
     rank_decisions(decisions)
     if config.gate.confirm_regressions > 0:
-        from assets.regression_confirmation import CONFIRMATION_SCHEMA, CONFIRMATIONS_TABLE
+        from assay.contracts.regression_confirmation import CONFIRMATION_SCHEMA, CONFIRMATIONS_TABLE
 
         lake.write_partition(CONFIRMATIONS_TABLE, confirmation_rows, partition={"dataset_version": version},
                              schema=CONFIRMATION_SCHEMA)

@@ -8,7 +8,8 @@ the regression counts only when it reproduces in every run. At the first run whe
 counted. A re-run that errors on either side says nothing and is not counted as a run.
 
 Nothing is re-run when it cannot differ: N = 0, temperature 0 on both sides, or a recorded side
-(its one output per case is all there is). Every re-run is stored in `regression_confirmations`.
+(its one output per case is all there is). Every re-run is stored in `regression_confirmations`
+(assay/contracts/regression_confirmation.py).
 """
 
 from __future__ import annotations
@@ -18,27 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-import pyarrow as pa
-
-from assay.contracts._arrow import UTC_TIMESTAMP
 from assay.contracts.candidate import Candidate
-
-CONFIRMATIONS_TABLE = "regression_confirmations"
-CONFIRMATION_SCHEMA = pa.schema(
-    [
-        ("candidate_id", pa.string()),
-        ("baseline_id", pa.string()),
-        ("dataset_version", pa.string()),
-        ("case_id", pa.string()),
-        ("run", pa.int64()),
-        ("side_id", pa.string()),
-        ("replay_status", pa.string()),
-        ("is_passed", pa.bool_()),
-        ("failed_evaluators", pa.string()),
-        ("generated_at", UTC_TIMESTAMP),
-    ],
-    metadata={"contract": "regression_confirmation", "version": "1"},
-)
 
 
 @dataclass

@@ -187,6 +187,22 @@ def test_a_flaky_critical_regression_does_not_reject_and_a_real_one_does():
     assert "1 flaky regression(s) not counted (c01 regressed in 1 of 2 runs)" in critical.detail
     decision, traces = verdict({"c01": Confirmation("c01", runs=3, regressed_runs=3)})
     assert decision.verdict == "rejected" and traces["critical_regressions"] == ["c01"]
-    assert "reproduced in every re-run" in next(g for g in decision.gates if g.gate == "critical_cases").detail
+    assert "(1 reproduced in every re-run)" in next(g for g in decision.gates if g.gate == "critical_cases").detail
     # Without confirmation (N = 0): today's behaviour, the first run decides.
     assert verdict(None)[0].verdict == "rejected"
+
+
+def test_nothing_is_rerun_when_a_rerun_cannot_differ():
+    from assay.contracts.candidate import Candidate
+    from assets.regression_confirmation import not_rerun_reason
+
+    base = Candidate(candidate_id="base", model="m", is_baseline=True)
+    cand = Candidate(candidate_id="cand", model="m")
+    assert not_rerun_reason(cand, base, 2) is None
+    assert not_rerun_reason(cand, base, 0) == "gate.confirm_regressions is 0"
+    cold = {"params": {"temperature": 0}}
+    assert "temperature 0" in not_rerun_reason(cand.model_copy(update=cold), base.model_copy(update=cold), 2)
+    # One side still samples: its draw may differ, so the case is re-run.
+    assert not_rerun_reason(cand.model_copy(update=cold), base, 2) is None
+    recorded = Candidate(candidate_id="rec", recorded="outs.jsonl")
+    assert "recorded outputs cannot be re-run (rec)" in not_rerun_reason(recorded, base, 2)
