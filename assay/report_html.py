@@ -124,7 +124,7 @@ def forest_plot_svg(
 def gate_chart_svg(gates: Sequence[GateResult], *, width: int = 860) -> str:
     """Each gate on its own scale: the observed value, its interval, and the threshold."""
     shown = [g for g in gates if g.observed is not None and g.threshold is not None]
-    row_h, top, label_w, value_w = 34, 34, 150, 330
+    row_h, top, label_w, value_w = 34, 34, 150, 390
     height = top + row_h * max(len(shown), 1) + 10
     plot_x0, plot_x1 = label_w, width - value_w
     parts = [
@@ -361,10 +361,10 @@ def _metric_section(view: ReportView) -> list[str]:
         f"pass/fail, and Holm's adjustment across the candidate's {len(view.metric_table)} metrics; "
         f"<b>significant</b> (*) when the Holm p is below {alpha:.2g}.</p>"
     )
-    out.append('<table class="fit num small"><tr><th style="width:21%">metric</th><th style="width:8%">paired cases</th>'
-               '<th style="width:10%">candidate</th><th style="width:10%">baseline</th>'
-               '<th style="width:24%">delta (interval)</th><th style="width:9%">McNemar p</th>'
-               '<th style="width:9%">Holm p</th><th>significant</th></tr>')
+    out.append('<table class="fit num small"><tr><th style="width:20%">metric</th><th style="width:8%">paired cases</th>'
+               '<th style="width:9%">candidate</th><th style="width:9%">baseline</th>'
+               '<th style="width:22%">delta (interval)</th><th style="width:10%">McNemar p</th>'
+               '<th style="width:10%">Holm p</th><th style="width:12%">significant</th></tr>')
     for r in view.metric_table:
         delta = "–" if r.get("mean_delta") is None else (
             f"{show(r['mean_delta'], 'delta')} ({show(r.get('ci_low'), 'delta')} to {show(r.get('ci_high'), 'delta')})")
@@ -476,7 +476,8 @@ def render_html(view: ReportView) -> str:
         f'<h1>Deploy decision: {esc(d.candidate_id)} <span class="verdict" style="background:{verdict_colour}">'
         f'{esc(d.verdict.upper().replace("_", " "))}</span></h1>',
         f'<p class="muted">Candidate {esc(view.candidate_label)} against baseline {esc(view.baseline_label)}. '
-        f"Evidence: {esc(d.window)}. Decided {esc(d.decided_at.isoformat(timespec='seconds'))}.</p>",
+        f"Evidence: {esc(d.window)}. Decided {esc(d.decided_at.isoformat(timespec='seconds'))}."
+        + (f" Rank {d.rank} of the candidates decided together." if d.rank else "") + "</p>",
         "<h2>Why</h2><ul>",
         *[f"<li>{esc(reason)}</li>" for reason in d.reasons],
         "</ul><h2>Gates</h2>",
