@@ -36,6 +36,7 @@ from assay.contracts.decision import (
     GateResult,
 )
 from assay.contracts.metric_comparison import METRIC_COMPARISON_ARROW_SCHEMA, OVERALL_METRIC
+from assay.contracts.regression_confirmation import CONFIRMATION_SCHEMA, CONFIRMATIONS_TABLE
 from assay.glossary import COST_RULE, show
 from assay.lake import Lake
 from assay.metric_comparison import LAKE_TABLE as METRIC_TABLE
@@ -610,11 +611,9 @@ def deploy_decisions(context: AssetExecutionContext, assay: AssayResource) -> dg
         decisions.append(decision)
         reported.append((decision, candidate, traces))
     rank_decisions(decisions)
-    if config.gate.confirm_regressions > 0:
-        from assay.contracts.regression_confirmation import CONFIRMATION_SCHEMA, CONFIRMATIONS_TABLE
-
-        lake.write_partition(CONFIRMATIONS_TABLE, confirmation_rows, partition={"dataset_version": version},
-                             schema=CONFIRMATION_SCHEMA)
+    # Always written (empty without confirm_regressions), so a changed policy leaves no stale re-runs.
+    lake.write_partition(CONFIRMATIONS_TABLE, confirmation_rows, partition={"dataset_version": version},
+                         schema=CONFIRMATION_SCHEMA)
     for decision, candidate, traces in reported:
         details = case_details(lake, version, candidate.candidate_id, baseline.candidate_id, rows, outputs)
         write_reports(
