@@ -211,8 +211,25 @@ class GateConfig(_Section):
     bootstrap_resamples: int = Field(2000, ge=200)
     seed: int = 20261122
     min_cases: int = Field(30, ge=1)
-    max_judge_error_share: float = Field(0.1, ge=0, le=1)
+    max_error_share: float = Field(0.1, ge=0, le=1)
+    """Evidence gate: the most of any source of evidence (replays, LLM-judge evaluations, other
+    evaluations), on either side, that may end in an error or a skip. Above it the verdict is
+    insufficient_evidence whatever the other gates say: the provider, not the model, was measured.
+    Evaluations that do not apply (a text check on a tool call, on both sides) are not counted."""
+    max_judge_error_share: float | None = Field(None, ge=0, le=1)
+    """Deprecated: the old name of `max_error_share` (it counted judge errors only). Still read:
+    when `max_error_share` is not set, its value is used for it."""
     max_critical_regressions: int = Field(0, ge=0)
+    confirm_regressions: int = Field(0, ge=0, le=10)
+    """Re-run each case that regressed on the critical gate up to this many more times, for
+    candidate and baseline; only a regression that reproduces in every run counts, the others
+    are reported as flaky. 0 (or temperature 0 on both sides) decides on the first run alone."""
+    latency_p95_ms: float | None | Literal["slo"] = "slo"
+    """The latency gate's limit: `slo` (default) uses `slos.latency_p95_ms`; a number sets the
+    gate's own; null turns the gate off (shown as `off` in every report, never decisive)."""
+    cost_per_request_usd: float | None | Literal["slo"] = "slo"
+    """The cost gate's limit: `slo` (default) uses `slos.cost_per_request_usd`; a number sets
+    the gate's own; null turns the gate off (for a team that does not care what a model costs)."""
     max_identical_output_share: float = Field(0.5, gt=0, le=1)
     """Degenerate-output guard: a candidate whose most common (normalised) output answers more
     than this share of the cases, and clearly more than the baseline's does, is rejected
@@ -225,6 +242,26 @@ class GateConfig(_Section):
     version: str = "1"
     """Your name for this policy; with a hash of all its settings it is stored on every
     decision, so a changed policy is visible next to the verdicts it produced."""
+
+    @field_validator("latency_p95_ms", "cost_per_request_usd", mode="before")
+    @classmethod
+    def _limit(cls, value: Any) -> Any:
+        if value is None or value == "slo":
+            return value
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise ValueError(f"must be a number > 0, `slo` (the slos section's value) or null (gate off), got {value!r}")
+        return float(value)
+
+    @model_validator(mode="after")
+    def _fold_deprecated_share(self) -> GateConfig:
+        if self.max_judge_error_share is not None and "max_error_share" not in self.model_fields_set:
+            self.max_error_share = self.max_judge_error_share
+        return self
+
+    def limit(self, name: Literal["latency_p95_ms", "cost_per_request_usd"], slos: SloConfig) -> float | None:
+        """The gate's threshold for `name` (None: turned off)."""
+        value = getattr(self, name)
+        return getattr(slos, name) if value == "slo" else value
 
 
 class AssayConfig(_Section):

@@ -4,8 +4,8 @@ run, a human-written gold answer set), read from a file instead of replayed thro
 A file is JSONL (one object a line) or CSV (header row). Each row names its subject by
 `case_id` (or `call_id` for a shadow run over production calls) or by `input` (the last user
 message's text), and gives `output`; optional `latency_ms`, `input_tokens`, `output_tokens`,
-`cost_usd`. A bad row is an error naming the file, line and key; a subject no row answers is a
-missing output (`skipped`, error type `missing_output`), never dropped.
+`cost_usd` (left out: unknown, never $0). A bad row is an error naming the file, line and key; a
+subject no row answers is a missing output (`skipped`, error type `missing_output`), never dropped.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from assay.llm.engine import LLMResult
+from assay.outcomes import MISSING_OUTPUT
 from assay.tabular import table_file_rows
 
 ID_KEYS = ("case_id", "call_id", "subject_id")
 INPUT_KEYS = ("input", "input_text")
 OUTPUT_KEYS = ("output", "output_text")
 NUMERIC_KEYS = {"latency_ms": float, "input_tokens": int, "output_tokens": int, "cost_usd": float}
-MISSING_OUTPUT = "missing_output"
 
 
 class RecordedFileError(ValueError):
@@ -52,7 +52,8 @@ class RecordedOutputs:
             latency_ms=row.get("latency_ms"),
             input_tokens=row.get("input_tokens"),
             output_tokens=row.get("output_tokens"),
-            cost_usd=row.get("cost_usd") or 0.0,
+            # Absent means unknown, never free: the cost gate is then `unavailable`.
+            cost_usd=row.get("cost_usd"),
         )
 
 

@@ -1,5 +1,5 @@
 """What the reports and alerts read from the warehouse: SLO and evaluator trends, drift flags,
-per-evaluator case scores of a candidate and its baseline.
+a candidate's per-metric comparison with its baseline (`candidate_metric_comparison`).
 
 The warehouse is a DuckDB file written only by dbt. A connection, even read-only, locks the
 file against a writer in another process (STACK.md), so each read opens it read-only, reads
@@ -40,8 +40,8 @@ class WarehouseSnapshot:
     drift: DriftFlags | None = None
     """None: the warehouse has no `drift` mart (or no usable flag column)."""
     drift_note: str = ""
-    case_metric_rows: list[dict[str, Any]] = field(default_factory=list)
-    """(candidate_id, case_id, evaluator, pass_share) for the requested candidates."""
+    metric_rows: list[dict[str, Any]] = field(default_factory=list)
+    """`candidate_metric_comparison` rows of the requested candidate and dataset version."""
 
 
 def _tables(con) -> set[str]:
@@ -117,17 +117,15 @@ def read_snapshot(
                     [since],
                 )
         snapshot.drift, snapshot.drift_note = read_drift(con, tables)
-        if candidate_ids and dataset_version and "stg_candidate_scores" in tables:
-            marks = ", ".join("?" for _ in candidate_ids)
-            snapshot.case_metric_rows = _rows(
+        if candidate_ids and dataset_version and "candidate_metric_comparison" in tables:
+            snapshot.metric_rows = _rows(
                 con,
-                f"""
-                select candidate_id, case_id, evaluator, avg(passed::int) as pass_share
-                from stg_candidate_scores
-                where score_status = 'completed' and dataset_version = ? and candidate_id in ({marks})
-                group by all order by all
+                """
+                select * from candidate_metric_comparison
+                where candidate_id = ? and baseline_id = ? and dataset_version = ?
+                order by metric != 'case_pass_share', metric
                 """,
-                [dataset_version, *candidate_ids],
+                [candidate_ids[0], candidate_ids[1], dataset_version],
             )
     for row in snapshot.slo_rows + snapshot.evaluator_rows:
         row["day"] = _iso(row["day"])

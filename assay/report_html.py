@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assay.contracts.decision import Decision, GateResult
+from assay.glossary import show
 from assay.report_data import DriftFlags
 
 PALETTE = ["#2563eb", "#d97706", "#059669", "#7c3aed", "#db2777", "#0891b2", "#65a30d", "#9333ea", "#475569", "#b91c1c"]
-STATUS_COLOURS = {"pass": "#15803d", "fail": "#b91c1c", "unavailable": "#a16207"}
+STATUS_COLOURS = {"pass": "#15803d", "fail": "#b91c1c", "unavailable": "#a16207", "off": "#64748b"}
 VERDICT_COLOURS = {"approved": "#15803d", "rejected": "#b91c1c", "insufficient_evidence": "#a16207"}
 THRESHOLD_COLOUR = "#b91c1c"
 MAX_SERIES = 8
@@ -49,6 +50,8 @@ class IntervalRow:
     high: float | None = None
     n: int = 0
     highlight: bool = False
+    significant: bool = False
+    """Marked with * beside its label (Holm-adjusted p below alpha)."""
 
 
 def _nice_range(values: Sequence[float], *, pad: float = 0.08) -> tuple[float, float]:
@@ -103,7 +106,8 @@ def forest_plot_svg(
         if i % 2 == 0:
             parts.append(f'<rect x="0" y="{cy - row_h / 2:.1f}" width="{width}" height="{row_h}" fill="#f1f5f9"/>')
         weight = ' font-weight="bold"' if row.highlight else ""
-        parts.append(f'<text x="8" y="{cy + 4:.1f}" class="label"{weight}>{esc(row.label)} (n={row.n})</text>')
+        star = " *" if row.significant else ""
+        parts.append(f'<text x="8" y="{cy + 4:.1f}" class="label"{weight}>{esc(row.label)} (n={row.n}){star}</text>')
         if row.low is not None and row.high is not None:
             parts.append(
                 f'<line x1="{x(row.low):.1f}" y1="{cy:.1f}" x2="{x(row.high):.1f}" y2="{cy:.1f}" stroke="{colour}" stroke-width="3"/>'
@@ -120,7 +124,7 @@ def forest_plot_svg(
 def gate_chart_svg(gates: Sequence[GateResult], *, width: int = 860) -> str:
     """Each gate on its own scale: the observed value, its interval, and the threshold."""
     shown = [g for g in gates if g.observed is not None and g.threshold is not None]
-    row_h, top, label_w, value_w = 34, 34, 150, 330
+    row_h, top, label_w, value_w = 34, 34, 150, 390
     height = top + row_h * max(len(shown), 1) + 10
     plot_x0, plot_x1 = label_w, width - value_w
     parts = [
@@ -149,11 +153,11 @@ def gate_chart_svg(gates: Sequence[GateResult], *, width: int = 860) -> str:
             )
         parts.append(f'<circle cx="{x(gate.observed):.1f}" cy="{cy:.1f}" r="6" fill="{colour}"/>')
         interval = (
-            f" [{fmt_number(gate.ci_low)}, {fmt_number(gate.ci_high)}]" if gate.ci_low is not None else ""
+            f" [{show(gate.ci_low, gate.unit)}, {show(gate.ci_high, gate.unit)}]" if gate.ci_low is not None else ""
         )
         parts.append(
             f'<text x="{plot_x1 + 10}" y="{cy + 4:.1f}" class="value">{esc(gate.status)}: '
-            f"{esc(fmt_number(gate.observed))}{esc(interval)} vs {esc(fmt_number(gate.threshold))}</text>"
+            f"{esc(show(gate.observed, gate.unit))}{esc(interval)} vs {esc(show(gate.threshold, gate.unit))}</text>"
         )
     parts.append("</svg>")
     return "".join(parts)
@@ -263,6 +267,9 @@ class ReportView:
     candidate_label: str
     baseline_label: str
     metric_rows: list[IntervalRow] = field(default_factory=list)
+    """The forest plot, drawn from `metric_table` (the same rows)."""
+    metric_table: list[dict[str, Any]] = field(default_factory=list)
+    """The candidate's `candidate_metric_comparison` rows."""
     quality_margin: float | None = None
     confidence: float = 0.95
     slo_rows: list[dict[str, Any]] = field(default_factory=list)
@@ -271,9 +278,12 @@ class ReportView:
     drift: DriftFlags | None = None
     drift_note: str = ""
     critical_cases: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    flaky_cases: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     other_regressed: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     regressed_total: int = 0
     files: dict[str, str] = field(default_factory=dict)
+    terms: dict[str, str] = field(default_factory=dict)
+    """The definitions of the numbers on the page (assay.glossary)."""
 
 
 CSS = """
@@ -293,6 +303,9 @@ svg .label,svg .value,svg .legend{font-size:12px;fill:#0f172a}
 .sidebyside pre{white-space:pre-wrap;word-break:break-word;background:#f8fafc;border:1px solid #e2e8f0;
 padding:6px;margin:4px 0 0;font-size:12px;max-height:320px;overflow:auto}
 .flag{color:#b91c1c;font-weight:700}code{font-size:13px}
+table.fit{table-layout:fixed}table.fit td,table.fit th{overflow-wrap:anywhere;word-break:break-word}
+table.num td{font-variant-numeric:tabular-nums}.small{font-size:12px}
+dl.terms dt{font-weight:600;margin-top:6px}dl.terms dd{margin:0 0 0 16px;color:#334155;font-size:14px}
 """
 
 
@@ -307,18 +320,90 @@ def _share(value: float | None) -> str:
     return "–" if value is None else f"{value:.0%}"
 
 
+def case_origin(detail: dict[str, Any]) -> str:
+    """Where a case came from, for its heading: a golden scenario (and its file), a red-team
+    attack (and its pack), or a production call (its feature, and the failure that promoted it
+    or `passing production sample`)."""
+    metadata = detail.get("metadata") or {}
+    feature = detail.get("feature")
+    if detail.get("source") == "golden":
+        where = f" from {metadata['file']}" if metadata.get("file") else ""
+        return f"golden case{where}" + (f", feature {feature}" if feature else "")
+    if detail.get("source") == "redteam":
+        attack = metadata.get("attack") or metadata.get("category")
+        pack = metadata.get("pack")
+        return "red-team case" + (f" ({attack})" if attack else "") + (f", pack {pack}" if pack else "")
+    return f"{feature or 'no feature'}, {detail.get('failure_category') or 'passing production sample'}"
+
+
 def _case_block(case_id: str, detail: dict[str, Any]) -> str:
     return (
-        f'<div class="case"><div><code>{esc(case_id)}</code> — {esc(detail.get("feature") or "?")}, '
-        f'{esc(detail.get("failure_category") or "passing sample")}, tier {esc(detail.get("tier") or "?")}</div>'
+        f'<div class="case"><div><code>{esc(case_id)}</code> — {esc(case_origin(detail))}, '
+        f'tier {esc(detail.get("tier") or "?")}</div>'
         '<div class="sidebyside">'
         f'<div><b>Input</b><pre>{esc(_excerpt(detail.get("input_text")))}</pre></div>'
-        f'<div><b>Baseline output</b> ({esc(_share(detail.get("baseline_pass_share")))} of checks passed)'
+        f'<div><b>Baseline output</b> (pass share {esc(_share(detail.get("baseline_pass_share")))})'
         f'<pre>{esc(_excerpt(detail.get("baseline_output")))}</pre></div>'
-        f'<div><b>Candidate output</b> ({esc(_share(detail.get("candidate_pass_share")))}; failed: '
+        f'<div><b>Candidate output</b> (pass share {esc(_share(detail.get("candidate_pass_share")))}; failed: '
         f'{esc(detail.get("candidate_failed") or "–")})<pre>{esc(_excerpt(detail.get("candidate_output")))}</pre></div>'
         "</div></div>"
     )
+
+
+def _metric_section(view: ReportView) -> list[str]:
+    out = ["<h2>Every metric, candidate against baseline</h2>"]
+    if not view.metric_table:
+        return out + ['<p class="muted">No metric was scored on both candidate and baseline.</p>']
+    alpha = 1 - view.confidence
+    out.append(
+        f'<p class="muted">Each metric on the cases both completed it (paired): mean pass share of each side, the '
+        f"mean paired difference with its {view.confidence:.0%} paired bootstrap interval, McNemar's exact p on "
+        f"pass/fail, and Holm's adjustment across the candidate's {len(view.metric_table)} metrics; "
+        f"<b>significant</b> (*) when the Holm p is below {alpha:.2g}.</p>"
+    )
+    out.append('<table class="fit num small"><tr><th style="width:20%">metric</th><th style="width:8%">paired cases</th>'
+               '<th style="width:9%">candidate</th><th style="width:9%">baseline</th>'
+               '<th style="width:22%">delta (interval)</th><th style="width:10%">McNemar p</th>'
+               '<th style="width:10%">Holm p</th><th style="width:12%">significant</th></tr>')
+    for r in view.metric_table:
+        delta = "–" if r.get("mean_delta") is None else (
+            f"{show(r['mean_delta'], 'delta')} ({show(r.get('ci_low'), 'delta')} to {show(r.get('ci_high'), 'delta')})")
+        out.append(
+            f"<tr><td>{esc(r['metric'])}</td><td>{r['paired_cases']}</td><td>{esc(_share(r.get('candidate_mean')))}</td>"
+            f"<td>{esc(_share(r.get('baseline_mean')))}</td><td>{esc(delta)}</td><td>{esc(show(r.get('mcnemar_p'), 'p'))}</td>"
+            f"<td>{esc(show(r.get('holm_p'), 'p'))}</td><td>{'yes' if r.get('significant') else 'no'}</td></tr>"
+        )
+    out.append("</table>")
+    if view.metric_rows:
+        out.append(
+            '<p class="muted">The same rows as a forest plot. Left of the dashed line is worse than the '
+            "non-inferiority margin allows.</p>"
+        )
+        out.append(forest_plot_svg(view.metric_rows, title="pass share: candidate − baseline", margin=view.quality_margin))
+    return out
+
+
+def _evidence_section(view: ReportView) -> list[str]:
+    evidence = next((g for g in view.decision.gates if g.gate == "evidence"), None)
+    breakdown = (evidence.breakdown or {}) if evidence else {}
+    sides = [(role, breakdown[role]) for role in ("candidate", "baseline") if role in breakdown]
+    out = ["<h2>Evidence lost to errors and skips</h2>"]
+    if not sides:
+        return out + ['<p class="muted">Not counted (no per-evaluation rows).</p>']
+    out.append('<table class="fit num small"><tr><th style="width:26%">side</th><th style="width:10%">source</th>'
+               '<th style="width:8%">lost</th><th style="width:8%">of</th><th style="width:10%">error share</th>'
+               "<th>by type</th></tr>")
+    for role, side in sides:
+        for source in ("replays", "judges", "checks"):
+            count = side[source]
+            kinds = ", ".join(f"{k} ×{n}" for k, n in count["by_type"].items()) or "–"
+            out.append(f"<tr><td>{esc(role)} <code>{esc(side['candidate_id'])}</code></td><td>{source}</td>"
+                       f"<td>{count['lost']}</td><td>{count['total']}</td><td>{esc(show(count['share'], 'share'))}</td>"
+                       f"<td>{esc(kinds)}</td></tr>")
+    out.append(f'</table><p class="muted">Ceiling {esc(show(breakdown.get("max_error_share"), "share"))} of any '
+               "source (gate.max_error_share); above it the verdict is insufficient evidence whatever the other gates "
+               "say. Evaluations that apply to neither side are not counted.</p>")
+    return out
 
 
 def _trend_section(view: ReportView) -> list[str]:
@@ -357,14 +442,22 @@ def _drift_section(view: ReportView) -> list[str]:
     if not rows:
         out.append(f"<p>No drift flagged{when}.</p>")
         return out
-    columns = [c for c in rows[0] if c != view.drift.flag_column]
-    out.append(f'<p class="flag">{len(rows)} drift flag(s){when}</p><table><tr>')
-    out += [f"<th>{esc(c)}</th>" for c in columns]
-    out.append("</tr>")
+    out.append(f'<p class="flag">{len(rows)} drift flag(s){when}</p>')
+    out.append('<table class="fit num small"><tr><th style="width:14%">metric</th><th style="width:14%">segment</th>'
+               '<th style="width:16%">reference → recent</th><th style="width:9%">p-value</th>'
+               '<th style="width:13%">effect</th><th>reason</th></tr>')
     for row in rows[:50]:
-        out.append("<tr>" + "".join(
-            f"<td>{esc(fmt_number(row[c]) if isinstance(row[c], float) else row[c])}</td>" for c in columns
-        ) + "</tr>")
+        segment = " · ".join(str(row[k]) for k in ("feature", "evaluator") if row.get(k))
+        ref, rec = row.get("reference_value"), row.get("recent_value")
+        change = f"{fmt_number(ref)} → {fmt_number(rec)}" if ref is not None or rec is not None else "–"
+        counts = (f" (n {row['reference_n']} → {row['recent_n']})"
+                  if row.get("reference_n") is not None and row.get("recent_n") is not None else "")
+        kind = row.get("effect_size_kind")
+        effect = f"{fmt_number(row.get('effect_size'))}" + (f" ({kind})" if kind else "")
+        out.append(
+            f"<tr><td>{esc(row.get('metric'))}</td><td>{esc(segment)}</td><td>{esc(change + counts)}</td>"
+            f"<td>{esc(show(row.get('p_value'), 'p'))}</td><td>{esc(effect)}</td><td>{esc(row.get('reason') or '–')}</td></tr>"
+        )
     out.append("</table>")
     return out
 
@@ -383,7 +476,8 @@ def render_html(view: ReportView) -> str:
         f'<h1>Deploy decision: {esc(d.candidate_id)} <span class="verdict" style="background:{verdict_colour}">'
         f'{esc(d.verdict.upper().replace("_", " "))}</span></h1>',
         f'<p class="muted">Candidate {esc(view.candidate_label)} against baseline {esc(view.baseline_label)}. '
-        f"Evidence: {esc(d.window)}. Decided {esc(d.decided_at.isoformat(timespec='seconds'))}.</p>",
+        f"Evidence: {esc(d.window)}. Decided {esc(d.decided_at.isoformat(timespec='seconds'))}."
+        + (f" Rank {d.rank} of the candidates decided together." if d.rank else "") + "</p>",
         "<h2>Why</h2><ul>",
         *[f"<li>{esc(reason)}</li>" for reason in d.reasons],
         "</ul><h2>Gates</h2>",
@@ -391,42 +485,43 @@ def render_html(view: ReportView) -> str:
         "<th>detail</th></tr>",
     ]
     for g in d.gates:
-        interval = f"{fmt_number(g.ci_low)} to {fmt_number(g.ci_high)}" if g.ci_low is not None else "–"
+        interval = f"{show(g.ci_low, g.unit)} to {show(g.ci_high, g.unit)}" if g.ci_low is not None else "–"
         out.append(
             f"<tr><td>{esc(g.gate)}</td><td class=\"status-{esc(g.status)}\">{esc(g.status)}</td>"
-            f"<td>{esc(fmt_number(g.observed))}</td><td>{esc(fmt_number(g.threshold))}</td><td>{esc(interval)}</td>"
+            f"<td>{esc(show(g.observed, g.unit))}</td><td>{esc(show(g.threshold, g.unit))}</td><td>{esc(interval)}</td>"
             f"<td>{g.n}</td><td>{esc(g.detail)}</td></tr>"
         )
     out.append("</table>")
     out.append(gate_chart_svg(d.gates))
-    out.append("<h2>Candidate against baseline, per metric</h2>")
-    if view.metric_rows:
-        out.append(
-            f'<p class="muted">Mean paired difference in pass share (candidate minus baseline) over the cases both '
-            f"were scored on, with {view.confidence:.0%} paired bootstrap intervals. Left of the dashed line is worse "
-            "than the non-inferiority margin allows.</p>"
-        )
-        out.append(forest_plot_svg(view.metric_rows, title="pass share: candidate − baseline", margin=view.quality_margin))
-    else:
-        out.append('<p class="muted">No per-case evaluator scores for both candidate and baseline.</p>')
+    out += _metric_section(view)
+    out += _evidence_section(view)
     out += _trend_section(view)
     out += _drift_section(view)
     out.append(f"<h2>Critical cases that regressed ({len(view.critical_cases)})</h2>")
     if not view.critical_cases:
         out.append("<p>None.</p>")
     out += [_case_block(cid, detail) for cid, detail in view.critical_cases[:MAX_CASES_SHOWN]]
+    if view.flaky_cases:
+        out.append(f"<h2>Flaky critical regressions: did not reproduce, not counted ({len(view.flaky_cases)})</h2>")
+        out += [_case_block(cid, detail) for cid, detail in view.flaky_cases[:MAX_CASES_SHOWN]]
     others = view.other_regressed
-    out.append(f"<h2>Other cases that got worse ({view.regressed_total - len(view.critical_cases)})</h2>")
+    out.append(f"<h2>Other cases that got worse ({len(others)})</h2>")
     if not others:
         out.append("<p>None.</p>")
     out += [_case_block(cid, detail) for cid, detail in others[:MAX_CASES_SHOWN]]
     if len(others) > MAX_CASES_SHOWN:
         out.append(f'<p class="muted">…and {len(others) - MAX_CASES_SHOWN} more (all ids in the JSON report).</p>')
+    if view.terms:
+        out.append('<h2>Definitions</h2><dl class="terms">')
+        out += [f"<dt>{esc(name)}</dt><dd>{esc(text)}</dd>" for name, text in view.terms.items()]
+        out.append("</dl>")
     out += [
         "<h2>Where the numbers come from</h2>",
-        f"<p>Per-case rows of <code>candidate_case_scores</code> in the warehouse for candidate_id in "
+        f"<p>Per-case rows of <code>candidate_case_scores</code> and per-evaluation rows of "
+        f"<code>candidate_case_metrics</code> in the warehouse for candidate_id in "
         f"(<code>{esc(d.candidate_id)}</code>, <code>{esc(d.baseline_id)}</code>) and dataset_version = "
-        f"<code>{esc(d.dataset_version)}</code>; trends from <code>slo_daily</code> and <code>evaluator_daily</code>. "
+        f"<code>{esc(d.dataset_version)}</code>; the per-metric table and forest plot from "
+        "<code>candidate_metric_comparison</code>; trends from <code>slo_daily</code> and <code>evaluator_daily</code>. "
         "The JSON report beside this file lists every case id behind each gate.</p>",
     ]
     if view.files:
@@ -449,7 +544,7 @@ def render_junit(decision: Decision) -> str:
             "tests": str(len(gates)),
             "failures": str(sum(g.status == "fail" for g in gates)),
             "errors": "0",
-            "skipped": str(sum(g.status == "unavailable" for g in gates)),
+            "skipped": str(sum(g.status in ("unavailable", "off") for g in gates)),
             "time": "0",
             "timestamp": decision.decided_at.isoformat(timespec="seconds"),
         },
@@ -467,14 +562,17 @@ def render_junit(decision: Decision) -> str:
             suite, "testcase",
             {"classname": f"assay.deploy_gate.{decision.candidate_id}", "name": gate.gate, "time": "0"},
         )
-        summary = (f"observed {fmt_number(gate.observed)}, threshold {fmt_number(gate.threshold)}"
-                   + (f", interval {fmt_number(gate.ci_low)} to {fmt_number(gate.ci_high)}" if gate.ci_low is not None else "")
+        summary = (f"observed {show(gate.observed, gate.unit)}, threshold {show(gate.threshold, gate.unit)}"
+                   + (f", interval {show(gate.ci_low, gate.unit)} to {show(gate.ci_high, gate.unit)}"
+                      if gate.ci_low is not None else "")
                    + f", n={gate.n}")
         if gate.status == "fail":
             failure = ET.SubElement(case, "failure", {"message": gate.detail or "gate failed", "type": "gate_failed"})
             failure.text = summary
         elif gate.status == "unavailable":
             ET.SubElement(case, "skipped", {"message": f"not enough evidence: {gate.detail}"})
+        elif gate.status == "off":
+            ET.SubElement(case, "skipped", {"message": f"gate off: {gate.detail}"})
         else:
             ET.SubElement(case, "system-out").text = f"{gate.detail} ({summary})"
     root = ET.Element("testsuites", {"name": "assay deploy gate"})

@@ -6,6 +6,7 @@ nor changes the outputs a decision was based on.
 """
 
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +21,9 @@ from assay.contracts.candidate_output import (
     CANDIDATE_OUTPUT_ARROW_SCHEMA,
     CANDIDATE_OUTPUT_JSON_COLUMNS,
 )
+from assay.glossary import COST_RULE, LATENCY_RULE, round_sig
 from assay.llm.engine import LLMRequest, LLMResult
+from assay.outcomes import BAD_RESPONSE
 from assay.redaction import Redactor
 from assets._checks import blocking_suite_spec, read_for_suite, suite_check_result
 from assets._metadata import counts_table, partition_metadata
@@ -55,9 +58,24 @@ def replay_request(candidate: Candidate, case: dict[str, Any], sample: int = 0) 
     )
 
 
+EMPTY_REPLY = "empty reply: no text and no tool calls"
+
+
+def usable_result(result: LLMResult) -> LLMResult:
+    """A completed replay that carries neither text nor tool calls is a `bad_response` error:
+    there is nothing to evaluate, and scoring the blank would let it pass every check that
+    reads text (they skip for missing input) or fail it on quality for a provider's glitch."""
+    blank = not (result.text or "").strip() and not result.tool_calls
+    if result.status != "completed" or not blank:
+        return result
+    return replace(result, status="error", error_type=BAD_RESPONSE,
+                   error_message=f"{EMPTY_REPLY} (finish_reason {result.finish_reason or 'none'})")
+
+
 def output_row(
     candidate: Candidate, case: dict[str, Any], result: LLMResult, *, dataset_version: str
 ) -> dict[str, Any]:
+    result = usable_result(result)
     cost_usd = result.cost_usd
     if candidate.price_override and result.status == "completed":
         cost_usd = (result.input_tokens or 0) * candidate.price_override.get("input_cost_per_token", 0) + (
@@ -124,6 +142,44 @@ def case_subject(case: dict[str, Any], output: dict[str, Any], baseline_output: 
         "metadata": {**(case.get("metadata") or {}), "tags": list(case.get("tags") or []),
                      "redactions": output.get("redactions") or {}},
     }
+
+
+def latency_values(rows: list[dict[str, Any]], timeout_s: float | None) -> tuple[list[float], dict[str, Any]]:
+    """The latency distribution of LATENCY_RULE, and its counts. A completed replay without a
+    latency (a recording without `latency_ms`) leaves no values: unknown, never guessed."""
+    floor_ms = (timeout_s or 0.0) * 1000
+    # Replay rows (`status`) or the candidate_case_scores mart's (`output_status`).
+    completed = [r for r in rows if r.get("output_status", r.get("status")) == "completed"]
+    failed = [r for r in rows if r.get("output_status", r.get("status")) == "error"]
+    unknown = [r["case_id"] for r in completed if r.get("latency_ms") is None]
+    breakdown = {"completed": len(completed), "failed_counted": len(failed), "failure_floor_ms": floor_ms,
+                 "unknown_latency": len(unknown), "rule": LATENCY_RULE}
+    values = [float(r["latency_ms"]) for r in completed if r.get("latency_ms") is not None]
+    values += [max(float(r.get("latency_ms") or 0.0), floor_ms) for r in failed]
+    return (values if not unknown else []), breakdown
+
+
+def replay_measures(rows: list[dict[str, Any]], timeout_s: float | None) -> dict[str, Any]:
+    """The replays' latency p95 and cost per request by the gate's rules, rounded, for the
+    Dagster UI: an unknown one is said to be unknown, never shown as 0."""
+    values, counts = latency_values(rows, timeout_s)
+    completed = [r for r in rows if r["status"] == "completed"]
+    costs = [r["cost_usd"] for r in completed if r["cost_usd"] is not None]
+    measures: dict[str, Any] = {
+        "definitions": dg.MetadataValue.md(
+            f"- **latency_p95_ms**: {LATENCY_RULE}\n"
+            f"- **cost_per_request_usd**: {COST_RULE}"
+        ),
+    }
+    if values:
+        measures["latency_p95_ms"] = round(float(np.quantile(values, 0.95)), 1)
+    else:
+        measures["latency_p95_ms"] = f"unknown ({counts['unknown_latency']} completed replays without a latency)"
+    if completed and len(costs) == len(completed):
+        measures["cost_per_request_usd"] = round_sig(float(np.mean(costs)), 3)
+    elif completed:
+        measures["cost_per_request_usd"] = f"unknown ({len(completed) - len(costs)} completed replays without a known cost)"
+    return measures
 
 
 def load_candidate(config: AssayConfig, candidate_id: str) -> Candidate:
@@ -208,8 +264,6 @@ def candidate_outputs(context: AssetExecutionContext, assay: AssayResource) -> d
         schema=CANDIDATE_OUTPUT_ARROW_SCHEMA,
         json_columns=CANDIDATE_OUTPUT_JSON_COLUMNS,
     )
-    latencies = [r["latency_ms"] for r in rows if r["latency_ms"] is not None]
-    costs = [r["cost_usd"] for r in rows if r["cost_usd"] is not None]
     return dg.MaterializeResult(
         metadata={
             **partition_metadata(path, len(rows)),
@@ -218,9 +272,9 @@ def candidate_outputs(context: AssetExecutionContext, assay: AssayResource) -> d
             "samples": candidate.samples,
             "recorded": candidate.recorded or "",
             "missing_outputs": sum(1 for r in rows if r["error_type"] == "missing_output"),
-            "latency_p95_ms": float(np.quantile(latencies, 0.95)) if latencies else 0.0,
-            "cost_per_request_usd": float(np.mean(costs)) if costs else 0.0,
+            **replay_measures(rows, assay.config.judge.timeout_s),
             "by_status": counts_table(Counter(r["status"] for r in rows), "status"),
+            "by_error_type": counts_table(Counter(r["error_type"] for r in rows if r["error_type"]), "error_type"),
             "redacted_entities": counts_table(redacted, "entity"),
             **{f"llm_{k}": v for k, v in engine.stats.as_metadata().items()},
         },

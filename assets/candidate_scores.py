@@ -5,6 +5,8 @@ and the dataset version the case belongs to.
 """
 
 from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
 
 import dagster as dg
 import pyarrow as pa
@@ -12,8 +14,10 @@ from dagster import AssetExecutionContext
 
 from assay.consistency import case_verdicts, self_consistency
 from assay.contracts.candidate_output import CANDIDATE_OUTPUT_JSON_COLUMNS
-from assay.contracts.score import SCORE_ARROW_SCHEMA, SCORE_JSON_COLUMNS
+from assay.contracts.score import SCORE_ARROW_SCHEMA, SCORE_JSON_COLUMNS, Score
+from assay.glossary import TERMS
 from assay.imported_scores import imported_candidate_scores
+from assay.outcomes import MISSING_INPUT, NOT_APPLICABLE, REPLAY_FAILED
 from assets._checks import blocking_suite_spec, read_for_suite, suite_check_result
 from assets._metadata import counts_table, partition_metadata
 from assets.candidate_outputs import SAMPLES_TABLE, case_subject, load_candidate
@@ -21,7 +25,7 @@ from assets.partitions import candidate_partitions
 from assets.quality import SCORE_CHECKED_COLUMNS, validate_scores_partition
 from assets.regression_dataset import read_cases
 from assets.resources import AssayResource
-from assets.scoring import decode_row, score_subjects, scores_to_rows
+from assets.scoring import build_evaluators, decode_row, score_subjects, scores_to_rows
 
 CANDIDATE_SCORE_SCHEMA = SCORE_ARROW_SCHEMA.append(pa.field("candidate_id", pa.string())).append(
     pa.field("dataset_version", pa.string())
@@ -34,6 +38,49 @@ SAMPLE_SCORES_TABLE = "candidate_sample_scores"
 SAMPLE_SCORE_SCHEMA = CANDIDATE_SCORE_SCHEMA.append(pa.field("sample", pa.int64()))
 
 
+def score_replays(
+    cases: dict[str, dict[str, Any]],
+    outputs: list[dict[str, Any]],
+    baseline_outputs: dict[str, str],
+    config,
+    engine,
+    *,
+    is_baseline: bool,
+    run_id: str | None = None,
+    log=lambda _m: None,
+) -> list[Score]:
+    """Scores of one candidate's replays. A replay that did not complete (a provider error, a
+    missing recorded output) is not scored: an evaluator would judge the error, not the model
+    (a `provider_status` check would fail it on quality). Each evaluator that applies gets a
+    `replay_failed` skip instead, naming the replay's error, and the decision counts the loss
+    once, at the replay, with the replay's own type."""
+    evaluators = build_evaluators(config.evaluators, config.judge.model, config.judge.params)
+    completed, failed = [], []
+    for output in outputs:
+        if output["case_id"] not in cases:
+            continue
+        subject = case_subject(cases[output["case_id"]], output, baseline_outputs.get(output["case_id"]))
+        (completed if output["status"] == "completed" else failed).append((subject, output))
+    scores = score_subjects([s for s, _ in completed], config, "cases", engine, run_id=run_id, log=log,
+                            evaluators=evaluators)
+    now = datetime.now(UTC)
+    for subject, output in failed:
+        why = f"replay {output['status']} ({output.get('error_type') or 'unknown'}): {output.get('error_message') or ''}"
+        for cfg in config.evaluators_for("cases", subject):
+            scores.append(Score(
+                subject_id=str(subject["subject_id"]), evaluator=cfg.name,
+                evaluator_version=getattr(evaluators[cfg.name], "version", "?"), metric=cfg.name,
+                status="skipped", label=REPLAY_FAILED, explanation=why.strip()[:500], run_id=run_id, scored_at=now,
+            ))  # fmt: skip
+    if is_baseline:
+        # A pairwise judge compares a candidate with the baseline: on the baseline itself it
+        # has nothing to compare with, which is not evidence lost.
+        for score in scores:
+            if score.label == MISSING_INPUT and (score.explanation or "").strip() == "missing input: baseline_output":
+                score.label = NOT_APPLICABLE
+    return scores
+
+
 def score_samples(
     assay: AssayResource, candidate_id: str, version: str, cases: dict, baseline_outputs: dict, engine, *, run_id: str, log
 ) -> tuple[list[dict], list[dict]]:
@@ -42,11 +89,10 @@ def score_samples(
     outputs = [decode_row(r, CANDIDATE_OUTPUT_JSON_COLUMNS) for r in table.to_pylist()] if table is not None else []
     outputs = [o for o in outputs if o["dataset_version"] == version and o["case_id"] in cases]
     rows = []
+    is_baseline = assay.config.baseline is not None and assay.config.baseline.candidate_id == candidate_id
     for sample in sorted({o["sample"] for o in outputs}):
-        subjects = [
-            case_subject(cases[o["case_id"]], o, baseline_outputs.get(o["case_id"])) for o in outputs if o["sample"] == sample
-        ]
-        scores = score_subjects(subjects, assay.config, "cases", engine, run_id=run_id, log=log)
+        scores = score_replays(cases, [o for o in outputs if o["sample"] == sample], baseline_outputs, assay.config,
+                               engine, is_baseline=is_baseline, run_id=run_id, log=log)
         rows += scores_to_rows(scores, candidate_id=candidate_id, dataset_version=version, sample=sample)
     return rows, outputs
 
@@ -103,14 +149,12 @@ def candidate_scores(context: AssetExecutionContext, assay: AssayResource) -> dg
     version = outputs[0]["dataset_version"]
     cases = {c["case_id"]: c for c in read_cases(assay.lake, version)}
     baseline_outputs = read_baseline_outputs(assay, candidate.candidate_id, version)
-    subjects = [
-        case_subject(cases[o["case_id"]], o, baseline_outputs.get(o["case_id"])) for o in outputs if o["case_id"] in cases
-    ]
     engine = assay.llm_engine(context.log.info, budget_usd=assay.config.judge.budget_usd)
-    scores = score_subjects(subjects, assay.config, "cases", engine, run_id=context.run_id, log=context.log.info)
+    scores = score_replays(cases, outputs, baseline_outputs, assay.config, engine, is_baseline=candidate.is_baseline,
+                           run_id=context.run_id, log=context.log.info)
     rows = scores_to_rows(scores, candidate_id=candidate.candidate_id, dataset_version=version)
     own_rows = list(rows)  # the evaluators' own scores: the samples are compared on these
-    imported = imported_candidate_scores(assay.lake, candidate.candidate_id, {s["subject_id"] for s in subjects})
+    imported = imported_candidate_scores(assay.lake, candidate.candidate_id, {o["case_id"] for o in outputs if o["case_id"] in cases})
     rows += [r | {"candidate_id": candidate.candidate_id, "dataset_version": version} for r in imported]
     consistency: dict = {}
     sample_rows: list[dict] = []
@@ -133,8 +177,10 @@ def candidate_scores(context: AssetExecutionContext, assay: AssayResource) -> dg
             "dataset_version": version,
             "imported_scores": len(imported),
             **consistency,
-            "pass_rate": sum(1 for s in completed if s.passed) / len(completed) if completed else 0.0,
+            **({"score_pass_rate": round(sum(1 for s in completed if s.passed) / len(completed), 4)} if completed else {}),
+            "definitions": dg.MetadataValue.md(f"- **score_pass_rate** (score pass rate): {TERMS['score pass rate']}"),
             "by_status": counts_table(Counter(s.status for s in scores), "status"),
+            "by_outcome_type": counts_table(Counter(s.label for s in scores if s.status != "completed"), "outcome_type"),
             "failures_by_evaluator": counts_table(Counter(s.evaluator for s in completed if s.passed is False), "evaluator"),
             **{f"judge_{k}": v for k, v in engine.stats.as_metadata().items()},
         },

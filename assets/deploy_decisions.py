@@ -1,16 +1,23 @@
 """`deploy_decisions`: the gate of DESIGN.md applied to each candidate against the baseline.
 
-Inputs are per-case rows (one per candidate and case, from the `candidate_case_scores` mart):
-`case_id, pass_share, is_case_passed, is_critical, output_status, latency_ms, cost_usd,
-judge_scores, judge_failed_scores`. A candidate is approved only when every gate passes; a gate
-without enough evidence is `unavailable` and the verdict is then `insufficient_evidence`.
+Inputs, per side (candidate and baseline), from the warehouse: per-case rows
+(`candidate_case_scores`: `case_id, pass_share, is_case_passed, is_critical, output_status,
+error_type, latency_ms, cost_usd`), per-evaluation rows (`candidate_case_metrics`) and the
+candidate's metric comparison against the baseline (`candidate_metric_comparison`, whose
+`case_pass_share` row is the quality gate's number).
+
+A candidate is approved only when every gate passes; a gate without enough evidence is
+`unavailable` and the verdict is then `insufficient_evidence`. Infrastructure failures are not
+quality: a replay or an evaluation that errored or was skipped is kept out of the comparison
+and counted by the evidence gate, which names the cause; above `gate.max_error_share` the
+verdict is `insufficient_evidence` whatever the other gates say (a 401 is not a bad model).
 """
 
 import hashlib
 import json
 import math
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,27 +35,36 @@ from assay.contracts.decision import (
     Decision,
     GateResult,
 )
+from assay.contracts.metric_comparison import METRIC_COMPARISON_ARROW_SCHEMA, OVERALL_METRIC
+from assay.contracts.regression_confirmation import CONFIRMATION_SCHEMA, CONFIRMATIONS_TABLE
+from assay.glossary import COST_RULE, show
 from assay.lake import Lake
-from assets.candidate_outputs import last_user_text
+from assay.metric_comparison import LAKE_TABLE as METRIC_TABLE
+from assay.metric_comparison import case_outcomes, compare_metric, load_rows
+from assay.stats import bootstrap_ci, mean_rows, p95_rows
+from assets.candidate_outputs import last_user_text, latency_values
+from assets.decision_evidence import SOURCE_UNITS, count_side, describe_loss, judged, over_ceiling
+from assets.regression_confirmation import Confirmation, ConfirmFn
 from assets.regression_dataset import current_version, read_cases
 from assets.reports import decision_metadata, write_reports
 from assets.resources import AssayResource
 from assets.scoring import is_judged
-from assets.stats import bootstrap_ci, mcnemar_exact_p, mean_rows, p95_rows, paired_mean_delta_ci
 
 
 @dataclass
-class PairedEvidence:
-    candidate: dict[str, dict[str, Any]]
-    baseline: dict[str, dict[str, Any]]
+class Side:
+    """One side of a comparison: its per-case rows and, when known, its per-evaluation rows,
+    outputs and model string (for fix hints)."""
+
+    candidate_id: str
+    rows: list[dict[str, Any]]
+    metrics: list[dict[str, Any]] | None = None
+    outputs: Mapping[str, str | None] | None = None
+    model: str | None = None
 
     @property
-    def paired_ids(self) -> list[str]:
-        both = self.candidate.keys() & self.baseline.keys()
-        return sorted(
-            cid for cid in both
-            if self.candidate[cid]["pass_share"] is not None and self.baseline[cid]["pass_share"] is not None
-        )
+    def by_case(self) -> dict[str, dict[str, Any]]:
+        return {r["case_id"]: r for r in self.rows}
 
 
 def decide(
@@ -62,42 +78,67 @@ def decide(
     slos: SloConfig,
     candidate_outputs: Mapping[str, str | None] | None = None,
     baseline_outputs: Mapping[str, str | None] | None = None,
+    candidate_metrics: list[dict[str, Any]] | None = None,
+    baseline_metrics: list[dict[str, Any]] | None = None,
+    metric_rows: Sequence[Mapping[str, Any]] | None = None,
     judge_calibration: Mapping[str, float | None] | None = None,
+    candidate_model: str | None = None,
+    baseline_model: str | None = None,
+    judge_model: str | None = None,
+    timeout_s: float | None = None,
+    missing_reason: str | None = None,
+    confirm: ConfirmFn | None = None,
     decided_at: datetime | None = None,
 ) -> tuple[Decision, dict[str, list[str]]]:
     """The decision, and the case ids behind each gate (for the report's traceability).
 
     `*_outputs`: each case's output text (for the degenerate-output guard); without them that
-    gate is unavailable, never silently passed. `judge_calibration`: Cohen's kappa against
-    human labels per LLM-judge evaluator the scores rest on (None: no labels), for the evidence
-    gate when the policy requires calibrated judges."""
+    gate is unavailable, never silently passed. `*_metrics`: per-evaluation rows (without them
+    the evidence gate counts replays only). `metric_rows`: the stored comparison of this
+    candidate (its `case_pass_share` row decides quality); computed from the case rows when not
+    given. `judge_calibration`: Cohen's kappa per LLM-judge evaluator (None: no labels).
+    `timeout_s`: the per-attempt timeout, the least a failed replay counts for in latency.
+    `missing_reason`: why the candidate has no replays of this dataset version, when it has none.
+    `confirm`: re-runs critical regressions (`gate.confirm_regressions`)."""
     # The latency and cost intervals resample these rows: a fixed order makes them depend on
     # the evidence only, never on the order it was read in.
-    candidate_rows = sorted(candidate_rows, key=lambda r: r["case_id"])
-    evidence = PairedEvidence(
-        candidate={r["case_id"]: r for r in candidate_rows},
-        baseline={r["case_id"]: r for r in baseline_rows},
-    )
-    paired = evidence.paired_ids
+    candidate = Side(candidate_id, sorted(candidate_rows, key=lambda r: r["case_id"]), candidate_metrics,
+                     candidate_outputs, candidate_model)
+    baseline = Side(baseline_id, sorted(baseline_rows, key=lambda r: r["case_id"]), baseline_metrics,
+                    baseline_outputs, baseline_model)
+    overall = _overall_row(candidate, baseline, metric_rows, gate)
+    cand_cases, base_cases = case_outcomes(candidate.rows), case_outcomes(baseline.rows)
+    paired = sorted(cand_cases.keys() & base_cases.keys())
     traces: dict[str, list[str]] = {"paired_cases": paired}
+    evidence, evidence_is_broken = _evidence_gate(
+        candidate, baseline, paired, gate, judge_calibration or {}, judge_model=judge_model, timeout_s=timeout_s,
+        missing_reason=missing_reason,
+    )
     gates = [
-        _evidence_gate(evidence, paired, gate, judge_calibration or {}),
-        _quality_gate(evidence, paired, gate, traces),
-        _critical_gate(evidence, paired, gate, traces),
-        _degenerate_output_gate(candidate_outputs, baseline_outputs, paired, gate, traces),
-        _latency_gate(candidate_rows, gate, slos),
-        _cost_gate(candidate_rows, gate, slos),
+        evidence,
+        _quality_gate(overall, cand_cases, base_cases, paired, gate, traces),
+        _critical_gate(candidate, baseline, overall, paired, gate, traces, confirm),
+        _degenerate_output_gate(candidate.outputs, baseline.outputs, paired, gate, traces),
+        _latency_gate(candidate.rows, gate, slos, timeout_s),
+        _cost_gate(candidate.rows, gate, slos),
     ]
-    if any(g.status == "fail" for g in gates):
+    decisive = [g for g in gates if g.status != "off"]
+    if evidence_is_broken:
+        # Above the error ceiling the provider was measured, not the model: no other gate is read.
+        verdict = "insufficient_evidence"
+    elif any(g.status == "fail" for g in decisive):
         verdict = "rejected"
-    elif any(g.status == "unavailable" for g in gates):
+    elif any(g.status == "unavailable" for g in decisive):
         verdict = "insufficient_evidence"
     else:
         verdict = "approved"
     if verdict == "approved":
-        reasons = [f"all {len(gates)} gates passed on {len(paired)} paired cases"]
+        reasons = [f"all {len(decisive)} gates passed on {len(paired)} paired cases"]
+        reasons += [f"{g.gate}: {g.detail}" for g in gates if g.status == "off"]
+    elif evidence_is_broken:
+        reasons = [f"evidence: {evidence.detail}"]
     else:
-        reasons = [f"{g.gate}: {g.detail}" for g in gates if g.status != "pass"]
+        reasons = [f"{g.gate}: {g.detail}" for g in gates if g.status not in ("pass", "off")]
     decision = Decision(
         candidate_id=candidate_id,
         baseline_id=baseline_id,
@@ -110,6 +151,17 @@ def decide(
         policy_version=policy_version(gate, slos),
     )
     return decision, traces
+
+
+def _overall_row(
+    candidate: Side, baseline: Side, metric_rows: Sequence[Mapping[str, Any]] | None, gate: GateConfig
+) -> dict[str, Any]:
+    """The `case_pass_share` comparison: the stored row when given (the one the reports and the
+    mart show), else computed by the same function that stored it."""
+    stored = next((dict(r) for r in metric_rows or () if r["metric"] == OVERALL_METRIC), None)
+    if stored is not None:
+        return stored
+    return compare_metric(OVERALL_METRIC, case_outcomes(candidate.rows), case_outcomes(baseline.rows), stats=gate)
 
 
 def policy_version(gate: GateConfig, slos: SloConfig) -> str:
@@ -138,23 +190,55 @@ def rank_decisions(decisions: list[Decision]) -> list[Decision]:
 
 
 def _evidence_gate(
-    evidence: PairedEvidence, paired: list[str], gate: GateConfig, calibration: Mapping[str, float | None]
-) -> GateResult:
-    judged = sum(r.get("judge_scores") or 0 for r in evidence.candidate.values())
-    failed = sum(r.get("judge_failed_scores") or 0 for r in evidence.candidate.values())
-    error_share = failed / judged if judged else 0.0
+    candidate: Side,
+    baseline: Side,
+    paired: list[str],
+    gate: GateConfig,
+    calibration: Mapping[str, float | None],
+    *,
+    judge_model: str | None,
+    timeout_s: float | None,
+    missing_reason: str | None,
+) -> tuple[GateResult, bool]:
+    """(the gate, whether errors and skips broke the evidence). In order: no replays at all,
+    too many errors or skips, too few paired cases, uncalibrated judges."""
+    ceiling = gate.max_error_share
+    if not candidate.rows or not baseline.rows:
+        who = candidate if not candidate.rows else baseline
+        role, reason = ("candidate" if who is candidate else "baseline"), missing_reason
+        detail = (f"no replays of this dataset version for the {role} {who.candidate_id}: "
+                  f"{reason or 'its candidate_job has not produced replays of this dataset version (failed or not run)'}")
+        return GateResult(gate="evidence", status="unavailable", observed=0, threshold=gate.min_cases, n=0,
+                          unit="cases", detail=detail, breakdown={"missing_replays": who.candidate_id}), True
+    everything = (candidate.metrics or []) + (baseline.metrics or [])
+    judges = judged(everything)
+    sides = [
+        count_side(candidate.candidate_id, candidate.rows, candidate.metrics, baseline.metrics, judges,
+                   model=candidate.model),
+        count_side(baseline.candidate_id, baseline.rows, baseline.metrics, candidate.metrics, judges,
+                   model=baseline.model),
+    ]
+    breakdown = {"max_error_share": ceiling, "candidate": sides[0].as_dict(), "baseline": sides[1].as_dict()}
+    broken = over_ceiling(sides, ceiling)
+    if broken:
+        parts = [
+            describe_loss(side, source, count, who="candidate" if side is sides[0] else "baseline",
+                          judge_model=judge_model, timeout_s=timeout_s)
+            for side, source, count in broken
+        ]
+        worst = broken[0][2]
+        return GateResult(
+            gate="evidence", status="unavailable", observed=worst.share, threshold=ceiling, n=worst.total,
+            unit="share", breakdown=breakdown,
+            detail=f"{'; '.join(parts)} — over the {ceiling:.0%} error ceiling (gate.max_error_share): "
+                   "infrastructure failures, not quality, so no verdict on quality",
+        ), True
     if len(paired) < gate.min_cases:
         return GateResult(
-            gate="evidence", status="unavailable", observed=len(paired), threshold=gate.min_cases,
-            n=len(paired),
+            gate="evidence", status="unavailable", observed=len(paired), threshold=gate.min_cases, n=len(paired),
+            unit="cases", breakdown=breakdown,
             detail=f"only {len(paired)} cases scored for both candidate and baseline; at least {gate.min_cases} needed",
-        )
-    if error_share > gate.max_judge_error_share:
-        return GateResult(
-            gate="evidence", status="unavailable", observed=error_share, threshold=gate.max_judge_error_share,
-            n=judged,
-            detail=f"{error_share:.1%} of judge scores errored or were skipped (ceiling {gate.max_judge_error_share:.0%})",
-        )
+        ), False
     if gate.require_judge_calibration:
         uncalibrated = sorted(name for name, kappa in calibration.items() if kappa is None)
         weak = sorted(f"{name} (kappa {kappa:.2f})" for name, kappa in calibration.items()
@@ -164,45 +248,53 @@ def _evidence_gate(
                 [f"agreement below kappa {gate.min_judge_kappa}: {', '.join(weak)}"] if weak else [])
             return GateResult(
                 gate="evidence", status="unavailable", n=len(calibration), threshold=gate.min_judge_kappa,
+                breakdown=breakdown,
                 detail="judges not calibrated: " + "; ".join(problems) + " (`assay labels import`)",
-            )
+            ), False
+    losses = ", ".join(
+        f"{side.candidate_id} {side.worst[1].share:.1%} of its {SOURCE_UNITS[side.worst[0]]}" if side.worst[1].lost
+        else f"{side.candidate_id} none" for side in sides
+    )
     return GateResult(
-        gate="evidence", status="pass", observed=len(paired), threshold=gate.min_cases, n=len(paired),
-        detail=f"{len(paired)} paired cases; judge errors/skips {error_share:.1%} of {judged}",
-    )
+        gate="evidence", status="pass", observed=len(paired), threshold=gate.min_cases, n=len(paired), unit="cases",
+        breakdown=breakdown,
+        detail=f"{len(paired)} paired cases; errors and skips: {losses} (ceiling {ceiling:.0%} of any source)",
+    ), False
 
 
-def _quality_gate(evidence: PairedEvidence, paired: list[str], gate: GateConfig, traces: dict) -> GateResult:
-    if len(paired) < gate.min_cases:
+def _quality_gate(
+    overall: Mapping[str, Any],
+    cand: Mapping[str, tuple[float, bool]],
+    base: Mapping[str, tuple[float, bool]],
+    paired: list[str],
+    gate: GateConfig,
+    traces: dict,
+) -> GateResult:
+    traces["regressed_cases"] = [c for c in paired if cand[c][0] < base[c][0]]
+    traces["improved_cases"] = [c for c in paired if cand[c][0] > base[c][0]]
+    if len(paired) < gate.min_cases or overall.get("ci_low") is None:
         return GateResult(gate="quality", status="unavailable", n=len(paired), threshold=-gate.quality_margin,
-                          detail="too few paired cases for an interval")
-    cand = [evidence.candidate[c]["pass_share"] for c in paired]
-    base = [evidence.baseline[c]["pass_share"] for c in paired]
-    delta, low, high = paired_mean_delta_ci(
-        cand, base, confidence=gate.confidence, resamples=gate.bootstrap_resamples, seed=gate.seed
-    )
-    traces["regressed_cases"] = [c for c in paired if evidence.candidate[c]["pass_share"] < evidence.baseline[c]["pass_share"]]
-    traces["improved_cases"] = [c for c in paired if evidence.candidate[c]["pass_share"] > evidence.baseline[c]["pass_share"]]
+                          unit="delta", detail="too few paired cases for an interval")
+    delta, low, high = overall["mean_delta"], overall["ci_low"], overall["ci_high"]
     level = f"{gate.confidence:.0%} CI"
     summary = (
         f"mean paired pass-share delta {delta:+.3f} ({level} {low:+.3f} to {high:+.3f}); "
-        f"candidate {sum(cand) / len(cand):.3f} vs baseline {sum(base) / len(base):.3f} over {len(paired)} cases"
+        f"candidate {overall['candidate_mean']:.3f} vs baseline {overall['baseline_mean']:.3f} over {len(paired)} cases"
     )
+    common = {"gate": "quality", "observed": delta, "threshold": -gate.quality_margin, "ci_low": low,
+              "ci_high": high, "n": len(paired), "unit": "delta"}
     if low > -gate.quality_margin:
         better = "; better than baseline (interval above 0)" if low > 0 else ""
-        return GateResult(gate="quality", status="pass", observed=delta, threshold=-gate.quality_margin,
-                          ci_low=low, ci_high=high, n=len(paired),
-                          detail=f"non-inferior: {summary}{better}")
+        return GateResult(status="pass", detail=f"non-inferior: {summary}{better}", **common)
     if delta < -gate.quality_margin:
-        return GateResult(gate="quality", status="fail", observed=delta, threshold=-gate.quality_margin,
-                          ci_low=low, ci_high=high, n=len(paired),
-                          detail=f"worse than baseline beyond the {gate.quality_margin} margin: {summary}")
+        return GateResult(status="fail", detail=f"worse than baseline beyond the {gate.quality_margin} margin: {summary}",
+                          **common)
     # The estimate is within the margin but the interval reaches past it: too few cases to
     # tell "as good" from "worse". Calling that a rejection would reject equal candidates by
     # luck; approving it would approve regressions by luck.
-    needed = cases_needed(cand, base, margin=gate.quality_margin, confidence=gate.confidence)
-    return GateResult(gate="quality", status="unavailable", observed=delta, threshold=-gate.quality_margin,
-                      ci_low=low, ci_high=high, n=len(paired),
+    needed = cases_needed([cand[c][0] for c in paired], [base[c][0] for c in paired],
+                          margin=gate.quality_margin, confidence=gate.confidence)
+    return GateResult(status="unavailable", **common,
                       detail=f"interval too wide to show non-inferiority: {summary}; "
                              f"about {needed} paired cases would resolve a difference this small")
 
@@ -216,24 +308,47 @@ def cases_needed(candidate: list[float], baseline: list[float], *, margin: float
     return max(len(deltas) + 1, math.ceil((z * sd / margin) ** 2)) if margin > 0 else len(deltas) + 1
 
 
-def _critical_gate(evidence: PairedEvidence, paired: list[str], gate: GateConfig, traces: dict) -> GateResult:
-    cand, base = evidence.candidate, evidence.baseline
-    baseline_only = [c for c in paired if base[c]["is_case_passed"] and not cand[c]["is_case_passed"]]
-    candidate_only = [c for c in paired if cand[c]["is_case_passed"] and not base[c]["is_case_passed"]]
-    p_value = mcnemar_exact_p(len(baseline_only), len(candidate_only))
+def _critical_gate(
+    candidate: Side,
+    baseline: Side,
+    overall: Mapping[str, Any],
+    paired: list[str],
+    gate: GateConfig,
+    traces: dict,
+    confirm: ConfirmFn | None,
+) -> GateResult:
+    cand, base = candidate.by_case, baseline.by_case
+    regressions = [c for c in paired if base[c]["is_critical"] and base[c]["is_case_passed"] and not cand[c]["is_case_passed"]]
     critical = [c for c in paired if base[c]["is_critical"]]
-    regressions = [c for c in critical if c in set(baseline_only)]
-    traces["critical_regressions"] = regressions
-    mcnemar = (f"McNemar exact p={p_value:.3g} on all cases "
-               f"({len(baseline_only)} baseline-only passes, {len(candidate_only)} candidate-only)")
-    if len(regressions) > gate.max_critical_regressions:
-        return GateResult(gate="critical_cases", status="fail", observed=len(regressions),
-                          threshold=gate.max_critical_regressions, n=len(critical),
-                          detail=f"{len(regressions)} of {len(critical)} critical cases pass on the baseline "
-                                 f"and fail on the candidate; {mcnemar}")
-    return GateResult(gate="critical_cases", status="pass", observed=len(regressions),
-                      threshold=gate.max_critical_regressions, n=len(critical),
-                      detail=f"no critical regression in {len(critical)} critical cases; {mcnemar}")
+    confirmations: dict[str, Confirmation] = confirm(regressions) if confirm is not None and regressions else {}
+    flaky = [c for c in regressions if c in confirmations and not confirmations[c].is_confirmed]
+    confirmed = [c for c in regressions if c not in flaky]
+    traces["critical_regressions"] = confirmed
+    traces["flaky_critical_cases"] = flaky
+    p_value = overall.get("mcnemar_p")
+    mcnemar = ("McNemar: no paired cases" if p_value is None else
+               f"McNemar exact p={p_value:.3g} on all cases ({overall.get('baseline_only_passes') or 0} "
+               f"baseline-only passes, {overall.get('candidate_only_passes') or 0} candidate-only)")
+    flaky_note = ""
+    if flaky:
+        counts = ", ".join(f"{c} regressed in {confirmations[c].regressed_runs} of {confirmations[c].runs} runs" for c in flaky)
+        flaky_note = f"; {len(flaky)} flaky regression(s) not counted ({counts})"
+    breakdown = {
+        "confirm_regressions": gate.confirm_regressions,
+        "confirmed": confirmed,
+        "flaky": flaky,
+        "runs": {c: confirmations[c].as_dict() for c in sorted(confirmations)},
+    }
+    common = {"gate": "critical_cases", "observed": len(confirmed), "threshold": gate.max_critical_regressions,
+              "n": len(critical), "unit": "count", "breakdown": breakdown}
+    if len(confirmed) > gate.max_critical_regressions:
+        rerun = [c for c in confirmed if c in confirmations and confirmations[c].runs > 1]
+        reproduced = f" ({len(rerun)} reproduced in every re-run)" if rerun else ""
+        return GateResult(status="fail", **common,
+                          detail=f"{len(confirmed)} of {len(critical)} critical cases pass on the baseline "
+                                 f"and fail on the candidate{reproduced}; {mcnemar}{flaky_note}")
+    return GateResult(status="pass", **common,
+                      detail=f"no critical regression in {len(critical)} critical cases{flaky_note}; {mcnemar}")
 
 
 def normalise_output(text: str) -> str:
@@ -264,7 +379,7 @@ def _degenerate_output_gate(
     traces: dict,
 ) -> GateResult:
     if candidate_outputs is None or baseline_outputs is None:
-        return GateResult(gate="output_diversity", status="unavailable",
+        return GateResult(gate="output_diversity", status="unavailable", unit="share",
                           detail="outputs not available, so a constant-output candidate cannot be ruled out")
     cand_share, top, n = output_concentration([candidate_outputs.get(c) for c in paired])
     base_share, _, _ = output_concentration([baseline_outputs.get(c) for c in paired])
@@ -273,14 +388,15 @@ def _degenerate_output_gate(
     if n and cand_share > limit:
         shown = top if len(top) <= 60 else top[:59] + "…"
         traces["degenerate_output_cases"] = [c for c in paired if normalise_output(candidate_outputs.get(c) or "") == top]
-        return GateResult(gate="output_diversity", status="fail", observed=cand_share, threshold=limit, n=n,
+        return GateResult(gate="output_diversity", status="fail", observed=cand_share, threshold=limit, n=n, unit="share",
                           detail=f"degenerate outputs: {summary}: {shown!r}; not approvable whatever the judges say")
-    return GateResult(gate="output_diversity", status="pass", observed=cand_share, threshold=limit, n=n,
+    return GateResult(gate="output_diversity", status="pass", observed=cand_share, threshold=limit, n=n, unit="share",
                       detail=f"outputs vary with the input: {summary}")
 
 
-def _completed(rows: list[dict[str, Any]], column: str) -> list[float]:
-    return [r[column] for r in rows if r.get("output_status") == "completed" and r.get(column) is not None]
+def _gate_off(name: str, setting: str, unit: str) -> GateResult:
+    return GateResult(gate=name, status="off", unit=unit,
+                      detail=f"turned off in config (gate.{setting}: null): not part of the verdict")
 
 
 def _slo_gate(
@@ -293,55 +409,89 @@ def _slo_gate(
     *,
     label: str,
     limit_name: str,
-    missing: str,
+    unit: str,
+    breakdown: dict[str, Any],
+    note: str = "",
 ) -> GateResult:
     """A bootstrapped statistic of the candidate's replays against an SLO threshold."""
     if len(values) < gate.min_cases:
-        return GateResult(gate=name, status="unavailable", n=len(values), threshold=threshold,
-                          detail=f"only {len(values)} completed replays {missing}")
+        return GateResult(gate=name, status="unavailable", n=len(values), threshold=threshold, unit=unit,
+                          breakdown=breakdown, detail=f"only {len(values)} replays to measure, {gate.min_cases} needed")
     observed, low, high = bootstrap_ci(values, statistic, confidence=gate.confidence,
                                        resamples=gate.bootstrap_resamples, seed=gate.seed)
     ok = observed <= threshold
     return GateResult(gate=name, status="pass" if ok else "fail", observed=observed, threshold=threshold,
-                      ci_low=low, ci_high=high, n=len(values),
+                      ci_low=low, ci_high=high, n=len(values), unit=unit, breakdown=breakdown,
                       detail=f"{label} {describe(observed)} ({describe(low)} to {describe(high)}) "
-                             f"{'within' if ok else 'over'} the {describe(threshold)} {limit_name}")
+                             f"{'within' if ok else 'over'} the {describe(threshold)} {limit_name}{note}")
 
 
-def _latency_gate(rows: list[dict[str, Any]], gate: GateConfig, slos: SloConfig) -> GateResult:
-    return _slo_gate("latency_p95", _completed(rows, "latency_ms"), p95_rows, slos.latency_p95_ms, gate,
-                     describe=lambda ms: f"{ms:.0f} ms", label="p95", limit_name="SLO", missing="with a latency")
+def _latency_gate(rows: list[dict[str, Any]], gate: GateConfig, slos: SloConfig, timeout_s: float | None) -> GateResult:
+    limit = gate.limit("latency_p95_ms", slos)
+    if limit is None:
+        return _gate_off("latency_p95", "latency_p95_ms", "ms")
+    values, breakdown = latency_values(rows, timeout_s)
+    if breakdown["unknown_latency"]:
+        return GateResult(
+            gate="latency_p95", status="unavailable", threshold=limit, n=breakdown["completed"], unit="ms",
+            breakdown=breakdown,
+            detail=f"{breakdown['unknown_latency']} of {breakdown['completed']} completed replays have no latency "
+                   "(a recording without latency_ms?): unknown, not fast; record it, or turn the gate off with "
+                   "gate.latency_p95_ms: null",
+        )
+    failed = breakdown["failed_counted"]
+    note = (f"; {failed} failed replay(s) counted at no less than {breakdown['failure_floor_ms']:.0f} ms each"
+            if failed else "")
+    return _slo_gate("latency_p95", values, p95_rows, limit, gate, describe=lambda ms: f"{ms:.0f} ms", label="p95",
+                     limit_name="SLO", unit="ms", breakdown=breakdown, note=note)
 
 
 def _cost_gate(rows: list[dict[str, Any]], gate: GateConfig, slos: SloConfig) -> GateResult:
-    return _slo_gate("cost_per_request", _completed(rows, "cost_usd"), mean_rows, slos.cost_per_request_usd, gate,
-                     describe=lambda usd: f"${usd:.3g}", label="mean cost per request", limit_name="budget",
-                     missing="with a known cost (no price for the model?)")
+    limit = gate.limit("cost_per_request_usd", slos)
+    if limit is None:
+        return _gate_off("cost_per_request", "cost_per_request_usd", "usd")
+    completed = [r for r in rows if r.get("output_status") == "completed"]
+    unknown = [r["case_id"] for r in completed if r.get("cost_usd") is None]
+    breakdown = {"completed": len(completed), "unknown_cost": len(unknown), "rule": COST_RULE}
+    if unknown:
+        return GateResult(
+            gate="cost_per_request", status="unavailable", threshold=limit, n=len(completed), unit="usd",
+            breakdown=breakdown,
+            detail=f"{len(unknown)} of {len(completed)} completed replays have no known cost (no price for the model, "
+                   "or a recording without cost_usd): unknown, never $0; add the model to `pricing:` (or "
+                   "price_override), or turn the gate off with gate.cost_per_request_usd: null",
+        )
+    return _slo_gate("cost_per_request", [float(r["cost_usd"]) for r in completed], mean_rows, limit, gate,
+                     describe=lambda usd: show(usd, "usd"), label="mean cost per request", limit_name="budget",
+                     unit="usd", breakdown=breakdown)
 
 
-def load_case_scores(warehouse: Path, dataset_version: str) -> dict[str, list[dict[str, Any]]]:
-    """Per-case rows of `candidate_case_scores` for one dataset version, by candidate."""
-    import duckdb
-
-    # Read-only and closed at once: dbt (in the same pool) is the warehouse's only writer.
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        table = con.sql(
-            "select * from candidate_case_scores where dataset_version = ? order by candidate_id, case_id",
-            params=[dataset_version],
-        ).to_arrow_table()
-    by_candidate: dict[str, list[dict[str, Any]]] = {}
-    for row in table.to_pylist():
-        by_candidate.setdefault(row["candidate_id"], []).append(row)
-    return by_candidate
-
-
-def read_outputs(lake: Lake, candidate_ids: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
-    """Each candidate's replay rows (`candidate_outputs`) by case id."""
+def read_outputs(lake: Lake, candidate_ids: list[str], dataset_version: str) -> dict[str, dict[str, dict[str, Any]]]:
+    """Each candidate's replay rows (`candidate_outputs`) of one dataset version, by case id
+    (replays of an older version, left by a run that did not finish, are not this evidence)."""
     outputs = {}
     for cid in candidate_ids:
         table = lake.read_partition("candidate_outputs", {"candidate": cid})
-        outputs[cid] = {r["case_id"]: r for r in (table.to_pylist() if table is not None else [])}
+        rows = table.to_pylist() if table is not None else []
+        outputs[cid] = {r["case_id"]: r for r in rows if r.get("dataset_version") == dataset_version}
     return outputs
+
+
+def missing_replays_reason(lake: Lake, candidate, dataset_version: str, config_file: str | Path) -> str:
+    """Why a candidate has no replays of the current dataset version, as precisely as the lake
+    and the config can say."""
+    if candidate.recorded:
+        from assay.recorded_outputs import resolve_recorded_path
+
+        path = resolve_recorded_path(candidate.recorded, config_file)
+        if not path.is_file():
+            return f"its recorded outputs file {path} is missing"
+    table = lake.read_partition("candidate_outputs", {"candidate": candidate.candidate_id})
+    versions = sorted({v for v in table.column("dataset_version").to_pylist()}) if table is not None else []
+    if versions:
+        return (f"its latest replays are of dataset {', '.join(versions)}, not {dataset_version}: its candidate_job "
+                "failed or has not run since the dataset changed")
+    return "its candidate_job has not produced replays (it failed, or has not run yet)"
 
 
 def output_text(row: Mapping[str, Any] | None) -> str | None:
@@ -376,12 +526,14 @@ def case_details(
     scores = {cid: {r["case_id"]: r for r in rows_by_candidate.get(cid, [])} for cid in (candidate_id, baseline_id)}
     details = {}
     for case_id, case in cases.items():
-        cand_out = outputs[candidate_id].get(case_id, {})
-        base_out = outputs[baseline_id].get(case_id, {})
+        cand_out = outputs.get(candidate_id, {}).get(case_id, {})
+        base_out = outputs.get(baseline_id, {}).get(case_id, {})
         details[case_id] = {
             "feature": case.get("feature"),
             "tier": case.get("tier"),
             "failure_category": case.get("failure_category"),
+            "source": case.get("source"),
+            "metadata": case.get("metadata"),
             "input_text": last_user_text(case["input"]),
             "candidate_output": output_text(cand_out) or cand_out.get("error_message"),
             "baseline_output": output_text(base_out) or base_out.get("error_message"),
@@ -393,14 +545,15 @@ def case_details(
 
 
 @dg.asset(
-    deps=[dg.AssetKey("candidate_case_scores"), dg.AssetKey("candidate_comparison")],
+    deps=[dg.AssetKey("candidate_case_scores"), dg.AssetKey("candidate_comparison"),
+          dg.AssetKey("candidate_case_metrics"), dg.AssetKey("candidate_metric_comparison")],
     group_name="decide",
     kinds={"parquet"},
     pool="warehouse",
 )
 def deploy_decisions(context: AssetExecutionContext, assay: AssayResource) -> dg.MaterializeResult:
     """One decision per candidate (approved / rejected / insufficient_evidence) with its gates,
-    reasons and a Markdown + JSON report."""
+    reasons and a Markdown + HTML + JSON + JUnit report."""
     config, lake = assay.config, assay.lake
     baseline = config.baseline
     if baseline is None:
@@ -408,39 +561,70 @@ def deploy_decisions(context: AssetExecutionContext, assay: AssayResource) -> dg
     version = current_version(lake)
     if version is None:
         raise dg.Failure("no regression dataset yet: materialise regression_dataset first")
-    rows = load_case_scores(assay.home.warehouse, version)
-    outputs = read_outputs(lake, [c.candidate_id for c in config.candidates])
+    rows = load_rows(assay.home.warehouse, "candidate_case_scores", version)
+    metrics = load_rows(assay.home.warehouse, "candidate_case_metrics", version)
+    # The candidate_metric_comparison mart: the rows the quality gate, the reports and
+    # `assay report` show; kept per dataset version in the lake below.
+    stats = load_rows(assay.home.warehouse, "candidate_metric_comparison", version)
+    for metric_rows in stats.values():
+        metric_rows.sort(key=lambda r: (r["metric"] != OVERALL_METRIC, r["metric"]))
+    outputs = read_outputs(lake, [c.candidate_id for c in config.candidates], version)
     judges = [e.name for e in config.evaluators if "cases" in e.applies_to.subjects and is_judged(e.type)]
     kappas = judge_kappas(lake, judges)
     decided_at = datetime.now(UTC)
-    decisions, reported = [], []
+    decisions, reported, confirmation_rows = [], [], []
+    cases = None
     for candidate in config.candidates:
         if candidate.is_baseline:
             continue
+        confirm = None
+        if config.gate.confirm_regressions > 0:
+            from assets.regression_confirmation import regression_confirmer
+
+            cases = cases if cases is not None else {c["case_id"]: c for c in read_cases(lake, version)}
+            confirm = regression_confirmer(assay, candidate, baseline, cases, version, sink=confirmation_rows,
+                                           log=context.log.info)
+        missing = next((missing_replays_reason(lake, c, version, assay.config_file)
+                        for c in (candidate, baseline) if not rows.get(c.candidate_id)), None)
         decision, traces = decide(
             candidate_id=candidate.candidate_id,
             baseline_id=baseline.candidate_id,
             dataset_version=version,
             candidate_rows=rows.get(candidate.candidate_id, []),
             baseline_rows=rows.get(baseline.candidate_id, []),
+            candidate_metrics=metrics.get(candidate.candidate_id, []),
+            baseline_metrics=metrics.get(baseline.candidate_id, []),
+            metric_rows=stats.get(candidate.candidate_id),
             gate=config.gate,
             slos=config.slos,
             candidate_outputs={k: output_text(v) for k, v in outputs[candidate.candidate_id].items()},
             baseline_outputs={k: output_text(v) for k, v in outputs[baseline.candidate_id].items()},
             judge_calibration=kappas,
+            candidate_model=candidate.model,
+            baseline_model=baseline.model,
+            judge_model=config.judge.model,
+            timeout_s=config.judge.timeout_s,
+            missing_reason=missing,
+            confirm=confirm,
             decided_at=decided_at,
         )
         decisions.append(decision)
         reported.append((decision, candidate, traces))
     rank_decisions(decisions)
+    # Always written (empty without confirm_regressions), so a changed policy leaves no stale re-runs.
+    lake.write_partition(CONFIRMATIONS_TABLE, confirmation_rows, partition={"dataset_version": version},
+                         schema=CONFIRMATION_SCHEMA)
     for decision, candidate, traces in reported:
         details = case_details(lake, version, candidate.candidate_id, baseline.candidate_id, rows, outputs)
         write_reports(
             assay.home.reports, decision, candidate, baseline, traces, details,
             warehouse=assay.home.warehouse, gate=config.gate, slos=config.slos,
+            metric_rows=stats.get(candidate.candidate_id, []),
         )
         context.log.info(f"{candidate.candidate_id}: {decision.verdict} (rank {decision.rank}) — {'; '.join(decision.reasons)}")
     decisions.sort(key=lambda d: d.rank or 0)
+    lake.write_partition(METRIC_TABLE, [r for rows in stats.values() for r in rows],
+                         partition={"dataset_version": version}, schema=METRIC_COMPARISON_ARROW_SCHEMA)
     path = lake.write_partition(
         "deploy_decisions",
         [d.model_dump(mode="python") | {"gates": [g.model_dump() for g in d.gates]} for d in decisions],
@@ -462,7 +646,7 @@ def deploy_decisions(context: AssetExecutionContext, assay: AssayResource) -> dg
             "decisions": dg.MetadataValue.md("\n".join(table)),
             "policy_version": decisions[0].policy_version if decisions else policy_version(config.gate, config.slos),
             # The summary, and numbers per candidate the UI plots across materialisations.
-            **decision_metadata(decisions, rows),
+            **decision_metadata(decisions, stats),
         }
     )
 

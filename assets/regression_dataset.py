@@ -28,6 +28,7 @@ from assay.contracts.call import CALL_JSON_COLUMNS
 from assay.contracts.case import CASE_ARROW_SCHEMA, CASE_JSON_COLUMNS
 from assay.contracts.failure import FAILURE_JSON_COLUMNS
 from assay.contracts.score import SCORE_ARROW_SCHEMA
+from assay.dataset_pointer import CURRENT_POINTER, current_version  # noqa: F401 (imported from here too)
 from assay.golden import configured_cases, new_case
 from assay.lake import Lake, atomic_write_text
 from assay.near_duplicates import group_near_duplicates
@@ -39,7 +40,6 @@ from assets.scoring import decode_row
 
 OPERATIONAL_CATEGORIES = frozenset({"provider_error", "latency_breach", "cost_breach"})
 """Failures of the moment, not of the input: promoted as `edge`, never critical."""
-CURRENT_POINTER = "CURRENT"
 
 
 def normalise_text(text: str) -> str:
@@ -307,11 +307,6 @@ def _cell(value: Any) -> str:
     text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
     text = text.replace("|", "\\|").replace("\n", " ")
     return text if len(text) <= 40 else text[:39] + "…"
-
-
-def current_version(lake: Lake) -> str | None:
-    pointer = lake.table_dir("regression_dataset") / CURRENT_POINTER
-    return pointer.read_text().strip() if pointer.exists() else None
 
 
 def read_cases(lake: Lake, version: str) -> list[dict[str, Any]]:

@@ -1,23 +1,31 @@
 """Decision reports: Markdown and a self-contained HTML page for people, JSON for machines,
-JUnit XML for CI, side by side in `ASSAY_HOME/reports/<date>/<candidate>.*`."""
+JUnit XML for CI, side by side in `ASSAY_HOME/reports/<date>/<candidate>.*`.
+
+Every per-metric number (the Markdown table, the HTML table and forest plot, the JSON) comes
+from the same rows: the candidate's `candidate_metric_comparison`."""
 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from assay.config import GateConfig, SloConfig
 from assay.contracts.candidate import Candidate
 from assay.contracts.decision import Decision
+from assay.contracts.metric_comparison import OVERALL_METRIC
+from assay.glossary import TERMS, glossary_markdown, round_sig, show
 from assay.lake import Lake, atomic_write_text
-from assay.report_data import WarehouseSnapshot, read_snapshot
-from assay.report_html import IntervalRow, ReportView, render_html, render_junit
+from assay.report_data import read_snapshot
+from assay.report_html import IntervalRow, ReportView, case_origin, render_html, render_junit
 from assay.runtime import AssayHome
 
 MAX_CASES_SHOWN = 10
 EXCERPT_CHARS = 600
+REPORT_TERMS = ["pass share", "pass-share delta", "case pass rate", "error share", "McNemar p", "Holm p",
+                "latency p95", "cost per request"]
+"""The terms a decision report uses, defined in its Definitions section (assay.glossary)."""
 
 
 def _excerpt(text: Any) -> str:
@@ -33,10 +41,46 @@ def _share(value: float | None) -> str:
     return "–" if value is None else f"{value:.0%}"
 
 
-def _fmt(value: float | None) -> str:
-    if value is None:
-        return "–"
-    return f"{value:.4g}"
+def _interval(low: float | None, high: float | None, unit: str | None) -> str:
+    return "–" if low is None or high is None else f"{show(low, unit)} to {show(high, unit)}"
+
+
+def metric_table_markdown(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The per-metric comparison as a Markdown table (a row per metric, case_pass_share first)."""
+    if not rows:
+        return ["No metric was scored on both sides."]
+    confidence = rows[0].get("confidence") or 0.95
+    lines = [
+        f"| metric | paired cases | candidate | baseline | delta ({confidence:.0%} CI) | McNemar p | Holm p | significant |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        delta = "–" if r.get("mean_delta") is None else (
+            f"{show(r['mean_delta'], 'delta')} ({_interval(r.get('ci_low'), r.get('ci_high'), 'delta')})")
+        lines.append(
+            f"| {r['metric']} | {r['paired_cases']} | {_share(r.get('candidate_mean'))} | {_share(r.get('baseline_mean'))} "
+            f"| {delta} | {show(r.get('mcnemar_p'), 'p')} | {show(r.get('holm_p'), 'p')} "
+            f"| {'**yes**' if r.get('significant') else 'no'} |"
+        )
+    return lines
+
+
+def evidence_table_markdown(decision: Decision) -> list[str]:
+    evidence = next((g for g in decision.gates if g.gate == "evidence"), None)
+    breakdown = (evidence.breakdown or {}) if evidence else {}
+    sides = [(role, breakdown[role]) for role in ("candidate", "baseline") if role in breakdown]
+    if not sides:
+        return ["Not counted (no per-evaluation rows)."]
+    lines = ["| side | source | lost | of | error share | by type |", "|---|---|---|---|---|---|"]
+    for role, side in sides:
+        for source in ("replays", "judges", "checks"):
+            count = side[source]
+            kinds = ", ".join(f"{k} ×{n}" for k, n in count["by_type"].items()) or "–"
+            lines.append(f"| {role} `{side['candidate_id']}` | {source} | {count['lost']} | {count['total']} "
+                         f"| {show(count['share'], 'share')} | {kinds} |")
+    lines += ["", f"Ceiling: {show(breakdown.get('max_error_share'), 'share')} of any source (gate.max_error_share). "
+                  "Evaluations that apply to neither side (a text check on a tool call) are not counted."]
+    return lines
 
 
 def render_markdown(
@@ -45,13 +89,15 @@ def render_markdown(
     baseline: Candidate,
     traces: dict[str, list[str]],
     case_details: dict[str, dict[str, Any]],
+    metric_rows: Sequence[Mapping[str, Any]] = (),
 ) -> str:
+    rank = f" Rank {decision.rank} of the candidates decided together." if decision.rank else ""
     lines = [
         f"# Deploy decision: {decision.candidate_id} — {decision.verdict.upper().replace('_', ' ')}",
         "",
         f"Candidate `{candidate.candidate_id}` (`{candidate.model}`, prompt {candidate.prompt_version}) "
         f"against baseline `{baseline.candidate_id}` (`{baseline.model}`, prompt {baseline.prompt_version}).",
-        f"Evidence: {decision.window}. Decided {decision.decided_at.isoformat(timespec='seconds')}.",
+        f"Evidence: {decision.window}. Decided {decision.decided_at.isoformat(timespec='seconds')}.{rank}",
         "",
         "## Why",
         *[f"- {reason}" for reason in decision.reasons],
@@ -61,39 +107,53 @@ def render_markdown(
         "|---|---|---|---|---|---|",
     ]
     for gate in decision.gates:
-        interval = f"{_fmt(gate.ci_low)} to {_fmt(gate.ci_high)}" if gate.ci_low is not None else "–"
         lines.append(
-            f"| {gate.gate} | **{gate.status}** | {_fmt(gate.observed)} | {_fmt(gate.threshold)} | {interval} | {gate.n} |"
+            f"| {gate.gate} | **{gate.status}** | {show(gate.observed, gate.unit)} | {show(gate.threshold, gate.unit)} "
+            f"| {_interval(gate.ci_low, gate.ci_high, gate.unit)} | {gate.n} |"
         )
     lines += ["", *[f"- **{g.gate}**: {g.detail}" for g in decision.gates], ""]
+    lines += ["## Every metric, candidate against baseline", "",
+              f"Each metric on the cases both completed it (paired). {TERMS['pass-share delta'].capitalize()}. "
+              f"`significant`: Holm p below {1 - (metric_rows[0]['confidence'] if metric_rows else 0.95):.2g}.", "",
+              *metric_table_markdown(metric_rows), ""]
+    lines += ["## Evidence lost to errors and skips", "", *evidence_table_markdown(decision), ""]
+    flaky = traces.get("flaky_critical_cases", [])
+    critical = traces.get("critical_regressions", [])
     sections = [
-        ("Critical cases that regressed", traces.get("critical_regressions", [])),
-        ("Other cases that got worse", [c for c in traces.get("regressed_cases", []) if c not in set(traces.get("critical_regressions", []))]),
+        ("Critical cases that regressed", critical),
+        ("Flaky critical regressions (did not reproduce; not counted)", flaky),
+        ("Other cases that got worse", [c for c in traces.get("regressed_cases", []) if c not in set(critical) | set(flaky)]),
     ]
     for title, case_ids in sections:
+        if title.startswith("Flaky") and not case_ids:
+            continue
         lines += [f"## {title} ({len(case_ids)})", ""]
         if not case_ids:
             lines += ["None.", ""]
         for case_id in case_ids[:MAX_CASES_SHOWN]:
             detail = case_details.get(case_id, {})
             lines += [
-                f"### `{case_id}` — {detail.get('feature', '?')}, {detail.get('failure_category') or 'passing sample'}, tier {detail.get('tier', '?')}",
+                f"### `{case_id}` — {case_origin(detail)}, tier {detail.get('tier') or '?'}",
                 "",
                 f"**Input:** {_excerpt(detail.get('input_text'))}",
                 "",
-                f"**Baseline output** ({_share(detail.get('baseline_pass_share'))} of checks passed): {_excerpt(detail.get('baseline_output'))}",
+                f"**Baseline output** (pass share {_share(detail.get('baseline_pass_share'))}): {_excerpt(detail.get('baseline_output'))}",
                 "",
-                f"**Candidate output** ({_share(detail.get('candidate_pass_share'))} of checks passed; failed: {detail.get('candidate_failed') or '–'}): {_excerpt(detail.get('candidate_output'))}",
+                f"**Candidate output** (pass share {_share(detail.get('candidate_pass_share'))}; failed: {detail.get('candidate_failed') or '–'}): {_excerpt(detail.get('candidate_output'))}",
                 "",
             ]
         if len(case_ids) > MAX_CASES_SHOWN:
             lines += [f"…and {len(case_ids) - MAX_CASES_SHOWN} more (all ids in the JSON report).", ""]
+    lines += ["## Definitions", "", glossary_markdown(REPORT_TERMS), ""]
     lines += [
         "## Where the numbers come from",
         "",
-        f"Per-case rows of `candidate_case_scores` in the warehouse (ASSAY_HOME/warehouse.duckdb) for "
-        f"candidate_id in ('{decision.candidate_id}', '{decision.baseline_id}') and dataset_version = "
-        f"'{decision.dataset_version}'. The JSON report beside this file lists every case id behind each gate.",
+        f"Per-case rows of `candidate_case_scores` and per-evaluation rows of `candidate_case_metrics` in the "
+        f"warehouse (ASSAY_HOME/warehouse.duckdb) for candidate_id in ('{decision.candidate_id}', "
+        f"'{decision.baseline_id}') and dataset_version = '{decision.dataset_version}'; the per-metric table is "
+        f"`candidate_metric_comparison` (kept per dataset version in the lake table of that name). The JSON report "
+        "beside this file "
+        "lists every case id behind each gate.",
         "",
     ]
     return "\n".join(lines)
@@ -110,33 +170,17 @@ def report_files(md_path: Path | str) -> dict[str, Path]:
     }
 
 
-def metric_intervals(
-    decision: Decision, snapshot: WarehouseSnapshot, gate: GateConfig
-) -> list[IntervalRow]:
-    """The forest plot's rows: the quality gate's own interval (all evaluators), then one paired
-    bootstrap interval per evaluator on the cases both candidate and baseline were scored on."""
-    from assets.stats import paired_mean_delta_ci
-
-    rows = []
-    quality = next((g for g in decision.gates if g.gate == "quality" and g.observed is not None), None)
-    if quality is not None:
-        rows.append(IntervalRow("all evaluators (quality gate)", quality.observed, quality.ci_low, quality.ci_high,
-                                quality.n, highlight=True))
-    shares: dict[str, dict[str, dict[str, float]]] = defaultdict(lambda: defaultdict(dict))
-    for row in snapshot.case_metric_rows:
-        if row["pass_share"] is not None:
-            shares[row["evaluator"]][row["candidate_id"]][row["case_id"]] = row["pass_share"]
-    for evaluator in sorted(shares):
-        cand, base = shares[evaluator].get(decision.candidate_id, {}), shares[evaluator].get(decision.baseline_id, {})
-        paired = sorted(cand.keys() & base.keys())
-        if len(paired) < 2:
-            continue
-        delta, low, high = paired_mean_delta_ci(
-            [cand[c] for c in paired], [base[c] for c in paired],
-            confidence=gate.confidence, resamples=gate.bootstrap_resamples, seed=gate.seed,
+def forest_rows(metric_rows: Sequence[Mapping[str, Any]]) -> list[IntervalRow]:
+    """The forest plot's rows, from the comparison rows (metrics compared on no case left out)."""
+    return [
+        IntervalRow(
+            "all evaluators (quality gate)" if r["metric"] == OVERALL_METRIC else r["metric"],
+            r["mean_delta"], r.get("ci_low"), r.get("ci_high"), r["paired_cases"],
+            highlight=r["metric"] == OVERALL_METRIC, significant=bool(r.get("significant")),
         )
-        rows.append(IntervalRow(evaluator, delta, low, high, len(paired)))
-    return rows
+        for r in metric_rows
+        if r.get("mean_delta") is not None
+    ]
 
 
 def build_view(
@@ -145,20 +189,23 @@ def build_view(
     baseline: Candidate,
     traces: dict[str, list[str]],
     case_details: dict[str, dict[str, Any]],
-    snapshot: WarehouseSnapshot,
+    snapshot,
     *,
     gate: GateConfig,
     slos: SloConfig,
     files: dict[str, Path],
+    metric_rows: Sequence[Mapping[str, Any]] = (),
 ) -> ReportView:
     critical = list(traces.get("critical_regressions", []))
+    flaky = list(traces.get("flaky_critical_cases", []))
     regressed = list(traces.get("regressed_cases", []))
-    others = [c for c in regressed if c not in set(critical)]
+    others = [c for c in regressed if c not in set(critical) | set(flaky)]
     return ReportView(
         decision=decision,
         candidate_label=f"{candidate.candidate_id} ({candidate.model}, prompt {candidate.prompt_version})",
         baseline_label=f"{baseline.candidate_id} ({baseline.model}, prompt {baseline.prompt_version})",
-        metric_rows=metric_intervals(decision, snapshot, gate),
+        metric_rows=forest_rows(metric_rows),
+        metric_table=[dict(r) for r in metric_rows],
         quality_margin=gate.quality_margin,
         confidence=gate.confidence,
         slo_rows=snapshot.slo_rows,
@@ -167,9 +214,11 @@ def build_view(
         drift=snapshot.drift,
         drift_note=snapshot.drift_note,
         critical_cases=[(c, case_details.get(c, {})) for c in critical],
+        flaky_cases=[(c, case_details.get(c, {})) for c in flaky],
         other_regressed=[(c, case_details.get(c, {})) for c in others],
         regressed_total=len(set(regressed) | set(critical)),
         files={name: path.name for name, path in files.items()},
+        terms={name: TERMS[name] for name in REPORT_TERMS},
     )
 
 
@@ -198,12 +247,15 @@ def write_reports(
     warehouse: Path | None = None,
     gate: GateConfig | None = None,
     slos: SloConfig | None = None,
+    metric_rows: Sequence[Mapping[str, Any]] | None = None,
 ) -> Path:
     """Write `<reports_dir>/<YYYY-MM-DD>/<candidate>.{md,html,json,junit.xml}`; returns the
     Markdown path (also set as `decision.report_path`).
 
     warehouse: the DuckDB file the trends come from; default `<ASSAY_HOME>/warehouse.duckdb`
     with ASSAY_HOME the parent of `reports_dir` (its layout, see assay.runtime.AssayHome).
+    metric_rows: the candidate's metric comparison; default: its `candidate_metric_comparison`
+    rows in the warehouse.
     """
     day_dir = reports_dir / decision.decided_at.date().isoformat()
     md_path = day_dir / f"{decision.candidate_id}.md"
@@ -215,18 +267,22 @@ def write_reports(
     snapshot = read_snapshot(
         warehouse, candidate_ids=(decision.candidate_id, decision.baseline_id), dataset_version=decision.dataset_version
     )
-    atomic_write_text(md_path, render_markdown(decision, candidate, baseline, traces, case_details))
-    view = build_view(decision, candidate, baseline, traces, case_details, snapshot, gate=gate, slos=slos, files=files)
+    rows = [dict(r) for r in (metric_rows if metric_rows is not None else snapshot.metric_rows)]
+    atomic_write_text(md_path, render_markdown(decision, candidate, baseline, traces, case_details, rows))
+    view = build_view(decision, candidate, baseline, traces, case_details, snapshot, gate=gate, slos=slos, files=files,
+                      metric_rows=rows)
     atomic_write_text(files["html"], render_html(view))
     atomic_write_text(files["junit"], render_junit(decision))
     payload = {
         "decision": decision.model_dump(mode="json"),
         "candidate": candidate.model_dump(mode="json"),
         "baseline": baseline.model_dump(mode="json"),
+        "metrics": rows,
+        "definitions": {name: TERMS[name] for name in REPORT_TERMS},
         "case_ids": traces,
         "report_files": {name: str(path) for name, path in files.items()},
     }
-    atomic_write_text(files["json"], json.dumps(payload, indent=2, sort_keys=True))
+    atomic_write_text(files["json"], json.dumps(payload, indent=2, sort_keys=True, default=str))
     return md_path
 
 
@@ -236,7 +292,7 @@ def write_reports(
 def latest_decision_rows(lake: Lake) -> list[dict[str, Any]] | None:
     """The decisions on the current dataset version (gates and reasons decoded), or None."""
     from assay.contracts._arrow import from_json_text
-    from assets.regression_dataset import current_version
+    from assay.dataset_pointer import current_version
 
     version = current_version(lake)
     table = lake.read_partition("deploy_decisions", {"dataset_version": version}) if version else None
@@ -250,26 +306,33 @@ def latest_decision_rows(lake: Lake) -> list[dict[str, Any]] | None:
     return rows
 
 
-def decision_numbers(decision: Decision, candidate_rows: list[dict[str, Any]]) -> dict[str, float]:
-    """The headline numbers of one decision, named with units: p95 latency, cost per request,
-    case pass rate and the quality delta against the baseline."""
+def decision_numbers(decision: Decision, metric_rows: Sequence[Mapping[str, Any]] = ()) -> dict[str, float]:
+    """The headline numbers of one decision, named as the reports name them (assay.glossary)
+    and rounded with their unit in the name: p95 latency, cost per request, the candidate's pass
+    share and its paired delta against the baseline."""
     gates = {g.gate: g for g in decision.gates}
     numbers: dict[str, float] = {}
-    for gate_name, key in (("latency_p95", "latency_p95_ms"), ("cost_per_request", "cost_per_request_usd"),
-                           ("quality", "quality_delta")):
+    for gate_name, key, digits in (("latency_p95", "latency_p95_ms", 4), ("cost_per_request", "cost_per_request_usd", 3),
+                                   ("quality", "pass_share_delta", 3)):
         gate = gates.get(gate_name)
-        if gate is not None and gate.observed is not None:
-            numbers[key] = float(gate.observed)
-    judged = [r for r in candidate_rows if r.get("is_case_passed") is not None]
-    if judged:
-        numbers["pass_rate"] = sum(bool(r["is_case_passed"]) for r in judged) / len(judged)
+        if gate is not None and gate.observed is not None and gate.status != "off":
+            numbers[key] = round_sig(float(gate.observed), digits)
+    overall = next((r for r in metric_rows if r["metric"] == OVERALL_METRIC), None)
+    if overall is not None and overall.get("candidate_mean") is not None:
+        numbers["pass_share"] = round_sig(float(overall["candidate_mean"]), 3)
+    evidence = gates.get("evidence")
+    candidate_side = ((evidence.breakdown or {}).get("candidate") if evidence else None) or {}
+    shares = [candidate_side[s]["share"] for s in ("replays", "judges", "checks") if s in candidate_side]
+    if shares:
+        numbers["error_share"] = round_sig(max(shares), 3)
     return numbers
 
 
 def decision_summary_markdown(decisions: list[Decision]) -> str:
+    marks = {"pass": "✔", "fail": "✘", "unavailable": "?", "off": "off"}
     lines = ["| candidate | verdict | gates | why |", "|---|---|---|---|"]
     for d in decisions:
-        gates = ", ".join(f"{g.gate} {'✔' if g.status == 'pass' else '✘' if g.status == 'fail' else '?'}" for g in d.gates)
+        gates = ", ".join(f"{g.gate} {marks.get(g.status, '?')}" for g in d.gates)
         why = "; ".join(d.reasons).replace("|", "\\|")
         lines.append(f"| `{d.candidate_id}` | **{d.verdict}** | {gates} | {why} |")
     if decisions:
@@ -279,14 +342,27 @@ def decision_summary_markdown(decisions: list[Decision]) -> str:
     return "\n".join(lines)
 
 
-def decision_metadata(decisions: list[Decision], rows_by_candidate: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    """Metadata for the `deploy_decisions` materialisation: the summary as Markdown and, per
-    candidate, numbers the Dagster UI plots over materialisations (`<candidate>/<number>`)."""
+UI_TERMS = {"pass_share": "pass share", "pass_share_delta": "pass-share delta", "error_share": "error share",
+            "latency_p95_ms": "latency p95", "cost_per_request_usd": "cost per request"}
+"""Metadata key -> the glossary term it is."""
+
+
+def decision_metadata(decisions: list[Decision], metric_rows: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, Any]:
+    """Metadata for the `deploy_decisions` materialisation: the summary as Markdown, the
+    definitions of the numbers shown, and per candidate the numbers the Dagster UI plots over
+    materialisations (`<candidate>/<number>`)."""
     import dagster as dg
 
-    metadata: dict[str, Any] = {"summary": dg.MetadataValue.md(decision_summary_markdown(decisions))}
+    metadata: dict[str, Any] = {
+        "summary": dg.MetadataValue.md(decision_summary_markdown(decisions)),
+        "definitions": dg.MetadataValue.md(
+            "\n".join(f"- **{key}** ({term}): {TERMS[term]}" for key, term in UI_TERMS.items())
+        ),
+    }
     for d in decisions:
-        for name, value in decision_numbers(d, rows_by_candidate.get(d.candidate_id, [])).items():
+        for name, value in decision_numbers(d, metric_rows.get(d.candidate_id, [])).items():
             metadata[f"{d.candidate_id}/{name}"] = dg.MetadataValue.float(value)
         metadata[f"{d.candidate_id}/approved"] = dg.MetadataValue.int(int(d.verdict == "approved"))
+        if d.rank is not None:
+            metadata[f"{d.candidate_id}/rank"] = dg.MetadataValue.int(d.rank)
     return metadata

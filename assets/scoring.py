@@ -20,6 +20,7 @@ from assay.contracts._arrow import from_json_text, rows_to_table
 from assay.contracts.call import CALL_JSON_COLUMNS
 from assay.contracts.score import SCORE_ARROW_SCHEMA, SCORE_JSON_COLUMNS, Score
 from assay.llm.engine import SKIP_BUDGET, SKIP_DEADLINE, LLMEngine
+from assay.outcomes import EVALUATOR_CRASH, score_outcome_type
 from assay.selection import selects_sql
 from evaluators.llm_judge import JudgePlan, judge_plans
 from evaluators.registry import build_evaluator, evaluator_class, param_specs
@@ -103,18 +104,32 @@ def score_subjects(
                         evaluator_version=getattr(evaluator, "version", "?"),
                         metric=cfg.name,
                         status="error",
-                        label=type(exc).__name__,
-                        explanation=str(exc)[:500],
+                        label=EVALUATOR_CRASH,
+                        explanation=f"{type(exc).__name__}: {exc}"[:500],
                         scored_at=datetime.now(UTC),
                     )
                 )
     if plans:
         log(f"judging {len(plans)} (subject, evaluator) pairs with {config.judge.model}")
         scores.extend(judge_plans(plans, engine))
+    normalise_outcomes(scores)
     if run_id:
         for score in scores:
             score.run_id = run_id
     return scores
+
+
+def normalise_outcomes(scores: Iterable[Score]) -> None:
+    """Give every score that did not complete its stable type (`assay.outcomes`) as `label`;
+    the evaluator's own words stay in `explanation`, prefixed with its label when that said
+    more than the type (an exception class)."""
+    for score in scores:
+        kind = score_outcome_type(score.status, score.label, score.explanation)
+        if kind is None or kind == score.label:
+            continue
+        if score.label and score.status == "error" and score.label not in (score.explanation or ""):
+            score.explanation = f"{score.label}: {score.explanation or ''}".strip()[:500]
+        score.label = kind
 
 
 def scores_to_rows(scores: Iterable[Score], **extra: Any) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from typing import Any
 from dagster import AssetExecutionContext
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
+from assay.config import GateConfig
 from assay.contracts.call import CALL_ARROW_SCHEMA
 from assay.contracts.candidate_output import CANDIDATE_OUTPUT_ARROW_SCHEMA
 from assay.contracts.case import CASE_ARROW_SCHEMA
@@ -42,12 +43,23 @@ class WarehouseTranslator(DagsterDbtTranslator):
         return "warehouse"
 
 
-def dbt_build_args(*, baseline_id: str, dataset_version: str, days: list[str] | None = None) -> list[str]:
-    """The dbt CLI arguments of a build: the run's baseline and dataset version as vars, and
-    the days it refreshes (the incremental daily marts rebuild only those; none = all)."""
+def dbt_build_args(
+    *, baseline_id: str, dataset_version: str, days: list[str] | None = None, gate: GateConfig | None = None,
+    replay_timeout_s: float | None = None,
+) -> list[str]:
+    """The dbt CLI arguments of a build: the run's baseline and dataset version as vars, the
+    days it refreshes (the incremental daily marts rebuild only those; none = all), and the
+    gate's statistics settings (the candidate_metric_comparison model computes intervals with
+    them; none = the gate's defaults) and the replay timeout (the least a failed replay counts
+    for in candidate_comparison's latency)."""
     variables: dict[str, Any] = {"baseline_id": baseline_id, "dataset_version": dataset_version}
     if days:
         variables["days"] = sorted(set(days))
+    if gate is not None:
+        variables |= {"gate_confidence": gate.confidence, "gate_bootstrap_resamples": gate.bootstrap_resamples,
+                      "gate_seed": gate.seed}
+    if replay_timeout_s is not None:
+        variables["replay_timeout_ms"] = replay_timeout_s * 1000
     return ["build", "--vars", json.dumps(variables, sort_keys=True)]
 
 
@@ -76,6 +88,8 @@ def slo_marts(context: AssetExecutionContext, dbt: DbtCliResource, assay: AssayR
         baseline_id=baseline.candidate_id if baseline else "",
         dataset_version=current_version(assay.lake) or "",
         days=days_from_tag(context.run.tags.get(DAYS_TAG)),
+        gate=assay.config.gate,
+        replay_timeout_s=assay.config.judge.timeout_s,
     )
     yield from dbt.cli(args, context=context).stream()
 

@@ -168,9 +168,10 @@ def latest_decisions() -> list[dict]:
     return rows
 
 
-def decision_record(row: dict) -> dict:
+def decision_record(row: dict, metrics: list[dict] | None = None) -> dict:
     """One candidate's decision as `assay report --format json` prints it: the Decision contract
-    plus the paths of its report files (null when a file is missing)."""
+    (with its rank), every metric against the baseline with its interval, McNemar and Holm p
+    (`candidate_metric_comparison`), and the paths of its report files (null when missing)."""
     from assets.reports import report_files
 
     files = report_files(row["report_path"]) if row.get("report_path") else {}
@@ -182,8 +183,11 @@ def decision_record(row: dict) -> dict:
         "window": row["window"],
         "verdict": row["verdict"],
         "approved": row["verdict"] == "approved",
+        "rank": row.get("rank"),
+        "policy_version": row.get("policy_version"),
         "gates": row["gates"],
         "reasons": row["reasons"],
+        "metrics": metrics or [],
         "decided_at": row["decided_at"],
         "reports": reports or {"markdown": None, "html": None, "json": None, "junit": None},
     }
@@ -191,7 +195,12 @@ def decision_record(row: dict) -> dict:
 
 def print_decisions(rows: list[dict], *, as_json: bool = False) -> None:
     if as_json:
-        print(json.dumps([decision_record(r) for r in rows], indent=2, sort_keys=True))
+        from assay.lake import Lake
+        from assay.metric_comparison import read_stored
+        from assay.runtime import AssayHome
+
+        stats = read_stored(Lake(AssayHome.from_env().lake), rows[0]["dataset_version"]) if rows else {}
+        print(json.dumps([decision_record(r, stats.get(r["candidate_id"])) for r in rows], indent=2, sort_keys=True))
         return
     width = max(len(r["candidate_id"]) for r in rows)
     print(f"\nDeploy decisions (baseline {rows[0]['baseline_id']}, {rows[0]['window']}):\n")
@@ -407,7 +416,33 @@ def print_detection(home, days: list[str]) -> None:
 
 def cmd_report(args: argparse.Namespace) -> None:
     _home()
+    if args.pair:
+        print_pair(*args.pair, as_json=args.format == "json")
+        return
     print_decisions(latest_decisions(), as_json=args.format == "json")
+
+
+def print_pair(first: str, second: str, *, as_json: bool) -> None:
+    """`assay report --pair A B`: A against B on every metric, on the cases both answered, with
+    the statistics of a decision (the config's gate settings), whatever the baseline is."""
+    from assay.lake import Lake
+    from assay.metric_comparison import compare_pair, format_comparison
+    from assay.runtime import AssayHome
+    from assets.regression_dataset import current_version
+
+    config = _load_config()
+    home = AssayHome.from_env()
+    version = current_version(Lake(home.lake))
+    if version is None:
+        raise CliError("no regression dataset yet: run `assay run` (or `make demo`) first")
+    try:
+        rows = compare_pair(home.warehouse, version, first, second, config.gate)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    if as_json:
+        print(json.dumps([r.model_dump() for r in rows], indent=2, sort_keys=True))
+    else:
+        print(format_comparison(rows))
 
 
 def cmd_gate(args: argparse.Namespace) -> None:
@@ -682,9 +717,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--examples", type=int, default=3, help="examples per reason (default 3)")
     p.set_defaults(func=cmd_rejected)
     p = sub.add_parser(
-        "report", parents=[common], help="print the latest deploy decisions (json: one object per candidate, with its report files)"
+        "report", parents=[common],
+        help="print the latest deploy decisions (json: one object per candidate, with its rank, every metric's "
+        "interval and p-values, and its report files); --pair A B compares any two candidates",
     )
     p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--pair", nargs=2, metavar=("A", "B"),
+                   help="compare candidate A against candidate B on the cases both answered, every metric with "
+                   "its paired interval, McNemar and Holm-adjusted p (no config change needed)")
     p.set_defaults(func=cmd_report)
     p = sub.add_parser("gate", parents=[common],
         help="exit 0 only if the candidate's latest decision is approved (1 rejected, 3 insufficient "

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
 from assay.contracts._arrow import UTC_TIMESTAMP
 
-DECISION_SCHEMA_VERSION = 2
+DECISION_SCHEMA_VERSION = 3
+"""3: gates carry `unit` and `breakdown`; a gate turned off in config has status `off`."""
 
 Verdict = Literal["approved", "rejected", "insufficient_evidence"]
-GateStatus = Literal["pass", "fail", "unavailable"]
+GateStatus = Literal["pass", "fail", "unavailable", "off"]
+"""`unavailable`: not enough evidence to tell (the verdict is then never approved). `off`: the
+team turned the gate off in config (`gate.cost_per_request_usd: null`); shown, never decisive."""
+GateUnit = Literal["cases", "share", "delta", "ms", "usd", "count"]
 
 
 class GateResult(BaseModel):
@@ -28,6 +32,11 @@ class GateResult(BaseModel):
     n: int = 0
     detail: str = ""
     """One sentence a person can read: what was measured and why it passed or failed."""
+    unit: GateUnit | None = None
+    """What observed, threshold and the interval are in, so reports show them with units."""
+    breakdown: dict[str, Any] | None = None
+    """The counts behind the gate (the evidence gate's errors and skips by side, source and
+    type; the latency gate's failed replays; the critical gate's confirmed and flaky cases)."""
 
 
 class Decision(BaseModel):

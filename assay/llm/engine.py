@@ -16,8 +16,10 @@ Over `litellm.acompletion`, per request:
    backoff, never sooner than the provider's `Retry-After`; other errors fail at once.
 
 Every request ends as exactly one `LLMResult` whose status is `completed`, `error` (tried and
-failed, with the error type) or `skipped` (not tried, with the reason): nothing is dropped.
-Every result carries its accounting: tokens, cost, latency, attempts, cache hit.
+failed, with its stable type from `assay.outcomes`: auth, not_found, timeout, server_error...)
+or `skipped` (not tried, with the reason): nothing is dropped. Every result carries its
+accounting: tokens, cost (None when no price is known: never a made-up $0), latency (for a
+failure, the time spent before giving up), attempts, cache hit.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from assay.llm.cache import ResponseCache
 from assay.llm.limits import DEFAULT_OVERLOAD_THRESHOLD, DeadlineReached, ModelLimiter, ModelLimits
 from assay.llm.providers import ensure_providers
 from assay.llm.transport import CallOutcome, InProcessTransport, WorkerPoolTransport
+from assay.outcomes import UNKNOWN_ERROR, classify_error
 
 DEFAULT_MAX_OUTPUT_TOKENS = 512
 SKIP_BUDGET = "budget"
@@ -75,20 +78,25 @@ class LLMResult:
     finish_reason: str | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
-    cost_usd: float = 0.0
-    """What the call costs at the provider's price (for a cache hit: what the original cost)."""
+    cost_usd: float | None = 0.0
+    """What the call costs at the provider's price (for a cache hit: what the original cost);
+    None when no price is known for the model (`pricing:` in assay.yaml adds one)."""
     latency_ms: float | None = None
-    """Wall-clock time of the successful attempt (of the original call, for a cache hit)."""
+    """Wall-clock time of the successful attempt (of the original call, for a cache hit). For
+    an `error`: the time spent before giving up, every attempt and the pauses between them
+    (a failure took at least that long, so it is never left out of a latency)."""
     attempts: int = 0
     is_cache_hit: bool = False
     error_type: str | None = None
-    """For `error`: the last attempt's error type. For `skipped`: the reason (budget, deadline)."""
+    """For `error`: the last attempt's stable type (`assay.outcomes`: auth, timeout...). For
+    `skipped`: the reason (budget, deadline)."""
     error_message: str | None = None
+    """The provider's own words, prefixed with the exception class and HTTP status."""
 
     @property
     def paid_usd(self) -> float:
-        """What this run paid for the call: nothing for a cache hit."""
-        return 0.0 if self.is_cache_hit else self.cost_usd
+        """What this run paid for the call: nothing for a cache hit (0 when the price is unknown)."""
+        return 0.0 if self.is_cache_hit else (self.cost_usd or 0.0)
 
 
 _CACHED_FIELDS = tuple(f.name for f in fields(LLMResult))
@@ -134,7 +142,7 @@ class RunStats:
             if result.is_cache_hit:
                 self.cache_hits += 1
             else:
-                self.cost_usd += result.cost_usd
+                self.cost_usd += result.cost_usd or 0.0
                 self.input_tokens += result.input_tokens or 0
                 self.output_tokens += result.output_tokens or 0
                 if result.latency_ms is not None:
@@ -232,6 +240,9 @@ class LLMEngine:
             cached = self.cache.get(key)
             if cached is not None:
                 results[i] = LLMResult(**{k: cached[k] for k in _CACHED_FIELDS if k in cached} | {"is_cache_hit": True})
+                if results[i].status == "completed" and request.model in self.prices:
+                    # A price added to `pricing:` after the call applies to its cached answer too.
+                    results[i].cost_usd = self._priced_usd(request.model, results[i].input_tokens, results[i].output_tokens)
             elif key in first_of:
                 repeats.append((i, first_of[key]))
             else:
@@ -252,8 +263,9 @@ class LLMEngine:
                 try:
                     results[i] = await self._run_one(requests[i], transport)
                 except Exception as exc:  # a bug or a dead worker must not drop the row
+                    kind = classify_error(type(exc).__name__, None, str(exc))
                     results[i] = LLMResult(
-                        status="error", error_type=type(exc).__name__, error_message=str(exc)[:500]
+                        status="error", error_type=kind, error_message=f"{type(exc).__name__}: {exc}"[:500]
                     )
                 done += 1
                 if len(to_call) >= 200 and done % max(1, len(to_call) // 5) == 0:
@@ -319,6 +331,7 @@ class LLMEngine:
         tokens_upper, cost_upper = self._estimate(request) if needs_estimate else (0, 0.0)
         outcome: CallOutcome | None = None
         attempts = 0
+        spent_s = 0.0  # time at the provider and in backoff pauses, for a failure's latency
         for attempt in range(self.max_retries + 1):
             left = self._left_s()
             if left is not None and left <= 0:
@@ -341,10 +354,11 @@ class LLMEngine:
                     )
                     # The provider's time and litellm's, not the wait for a place at the gate.
                     latency_ms = (time.perf_counter() - t0 - outcome.gate_wait_s) * 1000
+                    spent_s += latency_ms / 1000
                     cost_usd = self._cost_usd(request.model, outcome) if outcome.ok else 0.0
                     if self.budget.is_limited:
                         # A timed-out call may still be billed: it keeps its reservation.
-                        spent = cost_usd if outcome.ok or outcome.error_type != "Timeout" else cost_upper
+                        spent = (cost_usd or 0.0) if outcome.ok or outcome.error_type != "Timeout" else cost_upper
                         await self.budget.settle(cost_upper, spent)
                     used_tokens = (outcome.input_tokens or 0) + (outcome.output_tokens or 0)
                     limiter.settle_tokens(tokens_upper, used_tokens if outcome.ok else 0)
@@ -382,15 +396,17 @@ class LLMEngine:
             if left is not None and pause_s >= left:
                 return self._deadline_result(attempts, outcome)
             await self._sleep(pause_s)
+            spent_s += pause_s
         assert outcome is not None
         return LLMResult(
-            status="error", attempts=attempts, error_type=outcome.error_type, error_message=outcome.error_message
+            status="error", attempts=attempts, error_type=outcome.kind or UNKNOWN_ERROR,
+            error_message=failure_message(outcome), latency_ms=spent_s * 1000,
         )
 
     def _deadline_result(self, attempts: int, last: CallOutcome | None) -> LLMResult:
         message = f"deadline: the run's deadline (judge.deadline_s={self.deadline_s:g}) passed"
         if last is not None:
-            message += f" after {attempts} attempt(s); last: {last.error_type}"
+            message += f" after {attempts} attempt(s); last: {last.kind}"
         return LLMResult(status="skipped", attempts=attempts, error_type=SKIP_DEADLINE, error_message=message)
 
     def _backoff_s(self, attempt: int) -> float:
@@ -410,11 +426,15 @@ class LLMEngine:
         found = price_per_token(model, self.prices)
         return found[0] if found else None
 
-    def _cost_usd(self, model: str, outcome: CallOutcome) -> float:
+    def _cost_usd(self, model: str, outcome: CallOutcome) -> float | None:
+        """The call's cost; None when neither `pricing:` nor litellm's map knows the model."""
         if model in self.prices:  # the config's price wins over litellm's map
-            price_in, price_out = self._price(model)
-            return (outcome.input_tokens or 0) * price_in + (outcome.output_tokens or 0) * price_out
-        return outcome.provider_cost_usd or 0.0
+            return self._priced_usd(model, outcome.input_tokens, outcome.output_tokens)
+        return outcome.provider_cost_usd
+
+    def _priced_usd(self, model: str, input_tokens: int | None, output_tokens: int | None) -> float:
+        price_in, price_out = self._price(model)
+        return (input_tokens or 0) * price_in + (output_tokens or 0) * price_out
 
     def _estimate(self, request: LLMRequest) -> tuple[int, float]:
         """(upper tokens, upper cost in USD) of one call: prompt tokens counted (litellm's
@@ -434,6 +454,16 @@ class LLMEngine:
                 cost = input_tokens * price[0] + request.max_output_tokens * price[1]
             found = self._estimates[key] = (input_tokens + request.max_output_tokens, cost)
         return found
+
+
+def failure_message(outcome: CallOutcome) -> str:
+    """The provider's message, prefixed with the exception class and HTTP status it came with
+    (the stable type says what it means; this says exactly what happened)."""
+    message = outcome.error_message or ""
+    origin = " ".join(str(p) for p in (outcome.error_type, outcome.status_code) if p)
+    if origin and (outcome.error_type or "") not in message:
+        message = f"{origin}: {message}"
+    return message[:500]
 
 
 def estimate_input_tokens(request: LLMRequest) -> int:

@@ -32,21 +32,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from assay.llm.http_gate import HttpGate, gated, install, split_limit
+from assay.outcomes import RETRYABLE_TYPES, classify_error
 
-# Errors a later attempt can fix. Everything else (bad request, auth, not found, context
-# window) fails the same way every time: retrying only spends money and time.
-RETRYABLE_ERROR_TYPES = frozenset(
-    {
-        "RateLimitError",
-        "APIConnectionError",
-        "APITimeoutError",
-        "Timeout",
-        "InternalServerError",
-        "ServiceUnavailableError",
-        "BadGatewayError",
-    }
-)
-RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
 OVERLOAD_STATUS = frozenset({429, 503, 529})
 """The provider says: too much. Counted in the model's overload share (`limits.py`)."""
 OVERLOAD_ERROR_TYPES = frozenset({"RateLimitError", "ServiceUnavailableError"})
@@ -76,8 +63,15 @@ class CallOutcome:
     """Time the attempt waited for a place at the model's HTTP gate (not the provider's)."""
 
     @property
+    def kind(self) -> str | None:
+        """The failure's stable type (`assay.outcomes`); None for a success."""
+        return None if self.ok else classify_error(self.error_type, self.status_code, self.error_message)
+
+    @property
     def is_retryable(self) -> bool:
-        return not self.ok and (self.error_type in RETRYABLE_ERROR_TYPES or self.status_code in RETRYABLE_STATUS)
+        # By what the failure means, not by its class: litellm raises a missing API key as an
+        # InternalServerError (500) before sending anything, and retrying that never helps.
+        return not self.ok and self.kind in RETRYABLE_TYPES
 
     @property
     def is_overload(self) -> bool:

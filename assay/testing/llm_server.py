@@ -18,6 +18,11 @@ Two ways to run it:
 
 Usage tokens are counted as characters / 4: stable and cheap, which is all a test needs.
 
+It can also stand in for a broken or misconfigured provider, the way a user meets one: a
+required API key (401 without it), a list of known models (404 for any other), replies whose
+body is not a chat completion, faults that persist on a prompt however often it is retried,
+and fixed or scripted answers (a candidate model that answers well, badly, or flakily).
+
 `POST /v1/embeddings` answers with `embedding_for(text)`: a deterministic bag-of-words
 vector, so a test can compute the similarity it expects. Faults do not apply to it.
 """
@@ -59,6 +64,21 @@ class Faults:
     hang_s: float = 60.0
     """How long a hanging request waits before answering (normally the client gave up)."""
     rate_junk: float = 0.0
+    rate_malformed: float = 0.0
+    """A 200 whose body is not a chat completion (an HTML error page from a proxy)."""
+    persistent: bool = False
+    """Draw a prompt's fault once: every retry of it meets the same fault (an outage of that
+    request, not a blip). Otherwise each request draws anew."""
+    api_key: str | None = None
+    """When set, a request without `Authorization: Bearer <api_key>` gets a 401."""
+    models: list[str] | None = None
+    """When set, a request for any other model gets a 404 `model_not_found`."""
+    answer: str | None = None
+    """The content of every reply (default: a judge verdict for the prompt); `{last_user}` in
+    it (and in scripted replies) becomes the last user message."""
+    scripted: dict[str, list[str]] = field(default_factory=dict)
+    """Replies by prompt: when a prompt contains a key, its n-th such request is answered with
+    the n-th reply of the list (cycling). Faults still apply first."""
     seed: int = 0
 
 
@@ -67,7 +87,7 @@ class ServerStats:
     requests: int = 0
     """Every chat request received."""
     outcomes: Counter = field(default_factory=Counter)
-    """ok / junk / 429 / 500 / hang per request."""
+    """ok / junk / malformed / 429 / 500 / hang / 401 / 404 per request."""
     answered_per_prompt: Counter = field(default_factory=Counter)
     """sha256 of the request's messages -> how many 200 replies it got (a re-run that pays
     again shows as a count above 1)."""
@@ -118,12 +138,6 @@ def embedding_for(text: str, dimensions: int = EMBEDDING_DIMENSIONS) -> list[flo
     return vector
 
 
-def scripted_answer(template: str, messages: list[dict[str, Any]]) -> str:
-    """A scripted model's reply: `template` with `{question}` as the last user message."""
-    users = [_text(m.get("content")) for m in messages if m.get("role") == "user"]
-    return template.replace("{question}", users[-1] if users else "")
-
-
 class _App:
     """The request handling, shared by both ways of running."""
 
@@ -132,18 +146,20 @@ class _App:
         self.answers = dict(answers or {})
         self.stats = ServerStats()
         self._seen: Counter = Counter()
+        self._scripted_seen: Counter = Counter()
         self._in_flight = 0
 
     def _draw(self, prompt_key: str) -> str:
         n = self._seen[prompt_key]
         self._seen[prompt_key] += 1
-        rng = random.Random(f"{self.faults.seed}:{prompt_key}:{n}")
+        rng = random.Random(f"{self.faults.seed}:{prompt_key}" + ("" if self.faults.persistent else f":{n}"))
         x = rng.random()
         for outcome, rate in (
             ("429", self.faults.rate_429),
             ("500", self.faults.rate_500),
             ("hang", self.faults.rate_hang),
             ("junk", self.faults.rate_junk),
+            ("malformed", self.faults.rate_malformed),
         ):
             if x < rate:
                 return outcome
@@ -158,6 +174,9 @@ class _App:
         prompt_text = "\n".join(_text(m.get("content")) for m in messages)
         prompt_key = hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()
         self.stats.requests += 1
+        refused = self._refusal(request, body)
+        if refused is not None:
+            return refused
         self._in_flight += 1
         self.stats.max_in_flight = max(self.stats.max_in_flight, self._in_flight)
         try:
@@ -183,12 +202,9 @@ class _App:
                 )
             if outcome == "hang":
                 await asyncio.sleep(self.faults.hang_s)
-            if outcome == "junk":
-                content = JUNK_REPLY
-            elif body.get("model") in self.answers:
-                content = scripted_answer(self.answers[body["model"]], messages)
-            else:
-                content = judge_reply_for(prompt_key)
+            if outcome == "malformed":
+                return web.Response(text="<html><body>502 Bad Gateway</body></html>", content_type="text/html")
+            content = JUNK_REPLY if outcome == "junk" else self._answer(messages, prompt_text, prompt_key, body.get("model"))
             input_tokens = max(1, len(prompt_text) // 4)
             output_tokens = max(1, len(content) // 4)
             self.stats.input_tokens += input_tokens
@@ -212,6 +228,42 @@ class _App:
             )
         finally:
             self._in_flight -= 1
+
+    def _refusal(self, request, body: dict[str, Any]):
+        """A 401 or 404 the way OpenAI words them, before any fault or answer."""
+        from aiohttp import web
+
+        if self.faults.api_key is not None:
+            given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+            if given != self.faults.api_key:
+                self.stats.outcomes["401"] += 1
+                message = ("You didn't provide an API key." if not given else "Incorrect API key provided.")
+                return web.json_response(
+                    {"error": {"message": message, "type": "invalid_request_error", "code": "invalid_api_key"}},
+                    status=401,
+                )
+        model = body.get("model")
+        if self.faults.models is not None and model not in self.faults.models:
+            self.stats.outcomes["404"] += 1
+            return web.json_response(
+                {"error": {"message": f"The model `{model}` does not exist or you do not have access to it.",
+                           "type": "invalid_request_error", "code": "model_not_found"}},
+                status=404,
+            )
+        return None
+
+    def _answer(self, messages: list[dict[str, Any]], prompt_text: str, prompt_key: str, model: str | None) -> str:
+        last_user = next((_text(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
+        if model in self.answers:
+            return self.answers[model].replace("{last_user}", last_user)
+        for marker, replies in self.faults.scripted.items():
+            if marker in prompt_text and replies:
+                n = self._scripted_seen[marker]
+                self._scripted_seen[marker] += 1
+                return replies[n % len(replies)].replace("{last_user}", last_user)
+        if self.faults.answer is not None:
+            return self.faults.answer.replace("{last_user}", last_user)
+        return judge_reply_for(prompt_key)
 
     async def embeddings(self, request):
         from aiohttp import web
@@ -275,8 +327,8 @@ class LLMTestServer:
     ):
         self.faults = faults or Faults()
         self.answers = dict(answers or {})
-        """Model name -> reply template (`{question}`: the last user message): a scripted
-        candidate model. Every other model answers as a judge."""
+        """Model name -> reply template (`{last_user}`: the last user message): scripted candidate
+        models beside a judge on one server. Other models answer as `faults` says."""
         self.in_subprocess = in_subprocess
         self.port: int | None = None
         self._app: _App | None = None
@@ -354,7 +406,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="A local OpenAI-compatible test server (127.0.0.1).")
     parser.add_argument("--port", type=int, default=0, help="0 = a free port, printed as port=N")
     parser.add_argument("--faults", default="{}", help="Faults as JSON, e.g. '{\"latency_s\": 0.2}'")
-    parser.add_argument("--answers", default="{}", help='scripted models as JSON, e.g. \'{"bot": "Sure: {question}"}\'')
+    parser.add_argument("--answers", default="{}", help='scripted models as JSON, e.g. \'{"bot": "Sure: {last_user}"}\'')
     args = parser.parse_args()
     app = _App(Faults(**json.loads(args.faults)), json.loads(args.answers))
 

@@ -34,6 +34,8 @@ EXPECTED_ASSETS = {
     "drift",
     "candidate_case_scores",
     "candidate_comparison",
+    "candidate_case_metrics",
+    "candidate_metric_comparison",
     "deploy_decisions",
     "shadow_outputs",
     "shadow_scores",

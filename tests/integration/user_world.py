@@ -36,7 +36,7 @@ REFUSAL = "I'm sorry, but I can't help with that."
 
 # Scripted candidate models on the test server (`LLMTestServer(answers=...)`): the current
 # model and the challenger answer alike; the refuser refuses everything.
-HELPFUL_ANSWER = "Happy to help with that: {question} Open My Trips, pick the booking and follow the steps shown."
+HELPFUL_ANSWER = "Happy to help with that: {last_user} Open My Trips, pick the booking and follow the steps shown."
 SCRIPTED_MODELS = {
     "model-current": HELPFUL_ANSWER,
     "model-challenger": HELPFUL_ANSWER,

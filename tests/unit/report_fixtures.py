@@ -85,12 +85,25 @@ def build_warehouse(path: Path, *, days: int = 5, with_drift: bool = True, breac
                             [day, feature, p95])
                 con.execute("insert into evaluator_daily values (?, 'app', ?, 'no_pii', '1', 'pii', '', 50, 50, ?, ?, 0)",
                             [day, feature, 45 - i, (45 - i) / 50])
-        con.execute("""create table stg_candidate_scores (candidate_id varchar, case_id varchar,
-            dataset_version varchar, evaluator varchar, passed boolean, score_status varchar)""")
-        for n in range(20):
-            for cid, passed in (("cand-a", n % 4 != 0), ("base", True)):
-                con.execute("insert into stg_candidate_scores values (?, ?, ?, 'no_pii', ?, 'completed')",
-                            [cid, f"case-{n:02d}", VERSION, passed])
+        # The candidate's per-metric comparison, as assay/metric_comparison.py computes it.
+        from assay.config import GateConfig
+        from assay.metric_comparison import compare_candidates
+
+        ids = [f"case-{n:02d}" for n in range(20)]
+        evaluations = {
+            cid: [{"case_id": c, "evaluator": "no_pii", "pass_share": float(ok), "is_passed": ok}
+                  for c, ok in zip(ids, passing, strict=True)]
+            for cid, passing in (("cand-a", [n % 4 != 0 for n in range(20)]), ("base", [True] * 20))
+        }
+        cases = {cid: [{"case_id": r["case_id"], "pass_share": r["pass_share"], "is_case_passed": r["is_passed"]}
+                       for r in rows] for cid, rows in evaluations.items()}
+        comparison = compare_candidates("cand-a", "base", VERSION, candidate_cases=cases["cand-a"],
+                                        baseline_cases=cases["base"], candidate_metrics=evaluations["cand-a"],
+                                        baseline_metrics=evaluations["base"], stats=GateConfig(bootstrap_resamples=500))
+        import pyarrow as pa
+
+        con.register("comparison", pa.Table.from_pylist([r.model_dump() for r in comparison]))
+        con.execute("create table candidate_metric_comparison as select * from comparison")
         if with_drift:
             con.execute(
                 "create table drift (metric varchar, feature varchar, evaluator varchar, recent_end_day date,"

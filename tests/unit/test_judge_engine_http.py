@@ -154,14 +154,14 @@ def test_retry_after_is_honoured_and_timeouts_are_retried(tmp_path):
 
         llm._sleep = record
         (result,) = llm.run([LLMRequest(MODEL, [{"role": "user", "content": "q"}], server.completion_params())])
-        assert result.status == "error" and result.error_type == "RateLimitError"
+        assert result.status == "error" and result.error_type == "rate_limited"
         assert result.attempts == 3 and server.stats["requests"] == 3
         assert waits == [7.0, 7.0]  # never sooner than the provider asked
 
     with LLMTestServer(Faults(rate_hang=1.0, hang_s=5)) as server:
         llm = engine(tmp_path, timeout_s=0.2, max_retries=1)
         (result,) = llm.run([LLMRequest(MODEL, [{"role": "user", "content": "q"}], server.completion_params())])
-        assert result.status == "error" and result.error_type == "Timeout"
+        assert result.status == "error" and result.error_type == "timeout"
         assert result.attempts == 2 and server.stats["requests"] == 2
         assert llm.stats.timeouts == 2
 

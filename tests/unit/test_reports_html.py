@@ -79,8 +79,12 @@ def test_html_has_its_charts(home):
     assert 'class="chart forest"' in page and 'class="chart gates"' in page
     assert page.count('class="chart trend"') == 5
     assert "<polyline" in page  # five days of trend: lines, not only dots
-    # The forest plot carries the per-evaluator paired interval computed from the case scores.
-    assert "no_pii (n=20)" in page
+    # The forest plot draws the candidate_metric_comparison rows: the quality gate's metric and
+    # each evaluator's paired interval (5 of 20 lost: McNemar p = 2 / 2^5; Holm doubles it over
+    # the two metrics: not significant).
+    assert "no_pii (n=20)</text>" in page and "all evaluators (quality gate) (n=20)</text>" in page
+    assert "<td>no_pii</td><td>20</td><td>75%</td><td>100%</td><td>-0.250 (-0.450 to -0.050)</td>" in page
+    assert "<td>0.062</td><td>0.12</td><td>no</td>" in page
     # The SLO in force is drawn on the latency trend (from the latency gate's threshold).
     assert "SLO 1000" in page
 
@@ -144,16 +148,21 @@ def test_snapshot_reads_the_latest_days_only(home):
     assert [(r["feature"], r["evaluator"]) for r in snapshot.drift.rows] == [("rag_answer", "faithfulness")]
 
 
-def test_ui_numbers_and_summary():
+def test_ui_numbers_use_the_report_names_rounded_with_their_units():
     d = decision("rejected", quality="fail")
-    rows = [{"is_case_passed": True}, {"is_case_passed": False}, {"is_case_passed": True}, {"is_case_passed": None}]
+    d.gates[4].observed = 0.0001516301075268817  # cost per request: a raw float as the gate computed it
+    rows = [{"metric": "case_pass_share", "candidate_mean": 0.9412345678}, {"metric": "no_pii", "candidate_mean": 0.5}]
     numbers = decision_numbers(d, rows)
-    assert numbers == {"latency_p95_ms": 900.0, "cost_per_request_usd": 0.001, "quality_delta": -0.05,
-                       "pass_rate": pytest.approx(2 / 3)}
+    assert numbers == {"latency_p95_ms": 900.0, "cost_per_request_usd": 0.000152, "pass_share_delta": -0.05,
+                       "pass_share": 0.941}
     d.report_path = "/h/reports/2026-11-21/cand-a.md"
     metadata = decision_metadata([d], {"cand-a": rows})
     assert metadata["cand-a/latency_p95_ms"].value == 900.0
     assert metadata["cand-a/approved"].value == 0
+    # The same names as the reports, each defined beside the numbers.
+    definitions = metadata["definitions"].value
+    assert "**pass_share** (pass share): the share of a case's evaluators that passed" in definitions
+    assert "**pass_share_delta** (pass-share delta)" in definitions
     summary = decision_summary_markdown([d])
     assert "| `cand-a` | **rejected** |" in summary and "quality ✘" in summary
 

@@ -42,3 +42,15 @@ def test_days_are_passed_sorted_and_deduplicated_and_validated():
 
     with pytest.raises(ValueError, match="assay/days: '2026-13-40' is not a YYYY-MM-DD date"):
         days_from_tag("2026-11-20,2026-13-40")
+
+
+def test_the_gate_statistics_and_the_replay_timeout_reach_dbt():
+    from assay.config import GateConfig
+
+    dbt_build_args = _dbt_build_args()
+    args = dbt_build_args(baseline_id="b", dataset_version="v", gate=GateConfig(confidence=0.9, seed=7),
+                          replay_timeout_s=30)
+    assert json.loads(args[2]) == {
+        "baseline_id": "b", "dataset_version": "v", "gate_confidence": 0.9, "gate_bootstrap_resamples": 2000,
+        "gate_seed": 7, "replay_timeout_ms": 30000,
+    }

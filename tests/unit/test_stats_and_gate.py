@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 
 from assay.config import GateConfig, SloConfig
-from assets.deploy_decisions import decide
-from assets.stats import (
+from assay.stats import (
     bootstrap_ci,
     mcnemar_exact_p,
     mean_rows,
     p95_rows,
     paired_mean_delta_ci,
 )
+from assets.deploy_decisions import decide
 
 # ---------------------------------------------------------------------------- statistics
 
@@ -112,8 +112,6 @@ def _row(i: int, *, pass_share: float = 1.0, critical: bool = False, **overrides
         "output_status": "completed",
         "latency_ms": 800.0 + 10 * (i % 20),
         "cost_usd": 0.002,
-        "judge_scores": 1,
-        "judge_failed_scores": 0,
     }
     return row | overrides
 
@@ -252,26 +250,96 @@ def test_only_cases_scored_for_both_count_as_evidence():
     assert decision.verdict == "insufficient_evidence"
 
 
+def _evaluations(case_ids, evaluator, *, judged=False, outcome="completed", outcome_type=None, passed=True) -> list[dict]:
+    """Per-evaluation rows (`candidate_case_metrics`) of one evaluator on these cases."""
+    completed = outcome == "completed"
+    return [
+        {"case_id": c, "evaluator": evaluator, "outcome": outcome, "outcome_type": outcome_type,
+         "pass_share": (1.0 if passed else 0.0) if completed else None, "is_passed": completed and passed,
+         "is_judged": judged}
+        for c in case_ids
+    ]
+
+
+def _ids(rows) -> list[str]:
+    return [r["case_id"] for r in rows]
+
+
 def test_judge_error_share_above_ceiling_is_insufficient_evidence():
-    baseline = _rows(40)
-    candidate = _rows(40, judge_scores=2)
-    for row in candidate[:10]:
-        row["judge_failed_scores"] = 1  # 10 of 80 judge scores errored: 12.5% > 10%
-    decision, _ = _decide(candidate, baseline)
+    baseline, candidate = _rows(40), _rows(40)
+    ids = _ids(candidate)
+    # Ten of 40 judge evaluations errored (25%); thirty cheap checks completed beside them
+    # would dilute that to 12.5% of all evaluations: judges are counted on their own.
+    cand_metrics = (_evaluations(ids[10:], "faithfulness", judged=True)
+                    + _evaluations(ids[:10], "faithfulness", judged=True, outcome="error", outcome_type="bad_response")
+                    + _evaluations(ids, "no_pii") + _evaluations(ids, "length"))
+    base_metrics = _evaluations(ids, "faithfulness", judged=True) + _evaluations(ids, "no_pii") + _evaluations(ids, "length")
+    decision, _ = _decide(candidate, baseline, candidate_metrics=cand_metrics, baseline_metrics=base_metrics,
+                          judge_model="openai/judge-x")
     evidence = _gates(decision)["evidence"]
     assert evidence.status == "unavailable"
-    assert evidence.observed == pytest.approx(0.125)
-    assert evidence.threshold == pytest.approx(0.1)
+    assert evidence.observed == pytest.approx(0.25) and evidence.threshold == pytest.approx(0.1)
     assert decision.verdict == "insufficient_evidence"
+    assert "cand lost 10 of 40 LLM-judge evaluations (25%): bad_response ×10 in faithfulness" in evidence.detail
+    assert "openai/judge-x" in evidence.detail  # the fix hint names the judge
+    assert evidence.breakdown["candidate"]["judges"] == {"total": 40, "lost": 10, "share": 0.25, "by_type": {"bad_response": 10}}
 
 
-def test_judge_error_share_at_ceiling_passes():
-    candidate = _rows(40, judge_scores=1)
-    for row in candidate[:4]:
-        row["judge_failed_scores"] = 1  # exactly 10%
-    decision, _ = _decide(candidate, _rows(40))
-    assert _gates(decision)["evidence"].status == "pass"
+def test_error_share_at_ceiling_passes():
+    candidate = _rows(40)
+    ids = _ids(candidate)
+    metrics = (_evaluations(ids[4:], "faithfulness", judged=True)
+               + _evaluations(ids[:4], "faithfulness", judged=True, outcome="skipped", outcome_type="budget"))
+    decision, _ = _decide(candidate, _rows(40), candidate_metrics=metrics,
+                          baseline_metrics=_evaluations(ids, "faithfulness", judged=True))
+    assert _gates(decision)["evidence"].status == "pass"  # exactly 10%: not above the ceiling
     assert decision.verdict == "approved"
+
+
+def test_a_broken_provider_is_insufficient_evidence_whatever_else_fails():
+    """Every replay refused with a 401: no quality verdict, no latency verdict; the reason names
+    the cause and what to do, and the other gates' failures are not reported as the cause."""
+    baseline = _rows(40)
+    candidate = _rows(40, output_status="error", error_type="auth", pass_share=None, is_case_passed=False,
+                      latency_ms=5.0, cost_usd=None)
+    metrics = _evaluations(_ids(candidate), "no_pii", outcome="skipped", outcome_type="replay_failed")
+    decision, traces = _decide(candidate, baseline, candidate_metrics=metrics,
+                               baseline_metrics=_evaluations(_ids(baseline), "no_pii"),
+                               candidate_model="openai/gpt-4o-mini", timeout_s=30)
+    assert decision.verdict == "insufficient_evidence"
+    assert decision.reasons == [f"evidence: {_gates(decision)['evidence'].detail}"]
+    reason = decision.reasons[0]
+    assert "candidate cand lost 40 of 40 replays (100%): auth ×40 (401 from openai: is OPENAI_API_KEY set?)" in reason
+    assert "max_error_share" in reason
+    assert traces["paired_cases"] == []
+    # A failure that took 5 ms counts at the 30 s timeout: failing fast does not look fast.
+    assert _gates(decision)["latency_p95"].status == "fail"
+
+
+def test_a_missing_input_counts_only_where_the_other_side_completed():
+    baseline, candidate = _rows(40), _rows(40)
+    ids = _ids(candidate)
+    # Both sides answered with tool calls on ten cases: a text check does not apply to either.
+    both_skip = _evaluations(ids[:10], "no_pii", outcome="skipped", outcome_type="missing_input")
+    base_metrics = both_skip + _evaluations(ids[10:], "no_pii")
+    decision, _ = _decide(candidate, baseline, candidate_metrics=both_skip + _evaluations(ids[10:], "no_pii"),
+                          baseline_metrics=base_metrics)
+    evidence = _gates(decision)["evidence"]
+    assert evidence.status == "pass" and evidence.breakdown["candidate"]["not_applicable_evaluations"] == 10
+    # The candidate gave no text where the baseline did, on 10 of 40 cases: evidence lost.
+    cand_metrics = _evaluations(ids[:10], "no_pii", outcome="skipped", outcome_type="missing_input") + _evaluations(ids[10:], "no_pii")
+    decision, _ = _decide(candidate, baseline, candidate_metrics=cand_metrics,
+                          baseline_metrics=_evaluations(ids, "no_pii"))
+    evidence = _gates(decision)["evidence"]
+    assert evidence.status == "unavailable" and "missing_input ×10 in no_pii" in evidence.detail
+
+
+def test_a_candidate_without_replays_gets_its_own_decision_naming_why():
+    decision, _ = _decide([], _rows(40), missing_reason="its recorded outputs file /x/outs.jsonl is missing")
+    assert decision.verdict == "insufficient_evidence"
+    assert decision.reasons == ["evidence: no replays of this dataset version for the candidate cand: "
+                                "its recorded outputs file /x/outs.jsonl is missing"]
+    assert decision.window == "dataset ds-1, 0 paired cases"
 
 
 def test_cost_over_slo_is_rejected():
@@ -295,22 +363,54 @@ def test_latency_p95_over_slo_is_rejected():
     assert [r.split(":")[0] for r in decision.reasons] == ["latency_p95"]
 
 
-def test_latency_and_cost_count_only_completed_replays():
+def test_failed_replays_count_in_latency_at_no_less_than_their_time_and_the_timeout():
     candidate = _rows(40)
     for row in candidate[:15]:
-        row["output_status"] = "error"
-        row["latency_ms"] = 60000.0  # a timeout, not a latency the model would serve
-    decision, _ = _decide(candidate, _rows(40))
-    gates = _gates(decision)
-    assert gates["latency_p95"].status == "unavailable" and gates["latency_p95"].n == 25
-    assert gates["cost_per_request"].status == "unavailable"
-    assert decision.verdict == "insufficient_evidence"
+        row.update(output_status="error", error_type="timeout", latency_ms=60000.0, pass_share=None, cost_usd=None)
+    decision, _ = _decide(candidate, _rows(40), timeout_s=30)
+    latency = _gates(decision)["latency_p95"]
+    assert latency.status == "fail" and latency.n == 40 and latency.observed == pytest.approx(60000.0)
+    assert latency.breakdown["failed_counted"] == 15 and "15 failed replay(s) counted" in latency.detail
+    # Cost is what a completed request costs: the failed ones are not in it.
+    assert _gates(decision)["cost_per_request"].n == 25
+    # A failure faster than the timeout counts at the timeout.
+    fast = _rows(40)
+    for row in fast[:3]:
+        row.update(output_status="error", error_type="server_error", latency_ms=4.0, pass_share=None)
+    latency = _gates(_decide(fast, _rows(40), timeout_s=30)[0])["latency_p95"]
+    from assets.deploy_decisions import latency_values
+
+    values, _ = latency_values(sorted(fast, key=lambda r: r["case_id"]), 30)
+    assert sorted(values)[-3:] == [30000.0] * 3
+    assert latency.observed == pytest.approx(float(np.quantile(values, 0.95)))
 
 
-def test_unknown_cost_is_insufficient_evidence_not_approved():
+def test_a_recorded_candidate_without_latency_is_unavailable_unless_the_gate_is_off():
+    decision, _ = _decide(_rows(40, latency_ms=None), _rows(40))
+    assert _gates(decision)["latency_p95"].status == "unavailable"
+    assert "no latency" in _gates(decision)["latency_p95"].detail and decision.verdict == "insufficient_evidence"
+    off = GATE.model_copy(update={"latency_p95_ms": None})
+    decision, _ = _decide(_rows(40, latency_ms=None), _rows(40), gate=off)
+    assert _gates(decision)["latency_p95"].status == "off" and decision.verdict == "approved"
+    assert "latency_p95: turned off in config (gate.latency_p95_ms: null)" in " ".join(decision.reasons)
+
+
+def test_unknown_cost_is_unavailable_and_the_gate_can_be_turned_off_visibly():
     decision, _ = _decide(_rows(40, cost_usd=None), _rows(40))
-    assert _gates(decision)["cost_per_request"].status == "unavailable"
+    cost = _gates(decision)["cost_per_request"]
+    assert cost.status == "unavailable" and "never $0" in cost.detail
     assert decision.verdict == "insufficient_evidence"
+    # One unknown among known costs is enough: the mean of the known ones would understate it.
+    partly = _rows(40)
+    partly[0]["cost_usd"] = None
+    assert _gates(_decide(partly, _rows(40))[0])["cost_per_request"].status == "unavailable"
+    off = GATE.model_copy(update={"cost_per_request_usd": None})
+    decision, _ = _decide(_rows(40, cost_usd=None), _rows(40), gate=off)
+    assert _gates(decision)["cost_per_request"].status == "off" and decision.verdict == "approved"
+    assert decision.reasons[0] == "all 5 gates passed on 40 paired cases"
+    # A gate's own limit, instead of the SLO's.
+    strict = GATE.model_copy(update={"cost_per_request_usd": 0.001})
+    assert _gates(_decide(_rows(40), _rows(40), gate=strict)[0])["cost_per_request"].status == "fail"
 
 
 def test_a_failing_gate_wins_over_an_unavailable_one():

@@ -36,6 +36,8 @@ final as (
         cases.tier,
         cases.is_critical,
         outputs.output_status,
+        outputs.error_type,
+        -- For a failed replay: the time it took before giving up (all attempts).
         outputs.latency_ms,
         outputs.cost_usd,
         coalesce(case_scores.completed_scores, 0) as completed_scores,

@@ -59,8 +59,16 @@ performance as (
     select
         candidate_id,
         dataset_version,
-        quantile_cont(latency_ms, 0.95) filter (where output_status = 'completed') as latency_p95_ms,
-        avg(cost_usd) filter (where output_status = 'completed') as cost_per_request_usd,
+        -- The gate's rules (assay/glossary.py): a failed replay counts at no less than its time
+        -- and the per-attempt timeout; a cost is known for every completed replay or unknown.
+        quantile_cont(
+            case when output_status = 'error'
+                then greatest(coalesce(latency_ms, 0), {{ var('replay_timeout_ms') or 0 }})
+                else latency_ms end,
+            0.95
+        ) filter (where output_status in ('completed', 'error')) as latency_p95_ms,
+        case when count(*) filter (where output_status = 'completed' and cost_usd is null) = 0
+            then avg(cost_usd) filter (where output_status = 'completed') end as cost_per_request_usd,
         count(*) filter (where output_status != 'completed') / count(*) as error_rate
     from case_scores
     group by all

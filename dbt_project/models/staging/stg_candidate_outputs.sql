@@ -11,6 +11,7 @@ renamed as (
         prompt_version,
         status as output_status,
         error_type,
+        error_message,
         cast(latency_ms as double) as latency_ms,
         input_tokens,
         output_tokens,

@@ -1,4 +1,5 @@
-"""Statistics behind a deploy decision: paired bootstrap intervals and McNemar's exact test.
+"""Statistics behind a deploy decision: paired bootstrap intervals, McNemar's exact test and
+Holm's step-down adjustment for testing many metrics at once.
 
 All resampling is seeded, so the same evidence always yields the same interval and verdict.
 """
@@ -68,3 +69,21 @@ def mcnemar_exact_p(baseline_only: int, candidate_only: int) -> float:
     k = min(baseline_only, candidate_only)
     tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
     return min(1.0, 2 * tail)
+
+
+def holm_adjust(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values, in the order given.
+
+    Sorted ascending, the i-th smallest (0-based) of m is multiplied by (m - i), and each is
+    raised to at least the one before it (the step-down), capped at 1. Rejecting where the
+    adjusted p < alpha keeps the chance of any false finding across the m metrics below alpha,
+    whatever their dependence.
+    """
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
