@@ -48,6 +48,7 @@ from assets.regression_confirmation import Confirmation, ConfirmFn
 from assets.regression_dataset import current_version, read_cases
 from assets.reports import decision_metadata, write_reports
 from assets.resources import AssayResource
+from assets.run_failures import latest_run_failure
 from assets.scoring import is_judged
 
 
@@ -479,7 +480,8 @@ def read_outputs(lake: Lake, candidate_ids: list[str], dataset_version: str) -> 
 
 def missing_replays_reason(lake: Lake, candidate, dataset_version: str, config_file: str | Path) -> str:
     """Why a candidate has no replays of the current dataset version, as precisely as the lake
-    and the config can say."""
+    and the config can say (the asset first asks Dagster whether its latest replay run failed,
+    and why: `assets.run_failures.latest_run_failure`)."""
     if candidate.recorded:
         from assay.recorded_outputs import resolve_recorded_path
 
@@ -584,7 +586,8 @@ def deploy_decisions(context: AssetExecutionContext, assay: AssayResource) -> dg
             cases = cases if cases is not None else {c["case_id"]: c for c in read_cases(lake, version)}
             confirm = regression_confirmer(assay, candidate, baseline, cases, version, sink=confirmation_rows,
                                            log=context.log.info)
-        missing = next((missing_replays_reason(lake, c, version, assay.config_file)
+        missing = next((latest_run_failure(context.instance, "candidate_job", c.candidate_id)
+                        or missing_replays_reason(lake, c, version, assay.config_file)
                         for c in (candidate, baseline) if not rows.get(c.candidate_id)), None)
         decision, traces = decide(
             candidate_id=candidate.candidate_id,

@@ -113,5 +113,7 @@ def test_a_golden_set_alone_compares_models_and_a_broken_candidate_stops_nothing
         decisions = {d["candidate_id"]: d for d in json.loads(capsys.readouterr().out)}
         assert {c: d["verdict"] for c, d in decisions.items()} == {
             "challenger": "approved", "refuser": "rejected", "offline": "insufficient_evidence"}
-        assert any("recorded-outputs file not found" in reason for reason in decisions["offline"]["reasons"])
+        reasons = " ".join(decisions["offline"]["reasons"])
+        assert "candidate_job run " in reasons and "failed at candidate_outputs:" in reasons, reasons
+        assert "recorded-outputs file not found" in reasons, reasons
         assert not lake_rows(home, "raw_calls")
