@@ -167,11 +167,19 @@ def world(tmp_path_factory):
                 failed_jobs[cid] = str(exc)
         runner.run("decide_job")
         cli_env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"} | env
-        report = _cli(cli_env, "report", "--format", "json")
+        from concurrent.futures import ThreadPoolExecutor
+
+        # Each command is its own process, as in CI; a few at once, they only read.
+        commands = {("gate", cid): ("gate", cid) for cid in ids if cid != "base"} | {
+            "report": ("report", "--format", "json"),
+            "pair": ("report", "--pair", "good", "worse"),
+            "pair_json": ("report", "--pair", "good", "worse", "--format", "json"),
+        }
+        with ThreadPoolExecutor(4) as pool:
+            done = dict(zip(commands, pool.map(lambda args: _cli(cli_env, *args), commands.values()), strict=True))
+        report, pair, pair_json = done["report"], done["pair"], done["pair_json"]
         assert report.returncode == 0, report.stderr
-        gates = {cid: _cli(cli_env, "gate", cid) for cid in ids if cid != "base"}
-        pair = _cli(cli_env, "report", "--pair", "good", "worse")
-        pair_json = _cli(cli_env, "report", "--pair", "good", "worse", "--format", "json")
+        gates = {key[1]: result for key, result in done.items() if isinstance(key, tuple)}
         yield {
             "root": root, "home": home, "failed_jobs": failed_jobs, "gates": gates, "pair": pair,
             "pair_json": pair_json, "servers": {n: s.stats for n, s in servers.items()},

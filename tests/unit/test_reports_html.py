@@ -94,6 +94,13 @@ def test_drift_flags_shown_when_the_mart_exists_and_skipped_when_not(home, tmp_p
     page = files["html"].read_text()
     assert "2 drift flag(s)" not in page  # only the latest day's flags
     assert "1 drift flag(s)" in page and "faithfulness" in page
+    # The columns a person needs, in a table laid out to the page's width.
+    drift = page[page.index("<h2>Drift</h2>"):]
+    drift = drift[: drift.index("</table>")]
+    assert '<table class="fit num small">' in drift
+    for header in ("metric", "segment", "reference → recent", "p-value", "effect", "reason"):
+        assert f">{header}</th>" in drift
+    assert "<td>0.9085 → 0.7396</td><td>2.8e-09</td><td>-0.456</td>" in drift
     bare = tmp_path_factory.mktemp("bare")
     (bare / "reports").mkdir()
     build_warehouse(bare / "warehouse.duckdb", with_drift=False)
@@ -171,3 +178,14 @@ def test_rate_axis_stops_at_100_percent():
     chart = line_chart_svg({"a": [("2026-11-20", 0.9), ("2026-11-21", 1.0)]}, title="r",
                            value_format=lambda v: f"{v:.0%}", y_max=1.0)
     assert ">100%<" in chart and "110%" not in chart
+
+
+def test_golden_and_red_team_cases_are_labelled_as_such():
+    from assay.report_html import case_origin
+
+    assert case_origin({"source": "golden", "feature": "orders", "metadata": {"file": "orders.yaml"}}) == (
+        "golden case from orders.yaml, feature orders")
+    assert case_origin({"source": "redteam", "metadata": {"attack": "instruction_override", "pack": "redteam/v1"}}) == (
+        "red-team case (instruction_override), pack redteam/v1")
+    assert case_origin({"source": "production", "feature": "rag_answer", "failure_category": None}) == (
+        "rag_answer, passing production sample")
