@@ -173,6 +173,21 @@ def _check_only_added(old_text: str, new_text: str, candidate: Candidate, config
         raise CandidateEditError(f"{config_file}: the written candidate does not read back the same; add it by hand")
 
 
+def candidate_line(config_file: Path, candidate_id: str) -> int | None:
+    """The 1-based line where the candidate's entry starts in the config (CI annotations point
+    at it), or None when the file or the entry cannot be found."""
+    try:
+        _, value = _candidates_node(yaml.compose(Path(config_file).read_text(encoding="utf-8")))
+    except (OSError, yaml.YAMLError, CandidateEditError):
+        return None
+    for item in value.value if isinstance(value, yaml.SequenceNode) else []:
+        if isinstance(item, yaml.MappingNode) and any(
+            k.value == "candidate_id" and getattr(v, "value", None) == candidate_id for k, v in item.value
+        ):
+            return item.start_mark.line + 1
+    return None
+
+
 def describe_candidates(config: AssayConfig) -> list[dict[str, Any]]:
     """Rows for `assay candidates list`."""
     return [

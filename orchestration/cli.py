@@ -450,11 +450,21 @@ def cmd_gate(args: argparse.Namespace) -> None:
     from assay.lake import Lake
     from assets.reports import latest_decision_rows
 
-    home = _home()
-    status, reason = gate_verdict(latest_decision_rows(Lake(home.lake)), args.candidate)
+    lake = Lake(_home().lake)
+    rows = latest_decision_rows(lake)
+    status, reason = gate_verdict(rows, args.candidate)
+    print_gate_format(args.format, rows, args.candidate, reason, lake)
     if status != 0:
         raise GateRefused(reason, status)
     _say(reason)
+
+
+def print_gate_format(fmt: str, rows: list[dict] | None, candidate_id: str, reason: str, lake) -> None:
+    """`assay gate --format github|junit|codequality`: the decision for CI, on stdout."""
+    from assay.ci_annotations import render_gate
+    from assay.config import config_path
+
+    sys.stdout.write(render_gate(fmt, rows, candidate_id, reason, lake=lake, config_file=config_path(), cwd=Path.cwd()))
 
 
 def preflight():
@@ -731,6 +741,10 @@ def build_parser() -> argparse.ArgumentParser:
         "evidence, 4 no decision); for CI/CD",
     )
     p.add_argument("candidate", help="a candidate id")
+    p.add_argument("--format", choices=["text", "github", "junit", "codequality"], default="text",
+                   help="also print the decision for CI on stdout: github (workflow commands: annotations for "
+                   "failed and unavailable gates and regressed critical cases), junit (the decision's JUnit XML), "
+                   "codequality (a GitLab Code Quality report)")
     p.set_defaults(func=cmd_gate)
     p = sub.add_parser("labels", parents=[common], help="human labels: on judge scores (calibration) and on regression cases")
     labels = p.add_subparsers(dest="labels_command", required=True)
