@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assay.contracts.decision import Decision, GateResult
+from assay.frontier import FRONTIER_NOTE, frontier_rows
 from assay.glossary import show
 from assay.report_data import DriftFlags
 
@@ -225,6 +226,76 @@ def line_chart_svg(
     return "".join(parts)
 
 
+def frontier_svg(points: Sequence[Any], *, highlight: str | None = None, width: int = 860, height: int = 340) -> str:
+    """Every candidate at (cost per request, pass-share delta against the baseline), with both
+    intervals as bars; Pareto-optimal ones filled, the others hollow. p95 latency, the third
+    axis, is in the legend beside each name. `points`: assay.contracts.frontier.FrontierPoint."""
+    left, right, top, bottom = 84, 290, 34, 48
+    title = "Cost and quality of every candidate (filled: Pareto-optimal on quality, cost and p95 latency)"
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart frontier" role="img" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}"><title>{esc(title)}</title>',
+        f'<text x="8" y="20" class="chart-title">{esc(title)}</text>',
+    ]
+    placed = [p for p in points if p.quality_delta is not None and p.cost_per_request_usd is not None]
+    if not placed:
+        parts.append(f'<text x="{left}" y="{height / 2:.0f}" class="axis">no candidate has both a known cost and '
+                     "a quality delta</text></svg>")
+        return "".join(parts)
+    xs = [v for p in placed for v in (p.cost_per_request_usd, p.cost_ci_low_usd, p.cost_ci_high_usd) if v is not None]
+    ys = [0.0] + [v for p in placed for v in (p.quality_delta, p.quality_ci_low, p.quality_ci_high) if v is not None]
+    x_lo, x_hi = _nice_range(xs + [0.0] if min(xs) < max(xs) * 0.2 else xs)
+    y_lo, y_hi = _nice_range(ys)
+    x = _scale(x_lo, x_hi, left, width - right)
+    y = _scale(y_lo, y_hi, height - bottom, top)
+    x0, x1, y0, y1 = left, width - right, height - bottom, top
+    parts += [
+        f'<line x1="{x0}" y1="{y0}" x2="{x1}" y2="{y0}" stroke="#94a3b8"/>',
+        f'<line x1="{x0}" y1="{y1}" x2="{x0}" y2="{y0}" stroke="#94a3b8"/>',
+        f'<line x1="{x0}" y1="{y(0.0):.1f}" x2="{x1}" y2="{y(0.0):.1f}" stroke="#64748b" stroke-dasharray="4 4"/>',
+        f'<text x="{x1 - 4}" y="{y(0.0) + 13:.1f}" text-anchor="end" class="axis">baseline quality</text>',
+        f'<text x="{x0}" y="{y0 + 16}" text-anchor="middle" class="axis">{esc(show(x_lo, "usd"))}</text>',
+        f'<text x="{x1}" y="{y0 + 16}" text-anchor="middle" class="axis">{esc(show(x_hi, "usd"))}</text>',
+        f'<text x="{(x0 + x1) / 2:.0f}" y="{height - 10}" text-anchor="middle" class="axis">cost per request (USD) '
+        "→ cheaper to the left</text>",
+        f'<text x="{x0 - 6}" y="{y1 + 4}" text-anchor="end" class="axis">{esc(show(y_hi, "delta"))}</text>',
+        f'<text x="{x0 - 6}" y="{y0}" text-anchor="end" class="axis">{esc(show(y_lo, "delta"))}</text>',
+        f'<text x="14" y="{(y0 + y1) / 2:.0f}" class="axis" transform="rotate(-90 14 {(y0 + y1) / 2:.0f})" '
+        'text-anchor="middle">pass-share delta ↑ better</text>',
+    ]
+    for i, point in enumerate(points):
+        colour = PALETTE[i % len(PALETTE)]
+        weight = ' font-weight="bold"' if point.candidate_id == highlight else ""
+        legend_y = top + 10 + i * 34
+        mark = ("Pareto-optimal" if point.is_pareto_optimal else
+                "not placed" if point.is_pareto_optimal is None else "dominated")
+        fill = colour if point.is_pareto_optimal else "#fff"
+        parts += [
+            f'<circle cx="{width - right + 16}" cy="{legend_y - 4}" r="6" fill="{fill}" stroke="{colour}" stroke-width="2.5"/>',
+            f'<text x="{width - right + 28}" y="{legend_y}" class="legend"{weight}>'
+            f"{esc(point.candidate_id[:24])}{' (baseline)' if point.is_baseline else ''}</text>",
+            f'<text x="{width - right + 28}" y="{legend_y + 13}" class="axis">p95 {esc(show(point.latency_p95_ms, "ms"))}'
+            f" · {esc(mark)}</text>",
+        ]
+        if point not in placed:
+            continue
+        cx, cy = x(point.cost_per_request_usd), y(point.quality_delta)
+        if point.quality_ci_low is not None and point.quality_ci_high is not None:
+            parts.append(f'<line x1="{cx:.1f}" y1="{y(point.quality_ci_low):.1f}" x2="{cx:.1f}" '
+                         f'y2="{y(point.quality_ci_high):.1f}" stroke="{colour}" stroke-width="1.5"/>')
+        if point.cost_ci_low_usd is not None and point.cost_ci_high_usd is not None:
+            parts.append(f'<line x1="{x(point.cost_ci_low_usd):.1f}" y1="{cy:.1f}" x2="{x(point.cost_ci_high_usd):.1f}" '
+                         f'y2="{cy:.1f}" stroke="{colour}" stroke-width="1.5"/>')
+        parts += [
+            f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="7" fill="{fill}" stroke="{colour}" stroke-width="2.5"/>',
+            # Near the right edge the name goes left of the point, clear of the legend.
+            f'<text x="{cx - 10 if cx > x1 - 140 else cx + 10:.1f}" y="{cy - 9:.1f}" class="label"{weight} '
+            f'text-anchor="{"end" if cx > x1 - 140 else "start"}">{esc(point.candidate_id[:24])}</text>',
+        ]
+    parts.append("</svg>")
+    return "".join(parts)
+
+
 # --- trends from the marts -------------------------------------------------------------------
 
 
@@ -284,6 +355,8 @@ class ReportView:
     files: dict[str, str] = field(default_factory=dict)
     terms: dict[str, str] = field(default_factory=dict)
     """The definitions of the numbers on the page (assay.glossary)."""
+    frontier: list[Any] = field(default_factory=list)
+    """Every candidate of the decision run on quality, cost and latency (FrontierPoint)."""
 
 
 CSS = """
@@ -380,6 +453,22 @@ def _metric_section(view: ReportView) -> list[str]:
             "non-inferiority margin allows.</p>"
         )
         out.append(forest_plot_svg(view.metric_rows, title="pass share: candidate − baseline", margin=view.quality_margin))
+    return out
+
+
+def _frontier_section(view: ReportView) -> list[str]:
+    if not view.frontier:
+        return []
+    out = ["<h2>Cost and quality of every candidate</h2>", f'<p class="muted">{esc(FRONTIER_NOTE)}</p>']
+    rows = frontier_rows(view.frontier)
+    columns = list(rows[0])
+    out.append('<table class="fit num small"><tr>' + "".join(f"<th>{esc(c)}</th>" for c in columns) + "</tr>")
+    for point, row in zip(view.frontier, rows, strict=True):
+        style = ' style="font-weight:700"' if point.candidate_id == view.decision.candidate_id else ""
+        cells = "".join(f"<td>{esc(row[c])}</td>" for c in columns)
+        out.append(f"<tr{style}>{cells}</tr>")
+    out.append("</table>")
+    out.append(frontier_svg(view.frontier, highlight=view.decision.candidate_id))
     return out
 
 
@@ -494,6 +583,7 @@ def render_html(view: ReportView) -> str:
     out.append("</table>")
     out.append(gate_chart_svg(d.gates))
     out += _metric_section(view)
+    out += _frontier_section(view)
     out += _evidence_section(view)
     out += _trend_section(view)
     out += _drift_section(view)

@@ -37,6 +37,7 @@ from assay.contracts.decision import (
 )
 from assay.contracts.metric_comparison import METRIC_COMPARISON_ARROW_SCHEMA, OVERALL_METRIC
 from assay.contracts.regression_confirmation import CONFIRMATION_SCHEMA, CONFIRMATIONS_TABLE
+from assay.frontier import ReplaySamples, build_frontier, write_frontier
 from assay.glossary import COST_RULE, show
 from assay.lake import Lake
 from assay.metric_comparison import LAKE_TABLE as METRIC_TABLE
@@ -467,6 +468,20 @@ def _cost_gate(rows: list[dict[str, Any]], gate: GateConfig, slos: SloConfig) ->
                      unit="usd", breakdown=breakdown)
 
 
+def replay_samples(rows: list[dict[str, Any]], timeout_s: float | None) -> ReplaySamples:
+    """What the cost-quality frontier measures of one candidate's `candidate_case_scores`
+    rows, by the gates' rules: pass shares, latencies (a failed replay at no less than the
+    timeout) and costs (unknown when any completed replay has no cost)."""
+    latencies, counts = latency_values(rows, timeout_s)
+    completed = [r for r in rows if r.get("output_status") == "completed"]
+    costs = [float(r["cost_usd"]) for r in completed if r.get("cost_usd") is not None]
+    return ReplaySamples(
+        pass_shares=[share for share, _ in case_outcomes(rows).values()],
+        latencies_ms=latencies if latencies and not counts["unknown_latency"] else None,
+        costs_usd=costs if completed and len(costs) == len(completed) else None,
+    )
+
+
 def read_outputs(lake: Lake, candidate_ids: list[str], dataset_version: str) -> dict[str, dict[str, dict[str, Any]]]:
     """Each candidate's replay rows (`candidate_outputs`) of one dataset version, by case id
     (replays of an older version, left by a run that did not finish, are not this evidence)."""
@@ -614,6 +629,11 @@ def deploy_decisions(context: AssetExecutionContext, assay: AssayResource) -> dg
         decisions.append(decision)
         reported.append((decision, candidate, traces))
     rank_decisions(decisions)
+    frontier = build_frontier(
+        dataset_version=version, baseline_id=baseline.candidate_id, decisions=decisions, gate=config.gate,
+        samples={c.candidate_id: replay_samples(rows.get(c.candidate_id, []), config.judge.timeout_s)
+                 for c in config.candidates},
+    )
     # Always written (empty without confirm_regressions), so a changed policy leaves no stale re-runs.
     lake.write_partition(CONFIRMATIONS_TABLE, confirmation_rows, partition={"dataset_version": version},
                          schema=CONFIRMATION_SCHEMA)
@@ -622,12 +642,13 @@ def deploy_decisions(context: AssetExecutionContext, assay: AssayResource) -> dg
         write_reports(
             assay.home.reports, decision, candidate, baseline, traces, details,
             warehouse=assay.home.warehouse, gate=config.gate, slos=config.slos,
-            metric_rows=stats.get(candidate.candidate_id, []),
+            metric_rows=stats.get(candidate.candidate_id, []), frontier=frontier,
         )
         context.log.info(f"{candidate.candidate_id}: {decision.verdict} (rank {decision.rank}) — {'; '.join(decision.reasons)}")
     decisions.sort(key=lambda d: d.rank or 0)
     lake.write_partition(METRIC_TABLE, [r for rows in stats.values() for r in rows],
                          partition={"dataset_version": version}, schema=METRIC_COMPARISON_ARROW_SCHEMA)
+    write_frontier(lake, version, frontier)
     path = lake.write_partition(
         "deploy_decisions",
         [d.model_dump(mode="python") | {"gates": [g.model_dump() for g in d.gates]} for d in decisions],

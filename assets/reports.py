@@ -14,7 +14,9 @@ from typing import Any
 from assay.config import GateConfig, SloConfig
 from assay.contracts.candidate import Candidate
 from assay.contracts.decision import Decision
+from assay.contracts.frontier import FrontierPoint
 from assay.contracts.metric_comparison import OVERALL_METRIC
+from assay.frontier import frontier_markdown
 from assay.glossary import TERMS, glossary_markdown, round_sig, show
 from assay.lake import Lake, atomic_write_text
 from assay.report_data import read_snapshot
@@ -90,6 +92,7 @@ def render_markdown(
     traces: dict[str, list[str]],
     case_details: dict[str, dict[str, Any]],
     metric_rows: Sequence[Mapping[str, Any]] = (),
+    frontier: Sequence[FrontierPoint] = (),
 ) -> str:
     rank = f" Rank {decision.rank} of the candidates decided together." if decision.rank else ""
     lines = [
@@ -116,6 +119,9 @@ def render_markdown(
               f"Each metric on the cases both completed it (paired). {TERMS['pass-share delta'].capitalize()}. "
               f"`significant`: Holm p below {1 - (metric_rows[0]['confidence'] if metric_rows else 0.95):.2g}.", "",
               *metric_table_markdown(metric_rows), ""]
+    if frontier:
+        lines += ["## Cost and quality of every candidate", "",
+                  *frontier_markdown(frontier, highlight=decision.candidate_id), ""]
     lines += ["## Evidence lost to errors and skips", "", *evidence_table_markdown(decision), ""]
     flaky = traces.get("flaky_critical_cases", [])
     critical = traces.get("critical_regressions", [])
@@ -195,6 +201,7 @@ def build_view(
     slos: SloConfig,
     files: dict[str, Path],
     metric_rows: Sequence[Mapping[str, Any]] = (),
+    frontier: Sequence[FrontierPoint] = (),
 ) -> ReportView:
     critical = list(traces.get("critical_regressions", []))
     flaky = list(traces.get("flaky_critical_cases", []))
@@ -219,6 +226,7 @@ def build_view(
         regressed_total=len(set(regressed) | set(critical)),
         files={name: path.name for name, path in files.items()},
         terms={name: TERMS[name] for name in REPORT_TERMS},
+        frontier=list(frontier),
     )
 
 
@@ -248,6 +256,7 @@ def write_reports(
     gate: GateConfig | None = None,
     slos: SloConfig | None = None,
     metric_rows: Sequence[Mapping[str, Any]] | None = None,
+    frontier: Sequence[FrontierPoint] = (),
 ) -> Path:
     """Write `<reports_dir>/<YYYY-MM-DD>/<candidate>.{md,html,json,junit.xml}`; returns the
     Markdown path (also set as `decision.report_path`).
@@ -256,6 +265,7 @@ def write_reports(
     with ASSAY_HOME the parent of `reports_dir` (its layout, see assay.runtime.AssayHome).
     metric_rows: the candidate's metric comparison; default: its `candidate_metric_comparison`
     rows in the warehouse.
+    frontier: every candidate of the decision run on quality, cost and latency (assay.frontier).
     """
     day_dir = reports_dir / decision.decided_at.date().isoformat()
     md_path = day_dir / f"{decision.candidate_id}.md"
@@ -268,9 +278,9 @@ def write_reports(
         warehouse, candidate_ids=(decision.candidate_id, decision.baseline_id), dataset_version=decision.dataset_version
     )
     rows = [dict(r) for r in (metric_rows if metric_rows is not None else snapshot.metric_rows)]
-    atomic_write_text(md_path, render_markdown(decision, candidate, baseline, traces, case_details, rows))
+    atomic_write_text(md_path, render_markdown(decision, candidate, baseline, traces, case_details, rows, frontier))
     view = build_view(decision, candidate, baseline, traces, case_details, snapshot, gate=gate, slos=slos, files=files,
-                      metric_rows=rows)
+                      metric_rows=rows, frontier=frontier)
     atomic_write_text(files["html"], render_html(view))
     atomic_write_text(files["junit"], render_junit(decision))
     payload = {
@@ -278,6 +288,7 @@ def write_reports(
         "candidate": candidate.model_dump(mode="json"),
         "baseline": baseline.model_dump(mode="json"),
         "metrics": rows,
+        "frontier": [p.model_dump(mode="json") for p in frontier],
         "definitions": {name: TERMS[name] for name in REPORT_TERMS},
         "case_ids": traces,
         "report_files": {name: str(path) for name, path in files.items()},

@@ -195,12 +195,20 @@ def decision_record(row: dict, metrics: list[dict] | None = None) -> dict:
 
 def print_decisions(rows: list[dict], *, as_json: bool = False) -> None:
     if as_json:
+        from assay.frontier import read_frontier
         from assay.lake import Lake
         from assay.metric_comparison import read_stored
         from assay.runtime import AssayHome
 
-        stats = read_stored(Lake(AssayHome.from_env().lake), rows[0]["dataset_version"]) if rows else {}
-        print(json.dumps([decision_record(r, stats.get(r["candidate_id"])) for r in rows], indent=2, sort_keys=True))
+        lake = Lake(AssayHome.from_env().lake)
+        stats = read_stored(lake, rows[0]["dataset_version"]) if rows else {}
+        records = [decision_record(r, stats.get(r["candidate_id"])) for r in rows]
+        # Each candidate's point of the cost-quality frontier (null before a decision wrote one).
+        points = {p.candidate_id: p.model_dump(mode="json") for p in read_frontier(lake, rows[0]["dataset_version"])
+                  } if rows else {}
+        for record in records:
+            record["frontier"] = points.get(record["candidate_id"])
+        print(json.dumps(records, indent=2, sort_keys=True))
         return
     width = max(len(r["candidate_id"]) for r in rows)
     print(f"\nDeploy decisions (baseline {rows[0]['baseline_id']}, {rows[0]['window']}):\n")
@@ -419,7 +427,23 @@ def cmd_report(args: argparse.Namespace) -> None:
     if args.pair:
         print_pair(*args.pair, as_json=args.format == "json")
         return
-    print_decisions(latest_decisions(), as_json=args.format == "json")
+    rows = latest_decisions()
+    if args.format == "json":
+        print_decisions(rows, as_json=True)
+        return
+    print_decisions(rows)
+    print_frontier(rows[0]["dataset_version"] if rows else None)
+
+
+def print_frontier(dataset_version: str | None) -> None:
+    """`assay report`: every candidate's quality, cost and p95 latency, the Pareto-optimal marked."""
+    from assay.frontier import FRONTIER_NOTE, frontier_text, read_frontier
+    from assay.lake import Lake
+    from assay.runtime import AssayHome
+
+    points = read_frontier(Lake(AssayHome.from_env().lake), dataset_version) if dataset_version else []
+    if points:
+        print(f"Cost and quality of every candidate:\n\n{frontier_text(points)}\n\n{FRONTIER_NOTE}\n")
 
 
 def print_pair(first: str, second: str, *, as_json: bool) -> None:
