@@ -107,8 +107,11 @@ def add_candidate(
     params: dict[str, Any] | None = None,
     recorded: str | None = None,
     samples: int | None = None,
+    prompt_template: str | None = None,
+    price_override: dict[str, float] | None = None,
 ) -> Candidate:
-    """Add one candidate to `config_file` (atomically); returns it as validated."""
+    """Add one candidate to `config_file` (atomically); returns it as validated. The prompt
+    template comes from `prompt_template_file` or, as text, from `prompt_template`."""
     from assay.lake import atomic_write_text
 
     config_file = Path(config_file)
@@ -127,6 +130,8 @@ def add_candidate(
         entry["model"] = model
     if recorded:
         entry["recorded"] = recorded
+    if prompt_template is not None:
+        entry["prompt_template"] = prompt_template
     if prompt_template_file is not None:
         try:
             entry["prompt_template"] = Path(prompt_template_file).read_text(encoding="utf-8")
@@ -138,6 +143,8 @@ def add_candidate(
         entry["params"] = params
     if samples and samples != 1:
         entry["samples"] = samples
+    if price_override:
+        entry["price_override"] = price_override
     if not config.candidates:
         entry["is_baseline"] = True  # the first candidate is what the others are compared with
     try:

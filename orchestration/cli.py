@@ -706,6 +706,96 @@ def cmd_compare(args: argparse.Namespace) -> None:
     print(f"compare {candidate.candidate_id}: ran={len(summaries)} skipped={len(plan.done)} days={len(days)}")
 
 
+def cmd_suggest(args: argparse.Namespace) -> None:
+    """A revised prompt template for a candidate, from its regressed cases, by the judge model
+    (`assets.prompt_suggestions`); a new candidate in assay.yaml only when the user accepts.
+    Whatever is decided is kept in the lake table `prompt_suggestions`."""
+    from assay.candidate_config import CandidateEditError
+    from assay.config import config_path
+    from assay.lake import Lake
+    from assets.prompt_suggestions import SuggestionError, accept, diff_text, propose, record
+    from assets.resources import AssayResource
+
+    home = _home()
+    config = _load_config()
+    lake = Lake(home.lake)
+    rows = latest_decisions()
+    engine = AssayResource(home_dir=str(home.root), config_file=str(config_path())).llm_engine(
+        budget_usd=config.judge.budget_usd)
+    _say(f"assay suggest: asking {config.judge.model} for a revised prompt template from {args.candidate}'s "
+         "regressed cases")
+    try:
+        suggestion = propose(config, lake, rows, args.candidate, engine=engine, max_cases=args.max_cases,
+                             new_candidate_id=args.id)
+    except SuggestionError as exc:
+        raise CliError(str(exc)) from None
+    if suggestion.decision != "undecided":
+        record(lake, suggestion)
+        raise CliError(f"no usable suggestion for {args.candidate}: {suggestion.reason}; nothing written "
+                       f"(kept as suggestion {suggestion.suggestion_id} in the lake)")
+    cases = ", ".join(e["case_id"] for e in suggestion.evidence)
+    print(diff_text(suggestion))
+    print(f"\nWhy ({config.judge.model}): {suggestion.rationale or '(no rationale given)'}")
+    print(f"From {len(suggestion.evidence)} regressed case(s): {cases}")
+    if args.accept or args.dismiss:
+        decision, how = ("accepted", "--accept") if args.accept else ("dismissed", "--dismiss")
+    else:
+        _say(f"Add it to {config_path()} as candidate {suggestion.new_candidate_id}? [y/N] ")
+        answer = sys.stdin.readline()
+        if not answer:  # no terminal, no pipe: nobody to ask
+            decision, how = "undecided", "no answer (nothing to read on standard input)"
+        else:
+            decision = "accepted" if answer.strip().lower() in ("y", "yes") else "dismissed"
+            how = f"answered {answer.strip()!r}"
+    if decision != "accepted":
+        record(lake, suggestion.model_copy(update={"decision": decision, "reason": how, "new_candidate_id": None}))
+        print(f"{decision}: nothing written to {config_path()} (suggestion {suggestion.suggestion_id} kept in the "
+              "lake; `assay suggest --accept` adds one)")
+        return
+    try:
+        written = accept(config_path(), config, suggestion)
+    except CandidateEditError as exc:
+        record(lake, suggestion.model_copy(update={"decision": "failed", "reason": str(exc), "new_candidate_id": None}))
+        raise CliError(str(exc)) from None
+    record(lake, suggestion.model_copy(update={"decision": "accepted", "reason": how,
+                                               "new_candidate_id": written.candidate_id}))
+    print(f"accepted: added candidate {written.candidate_id} (model {written.model}, prompt {written.prompt_version}) "
+          f"to {config_path()}; the next `assay run` (or nightly run) replays and decides it")
+
+
+def cmd_metrics(args: argparse.Namespace) -> None:
+    """OpenMetrics for Prometheus/Grafana: served on 127.0.0.1, or written for node_exporter's
+    textfile collector (`assets.metrics_export`)."""
+    import signal
+
+    from assets.metrics_export import METRICS, MetricsSource, make_server, write_textfile
+
+    home = _home()
+    source = MetricsSource(home, refresh_s=args.refresh_s, log=lambda message: _say(f"assay metrics: {message}"))
+    if args.textfile:
+        samples, read_ok = write_textfile(source, Path(args.textfile))
+        _say(f"wrote {samples} samples of {len(METRICS)} metrics to {args.textfile}"
+             + ("" if read_ok else " (warehouse not readable: assay_warehouse_read_ok 0, no SLO series)"))
+        return
+    try:
+        server = make_server(source, args.host, args.port)
+    except OSError as exc:
+        raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc} (choose another --port)") from None
+
+    def stop(_signum, _frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)  # a service manager's stop ends it like Ctrl-C: cleanly
+    _say(f"assay metrics: serving OpenMetrics on http://{args.host}:{server.server_port}/metrics "
+         f"(ASSAY_HOME={home.root}; warehouse re-read at most every {args.refresh_s:g} s)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="assay",
@@ -819,6 +909,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluators)
     p = sub.add_parser("validate-config", parents=[common], help="check assay.yaml and say what is wrong")
     p.set_defaults(func=cmd_validate)
+    p = sub.add_parser("suggest", parents=[common],
+        help="ask the judge model for a revised prompt template from a candidate's regressed cases; shown as a "
+        "diff, written to assay.yaml as a new candidate only when accepted",
+    )
+    p.add_argument("candidate", help="a candidate id with a decision (not the baseline)")
+    choice = p.add_mutually_exclusive_group()
+    choice.add_argument("--accept", action="store_true", help="add the suggestion to assay.yaml without asking")
+    choice.add_argument("--dismiss", action="store_true", help="record the suggestion as dismissed without asking")
+    p.add_argument("--id", help="the new candidate's id (default <candidate>-s<suggestion id>)")
+    p.add_argument("--max-cases", type=int, default=8,
+                   help="regressed cases shown to the model, critical ones first (default 8)")
+    p.set_defaults(func=cmd_suggest)
+    p = sub.add_parser("metrics", parents=[common],
+        help="OpenMetrics for Prometheus/Grafana (latest day's SLOs, drift flags, each candidate's verdict and "
+        "quality delta): served on 127.0.0.1, or written for node_exporter's textfile collector",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=9464, help="port to listen on (default 9464; 0 picks a free one)")
+    p.add_argument("--textfile", metavar="PATH",
+                   help="write the metrics to PATH (e.g. <collector dir>/assay.prom) once and exit, instead of serving")
+    p.add_argument("--refresh-s", type=float, default=30.0,
+                   help="re-read the warehouse at most this often, in seconds (default 30)")
+    p.set_defaults(func=cmd_metrics)
     p = sub.add_parser("ui", parents=[common], help="start the Dagster UI (binds 127.0.0.1)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=3000)

@@ -17,6 +17,11 @@ NEW_CANDIDATE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 """What `assay candidates add` writes: the stricter [a-z0-9-] (no dots or underscores)."""
 
 
+TEMPLATE_VARIABLES = ("feature",)
+"""What a replay fills into `prompt_template` (`{feature}`: the case's feature name); any other
+text in braces reaches the model as written."""
+
+
 def sanitise_candidate_id(raw: str) -> str:
     """Turn any label into a stable candidate id that is safe as a partition key."""
     cleaned = re.sub(r"[^a-z0-9._-]+", "-", raw.strip().lower()).strip("-._")

@@ -229,3 +229,89 @@ def test_human_labels_calibrate_the_judge_through_the_cli(loop):
     assert sum(r["n"] for r in rows) == 20
     assert sum(r["accuracy"] * r["n"] for r in rows) == pytest.approx(18)
     assert {r["judge_model"] for r in rows} == {"sim/judge"}
+
+
+def test_assay_metrics_serves_the_loops_numbers_over_http(loop):
+    """`assay metrics` in its own process, scraped over HTTP on 127.0.0.1 and read with
+    Prometheus' OpenMetrics parser: every documented metric, with the values of the warehouse's
+    marts and of the decisions."""
+    import subprocess
+    import urllib.request
+
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+    from assets.metrics_export import METRICS
+    from tests.support.cli import ASSAY, user_env
+
+    home = loop["home"]
+    server = subprocess.Popen([str(ASSAY), "metrics", "--port", "0", "--refresh-s", "0"], cwd=ROOT,
+                              env=user_env(home.root, ROOT / "assay.yaml"), stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stderr.readline()
+        assert "serving OpenMetrics on http://127.0.0.1:" in line, line + (server.stderr.read() if server.poll() else "")
+        url = line.split(" on ", 1)[1].split()[0]
+        with urllib.request.urlopen(url, timeout=30) as response:
+            assert response.headers["Content-Type"].startswith("application/openmetrics-text; version=1.0.0")
+            text = response.read().decode()
+    finally:
+        server.terminate()
+        assert server.wait(timeout=30) == 0  # SIGTERM stops it cleanly
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert {m.name for m in METRICS} == set(families)
+    empty = [name for name, family in families.items() if not family.samples]
+    assert empty == []  # the loop gives every documented series a value
+    got = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families.values() for s in f.samples}
+
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        slo = con.sql("select * from slo_daily where day = (select max(day) from slo_daily)").to_arrow_table().to_pylist()
+        drift = con.sql("select * from drift").to_arrow_table().to_pylist()
+    assert slo and drift
+    for row in slo:
+        labels = tuple(sorted((k, row[k]) for k in ("app", "feature", "model", "prompt_version")))
+        assert got[("assay_slo_calls", labels)] == row["calls"]
+        assert got[("assay_slo_error_ratio", labels)] == pytest.approx(row["error_rate"])
+        assert got[("assay_slo_latency_p95_seconds", labels)] == pytest.approx(row["latency_p95_ms"] / 1000)
+        assert got[("assay_slo_latency_p50_seconds", labels)] == pytest.approx(row["latency_p50_ms"] / 1000)
+        assert got[("assay_slo_cost_per_request_usd", labels)] == pytest.approx(row["cost_per_request_usd"])
+        if row["pass_rate"] is not None:
+            assert got[("assay_slo_pass_ratio", labels)] == pytest.approx(row["pass_rate"])
+    flagged = {k: v for k, v in got.items() if k[0] == "assay_drift_flagged"}
+    assert len(flagged) == len(drift) and sum(flagged.values()) == sum(1 for r in drift if r["flagged"])
+    assert got[("assay_warehouse_read_ok", ())] == 1.0
+    for candidate_id, decision in loop["second"]["decisions"].items():
+        pair = (("baseline_id", "prod-v1"), ("candidate_id", candidate_id))
+        assert got[("assay_candidate_verdict", (*pair, ("verdict", decision["verdict"])))] == 1.0
+        quality = _gate(decision, "quality")
+        assert got[("assay_candidate_quality_delta", pair)] == pytest.approx(quality["observed"])
+        assert got[("assay_candidate_rank", (("candidate_id", candidate_id),))] == decision["rank"]
+    assert sum(v for k, v in got.items() if k[0] == "assay_candidate_verdict") == 3
+
+
+def test_the_frontier_and_ci_annotations_of_the_loops_decisions(loop, capsys):
+    from assay.frontier import read_frontier
+    from orchestration.cli import main
+
+    version = loop["second"]["version"]
+    points = {p.candidate_id: p for p in read_frontier(loop["lake"], version)}
+    assert set(points) == {"prod-v1", "support-v2", "support-lite", "support-xl"}
+    assert points["prod-v1"].is_baseline and points["prod-v1"].quality_delta == 0.0
+    for point in points.values():
+        assert None not in (point.cost_per_request_usd, point.latency_p95_ms, point.quality_delta), point
+        assert point.is_pareto_optimal is not None
+    # The gate's own numbers: the frontier measures as the gates do.
+    xl = loop["second"]["decisions"]["support-xl"]
+    assert points["support-xl"].cost_per_request_usd == pytest.approx(_gate(xl, "cost_per_request")["observed"])
+    assert points["support-xl"].latency_p95_ms == pytest.approx(_gate(xl, "latency_p95")["observed"])
+    assert any(p.is_pareto_optimal for p in points.values())
+    assert main(["report"]) == 0
+    out = capsys.readouterr().out
+    frontier = out[out.index("Cost and quality of every candidate"):]
+    assert all(cid in frontier for cid in points) and "prod-v1 (baseline)" in frontier
+
+    assert main(["gate", "support-lite", "--format", "github"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert all(line.startswith(("::error ", "::warning ", "::notice ")) for line in lines)
+    errors = [line for line in lines if line.startswith("::error ")]
+    assert 1 < len(errors) <= 10
+    assert "title=assay gate support-lite%3A quality failed" in errors[0]
+    assert any("critical case" in line for line in errors)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pyarrow.parquet as pq
 import pytest
 
-from assay.testing.llm_server import LLMTestServer
+from assay.testing.llm_server import Faults, LLMTestServer
 from tests.integration import user_world
 from tests.support.cli import assay, user_env
 
@@ -25,12 +25,21 @@ def lake_rows(home, table: str) -> list[dict]:
     return [row for path in files for row in pq.read_table(path).to_pylist()]
 
 
+# The judge model's answer to `assay suggest` (its prompt starts `RUBRIC: prompt_revision`).
+SUGGESTED_TEMPLATE = ("You help travellers with {feature} questions. Always answer the question asked, with the "
+                      "steps in My Trips; never refuse a booking, baggage or refund question.")
+SUGGESTION_REPLY = json.dumps({"prompt_template": SUGGESTED_TEMPLATE,
+                               "rationale": "The candidate refused every question; the template now asks for answers."})
+
+
 def test_a_new_team_ingests_its_exports_and_decides_on_its_candidates(tmp_path):
     today = datetime.now(UTC).date()
     days = [today - timedelta(days=2), today - timedelta(days=1)]
-    with LLMTestServer(answers=user_world.SCRIPTED_MODELS, in_subprocess=True) as server:
+    faults = Faults(scripted={"RUBRIC: prompt_revision": [SUGGESTION_REPLY]})
+    with LLMTestServer(faults, answers=user_world.SCRIPTED_MODELS, in_subprocess=True) as server:
         project = tmp_path / "travel-bot"
-        config = user_world.write_project(project, server.api_base)
+        config = user_world.write_project(project, server.api_base,
+                                          templates={"refuser": "You help travellers with {feature} questions."})
         exports = user_world.write_exports(tmp_path / "exports", days)
         home = tmp_path / "assay-home"
         env = user_env(home, config, OPENAI_API_KEY=FAKE_KEY)
@@ -74,6 +83,41 @@ def test_a_new_team_ingests_its_exports_and_decides_on_its_candidates(tmp_path):
         assert assay("gate", "nobody", cwd=project, env=env).returncode == 4
         # The judge and the candidates were reached over HTTP, never through `sim/`.
         assert server.stats["requests"] > 0
+
+        # A revised prompt for the refuser from its regressed cases, asked of the judge model:
+        # shown as a diff and dismissed, nothing written; then accepted, from the engine's cache.
+        before = config.read_text()
+        shown = assay("suggest", "refuser", cwd=project, env=env, stdin_text="n\n")
+        assert shown.returncode == 0, shown.stderr
+        assert f"+{SUGGESTED_TEMPLATE}" in shown.stdout and "-You help travellers with {feature} questions." in shown.stdout
+        assert "dismissed: nothing written" in shown.stdout and config.read_text() == before
+        asked = server.stats["requests"]
+        accepted = assay("suggest", "refuser", "--accept", "--id", "refuser-revised", cwd=project, env=env)
+        assert accepted.returncode == 0, accepted.stderr
+        assert "accepted: added candidate refuser-revised" in accepted.stdout
+        assert server.stats["requests"] == asked  # the same question: answered from the cache
+        assert config.read_text().startswith(before.rstrip("\n"))  # the rest of the file, comments too, unchanged
+        suggestions = sorted(lake_rows(home, "prompt_suggestions"), key=lambda r: r["created_at"])
+        assert [(r["decision"], r["new_candidate_id"]) for r in suggestions] == [
+            ("dismissed", None), ("accepted", "refuser-revised")]
+        evidence = json.loads(suggestions[1]["evidence"])
+        assert [e["is_critical"] for e in evidence[:2]] == [True, True]  # the critical regressions first
+        assert all("no_refusal" in {f["evaluator"] for f in e["failing_evaluators"]} for e in evidence)
+
+        # The next run replays the accepted candidate with its template and decides it.
+        rerun = assay("run", cwd=project, env=env)
+        assert rerun.returncode == 0, rerun.stderr
+        reported = assay("report", "--format", "json", cwd=project, env=env)
+        decisions = {d["candidate_id"]: d for d in json.loads(reported.stdout)}
+        revised = decisions["refuser-revised"]
+        assert revised["verdict"] == "rejected", revised["reasons"]  # the same model still refuses
+        assert revised["frontier"]["candidate_id"] == "refuser-revised"
+        replays = [r for r in lake_rows(home, "candidate_outputs") if r["candidate_id"] == "refuser-revised"]
+        paired = next(g for g in revised["gates"] if g["gate"] == "evidence")["n"]
+        assert len(replays) == paired > 0
+        prompt_version = f"v1-suggested-{suggestions[1]['suggestion_id'][:6]}"
+        assert {r["prompt_version"] for r in replays} == {prompt_version}
+        assert assay("gate", "refuser-revised", cwd=project, env=env).returncode == 1
 
 
 def test_a_golden_set_alone_compares_models_and_a_broken_candidate_stops_nothing(tmp_path, monkeypatch, capsys):

@@ -45,8 +45,9 @@ SCRIPTED_MODELS = {
 PRICE = {"input_cost_per_token": 1e-7, "output_cost_per_token": 4e-7}
 
 
-def config_text(api_base: str, extra_candidates: list[dict[str, Any]] = ()) -> str:
-    """The team's own assay.yaml (none of the demo's evaluators, features or models)."""
+def config_text(api_base: str, extra_candidates: list[dict[str, Any]] = (), templates: dict[str, str] | None = None) -> str:
+    """The team's own assay.yaml (none of the demo's evaluators, features or models);
+    `templates`: a prompt template for some of the candidates, by id."""
     config = {
         "project": {"app": APP},
         "sampling": {"rate": 1.0},
@@ -71,6 +72,9 @@ def config_text(api_base: str, extra_candidates: list[dict[str, Any]] = ()) -> s
         ],
         "gate": {"min_cases": 10, "quality_margin": 0.05, "bootstrap_resamples": 500},
     }
+    for candidate in config["candidates"]:
+        if candidate["candidate_id"] in (templates or {}):
+            candidate["prompt_template"] = templates[candidate["candidate_id"]]
     return "# travel-bot's evaluation config\n" + yaml.safe_dump(config, sort_keys=False)
 
 
@@ -89,12 +93,14 @@ def golden_cases() -> list[dict[str, Any]]:
     return cases
 
 
-def write_project(folder: Path, api_base: str, extra_candidates: list[dict[str, Any]] = ()) -> Path:
+def write_project(
+    folder: Path, api_base: str, extra_candidates: list[dict[str, Any]] = (), templates: dict[str, str] | None = None
+) -> Path:
     """assay.yaml and golden/travel.yaml in `folder`; returns the config path."""
     (folder / "golden").mkdir(parents=True, exist_ok=True)
     (folder / "golden" / "travel.yaml").write_text(yaml.safe_dump({"cases": golden_cases()}, sort_keys=False))
     config = folder / "assay.yaml"
-    config.write_text(config_text(api_base, extra_candidates))
+    config.write_text(config_text(api_base, extra_candidates, templates))
     return config
 
 

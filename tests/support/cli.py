@@ -17,9 +17,13 @@ def user_env(home: Path, config: Path, **extra: str) -> dict[str, str]:
     return env | {"ASSAY_HOME": str(home), "ASSAY_CONFIG": str(config), **extra}
 
 
-def assay(*args: str, cwd: Path, env: dict[str, str], timeout_s: float = 600) -> subprocess.CompletedProcess:
+def assay(
+    *args: str, cwd: Path, env: dict[str, str], timeout_s: float = 600, stdin_text: str = ""
+) -> subprocess.CompletedProcess:
+    """`stdin_text`: what the user types (standard input ends after it, as when nobody is there)."""
     return subprocess.run(
-        [str(ASSAY), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout_s, check=False
+        [str(ASSAY), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout_s, check=False,
+        input=stdin_text,
     )
 
 
