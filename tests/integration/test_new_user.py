@@ -4,6 +4,7 @@ the `assay` command run as a subprocess, its exit status and counts checked."""
 
 from __future__ import annotations
 
+import difflib
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -96,7 +97,10 @@ def test_a_new_team_ingests_its_exports_and_decides_on_its_candidates(tmp_path):
         assert accepted.returncode == 0, accepted.stderr
         assert "accepted: added candidate refuser-revised" in accepted.stdout
         assert server.stats["requests"] == asked  # the same question: answered from the cache
-        assert config.read_text().startswith(before.rstrip("\n"))  # the rest of the file, comments too, unchanged
+        changed = [line for line in difflib.ndiff(before.splitlines(), config.read_text().splitlines())
+                   if line[:2] in ("- ", "+ ")]
+        assert all(line.startswith("+ ") for line in changed)  # lines added, none changed or removed
+        assert "+ - candidate_id: refuser-revised" in changed
         suggestions = sorted(lake_rows(home, "prompt_suggestions"), key=lambda r: r["created_at"])
         assert [(r["decision"], r["new_candidate_id"]) for r in suggestions] == [
             ("dismissed", None), ("accepted", "refuser-revised")]

@@ -8,6 +8,7 @@ by the next `assay run`) is in tests/integration/test_new_user.py."""
 
 from __future__ import annotations
 
+import difflib
 import io
 import json
 
@@ -190,7 +191,8 @@ def test_the_cli_writes_only_what_the_user_accepts(project, monkeypatch, capsys,
         assert config_file.read_text() == before and row["new_candidate_id"] is None
         return
     text = config_file.read_text()
-    assert text.startswith(before.rstrip("\n"))  # every line before, comments included, kept as it was
+    removed = [line for line in difflib.ndiff(before.splitlines(), text.splitlines()) if line.startswith("- ")]
+    assert removed == [] and "  - candidate_id: cand-a   # the challenger" in text  # only lines added
     added = load_config(config_file).candidates[-1]
     assert added.candidate_id == row["new_candidate_id"] and added.candidate_id.startswith("cand-a-s")
     assert added.model == "openai/model-a" and added.params["temperature"] == 0.2
