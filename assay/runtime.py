@@ -58,6 +58,11 @@ class AssayHome:
         return self.root / "reports"
 
     @property
+    def dbt_artifacts(self) -> Path:
+        """dbt's target files and logs, one folder per invocation."""
+        return self.root / "dbt"
+
+    @property
     def judge_cache(self) -> Path:
         return self.root / "cache" / "llm"
 
