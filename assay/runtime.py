@@ -81,6 +81,16 @@ DAGSTER_YAML = """\
 # Written by assay. Dagster's own instance for this ASSAY_HOME.
 telemetry:
   enabled: false
+# Runs on this machine, one worker process each; the launcher lets run monitoring (below) see
+# a worker that died (killed, out of memory) and mark its run failed.
+run_launcher:
+  module: orchestration.runner
+  class: LocalRunLauncher
+run_monitoring:
+  enabled: true
+  poll_interval_seconds: 30
+  # A run that ended (or was marked failed above) gives its concurrency-pool slots back.
+  free_slots_after_run_end_seconds: 30
 concurrency:
   runs:
     max_concurrent_runs: 4

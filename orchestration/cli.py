@@ -45,29 +45,43 @@ class Runner:
         from dagster import DagsterInstance
 
         from orchestration.definitions import build_definitions
+        from orchestration.runner import SignalStop, start_clean
 
         # Built now, not at import, so ASSAY_HOME / ASSAY_CONFIG as set for this run apply.
         self.defs = build_definitions()
         self.instance = DagsterInstance.get()
         configure_pools(self.instance)
+        self.pool_wait_timeout_s = _load_config().runner.pool_wait_timeout_s
+        self.signals = SignalStop(self.instance)
+        for note in start_clean(self.instance):  # what a killed run left: dead runs, slots, files
+            _say(f"  {note}")
 
     def run(
         self, job_name: str, *, partition_key: str | None = None, label: str = "", tags: dict[str, str] | None = None
     ) -> None:
         import contextlib
 
+        from dagster._core.utils import make_new_run_id
+
         from assay.runtime import AssayHome
+        from orchestration.runner import PoolWaiter, runner_tags
 
         started = time.perf_counter()
         job = self.defs.resolve_job_def(job_name)
         log_path = AssayHome.from_env().root / "logs" / f"{job_name}{'-' + partition_key if partition_key else ''}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
+        run_id = make_new_run_id()
+        waiter = PoolWaiter(self.instance, timeout_s=self.pool_wait_timeout_s, say=_say,
+                            stop_requested=self.signals.requested)
         # dbt's own log lines go to stdout; keep them in a file, not the terminal.
-        with log_path.open("w") as log, contextlib.redirect_stdout(log):
+        with log_path.open("w") as log, contextlib.redirect_stdout(log), self.signals.running(run_id), waiter:
             result = job.execute_in_process(
                 instance=self.instance, partition_key=partition_key, run_config=self.QUIET_LOGS, raise_on_error=False,
-                tags=tags
+                run_id=run_id, tags={**runner_tags(), **(tags or {})},
             )
+        self.signals.finish(run_id, f"{job_name}{f' [{partition_key}]' if partition_key else ''}")
+        if waiter.gave_up:
+            raise CliError(f"{job_name}{f' [{partition_key}]' if partition_key else ''} (run {run_id[:8]}):\n{waiter.gave_up}")
         seconds = time.perf_counter() - started
         if not result.success:
             if job_name == "daily_job":
@@ -653,6 +667,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         args.func(args)
+    except KeyboardInterrupt as exc:  # orchestration.runner.Interrupted says which signal and run
+        _say(f"assay: {exc or 'interrupted'}")
+        return getattr(exc, "exit_status", 130)
     except GateRefused as exc:
         _say(f"assay gate: {exc}")
         return exc.status
