@@ -329,8 +329,11 @@ def cmd_demo(args: argparse.Namespace) -> None:
 def print_detection(home, days: list[str]) -> None:
     """The demo's injected failures against what the evaluators flagged (precision/recall)."""
     from assay.demo.detection import demo_truth, detection_quality, format_detection
+    from assay.demo.generator import truth_path
     from assay.lake import Lake
 
+    if not all(truth_path(home.root, date.fromisoformat(day)).exists() for day in days):
+        return  # not (only) the demo generator's traffic: there is no ground truth to compare with
     lake = Lake(home.lake)
     sampled, failures = lake.read_table("sampled_calls"), lake.read_table("failures")
     if sampled is None or failures is None:
