@@ -441,7 +441,7 @@ _CANDIDATE_RE2 = {
 # after it (a separator, then 16 value characters), and the PEM header's "PRIVATE KEY". Every
 # request's `params` says `"max_tokens"`: the broad form sends each to the detectors.
 _API_KEY_NARROW_RE2 = (
-    r"(?i:key|secret|token)(?:\\*[\"'])?\s*[:=]\s*(?:\\*[\"'])?[A-Za-z0-9_\-./+=]{16}"
+    r"(?i:key|secret|token)" + _QUOTE + r"\s*[:=]\s*" + _QUOTE + r"[A-Za-z0-9_\-./+=]{16}"
     r"|PRIVATE KEY|sk-|AKIA|ASIA|ABIA|ACCA|xox|AIza|gh[pousr]_|github_pat_|eyJ|_live_|_test_"
 )
 _NARROW_CANDIDATE_RE2 = _CANDIDATE_RE2 | dict.fromkeys(("PHONE", "CREDIT_CARD", "US_SSN"), _PHONE_NARROW_RE2) | {

@@ -671,7 +671,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.func(args)
     except KeyboardInterrupt as exc:  # orchestration.runner.Interrupted says which signal and run
-        _say(f"assay: {exc or 'interrupted'}")
+        _say(f"assay: {str(exc) or 'interrupted'}")
         return getattr(exc, "exit_status", 130)
     except GateRefused as exc:
         _say(f"assay gate: {exc}")
