@@ -264,6 +264,13 @@ class GateConfig(_Section):
         return getattr(slos, name) if value == "slo" else value
 
 
+class RunnerConfig(_Section):
+    pool_wait_timeout_s: float = Field(1800, gt=0)
+    """How long a step of `assay run` waits for a concurrency pool (`warehouse`, `llm`) that
+    other runs hold before it gives up with an error naming them. It says so on the terminal
+    at once, and every 30 s while it waits."""
+
+
 class AssayConfig(_Section):
     project: ProjectConfig = Field(default_factory=ProjectConfig)
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
@@ -279,6 +286,7 @@ class AssayConfig(_Section):
     pricing: dict[str, ModelPrice] = Field(default_factory=dict)
     """USD per token by model name, for models litellm's price map lacks or gets wrong; used to
     fill the cost of logged calls whose source gave none."""
+    runner: RunnerConfig = Field(default_factory=RunnerConfig)
 
     # Field validators (not one model validator) so an error names its section and line
     # (`evaluators`, `candidates`) rather than "(top level)" at line 1.

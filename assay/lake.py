@@ -1,16 +1,25 @@
 """The lake: one Parquet file per table partition, replaced atomically.
 
-Layout: `<lake>/<table>/<key>=<value>/part.parquet`. A partition is written to a temporary
-file in the same folder and renamed over the old one, so a reader sees the old partition or
-the new one, never half of either, and a re-run replaces rather than appends. Each table also
+Layout: `<lake>/<table>/<key>=<value>/part.parquet`. A partition is written to a staged file
+in `<lake>/_staging/` and renamed over the old one, so a reader sees the old partition or the
+new one, never half of either, and a re-run replaces rather than appends. Each table also
 holds a zero-row `_schema/part.parquet` so globs over the table always match at least one
 file with the right columns (DuckDB errors on a glob that matches nothing).
+
+A writer killed mid-write (kill -9, out of memory) leaves its staged file behind. No reader
+can see it: it lies outside every table folder, its name ends in `.partial`, and readers
+(`Lake.glob`, the dbt sources, `read_table`) match only the committed name `part.parquet`,
+which exists only by rename. `Lake.sweep()` (run when a run starts) deletes the leftovers of
+writers that are gone: each staged name carries its writer's host and pid.
 """
 
 from __future__ import annotations
 
+import errno
 import os
-import tempfile
+import secrets
+import socket
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +32,85 @@ from assay.contracts._arrow import rows_to_table
 
 PART_FILE = "part.parquet"
 SCHEMA_PARTITION = "_schema"
+STAGING_DIR = "_staging"
+"""Beside the tables: where partitions are written before the rename that commits them."""
+PARTIAL_SUFFIX = ".partial"
+"""The suffix of every file being written (Parquet or text): no reader pattern matches it."""
+LEGACY_TEMP_PREFIX = ".tmp-"
+"""What earlier versions named their temporary files, in the partition folder itself (a
+killed one there broke every later run: DuckDB's globs include dot-files)."""
+STALE_PARTIAL_S = 24 * 3600
+"""A staged file of another host (whose pid cannot be checked) is deleted after this long."""
+
+
+def _host() -> str:
+    # The name is a file-name part: no dots (the separator) or slashes.
+    return socket.gethostname().replace(".", "_").replace("/", "_") or "localhost"
+
+
+def staged_path(directory: Path, name: str) -> Path:
+    """A fresh staged-file path in `directory` for a file that will become `name`:
+    `.<name>.<host>-<pid>.<random>.partial`."""
+    return Path(directory) / f".{name}.{_host()}-{os.getpid()}.{secrets.token_hex(4)}{PARTIAL_SUFFIX}"
+
+
+def _writer_of(path: Path) -> tuple[str, int] | None:
+    """(host, pid) of the process that staged `path`, None when the name does not say."""
+    parts = path.name.rsplit(".", 3)
+    if len(parts) != 4 or "." + parts[3] != PARTIAL_SUFFIX:
+        return None
+    host, _, pid = parts[1].rpartition("-")
+    return (host, int(pid)) if host and pid.isdigit() else None
+
+
+def process_is_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this machine (signal 0 probes, sends nothing)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def is_abandoned(path: Path, *, now: float | None = None) -> bool:
+    """A staged `.partial` file whose writer is gone: of a dead pid on this host, or of
+    another host (whose pids cannot be checked) once older than `STALE_PARTIAL_S`."""
+    writer = _writer_of(path)
+    if writer is None:
+        return False
+    host, pid = writer
+    if host == _host():
+        return not process_is_alive(pid)
+    try:
+        age_s = (now or time.time()) - path.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    return age_s > STALE_PARTIAL_S
+
+
+def sweep_partial_files(directory: Path, *, depth: int = 0, legacy: bool = False) -> list[Path]:
+    """Delete the abandoned staged files (`is_abandoned`) in `directory` and, with `depth`,
+    in its sub-folders that many levels down; with `legacy`, also every `.tmp-*` file (what
+    earlier versions of the lake left; only the lake may be swept so: the LLM cache still
+    names its own temporary files so). Returns what was deleted."""
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(directory))
+    except (FileNotFoundError, NotADirectoryError):
+        return removed
+    for entry in entries:
+        path = Path(entry.path)
+        if entry.is_dir(follow_symlinks=False):
+            if depth > 0:
+                removed += sweep_partial_files(path, depth=depth - 1, legacy=legacy)
+        elif (legacy and entry.name.startswith(LEGACY_TEMP_PREFIX)) or (
+            entry.name.endswith(PARTIAL_SUFFIX) and is_abandoned(path)
+        ):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 class Lake:
@@ -41,8 +129,30 @@ class Lake:
         return path
 
     def glob(self, table: str) -> str:
-        """A glob over every partition of a table (one level of partition folders)."""
-        return str(self.table_dir(table) / "*" / "*.parquet")
+        """A glob over every committed partition of a table (one level of partition folders):
+        only the name a rename gives, so nothing being written can match."""
+        return str(self.table_dir(table) / "*" / PART_FILE)
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.root / STAGING_DIR
+
+    def _staged(self, table: str, partition_folder: str) -> Path:
+        self.staging_dir.mkdir(parents=True, exist_ok=True)
+        return staged_path(self.staging_dir, f"{table}.{partition_folder}.{PART_FILE}")
+
+    def sweep(self) -> list[Path]:
+        """Delete what killed writers left: staged files and the temporary files of earlier
+        versions inside table and partition folders (text files too: pointers, fingerprints).
+        Safe while other processes write: a live writer's files are kept."""
+        removed = sweep_partial_files(self.staging_dir)
+        try:
+            tables = [entry.path for entry in os.scandir(self.root) if entry.is_dir() and entry.name != STAGING_DIR]
+        except FileNotFoundError:
+            return removed
+        for table_dir in tables:
+            removed += sweep_partial_files(Path(table_dir), depth=1, legacy=True)
+        return removed
 
     def write_partition(
         self,
@@ -69,7 +179,7 @@ class Lake:
         target_dir = self.partition_dir(table, partition)
         target_dir.mkdir(parents=True, exist_ok=True)
         target = target_dir / PART_FILE
-        _atomic_write_parquet(data, target)
+        _atomic_write_parquet(data, target, self._staged(table, target_dir.name))
         return target
 
     @contextmanager
@@ -79,10 +189,10 @@ class Lake:
         """Replace one partition with data written in pieces (`writer.write(table_or_batch)`),
         so a day larger than memory never has to be held at once.
 
-        Same atomicity as `write_partition`: the pieces go to a temporary file in the
-        partition's folder, renamed over the partition when the block exits normally and
-        deleted if it raises. An empty block writes an empty partition. The partition values
-        are appended as string columns, as in `write_partition`.
+        Same atomicity as `write_partition`: the pieces go to a staged file, renamed over the
+        partition when the block exits normally and deleted if it raises. An empty block
+        writes an empty partition. The partition values are appended as string columns, as in
+        `write_partition`.
         """
         extra = [key for key in partition if key not in schema.names]
         stored = schema
@@ -92,16 +202,15 @@ class Lake:
         target_dir = self.partition_dir(table, partition)
         target_dir.mkdir(parents=True, exist_ok=True)
         target = target_dir / PART_FILE
-        fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=target_dir)
-        os.close(fd)
-        writer = PartitionWriter(tmp_name, target, schema, stored, {key: partition[key] for key in extra})
+        staged = self._staged(table, target_dir.name)
+        writer = PartitionWriter(str(staged), target, schema, stored, {key: partition[key] for key in extra})
         try:
             yield writer
             writer.close()
-            os.replace(tmp_name, target)
+            _commit(staged, target)
         except BaseException:
             writer.close()
-            Path(tmp_name).unlink(missing_ok=True)
+            staged.unlink(missing_ok=True)
             raise
 
     def read_partition(self, table: str, partition: dict[str, str]) -> pa.Table | None:
@@ -134,7 +243,7 @@ class Lake:
         if path.exists() and pq.read_schema(path).equals(schema, check_metadata=False):
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write_parquet(schema.empty_table(), path)
+        _atomic_write_parquet(schema.empty_table(), path, self._staged(table, SCHEMA_PARTITION))
 
     def ensure_table(self, table: str, schema: pa.Schema, partition_keys: Iterable[str]) -> None:
         """Create a table's schema file before any partition exists (dbt sources need it)."""
@@ -172,21 +281,45 @@ class PartitionWriter:
             self._writer = None
 
 
-def _atomic_write_parquet(data: pa.Table, target: Path) -> None:
-    fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=target.parent)
-    os.close(fd)
+def _commit(staged: Path, target: Path) -> None:
+    """Rename a finished staged file over its target. A table folder on another filesystem
+    than the staging folder (a symlinked table) gets a second staged copy beside the target
+    first: a rename never crosses filesystems, and the copy's name is as invisible."""
     try:
-        pq.write_table(data, tmp_name, compression="zstd")
-        os.replace(tmp_name, target)
+        os.replace(staged, target)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        local = staged_path(target.parent, target.name)
+        try:
+            with staged.open("rb") as source, local.open("wb") as copy:
+                while chunk := source.read(1 << 20):
+                    copy.write(chunk)
+            os.replace(local, target)
+        finally:
+            local.unlink(missing_ok=True)
+            staged.unlink(missing_ok=True)
+
+
+def _atomic_write_parquet(data: pa.Table, target: Path, staged: Path) -> None:
+    try:
+        pq.write_table(data, staged, compression="zstd")
+        _commit(staged, target)
     except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
+        staged.unlink(missing_ok=True)
         raise
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write a small text file (report, pointer) by rename, so readers never see half."""
+    """Write a small text file (report, pointer) by rename, so readers never see half. The
+    file being written is `.<name>.<host>-<pid>.<random>.partial` beside it: no reader's
+    pattern matches that, and `sweep_partial_files` deletes it if its writer died."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp_name, path)
+    staged = staged_path(path.parent, path.name)
+    try:
+        with staged.open("w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(staged, path)
+    except BaseException:
+        staged.unlink(missing_ok=True)
+        raise

@@ -58,6 +58,11 @@ class AssayHome:
         return self.root / "reports"
 
     @property
+    def dbt_artifacts(self) -> Path:
+        """dbt's target files and logs, one folder per invocation."""
+        return self.root / "dbt"
+
+    @property
     def judge_cache(self) -> Path:
         return self.root / "cache" / "llm"
 
@@ -81,6 +86,16 @@ telemetry:
 # machine: off.
 nux:
   enabled: false
+# Runs on this machine, one worker process each; the launcher lets run monitoring (below) see
+# a worker that died (killed, out of memory) and mark its run failed.
+run_launcher:
+  module: orchestration.runner
+  class: LocalRunLauncher
+run_monitoring:
+  enabled: true
+  poll_interval_seconds: 30
+  # A run that ended (or was marked failed above) gives its concurrency-pool slots back.
+  free_slots_after_run_end_seconds: 30
 concurrency:
   runs:
     max_concurrent_runs: 4

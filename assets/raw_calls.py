@@ -610,9 +610,6 @@ CHECKED_COLUMNS = [
 DataFrame small (all columns of a million calls are several GB in pandas)."""
 
 
-SPAN_REDACTED_FIELDS = ("input", "output", "attributes", "error_message")
-
-
 def _write_the_rest(lake: Lake, day_key: str, ingested: IngestedDay, calls_path: Path) -> Path:
     """The day's rejected_calls partition, then its landing fingerprint."""
     rejected_path = lake.write_partition(
@@ -672,7 +669,7 @@ def materialise_day(
 
     def span_sink(rows: list[dict[str, Any]]) -> None:
         if redactor is not None:
-            redacted.update(redactor.rows(rows, SPAN_REDACTED_FIELDS))
+            redacted.update(redactor.spans(rows))
         span_writer.write(rows_to_table(rows, SPAN_ARROW_SCHEMA, SPAN_JSON_COLUMNS))
 
     partition = {"day": day_key}
@@ -685,7 +682,7 @@ def materialise_day(
             span_sink=span_sink, bounds=bounds,
         )
     if redactor is not None:
-        redacted.update(redactor.rows(ingested.rejected, ("raw", "reason")))
+        redacted.update(redactor.rejected(ingested.rejected))
     rejected_path = _write_the_rest(lake, day_key, ingested, writer.path)
     return MaterialisedDay(ingested, writer.rows, writer.path, rejected_path, cost_sources, redacted)
 

@@ -30,7 +30,11 @@ class AssayResource(ConfigurableResource):
 
     @cached_property
     def lake(self) -> Lake:
-        return Lake(self.home.lake)
+        lake = Lake(self.home.lake)
+        # Once per process: a run launched by the daemon starts clean of what killed writers
+        # left (readers never see those files; this keeps them from piling up).
+        lake.sweep()
+        return lake
 
     def llm_engine(self, log=None, *, budget_usd: float | None = None) -> LLMEngine:
         """The engine of one run: the judge section's limits, `pricing:` for costs the price

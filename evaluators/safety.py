@@ -264,16 +264,20 @@ _KEY_FORMATS = re.compile(
     r"(?:-----END [A-Z0-9 ]{0,20}PRIVATE KEY(?: BLOCK)?-----)?)"
 )
 _PEM_LINES = re.compile(r"-----[A-Z0-9 ]+-----|\s")
+# A quote around a name or value may be escaped, any number of times: JSON kept inside a JSON
+# string (tool-call arguments, a logged request body) writes `{\"api_key\": \"...\"}`.
+_QUOTE = r"(?:\\*[\"'])?"
 _AWS_SECRET = re.compile(
-    r"(?i)aws_?secret(?:_?access)?_?key[\"']?\s*[:=]\s*[\"']?(?P<value>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"
+    r"(?i)aws_?secret(?:_?access)?_?key" + _QUOTE + r"\s*[:=]\s*" + _QUOTE
+    + r"(?P<value>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"
 )
 # `OPENAI_API_KEY=...`, `"client_secret": "..."`: a key-like name (with any prefix words),
 # then a value; only a value that looks generated counts (`_looks_random`).
 _KEY_ASSIGNMENT = re.compile(
     r"(?i)(?<![A-Za-z0-9])(?:[A-Za-z0-9]+[_-])*(?:api[_-]?key|apikey|x-api-key|secret[_-]?key"
     r"|client[_-]?secret|access[_-]?token|auth[_-]?token|api[_-]?token|private[_-]?key|secret"
-    r"|token)(?![A-Za-z0-9])[\"']?\s*[:=]\s*[\"']?"
-    r"(?P<value>[A-Za-z0-9_\-./+=]{16,})"
+    r"|token)(?![A-Za-z0-9])" + _QUOTE + r"\s*[:=]\s*" + _QUOTE
+    + r"(?P<value>[A-Za-z0-9_\-./+=]{16,})"
 )
 
 
@@ -433,7 +437,16 @@ _CANDIDATE_RE2 = {
 }
 
 
-_NARROW_CANDIDATE_RE2 = _CANDIDATE_RE2 | dict.fromkeys(("PHONE", "CREDIT_CARD", "US_SSN"), _PHONE_NARROW_RE2)
+# API_KEY, narrow: a key-like name only followed by what _KEY_ASSIGNMENT / _AWS_SECRET need
+# after it (a separator, then 16 value characters), and the PEM header's "PRIVATE KEY". Every
+# request's `params` says `"max_tokens"`: the broad form sends each to the detectors.
+_API_KEY_NARROW_RE2 = (
+    r"(?i:key|secret|token)" + _QUOTE + r"\s*[:=]\s*" + _QUOTE + r"[A-Za-z0-9_\-./+=]{16}"
+    r"|PRIVATE KEY|sk-|AKIA|ASIA|ABIA|ACCA|xox|AIza|gh[pousr]_|github_pat_|eyJ|_live_|_test_"
+)
+_NARROW_CANDIDATE_RE2 = _CANDIDATE_RE2 | dict.fromkeys(("PHONE", "CREDIT_CARD", "US_SSN"), _PHONE_NARROW_RE2) | {
+    "API_KEY": _API_KEY_NARROW_RE2
+}
 
 
 def pii_candidate_re2(entities: Iterable[str] | None = None, *, narrow: bool = False) -> str:

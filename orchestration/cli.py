@@ -60,45 +60,57 @@ class Runner:
         from dagster import DagsterInstance
 
         from orchestration.definitions import build_definitions
+        from orchestration.runner import SignalStop, start_clean
 
         # Built now, not at import, so ASSAY_HOME / ASSAY_CONFIG as set for this run apply.
         self.defs = build_definitions()
         self.instance = DagsterInstance.get()
         configure_pools(self.instance)
+        self.pool_wait_timeout_s = _load_config().runner.pool_wait_timeout_s
+        self.signals = SignalStop(self.instance)
+        for note in start_clean(self.instance):  # what a killed run left: dead runs, slots, files
+            _say(f"  {note}")
 
     def run(
         self, job_name: str, *, partition_key: str | None = None, label: str = "", tags: dict[str, str] | None = None
     ) -> None:
         import contextlib
 
+        from dagster._core.utils import make_new_run_id
+
         from assay.runtime import AssayHome
+        from orchestration.runner import PoolWaiter, runner_tags
 
         started = time.perf_counter()
         job = self.defs.resolve_job_def(job_name)
         log_path = AssayHome.from_env().root / "logs" / f"{job_name}{'-' + partition_key if partition_key else ''}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        with log_path.open("w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        run_id = make_new_run_id()
+        where = f"{job_name}{f' [{partition_key}]' if partition_key else ''}"
+        terminal = sys.stderr  # the pool waiter speaks to the user; the run's own output goes to its log
+        waiter = PoolWaiter(self.instance, timeout_s=self.pool_wait_timeout_s,
+                            say=lambda message: print(message, file=terminal, flush=True),
+                            stop_requested=self.signals.requested)
+        with (log_path.open("w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log),
+              self.signals.running(run_id), waiter):
             result = job.execute_in_process(
                 instance=self.instance, partition_key=partition_key, run_config=self.FILE_LOGS, raise_on_error=False,
-                tags=tags
+                run_id=run_id, tags={**runner_tags(), **(tags or {})},
             )
+        self.signals.finish(run_id, where)
         seconds = time.perf_counter() - started
-        if not result.success:
+        if waiter.gave_up or not result.success:
             from assets.run_failures import first_step_failure
 
-            step, cause, trace = first_step_failure(result.all_events)
+            step, cause, trace = ("pool wait", waiter.gave_up, "") if waiter.gave_up else \
+                first_step_failure(result.all_events)
             if job_name == "daily_job":
                 from orchestration.alert_sensors import send_run_failure_alert
 
                 send_run_failure_alert(
-                    AssayHome.from_env(), job_name=job_name, run_id=result.run_id, partition_key=partition_key,
-                    error=cause,
+                    AssayHome.from_env(), job_name=job_name, run_id=run_id, partition_key=partition_key, error=cause,
                 )
-            where = f" [{partition_key}]" if partition_key else ""
-            raise JobFailed(
-                f"{job_name}{where} failed at {step}: {cause} (run {result.run_id[:8]}; full log: {log_path})",
-                trace,
-            )
+            raise JobFailed(f"{where} failed at {step}: {cause} (run {run_id[:8]}; full log: {log_path})", trace)
         _say(f"  ok  {job_name:<14} {label or partition_key or '':<22} {seconds:5.1f}s  run {result.run_id[:8]}")
 
     def run_days(self, days: list[str]) -> None:
@@ -407,8 +419,11 @@ def cmd_demo(args: argparse.Namespace) -> None:
 def print_detection(home, days: list[str]) -> None:
     """The demo's injected failures against what the evaluators flagged (precision/recall)."""
     from assay.demo.detection import demo_truth, detection_quality, format_detection
+    from assay.demo.generator import truth_path
     from assay.lake import Lake
 
+    if not all(truth_path(home.root, date.fromisoformat(day)).exists() for day in days):
+        return  # not (only) the demo generator's traffic: there is no ground truth to compare with
     lake = Lake(home.lake)
     sampled, failures = lake.read_table("sampled_calls"), lake.read_table("failures")
     if sampled is None or failures is None:
@@ -955,6 +970,9 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         _say("assay: output closed early (broken pipe): the rest of the output was not written")
         return 1
+    except KeyboardInterrupt as exc:  # orchestration.runner.Interrupted says which signal and run
+        _say(f"assay: {str(exc) or 'interrupted'}")
+        return getattr(exc, "exit_status", 130)
     except GateRefused as exc:
         _say(f"assay gate: {exc}")
         return exc.status

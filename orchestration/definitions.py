@@ -52,7 +52,10 @@ def build_definitions() -> dg.Definitions:
         sensors=[*ALL_SENSORS, *ALERT_SENSORS],
         resources={
             "assay": AssayResource(home_dir=str(AssayHome.from_env().root), config_file=str(config_path())),
-            "dbt": OfflineDbtCliResource(project_dir=warehouse_project, dbt_executable=dbt_executable()),
+            "dbt": OfflineDbtCliResource(
+                project_dir=warehouse_project, dbt_executable=dbt_executable(),
+                artifacts_dir=str(AssayHome.from_env().dbt_artifacts),
+            ),
         },
     )
 

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import shutil
+import uuid
+from collections.abc import Sequence
 from functools import cached_property
 from importlib.metadata import version as installed_version
+from pathlib import Path
+from typing import Any
 
 from dagster_dbt import DbtCliResource
 from packaging.version import Version
 
 from assets.warehouse_project import dbt_executable
+
+KEPT_DBT_INVOCATIONS = 20
+"""dbt invocation folders (target files and logs) kept under ASSAY_HOME/dbt; older ones go."""
+
 
 __all__ = ["OfflineDbtCliResource", "dbt_executable"]
 
@@ -22,6 +31,33 @@ class OfflineDbtCliResource(DbtCliResource):
     one installed beside this Python, so its version is read from the package metadata.
     """
 
+    artifacts_dir: str | None = None
+    """Where each dbt invocation writes its target files (compiled SQL, run results, its
+    manifest) and its logs: a fresh folder per invocation under ASSAY_HOME/dbt, not inside the
+    checkout, so two homes never share them and a read-only install works. dagster-dbt would
+    put them under dbt_project/target/ (and never remove them). The manifest Dagster loads is
+    built into dbt_project/target/ by `make`, as before."""
+
     @cached_property
     def _cli_version(self) -> Version:
         return Version(installed_version("dbt-core"))
+
+    def cli(self, args: Sequence[str], *, target_path: Path | None = None, **kwargs: Any):
+        if target_path is None and self.artifacts_dir:
+            target_path = invocation_dir(Path(self.artifacts_dir), kwargs.get("context"))
+        return super().cli(args, target_path=target_path, **kwargs)
+
+
+def invocation_dir(artifacts_dir: Path, context: Any = None) -> Path:
+    """A fresh folder for one dbt invocation's target files and logs (`<op>-<run>-<random>`,
+    as dagster-dbt names them), after removing all but the newest `KEPT_DBT_INVOCATIONS`
+    earlier ones. dbt runs one at a time per home (the warehouse pool), so none of those is
+    in use."""
+    artifacts_dir.mkdir(parents=True, exist_ok=True)
+    earlier = sorted((p for p in artifacts_dir.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    for old in earlier[: max(0, len(earlier) - KEPT_DBT_INVOCATIONS + 1)]:
+        shutil.rmtree(old, ignore_errors=True)
+    name = uuid.uuid4().hex[:7]
+    if context is not None:
+        name = f"{context.op_execution_context.op.name}-{context.run.run_id[:7]}-{name}"
+    return artifacts_dir / name

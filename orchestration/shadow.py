@@ -94,11 +94,12 @@ def run_partition(candidate_id: str, day: str) -> dict[str, Any]:
     runner = _runner()
     started = time.perf_counter()
     job = runner.defs.resolve_job_def(SHADOW_JOB)
-    with contextlib.redirect_stdout(io.StringIO()):
+    # Dagster's and dbt's own lines stay off the terminal: the progress line says how it went.
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         result = job.execute_in_process(
             instance=runner.instance,
             partition_key=MultiPartitionKey({"candidate": candidate_id, "day": day}),
-            run_config=runner.QUIET_LOGS,
+            run_config=runner.FILE_LOGS,
             raise_on_error=False,
         )
     summary: dict[str, Any] = {"day": day, "ok": result.success, "run_id": result.run_id, "seconds": time.perf_counter() - started}
@@ -114,8 +115,11 @@ def run_partition(candidate_id: str, day: str) -> dict[str, Any]:
                 summary["judge_calls_paid"] = metadata.get("judge_attempts", 0)
                 summary["pass_rate"] = metadata.get("pass_rate")
                 summary["production_pass_rate"] = metadata.get("production_pass_rate")
-        elif event.is_step_failure and event.step_failure_data.error:
-            summary["error"] = event.step_failure_data.error.message.strip().splitlines()[0]
+    if not result.success:
+        from assets.run_failures import first_step_failure
+
+        step, cause, _ = first_step_failure(result.all_events)
+        summary["error"] = f"{step}: {cause}"
     return summary
 
 

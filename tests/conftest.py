@@ -42,7 +42,8 @@ _load_partitions_from_a_fixed_start()
 def dbt_manifest() -> Path:
     """`make test` builds the manifest first; this covers a bare `pytest` run (missing, or
     older than a dbt model, test or project file)."""
-    sources = [p for p in (ROOT / "dbt_project").rglob("*") if p.is_file() and "target" not in p.parts]
+    # Not target/ nor logs/: `dbt parse` appends to logs/dbt.log after writing the manifest.
+    sources = [p for p in (ROOT / "dbt_project").rglob("*") if p.is_file() and not {"target", "logs"} & set(p.parts)]
     if not MANIFEST.exists() or max(p.stat().st_mtime for p in sources) > MANIFEST.stat().st_mtime:
         bin_dir = Path(sys.executable).parent
         env = os.environ | {"PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}

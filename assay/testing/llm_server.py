@@ -96,6 +96,11 @@ class ServerStats:
     max_in_flight: int = 0
     embedding_requests: int = 0
     """Every embeddings request received (not counted in `requests`, which are chats)."""
+    answered_per_request: Counter = field(default_factory=Counter)
+    """(model, sha256 of the messages) -> 200 replies: as `answered_per_prompt`, but two models
+    asked the same messages are two requests."""
+    held: int = 0
+    """Requests waiting now behind a `hold` (see `LLMTestServer.hold`)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -107,6 +112,7 @@ class ServerStats:
             "output_tokens": self.output_tokens,
             "max_in_flight": self.max_in_flight,
             "embedding_requests": self.embedding_requests,
+            "held": self.held,
         }
 
 
@@ -148,6 +154,23 @@ class _App:
         self._seen: Counter = Counter()
         self._scripted_seen: Counter = Counter()
         self._in_flight = 0
+        self.hold_model: str | None = None
+        self.hold_passes = 0
+        self._released: asyncio.Event | None = None
+
+    async def _was_held(self, model: str) -> bool:
+        """Wait here while a hold applies to this request; True if it was held."""
+        if self._released is None or model != self.hold_model:
+            return False
+        if self.hold_passes > 0:
+            self.hold_passes -= 1
+            return False
+        self.stats.held += 1
+        try:
+            await self._released.wait()
+        finally:
+            self.stats.held -= 1
+        return True
 
     def _draw(self, prompt_key: str) -> str:
         n = self._seen[prompt_key]
@@ -180,6 +203,11 @@ class _App:
         self._in_flight += 1
         self.stats.max_in_flight = max(self.stats.max_in_flight, self._in_flight)
         try:
+            if await self._was_held(str(body.get("model", ""))):
+                # Released: its client is normally gone (the test killed it), so no answer is
+                # counted as given.
+                return web.json_response({"error": {"message": "released unanswered (test server)",
+                                                    "type": "server_error"}}, status=503)
             outcome = self._draw(prompt_key)
             if outcome == "junk" and REPAIR_MARKER in prompt_text:
                 outcome = "ok"
@@ -210,6 +238,7 @@ class _App:
             self.stats.input_tokens += input_tokens
             self.stats.output_tokens += output_tokens
             self.stats.answered_per_prompt[prompt_key] += 1
+            self.stats.answered_per_request[(str(body.get("model", "")), prompt_key)] += 1
             return web.json_response(
                 {
                     "id": f"chatcmpl-{prompt_key[:24]}",
@@ -374,6 +403,29 @@ class LLMTestServer:
         if not started.wait(10):
             raise RuntimeError("test LLM server did not start within 10 s")
         return self
+
+    def hold(self, model: str, *, after: int = 0) -> None:
+        """Answer `after` more requests for `model` (the name in the request body: `judge` for
+        `openai/judge`), then keep every later one waiting, unanswered, until `release()`:
+        a test can kill a run at a known point of its LLM calls. In this process only."""
+        assert self._app is not None and self._loop is not None, "hold() needs the in-process server"
+
+        def arm() -> None:
+            self._app.hold_model, self._app.hold_passes = model, after
+            self._app._released = asyncio.Event()
+
+        self._loop.call_soon_threadsafe(arm)
+
+    def release(self) -> None:
+        """End what a `hold` kept waiting (503, not counted as answered) and hold nothing more."""
+        assert self._app is not None and self._loop is not None
+
+        def free() -> None:
+            if self._app._released is not None:
+                self._app._released.set()
+            self._app.hold_model, self._app._released = None, None
+
+        self._loop.call_soon_threadsafe(free)
 
     @property
     def stats(self) -> dict[str, Any]:

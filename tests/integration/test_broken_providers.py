@@ -271,7 +271,9 @@ def test_a_candidate_with_no_outputs_gets_its_own_decision_naming_why(world):
     assert set(world["failed_jobs"]) == {"vanished"}
     decision = world["decisions"]["vanished"]
     assert decision["verdict"] == "insufficient_evidence"
-    assert "gone.jsonl is missing" in decision["reasons"][0]
+    # Dagster's record of the failed replay run names the cause.
+    assert "candidate_job run " in decision["reasons"][0]
+    assert "gone.jsonl: recorded-outputs file not found" in decision["reasons"][0]
     assert world["gates"]["vanished"].returncode == 3
 
 

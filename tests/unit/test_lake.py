@@ -4,6 +4,7 @@ zero-row schema file that readers skip."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -12,6 +13,8 @@ import pytest
 import assay.lake as lake_module
 from assay.contracts._arrow import UTC_TIMESTAMP, rows_to_table
 from assay.lake import PART_FILE, SCHEMA_PARTITION, Lake
+
+ROOT = Path(__file__).resolve().parents[2]
 
 SCHEMA = pa.schema(
     [
@@ -42,7 +45,7 @@ def _write(lake: Lake, rows: list[dict], day: str = "2026-11-21"):
 
 
 def _temp_files(lake: Lake) -> list[str]:
-    return sorted(str(p) for p in lake.root.rglob("*") if p.name.startswith(".tmp-"))
+    return sorted(str(p) for p in lake.root.rglob("*") if p.name.startswith(".tmp-") or p.name.endswith(".partial"))
 
 
 def test_write_then_replace_a_partition(tmp_path):
@@ -96,7 +99,7 @@ def test_schema_file_has_zero_rows_and_the_partition_column(tmp_path):
     assert table.num_rows == 0
     assert table.schema.names == [*SCHEMA.names, "day"]
     # The lake glob covers it, so a DuckDB read over the glob never matches nothing.
-    assert lake.glob("calls") == str(tmp_path / "calls" / "*" / "*.parquet")
+    assert lake.glob("calls") == str(tmp_path / "calls" / "*" / PART_FILE)
 
 
 def test_ensure_table_before_any_partition(tmp_path):
@@ -204,3 +207,94 @@ def test_partition_writer_streams_pieces_and_replaces_on_success(tmp_path):
         pass
     empty = lake.read_partition("calls", {"day": "2026-11-22"})
     assert empty.num_rows == 0 and empty.column_names == [*SCHEMA.names, "day"]
+
+
+# --- a writer killed mid-write (issue 23) ---------------------------------------------------
+
+KILLED_WRITER = """
+import os, signal, sys
+from datetime import UTC, datetime
+import pyarrow as pa
+from assay.contracts._arrow import UTC_TIMESTAMP, rows_to_table
+from assay.lake import Lake
+schema = pa.schema([("call_id", pa.string()), ("ts", UTC_TIMESTAMP), ("latency_ms", pa.float64()), ("messages", pa.string())])
+rows = [{"call_id": f"new-{i}", "ts": datetime(2026, 11, 21, tzinfo=UTC), "latency_ms": 1.0, "messages": "[]"} for i in range(50)]
+with Lake(sys.argv[1]).partition_writer("calls", partition={"day": "2026-11-21"}, schema=schema) as writer:
+    writer.write(rows_to_table(rows, schema, frozenset()))
+    os.kill(os.getpid(), signal.SIGKILL)  # mid-write: the staged file has no footer yet
+"""
+
+
+def _dbt_source_sql(lake: Lake, table: str) -> str:
+    """The dbt source's `external_location` for `table`, as dbt renders it for this lake."""
+    import yaml
+
+    sources = yaml.safe_load((ROOT / "dbt_project" / "models" / "staging" / "_sources.yml").read_text())
+    location = sources["sources"][0]["meta"]["external_location"]
+    return location.replace("{{ env_var('ASSAY_HOME', '../.assay') }}/lake", str(lake.root)).replace("{name}", table)
+
+
+def _every_reader_sees(lake: Lake) -> list[list[str]]:
+    import duckdb
+
+    return [
+        sorted(lake.read_table("calls").column("call_id").to_pylist()),
+        sorted(r[0] for r in duckdb.sql(f"select call_id from read_parquet('{lake.glob('calls')}')").fetchall()),
+        sorted(r[0] for r in duckdb.sql(f"select call_id from {_dbt_source_sql(lake, 'calls')}").fetchall()),
+    ]
+
+
+def test_a_killed_writer_leaves_nothing_a_reader_sees_and_the_next_start_sweeps_it(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    lake = Lake(tmp_path / "lake")
+    _write(lake, _rows("old", 3))
+    done = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(lake.root)], cwd=ROOT, capture_output=True)
+    assert done.returncode == -signal.SIGKILL, done.stderr.decode()
+    (leftover,) = _temp_files(lake)  # the killed writer's staged file, outside every table folder
+    assert leftover.startswith(str(lake.staging_dir)) and leftover.endswith(".partial")
+    with pytest.raises(pa.ArrowInvalid):
+        pq.read_table(leftover)  # it really is half a Parquet file
+
+    assert _every_reader_sees(lake) == [["old-0", "old-1", "old-2"]] * 3
+
+    assert [str(p) for p in lake.sweep()] == [leftover]
+    assert _temp_files(lake) == []
+
+
+def test_sweep_keeps_the_files_of_a_live_writer_and_removes_earlier_versions_temp_files(tmp_path):
+    from assay.lake import staged_path
+
+    lake = Lake(tmp_path / "lake")
+    _write(lake, _rows("old", 2))
+    partition = lake.partition_dir("calls", {"day": "2026-11-21"})
+    # An earlier version's leftover inside the partition folder: 4 bytes, no footer.
+    legacy = partition / ".tmp-k2j3h4.parquet"
+    legacy.write_bytes(b"PAR1")
+    mine = staged_path(lake.staging_dir, "calls.day=2026-11-21.part.parquet")  # this live process's
+    mine.write_bytes(b"PAR1")
+    pointer_leftover = staged_path(partition, "_landing.json")
+    pointer_leftover.write_text("{")
+
+    assert _every_reader_sees(lake) == [["old-0", "old-1"]] * 3
+    assert lake.sweep() == [legacy]
+    assert mine.exists() and pointer_leftover.exists()  # their writer (this test) is alive
+
+
+def test_staged_files_of_a_dead_pid_are_abandoned_and_other_hosts_only_when_stale(tmp_path):
+    import os
+    import time
+
+    from assay.lake import STALE_PARTIAL_S, is_abandoned, staged_path, sweep_partial_files
+
+    dead = 2**22 + 12345  # above Linux's default pid_max: no such process
+    mine = staged_path(tmp_path, "report.md")
+    ours_dead = tmp_path / mine.name.replace(f"-{os.getpid()}.", f"-{dead}.")
+    other_host = tmp_path / f".report.md.elsewhere-{dead}.0a1b2c3d.partial"
+    for path in (mine, ours_dead, other_host):
+        path.write_text("half")
+    assert [is_abandoned(p) for p in (mine, ours_dead, other_host)] == [False, True, False]
+    assert is_abandoned(other_host, now=time.time() + STALE_PARTIAL_S + 60)
+    assert sweep_partial_files(tmp_path) == [ours_dead]

@@ -3,6 +3,8 @@
 import subprocess
 from importlib.metadata import version
 
+import pytest
+
 from orchestration.resources import OfflineDbtCliResource, dbt_executable
 
 
@@ -39,3 +41,35 @@ def test_dagster_dev_parses_the_project_without_asking_pypi(tmp_path, dbt_manife
     assert any("parse" in args for args in commands), commands
     assert [args for args in commands if "--version" in args] == []
     assert [e for e in events if leaves_the_machine(e)] == []
+
+
+@pytest.mark.integration
+def test_dbt_writes_its_target_files_and_logs_under_assay_home_not_the_checkout(tmp_path, monkeypatch, dbt_manifest):
+    """Issue 23, item 4: two homes never share dbt's files, and a read-only checkout works."""
+    project_dir = dbt_manifest.parent.parent
+    monkeypatch.setenv("ASSAY_HOME", str(tmp_path))
+    before = {p: p.stat().st_mtime_ns for p in project_dir.rglob("*")}
+    resource = OfflineDbtCliResource(
+        project_dir=str(project_dir), dbt_executable=dbt_executable(), artifacts_dir=str(tmp_path / "dbt")
+    )
+    resource.cli(["parse"], raise_on_error=True).wait()
+    (folder,) = (tmp_path / "dbt").iterdir()  # the invocation's own folder
+    assert (folder / "manifest.json").is_file() and (folder / "dbt.log").is_file()
+    after = {p: p.stat().st_mtime_ns for p in project_dir.rglob("*")}
+    assert after == before  # nothing written, created or touched in the checkout
+
+
+def test_old_dbt_invocation_folders_are_pruned(tmp_path):
+    import os
+
+    from orchestration.resources import KEPT_DBT_INVOCATIONS, invocation_dir
+
+    for i in range(KEPT_DBT_INVOCATIONS + 5):
+        folder = tmp_path / f"slo_marts-{i:04d}"
+        folder.mkdir()
+        os.utime(folder, (1_000_000 + i, 1_000_000 + i))
+    fresh = invocation_dir(tmp_path)
+    fresh.mkdir()
+    kept = sorted(p.name for p in tmp_path.iterdir())
+    assert len(kept) == KEPT_DBT_INVOCATIONS and fresh.name in kept
+    assert "slo_marts-0005" not in kept and f"slo_marts-{KEPT_DBT_INVOCATIONS + 4:04d}" in kept

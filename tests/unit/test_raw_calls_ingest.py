@@ -335,7 +335,7 @@ def test_streaming_writes_what_the_same_transforms_give_on_the_whole_day(tmp_pat
     expected, sources = fill_missing_costs(ingested.calls, {})
     redactor = Redactor.from_config(RedactionConfig())
     expected, found = redactor.calls(expected)
-    found.update(redactor.rows(ingested.rejected, ("raw", "reason")))
+    found.update(redactor.rejected(ingested.rejected))
     assert found == done.redacted and sources == done.cost_sources
     written = streamed.read_partition("raw_calls", {"day": DAY.isoformat()})
     assert written.drop_columns(["day"]).equals(expected.combine_chunks())

@@ -7,6 +7,7 @@ import dagster as dg
 
 from assets.run_failures import first_step_failure
 from orchestration.cli import JobFailed, Runner
+from orchestration.runner import SignalStop
 
 
 @dg.asset
@@ -41,6 +42,8 @@ def test_runner_raises_one_line_with_run_id_and_log(tmp_path, monkeypatch, capsy
     runner = Runner.__new__(Runner)  # without the project's definitions: only the run/report path
     runner.defs = dg.Definitions(assets=[reads_a_file, downstream], jobs=[job])
     runner.instance = dg.DagsterInstance.ephemeral()
+    runner.pool_wait_timeout_s = 5.0
+    runner.signals = SignalStop(runner.instance)
     try:
         runner.run("broken_job")
     except JobFailed as exc:
