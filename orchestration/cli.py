@@ -149,15 +149,16 @@ def run_loop(days: list[str]) -> list[tuple[str, JobFailed]]:
     # The SLO marts rebuild only the days this run scored (incremental by day).
     runner.run("curate_job", label="dataset + SLO marts", tags={DAYS_TAG: ",".join(days)} if days else None)
     ids = [c.candidate_id for c in config.candidates]
-    runner.register_candidates(ids)
     failed: list[tuple[str, JobFailed]] = []
-    for cid in ids:
-        try:
-            runner.run("candidate_job", partition_key=cid)
-        except JobFailed as exc:
-            _say(f"  FAIL candidate_job  {cid}: {exc}")
-            failed.append((cid, exc))
-    runner.run("decide_job", label="marts + decisions")
+    if ids:  # without candidates the loop monitors only: scores and SLO marts, nothing to decide
+        runner.register_candidates(ids)
+        for cid in ids:
+            try:
+                runner.run("candidate_job", partition_key=cid)
+            except JobFailed as exc:
+                _say(f"  FAIL candidate_job  {cid}: {exc}")
+                failed.append((cid, exc))
+        runner.run("decide_job", label="marts + decisions")
     from assay.runtime import AssayHome
     from orchestration.alert_sensors import send_loop_alerts
 
@@ -203,6 +204,28 @@ def decision_record(row: dict, metrics: list[dict] | None = None) -> dict:
         "decided_at": row["decided_at"],
         "reports": reports or {"markdown": None, "html": None, "json": None, "junit": None},
     }
+
+
+def print_monitoring(days: list[str]) -> None:
+    """What a run without candidates produced: per day, the calls ingested, the records
+    quarantined, the scores and the failing ones (the SLO marts hold the rest)."""
+    from assay.lake import Lake
+    from assay.runtime import AssayHome
+
+    lake = Lake(AssayHome.from_env().lake)
+
+    def rows(table: str, day: str, failing_only: bool = False) -> int:
+        data = lake.read_partition(table, {"day": day})
+        if data is None:
+            return 0
+        return data.column("passed").to_pylist().count(False) if failing_only else data.num_rows
+
+    print("\nNo candidates in the config: the logs are scored and the SLO marts built; nothing to "
+          "decide (add `candidates:`, one with `is_baseline: true`, to compare models).\n")
+    print(f"  {'day':<10}  {'calls':>7}  {'rejected':>8}  {'scores':>7}  {'failing':>7}")
+    for day in days:
+        print(f"  {day:<10}  {rows('raw_calls', day):>7}  {rows('rejected_calls', day):>8}  "
+              f"{rows('call_scores', day):>7}  {rows('call_scores', day, failing_only=True):>7}")
 
 
 def print_decisions(rows: list[dict], *, as_json: bool = False) -> None:
@@ -307,6 +330,9 @@ def cmd_run(args: argparse.Namespace) -> None:
             )
         _say(f"no production logs landed: comparing the candidates on {found.golden_cases} golden/red-team case(s)")
     failed = run_loop(days)
+    if not config.candidates:
+        print_monitoring(days)
+        return
     print_decisions(latest_decisions())
     for candidate_id, exc in failed:
         _say(f"assay: candidate {candidate_id}: its replay failed, so its decision is insufficient_evidence: {exc}")

@@ -165,3 +165,32 @@ def test_a_golden_set_alone_compares_models_and_a_broken_candidate_stops_nothing
         assert "candidate_job run " in reasons and "failed at candidate_outputs:" in reasons, reasons
         assert "recorded-outputs file not found" in reasons, reasons
         assert not lake_rows(home, "raw_calls")
+
+
+def test_a_team_without_candidates_monitors_its_logs(tmp_path):
+    """Most teams start by watching production before they compare models: `assay run` with no
+    candidates scores the logs, builds the SLO marts, says there is nothing to decide and exits 0
+    (so `assay run && ...` goes on) instead of failing on a missing baseline."""
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    exports = user_world.write_exports(tmp_path / "exports", [yesterday])
+    project = tmp_path / "watch-only"
+    project.mkdir()
+    config = project / "assay.yaml"
+    config.write_text("project: {app: travel-bot}\n"
+                      "evaluators:\n  - {name: no_refusal, type: refusal}\n  - {name: reachable, type: provider_status}\n")
+    home = tmp_path / "assay-home"
+    env = user_env(home, config)
+    path, calls = exports["litellm"]
+    assert assay("ingest", str(path), cwd=project, env=env).returncode == 0
+
+    ran = assay("run", cwd=project, env=env)
+    assert ran.returncode == 0, ran.stderr
+    assert "nothing to decide" in ran.stdout and "Traceback" not in ran.stderr
+    row = next(line.split() for line in ran.stdout.splitlines() if line.strip().startswith(yesterday.isoformat()))
+    scores = lake_rows(home, "call_scores")
+    failing = sum(1 for s in scores if s["passed"] is False)
+    assert row == [yesterday.isoformat(), str(calls), "0", str(len(scores)), str(failing)]
+    sampled = lake_rows(home, "sampled_calls")
+    assert 0 < len(sampled) <= calls  # the default sample drops exact repeats
+    assert len(scores) == 2 * len(sampled)  # both evaluators over every sampled call
+    assert not (home / "lake" / "deploy_decisions").exists()
