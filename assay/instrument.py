@@ -13,7 +13,7 @@ one JSON line to
 (the `litellm_payload` adapter normalises it at ingestion), minus secrets: fields named like
 credentials (`api_key`, `authorization`, `x-api-key`, ...), request headers under
 `metadata`, and litellm proxy key metadata (`user_api_key*`) are dropped, and any string
-that looks like an API key is replaced by `[API_KEY]` (`evaluators.safety.redact`).
+that looks like an API key is replaced by `[API_KEY]` (`assay.privacy.redact`).
 
 The call path only appends the payload to an in-memory deque. A daemon thread per process
 serialises, redacts and appends batches every `flush_interval` (200 ms) or `batch_size`
@@ -109,7 +109,7 @@ SECRET_KEY_PREFIXES = ("user_api_key",)
 # model's entry in litellm's price map (~170 fields, the same for every call of a model).
 REFERENCE_FIELDS = ("model_map_information",)
 
-_REDACT_MIN_LEN = 16  # no API_KEY pattern of evaluators.safety matches a shorter string
+_REDACT_MIN_LEN = 16  # no API_KEY pattern of assay.privacy.secrets matches a shorter string
 _MAX_DEPTH = 64
 _YIELD_EVERY_S = 0.001
 
@@ -139,7 +139,7 @@ def _is_secret(key: str, parent: str) -> bool:
 
 
 class _Redactor:
-    """`evaluators.safety` API-key redaction for a whole payload, cheap when there is none.
+    """`assay.privacy` API-key redaction for a whole payload, cheap when there is none.
 
     A first pass collects the payload's strings and `find_pii` scans them once, joined by
     newlines; only if that finds a key does a second pass redact string by string. The
@@ -149,7 +149,7 @@ class _Redactor:
     """
 
     def __init__(self) -> None:
-        from evaluators.safety import find_pii, redact  # lazy: not needed to import us
+        from assay.privacy.pii import find_pii, redact  # lazy: not needed to import us
 
         self._find_pii = find_pii
         self._redact = redact

@@ -7,6 +7,7 @@ Deterministic evaluators are importable here; LLM judges are reached through
 """
 
 from assay.contracts.score import Score
+from assay.privacy import ENTITY_TYPES, PiiMatch, find_pii, redact
 from evaluators.base import DeterministicEvaluator, Evaluator, Subject
 from evaluators.injection import CanaryLeak, PromptInjection
 from evaluators.json_checks import ContainsJson, IsJson, JsonDeepCompare, JsonField, JsonSchema
@@ -25,7 +26,7 @@ from evaluators.reference import (
     TokenF1,
 )
 from evaluators.registry import EVALUATOR_TYPES, UnknownEvaluatorError, build_evaluator, catalogue
-from evaluators.safety import ENTITY_TYPES, PiiLeak, PiiMatch, Refusal, SecretLeak, find_pii, redact
+from evaluators.safety import PiiLeak, Refusal, SecretLeak
 from evaluators.text import (
     Contains,
     ContainsEmail,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from evaluators.judge_prompt import ReplyFormat
+from assay.llm.judge_prompt import ReplyFormat
 from evaluators.llm_judge import SECTION_FIELDS, LLMJudge, Rubric, params_digest, parse_rubric
 
 OutputMode = Literal["pass_fail", "score_1_5", "label"]

@@ -36,14 +36,14 @@ from typing import Any, ClassVar, Literal
 from assay.contracts.score import Score
 from assay.contracts.taxonomy import FAILURE_CATEGORIES
 from assay.llm.engine import LLMEngine, LLMRequest, LLMResult
-from evaluators.base import Subject, missing_fields
-from evaluators.judge_prompt import (
+from assay.llm.judge_prompt import (
     DEFAULT_REPLY,
     JudgeReplyError,
     JudgeVerdict,
     ReplyFormat,
     render_judge_prompt,
 )
+from evaluators.base import Subject, missing_fields
 
 RUBRIC_DIR = Path(__file__).parent / "rubrics"
 
@@ -460,7 +460,7 @@ class LLMJudge:
         sections = {s: render_section(s, subject.get(SECTION_FIELDS[s])) for s in self._rubric.sections}
         if self.redact_pii:
             # Nothing personal leaves for a judge provider (DESIGN.md: redact before judging).
-            from evaluators.safety import redact
+            from assay.privacy.pii import redact
 
             sections = {k: redact(v) for k, v in sections.items()}
         return sections

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from assay.llm.engine import LLMResult
-from evaluators.judge_prompt import (
+from assay.llm.judge_prompt import (
     JUDGE_SYSTEM_PROMPT,
     JudgeReplyError,
     ReplyFormat,

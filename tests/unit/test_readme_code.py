@@ -44,7 +44,7 @@ def test_every_python_block_of_the_readme_runs(tmp_path):
         assert result.stdout.split("\n")[: len(expected)] == expected, (body, result.stdout)
     assert scripts >= 2 and (tmp_path / "checks.py").exists() and (tmp_path / "assay.yaml").exists()
 
-    from assay.golden import load_golden_dir
+    from evaluators.golden import load_golden_dir
 
     assert len(load_golden_dir(tmp_path / "golden")) == 2  # the README's golden set validates
     validated = subprocess.run(
