@@ -27,23 +27,13 @@ from evaluators.reference import (
 )
 from evaluators.registry import EVALUATOR_TYPES, UnknownEvaluatorError, build_evaluator, catalogue
 from evaluators.safety import PiiLeak, Refusal, SecretLeak
-from evaluators.text import (
-    Contains,
-    ContainsEmail,
-    ContainsLink,
-    EndsWith,
-    Equals,
-    IsEmail,
-    Language,
-    Length,
-    NotGibberish,
-    OneLine,
-    ReadingTime,
-    Regex,
-    StartsWith,
-    ValidLinks,
-    WordCount,
-)
+from evaluators.text import Contains, EndsWith, Equals, StartsWith
+from evaluators.text_email import ContainsEmail, IsEmail
+from evaluators.text_gibberish import NotGibberish
+from evaluators.text_language import Language
+from evaluators.text_links import ContainsLink, ValidLinks
+from evaluators.text_regex import Regex
+from evaluators.text_size import Length, OneLine, ReadingTime, WordCount
 from evaluators.tools import ToolCallValid
 from evaluators.toxicity import Toxicity
 

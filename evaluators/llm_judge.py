@@ -459,7 +459,7 @@ class LLMJudge:
     def _sections(self, subject: Subject) -> dict[str, str]:
         sections = {s: render_section(s, subject.get(SECTION_FIELDS[s])) for s in self._rubric.sections}
         if self.redact_pii:
-            # Nothing personal leaves for a judge provider (DESIGN.md: redact before judging).
+            # Nothing personal leaves for a judge provider (docs/architecture.md, "Privacy").
             from assay.privacy.pii import redact
 
             sections = {k: redact(v) for k, v in sections.items()}

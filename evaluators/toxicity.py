@@ -33,7 +33,7 @@ class Toxicity(JudgedDetailedEvaluator):
 
     min_severity: Severity = "medium"
     allow: list[str] | None = None
-    field: Literal[input, output] = "output"
+    field: Literal["input", "output"] = "output"
     failure_category: str | None = "toxicity"
     metric: str = "toxicity_severity"
 
