@@ -2,8 +2,10 @@
 
 core `assay/` (test doubles `assay/sim`, `assay/testing` included) -> `evaluators/` -> `assets/`
 -> `orchestration/` (docs/architecture.md, "Layers"). Every import is checked, the lazy ones
-inside functions too: a lazy import still ties the lower layer to the upper one. A pure AST
-read of the project's .py files: nothing is imported, so it runs in well under a second.
+inside functions and the `TYPE_CHECKING` ones too: each still ties the lower layer to the upper
+one. Two modules importing each other at run time is a cycle (a `TYPE_CHECKING` import for an
+annotation is not: it never runs). A pure AST read of the project's .py files: nothing is
+imported, so it runs in well under a second.
 """
 
 from __future__ import annotations
@@ -32,12 +34,26 @@ def project_modules(root: Path = ROOT) -> dict[str, Path]:
     return modules
 
 
-def imports_of(name: str, path: Path, modules: dict[str, Path]) -> list[tuple[int, str]]:
+def _type_checking_only(tree: ast.AST) -> set[int]:
+    """ids of the import nodes under `if TYPE_CHECKING:` (annotations only, never run)."""
+    only: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            only |= {id(inner) for stmt in node.body for inner in ast.walk(stmt)}
+    return only
+
+
+def imports_of(name: str, path: Path, modules: dict[str, Path], *, at_run_time: bool = False) -> list[tuple[int, str]]:
     """(line, imported module) for every import in the file, at any depth; `from pkg import
-    sub` counts as importing `pkg.sub` when that is a module of the project."""
+    sub` counts as importing `pkg.sub` when that is a module of the project. `at_run_time`
+    leaves out imports under `if TYPE_CHECKING:`."""
     found: list[tuple[int, str]] = []
     package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    skipped = _type_checking_only(tree) if at_run_time else set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
         if isinstance(node, ast.Import):
             found += [(node.lineno, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -69,7 +85,8 @@ def mutual_imports(root: Path = ROOT) -> list[str]:
     modules = project_modules(root)
     edges: dict[str, dict[str, int]] = {}
     for name, path in modules.items():
-        edges[name] = {m: line for line, m in imports_of(name, path, modules) if m in modules and m != name}
+        run_time = imports_of(name, path, modules, at_run_time=True)
+        edges[name] = {m: line for line, m in run_time if m in modules and m != name}
     return sorted(
         f"{modules[a].relative_to(root)}:{edges[a][b]} and {modules[b].relative_to(root)}:{edges[b][a]} "
         f"import each other (`{a}` <-> `{b}`)"
@@ -94,17 +111,22 @@ def test_no_two_modules_import_each_other():
 
 def test_the_check_sees_lazy_relative_and_from_package_imports(tmp_path):
     """The checker itself: a lazy import in a function, a relative import climbing into a
-    sibling package and `from pkg import module` are all seen, with file and line."""
+    sibling package and `from pkg import module` are all seen, with file and line; a
+    `TYPE_CHECKING` import counts against the layers but not as a cycle (typed.py <-> thing.py)."""
     for package in LAYERS:
         (tmp_path / package).mkdir()
         (tmp_path / package / "__init__.py").write_text("")
     (tmp_path / "assay" / "low.py").write_text("import os\n\n\ndef f():\n    from evaluators import base\n")
     (tmp_path / "evaluators" / "base.py").write_text("from ..assets import thing\nfrom assay import low\n")
-    (tmp_path / "assets" / "thing.py").write_text("from assets import other\n")
     (tmp_path / "assets" / "other.py").write_text("import assets.thing\nimport tests.unit\n")
+    (tmp_path / "assets" / "typed.py").write_text(
+        "from typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n    from assets import thing\n    import orchestration\n"
+    )
+    (tmp_path / "assets" / "thing.py").write_text("from assets import other\nfrom assets import typed\n")
     assert layer_violations(tmp_path) == [
         "assay/low.py:5: `assay` imports `evaluators.base`; it may import only assay",
         "assets/other.py:2: `assets` imports `tests.unit`; it may import only assay, evaluators, assets",
+        "assets/typed.py:5: `assets` imports `orchestration`; it may import only assay, evaluators, assets",
         "evaluators/base.py:1: `evaluators` imports `assets.thing`; it may import only assay, evaluators",
     ]
     assert mutual_imports(tmp_path) == [
