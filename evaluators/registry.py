@@ -492,7 +492,7 @@ def build_evaluator(
         raise ValueError(f"{label}: {exc}") from exc
 
     if not isinstance(evaluator, Evaluator):
-        missing = [m for m in ("name", "version", "required_fields", "failure_category", "evaluate") if not hasattr(evaluator, m)]
+        missing = [m for m in ("name", "version", "required_fields", "failure_category", "evaluate") if m not in dir(evaluator)]
         raise ValueError(
             f"{label}: class {cls.__module__}.{cls.__qualname__} does not implement the "
             f"Evaluator protocol (name, version, required_fields, failure_category, evaluate): "
