@@ -63,7 +63,7 @@ bench-%: setup
 	$(BIN)/python bench/$*.py
 
 docs: setup
-	$(BIN)/assay evaluators --format markdown > docs/evaluators.md
+	$(BIN)/python -m evaluators.catalogue docs/evaluators.md
 
 lint: setup
 	$(BIN)/ruff check .

@@ -1,4 +1,4 @@
-"""A decision where CI shows it: GitHub Actions workflow commands and GitLab Code Quality.
+"""A decision where CI shows it: GitHub Actions workflow commands, GitLab Code Quality and JUnit XML.
 
 `assay gate CANDIDATE --format github` prints one workflow command per finding: `::error` for
 each failed gate and each critical case that regressed, `::warning` for each gate without
@@ -21,9 +21,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+from assay.glossary import show
+
+if TYPE_CHECKING:
+    from assay.contracts.decision import Decision
 
 Level = Literal["error", "warning", "notice"]
 LEVELS: tuple[Level, ...] = ("error", "warning", "notice")
@@ -213,7 +219,6 @@ def render_gate(
         return ""
     if fmt == "junit":
         from assay.contracts.decision import Decision
-        from assay.report_html import render_junit
 
         return render_junit(Decision.model_validate(row)) if row is not None else ""
     file, line = config_location(config_file, candidate_id, cwd)
@@ -231,3 +236,54 @@ def render_gate(
         path = file or Path(config_file).name
         return json.dumps(codequality_issues(findings, path=path, line=line), indent=2) + "\n"
     raise ValueError(f"unknown gate format {fmt!r}; valid: {', '.join(GATE_FORMATS)}")
+
+
+# --- JUnit XML -------------------------------------------------------------------------------
+
+
+def render_junit(decision: Decision) -> str:
+    """One testsuite per candidate, one testcase per gate: `failure` for a failed gate,
+    `skipped` for an unavailable one. CI systems show it as a test report."""
+    gates = decision.gates
+    suite = ET.Element(
+        "testsuite",
+        {
+            "name": f"assay.deploy_gate.{decision.candidate_id}",
+            "tests": str(len(gates)),
+            "failures": str(sum(g.status == "fail" for g in gates)),
+            "errors": "0",
+            "skipped": str(sum(g.status in ("unavailable", "off") for g in gates)),
+            "time": "0",
+            "timestamp": decision.decided_at.isoformat(timespec="seconds"),
+        },
+    )
+    properties = ET.SubElement(suite, "properties")
+    for name, value in (
+        ("verdict", decision.verdict),
+        ("baseline_id", decision.baseline_id),
+        ("dataset_version", decision.dataset_version),
+        ("window", decision.window),
+    ):
+        ET.SubElement(properties, "property", {"name": name, "value": value})
+    for gate in gates:
+        case = ET.SubElement(
+            suite, "testcase",
+            {"classname": f"assay.deploy_gate.{decision.candidate_id}", "name": gate.gate, "time": "0"},
+        )
+        summary = (f"observed {show(gate.observed, gate.unit)}, threshold {show(gate.threshold, gate.unit)}"
+                   + (f", interval {show(gate.ci_low, gate.unit)} to {show(gate.ci_high, gate.unit)}"
+                      if gate.ci_low is not None else "")
+                   + f", n={gate.n}")
+        if gate.status == "fail":
+            failure = ET.SubElement(case, "failure", {"message": gate.detail or "gate failed", "type": "gate_failed"})
+            failure.text = summary
+        elif gate.status == "unavailable":
+            ET.SubElement(case, "skipped", {"message": f"not enough evidence: {gate.detail}"})
+        elif gate.status == "off":
+            ET.SubElement(case, "skipped", {"message": f"gate off: {gate.detail}"})
+        else:
+            ET.SubElement(case, "system-out").text = f"{gate.detail} ({summary})"
+    root = ET.Element("testsuites", {"name": "assay deploy gate"})
+    root.append(suite)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

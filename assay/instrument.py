@@ -13,7 +13,7 @@ one JSON line to
 (the `litellm_payload` adapter normalises it at ingestion), minus secrets: fields named like
 credentials (`api_key`, `authorization`, `x-api-key`, ...), request headers under
 `metadata`, and litellm proxy key metadata (`user_api_key*`) are dropped, and any string
-that looks like an API key is replaced by `[API_KEY]` (`evaluators.safety.redact`).
+that looks like an API key is replaced by `[API_KEY]` (`assay.privacy.payload`).
 
 The call path only appends the payload to an in-memory deque. A daemon thread per process
 serialises, redacts and appends batches every `flush_interval` (200 ms) or `batch_size`
@@ -50,10 +50,11 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assay.privacy.payload import PayloadRedactor
 from assay.runtime import AssayHome, apply_privacy_defaults
 
 if TYPE_CHECKING:
@@ -70,177 +71,7 @@ MAX_QUEUE = 100_000
 
 log = logging.getLogger(__name__)
 
-# --- secrets -------------------------------------------------------------------------------
-
-# Keys dropped wherever they occur (compared lower-case, `-` read as `_`).
-SECRET_KEYS = frozenset(
-    {
-        "api_key",
-        "apikey",
-        "x_api_key",
-        "api_token",
-        "authorization",
-        "proxy_authorization",
-        "access_token",
-        "refresh_token",
-        "id_token",
-        "azure_ad_token",
-        "client_secret",
-        "secret_key",
-        "aws_secret_access_key",
-        "aws_session_token",
-        "vertex_credentials",
-        "private_key",
-        "password",
-        "cookie",
-        "set_cookie",
-        "x_goog_api_key",
-        "ocp_apim_subscription_key",
-    }
-)
-# Dropped when found inside a mapping whose key mentions "metadata" (request headers as
-# litellm and its proxy pass them along).
-METADATA_SECRET_KEYS = frozenset({"headers"})
-# litellm proxy virtual-key metadata: the key's hash and alias and the identities behind it.
-SECRET_KEY_PREFIXES = ("user_api_key",)
-
-# Payload fields that are litellm's own reference data, not the call's: written as they are
-# (no walk), which halves the writer's work per record. `model_map_information` is the
-# model's entry in litellm's price map (~170 fields, the same for every call of a model).
-REFERENCE_FIELDS = ("model_map_information",)
-
-_REDACT_MIN_LEN = 16  # no API_KEY pattern of evaluators.safety matches a shorter string
-_MAX_DEPTH = 64
 _YIELD_EVERY_S = 0.001
-
-
-_KEEP, _SECRET, _SECRET_IN_METADATA = 0, 1, 2
-_KEY_KINDS: dict[str, int] = {}  # payloads repeat the same few hundred keys
-
-
-def _key_kind(key: str) -> int:
-    kind = _KEY_KINDS.get(key)
-    if kind is None:
-        norm = key.lower().replace("-", "_")
-        if norm in SECRET_KEYS or norm.startswith(SECRET_KEY_PREFIXES):
-            kind = _SECRET
-        elif norm in METADATA_SECRET_KEYS:
-            kind = _SECRET_IN_METADATA
-        else:
-            kind = _KEEP
-        if len(_KEY_KINDS) < 100_000:
-            _KEY_KINDS[key] = kind
-    return kind
-
-
-def _is_secret(key: str, parent: str) -> bool:
-    kind = _key_kind(key)
-    return kind == _SECRET or (kind == _SECRET_IN_METADATA and "metadata" in parent.lower())
-
-
-class _Redactor:
-    """`evaluators.safety` API-key redaction for a whole payload, cheap when there is none.
-
-    A first pass collects the payload's strings and `find_pii` scans them once, joined by
-    newlines; only if that finds a key does a second pass redact string by string. The
-    detector's patterns are bounded by non-word characters (or whitespace before a
-    value), so a string with a key still matches once joined: no match in the joined
-    text means no match in any string.
-    """
-
-    def __init__(self) -> None:
-        from evaluators.safety import find_pii, redact  # lazy: not needed to import us
-
-        self._find_pii = find_pii
-        self._redact = redact
-        self._seen: list[str] = []
-
-    def __call__(self, text: str) -> str:
-        if len(text) < _REDACT_MIN_LEN:
-            return text
-        return self._redact(text, entities=("API_KEY",))
-
-    def _collect(self, text: str) -> str:
-        self._seen.append(text)
-        return text
-
-    def clean(self, payload: Any, *, reference_as_is: bool = True) -> Any:
-        """`sanitise(payload)` with API keys redacted. With `reference_as_is`, the
-        REFERENCE_FIELDS of a payload are passed through untouched for `json.dumps`."""
-        reference: dict[str, Any] = {}
-        if reference_as_is and isinstance(payload, Mapping):
-            payload = dict(payload)
-            for field in REFERENCE_FIELDS:
-                if field in payload:
-                    reference[field] = payload.pop(field)
-        self._seen = []
-        try:
-            clean = sanitise(payload, self._collect)
-            seen = "\n".join(self._seen)
-        finally:
-            self._seen = []
-        if seen and self._find_pii(seen, entities=("API_KEY",)):
-            clean = sanitise(payload, self)
-        if reference:
-            clean.update(reference)
-        return clean
-
-
-def sanitise(value: Any, redact: Callable[[str], str], parent: str = "", depth: int = 0) -> Any:
-    """`value` as plain JSON types (str keys, lists, finite numbers), secrets removed.
-
-    Everything else is kept as litellm wrote it; what JSON cannot hold becomes a string
-    (`str(obj)`, as `json.dumps(default=str)` would), pydantic models their `model_dump()`,
-    datetimes ISO 8601, non-finite floats null. Strings go through `redact`.
-    """
-    kind = type(value)
-    if kind is str:
-        return redact(value) if len(value) >= _REDACT_MIN_LEN else value
-    if value is None or kind is int or kind is bool:
-        return value
-    if kind is float:
-        return value if math.isfinite(value) else None
-    if depth >= _MAX_DEPTH:  # also what stops a reference cycle
-        return redact(str(value))
-    if kind is dict or isinstance(value, Mapping):
-        in_metadata = "metadata" in parent.lower()
-        out: dict[str, Any] = {}
-        for key, item in list(value.items()):
-            name = key if type(key) is str else str(key)
-            secret = _KEY_KINDS.get(name)
-            if secret is None:
-                secret = _key_kind(name)
-            if secret == _SECRET or (secret == _SECRET_IN_METADATA and in_metadata):
-                continue
-            # Scalars inline: a payload is mostly flat fields (the price map entry alone
-            # has ~150), and this runs for every one of them.
-            item_kind = type(item)
-            if item_kind is str:
-                out[name] = redact(item) if len(item) >= _REDACT_MIN_LEN else item
-            elif item is None or item_kind is int or item_kind is bool:
-                out[name] = item
-            else:
-                out[name] = sanitise(item, redact, name, depth + 1)
-        return out
-    if kind is list or isinstance(value, list | tuple | set | frozenset):
-        return [sanitise(item, redact, parent, depth + 1) for item in list(value)]
-    if isinstance(value, str):  # str subclasses (enums): their value, as json.dumps writes
-        return sanitise(str.__str__(value), redact, parent, depth)
-    if isinstance(value, bool | int):
-        return int(value) if not isinstance(value, bool) else bool(value)
-    if isinstance(value, float):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, bytes | bytearray):
-        return redact(bytes(value).decode("utf-8", "replace"))
-    dump = getattr(value, "model_dump", None)
-    if callable(dump):
-        try:
-            return sanitise(dump(), redact, parent, depth + 1)
-        except Exception:  # noqa: BLE001  (fall back to str, like default=str)
-            pass
-    return redact(str(value))
 
 
 # --- where lines land ----------------------------------------------------------------------
@@ -284,7 +115,7 @@ def _dumps(clean: Any) -> str:
     )
 
 
-def _to_line(payload: Any, redactor: _Redactor) -> bytes:
+def _to_line(payload: Any, redactor: PayloadRedactor) -> bytes:
     """One JSON line; never raises (a payload that cannot be read whole is kept as text)."""
     text = None
     for _attempt in range(2):  # a second try if litellm mutated the payload meanwhile
@@ -338,7 +169,7 @@ class _Writer:
         self._pid = os.getpid()
         self._closed = False
         self._warned = False
-        self._redactor: _Redactor | None = None
+        self._redactor: PayloadRedactor | None = None
         self.written = 0
 
     # call path ---------------------------------------------------------------------------
@@ -387,7 +218,7 @@ class _Writer:
     def _drain_locked(self) -> bool:
         self._write_pending()  # earlier lines first, so a file's lines stay in order
         if self._redactor is None:
-            self._redactor = _Redactor()
+            self._redactor = PayloadRedactor()
         redactor = self._redactor
         queue = self.queue
         name = f"{_HOST}-{self._pid}.jsonl"

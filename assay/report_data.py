@@ -2,7 +2,7 @@
 a candidate's per-metric comparison with its baseline (`candidate_metric_comparison`).
 
 The warehouse is a DuckDB file written only by dbt. A connection, even read-only, locks the
-file against a writer in another process (STACK.md), so each read opens it read-only, reads
+file against a writer in another process (a DuckDB rule), so each read opens it read-only, reads
 everything it needs in one go and closes it at once. A missing file or table reads as empty:
 a report still renders before the first dbt build, and without the `drift` mart.
 """

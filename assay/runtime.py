@@ -1,6 +1,6 @@
 """Process-wide settings assay needs before any heavy library is imported.
 
-No component may phone home (DESIGN.md "Runtime"): dbt's anonymous usage stats, Great
+No component may phone home (docs/architecture.md, "Runtime: no network, no telemetry"): dbt's anonymous usage stats, Great
 Expectations analytics and litellm's remote price map are switched off here, once, as
 defaults a user can still override in the environment.
 """

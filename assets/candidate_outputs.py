@@ -24,7 +24,7 @@ from assay.contracts.candidate_output import (
 from assay.glossary import COST_RULE, LATENCY_RULE, round_sig
 from assay.llm.engine import LLMRequest, LLMResult
 from assay.outcomes import BAD_RESPONSE
-from assay.redaction import Redactor
+from assay.privacy.redaction import Redactor
 from assets._checks import blocking_suite_spec, read_for_suite, suite_check_result
 from assets._metadata import counts_table, partition_metadata
 from assets.partitions import candidate_partitions

@@ -4,7 +4,7 @@ candidate's regressed cases, written to assay.yaml as a new candidate only when 
 The evidence is what the decision saw: the cases its report lists as regressed (critical ones
 first), each with its input, both outputs and the candidate's failing evaluators with their
 explanations. Inputs and outputs are untrusted text, so each case is fenced as data with a nonce
-it cannot predict (evaluators.judge_prompt), and the system prompt says fenced text is material,
+it cannot predict (assay.llm.judge_prompt), and the system prompt says fenced text is material,
 never instructions. The nonce is derived from the evidence, so the same question is the same
 request: the engine's cache answers a repeated `assay suggest` without paying again, and its
 budget bounds what a suggestion may cost.
@@ -34,7 +34,7 @@ from assay.contracts.prompt_suggestion import (
 )
 from assay.lake import Lake
 from assay.llm.engine import LLMEngine, LLMRequest, LLMResult
-from evaluators.judge_prompt import render_judge_prompt
+from assay.llm.judge_prompt import render_judge_prompt
 
 RUBRIC_ID = "prompt_revision"
 CACHE_NAMESPACE = "prompt_suggestion:v1"

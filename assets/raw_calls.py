@@ -66,7 +66,7 @@ from assay.formats.native_bulk import BulkNativeReader, decided_chunks
 from assay.lake import Lake, atomic_write_text
 from assay.landing import LandingNote, landing_files, read_note
 from assay.pricing import fill_missing_costs
-from assay.redaction import Redactor
+from assay.privacy.redaction import Redactor
 from assets._checks import blocking_suite_spec, read_for_suite, suite_check_result
 from assets._metadata import counts_table, partition_metadata
 from assets.partitions import FIRST_DAY, daily_partitions

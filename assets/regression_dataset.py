@@ -29,7 +29,6 @@ from assay.contracts.case import CASE_ARROW_SCHEMA, CASE_JSON_COLUMNS
 from assay.contracts.failure import FAILURE_JSON_COLUMNS
 from assay.contracts.score import SCORE_ARROW_SCHEMA
 from assay.dataset_pointer import CURRENT_POINTER, current_version  # noqa: F401 (imported from here too)
-from assay.golden import configured_cases, new_case
 from assay.lake import Lake, atomic_write_text
 from assay.near_duplicates import group_near_duplicates
 from assay.selection import hash_fraction
@@ -37,6 +36,7 @@ from assets._metadata import count_by, counts_table, partition_metadata
 from assets.resources import AssayResource
 from assets.sampled_calls import SAMPLED_SCHEMA
 from assets.scoring import decode_row
+from evaluators.golden import configured_cases, new_case
 
 OPERATIONAL_CATEGORIES = frozenset({"provider_error", "latency_breach", "cost_breach"})
 """Failures of the moment, not of the input: promoted as `edge`, never critical."""
@@ -154,7 +154,7 @@ def build_dataset(
     case_labels: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[str, list[dict[str, Any]], CurationStats]:
     """(dataset_version, cases, stats) from decoded failure rows, decoded passing calls, golden
-    and red-team cases (`assay.golden`) and the latest human case labels."""
+    and red-team cases (`evaluators.golden`) and the latest human case labels."""
     stats = CurationStats(failure_rows=len(failures))
     exact: dict[str, list[dict[str, Any]]] = defaultdict(list)
     # A call the provider failed produced no output: what output checks said about it (a

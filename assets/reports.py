@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from assay.ci_annotations import render_junit
 from assay.config import GateConfig, SloConfig
 from assay.contracts.candidate import Candidate
 from assay.contracts.decision import Decision
@@ -20,7 +21,7 @@ from assay.frontier import frontier_markdown
 from assay.glossary import TERMS, glossary_markdown, round_sig, show
 from assay.lake import Lake, atomic_write_text
 from assay.report_data import read_snapshot
-from assay.report_html import IntervalRow, ReportView, case_origin, render_html, render_junit
+from assay.report_html import IntervalRow, ReportView, case_origin, render_html
 from assay.runtime import AssayHome
 
 MAX_CASES_SHOWN = 10

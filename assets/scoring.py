@@ -22,6 +22,7 @@ from assay.contracts.score import SCORE_ARROW_SCHEMA, SCORE_JSON_COLUMNS, Score
 from assay.llm.engine import SKIP_BUDGET, SKIP_DEADLINE, LLMEngine
 from assay.outcomes import EVALUATOR_CRASH, score_outcome_type
 from assay.selection import selects_sql
+from evaluators.base import JudgedEvaluator, VectorisableEvaluator
 from evaluators.llm_judge import JudgePlan, judge_plans
 from evaluators.registry import build_evaluator, evaluator_class, param_specs
 from evaluators.vectorised import run_sql_form, sql_string
@@ -33,20 +34,20 @@ def is_judged(type_: str) -> bool:
     """Whether a type's scores come from an LLM judge (a class that plans engine calls and
     takes a judge model): judges, presets, custom rubrics; not the offline safety checks."""
     cls = evaluator_class(type_)
-    return callable(getattr(cls, "plan", None)) and "model" in param_specs(cls)
+    return issubclass(cls, JudgedEvaluator) and "model" in param_specs(cls)
 
 
 def build_evaluators(
     configs: Iterable[EvaluatorConfig], judge_model: str, judge_params: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Evaluator instances by name. Types that judge through the LLM engine (any class with
-    `plan`: judges, presets, custom rubrics, safety checks with a judge upgrade) get the
+    """Evaluator instances by name. Types that judge through the LLM engine (a `JudgedEvaluator`:
+    judges, presets, custom rubrics, safety checks with a judge upgrade) get the
     project's judge model and judge params unless their config sets their own."""
     built = {}
     for cfg in configs:
         params = dict(cfg.params)
         cls = evaluator_class(cfg.type)
-        if callable(getattr(cls, "plan", None)):
+        if issubclass(cls, JudgedEvaluator):
             specs = param_specs(cls)
             if is_judged(cfg.type):
                 params.setdefault("model", judge_model)
@@ -87,7 +88,7 @@ def score_subjects(
             if already_scored is not None and already_scored(cfg.name, str(subject["subject_id"])):
                 continue
             evaluator = evaluators[cfg.name]
-            if hasattr(evaluator, "plan"):
+            if isinstance(evaluator, JudgedEvaluator):
                 plan = evaluator.plan(subject, default_model=config.judge.model)
                 if isinstance(plan, Score):
                     scores.append(plan)
@@ -140,8 +141,8 @@ def sql_forms(evaluators: Mapping[str, Any], configs: Iterable[EvaluatorConfig])
     """The configured evaluators that offer a SQL form in their configuration, by name."""
     forms = {}
     for cfg in configs:
-        make = getattr(evaluators[cfg.name], "sql_form", None)
-        form = make() if callable(make) else None
+        evaluator = evaluators[cfg.name]
+        form = evaluator.sql_form() if isinstance(evaluator, VectorisableEvaluator) else None
         if form is not None:
             forms[cfg.name] = form
     return forms
@@ -157,7 +158,7 @@ def evaluator_series(config: AssayConfig, evaluators: Mapping[str, Any]) -> dict
     series = {}
     for cfg in config.evaluators:
         payload: dict[str, Any] = {"config": cfg.model_dump(mode="json"), "version": getattr(evaluators[cfg.name], "version", "?")}
-        if callable(getattr(evaluators[cfg.name], "plan", None)):
+        if isinstance(evaluators[cfg.name], JudgedEvaluator):
             payload["judge"] = [config.judge.model, config.judge.params]
         series[cfg.name] = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return series

@@ -33,8 +33,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from evaluators.injection import find_injection_signals, injection_score  # noqa: E402
-from evaluators.safety import ENTITY_TYPES, find_pii  # noqa: E402
+from assay.detectors.injection import find_injection_signals, injection_score  # noqa: E402
+from assay.privacy.pii import ENTITY_TYPES, find_pii  # noqa: E402
 
 PRESIDIO_TO_OURS = {
     "EMAIL_ADDRESS": "EMAIL",

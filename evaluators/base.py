@@ -1,28 +1,103 @@
-"""The evaluator protocol: what every evaluator, deterministic or judged, provides.
+"""The evaluator API: the typed subject, the protocols an evaluator can satisfy, the base class.
 
-A subject is a plain mapping with the call record's field names (nested fields already
-decoded from JSON): `subject_id`, `feature`, `input_text`, `messages`, `context` (list of
-str), `output_text`, `tool_calls` (list of {name, arguments}), `status`, `latency_ms`,
-`cost_usd`, `expected_output`... Production calls and regression-case replays both take
-this shape, so one evaluator serves both.
+What an evaluator can be, each a `runtime_checkable` protocol the registry and the scorer test
+with `isinstance` / `issubclass` (never by probing attributes):
+
+- `Evaluator` (every evaluator; deterministic): `evaluate(subject) -> list[Score]`, plus
+  `name`, `version`, `required_fields`, `failure_category`.
+- `JudgedEvaluator`: also `plan(subject, *, default_model) -> JudgePlan | Score`. The scorer
+  collects the plans of a whole partition and sends them through the one judge engine in a
+  batch (cache, budget, rate limits); a `Score` instead of a plan is a verdict reached
+  without a call (a skipped subject, a heuristic that flagged nothing).
+- `VectorisableEvaluator`: also `sql_form() -> SqlForm | None`, the same verdict as one
+  DuckDB query over a day's partition (None when this configuration cannot be expressed).
+
+A subject (`Subject`) is one production call or one replayed case with the call record's
+field names (nested fields already decoded from JSON). Production calls and regression-case
+replays both take this shape, so one evaluator serves both. It is a `TypedDict`: at run time a
+plain dict, so an evaluator written against `Mapping[str, Any]` keeps working.
+See docs/evaluators.md for a complete custom evaluator.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypedDict, runtime_checkable
 
 from assay.contracts.score import Score
 
-Subject = Mapping[str, Any]
+if TYPE_CHECKING:  # annotations only: the judge and the SQL forms import heavier modules
+    from evaluators.llm_judge import JudgePlan
+    from evaluators.vectorised import SqlForm
+
+
+class _SubjectId(TypedDict):
+    subject_id: str
+    """The call id, or the case id of a replay: the score's `subject_id`."""
+
+
+class Subject(_SubjectId, total=False):
+    """What an evaluator sees: the call record's fields (assay/contracts/call.py), with
+    `subject_id` (required) and, on replays judged pairwise, `baseline_output`. Fields a
+    source did not provide are absent or None."""
+
+    call_id: str
+    trace_id: str | None
+    span_id: str | None
+    parent_span_id: str | None
+    ts: datetime
+    app: str
+    feature: str | None
+    environment: str | None
+    prompt_id: str | None
+    prompt_version: str | None
+    provider: str | None
+    model: str | None
+    params: dict[str, Any] | None
+    messages: list[dict[str, Any]] | None
+    """[{role, content}], the conversation sent to the model."""
+    input_text: str | None
+    """The last user message."""
+    context: list[str] | None
+    """Retrieved documents."""
+    tools: list[dict[str, Any]] | None
+    tool_calls: list[dict[str, Any]] | None
+    """[{name, arguments}]."""
+    output_text: str | None
+    finish_reason: str | None
+    status: str
+    error_type: str | None
+    error_message: str | None
+    latency_ms: float | None
+    ttft_ms: float | None
+    input_tokens: int | None
+    output_tokens: int | None
+    cost_usd: float | None
+    cost_source: str | None
+    user_id: str | None
+    session_id: str | None
+    customer_id: str | None
+    expected_output: str | None
+    """The reference answer (a golden case's, or one attached to the call)."""
+    feedback_score: float | None
+    feedback_comment: str | None
+    metadata: dict[str, Any] | None
+    source_format: str | None
+    source_file: str | None
+    source_offset: int | None
+    baseline_output: str | None
+    """Replays only: the baseline candidate's answer to the same case (pairwise judges)."""
+
+
 CheckResult = tuple[bool, float | None, str] | tuple[bool, float | None, str, str | None]
 
 
 @runtime_checkable
 class Evaluator(Protocol):
+    """Every evaluator: a deterministic `evaluate` over one subject."""
+
     name: str
     """Instance name from config (`json_valid`), unique in a project."""
     version: str
@@ -30,6 +105,31 @@ class Evaluator(Protocol):
     required_fields: tuple[str, ...]
     failure_category: str | None
     """Taxonomy label given to a failing score."""
+
+    def evaluate(self, subject: Subject) -> list[Score]: ...
+
+
+@runtime_checkable
+class JudgedEvaluator(Protocol):
+    """An `Evaluator` whose verdict an LLM judge gives (or confirms): it plans its judge calls
+    so the scorer can batch them. `plan.judge.score_from_calls(subject, calls)` turns the
+    answered calls into the final Score (`evaluators.llm_judge.JudgePlan`)."""
+
+    def plan(self, subject: Subject, *, default_model: str) -> JudgePlan | Score: ...
+
+
+@runtime_checkable
+class VectorisableEvaluator(Protocol):
+    """An `Evaluator` that can also score a whole partition as one DuckDB query, with results
+    equal to `evaluate` (`evaluators.vectorised`)."""
+
+    def sql_form(self) -> SqlForm | None: ...
+
+
+@runtime_checkable
+class EvaluatorClass(Protocol):
+    """The class-level face of `Evaluator` (method only, so `issubclass` works on a class
+    before it is built: its data members are only known on an instance)."""
 
     def evaluate(self, subject: Subject) -> list[Score]: ...
 

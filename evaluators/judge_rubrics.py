@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from evaluators.judge_prompt import ReplyFormat
-from evaluators.llm_judge import SECTION_FIELDS, LLMJudge, Rubric, params_digest, parse_rubric
+from assay.llm.judge_prompt import ReplyFormat
+from evaluators.llm_judge import LLMJudge
+from evaluators.rubric import SECTION_FIELDS, Rubric, params_digest, parse_rubric
 
 OutputMode = Literal["pass_fail", "score_1_5", "label"]
 EXAMPLE_KEYS = ("input", "output", "verdict", "reason")

@@ -3,6 +3,9 @@
 Types map to "module:Class" strings, imported only when built, so `import evaluators` never
 pulls in the LLM judge (and litellm behind it). A config may also name its own class as
 "package.module:Class"; it is built the same way and must satisfy the `Evaluator` protocol.
+`@register_evaluator("type_name")` adds a class of your own under a type name once its module
+is imported (checked against the protocols there and then). What an evaluator can do (judged,
+vectorisable) is read from the protocols of `evaluators.base`, never from probed attributes.
 
 Parameters are checked against the class's typed fields before construction, so a typo in a
 YAML file ends in one message naming the evaluator, the parameter and what is valid.
@@ -16,11 +19,11 @@ import inspect
 import re
 import types
 import typing
-from collections.abc import Mapping
-from typing import Any, Literal, Union, get_args, get_origin
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin, overload
 
 from assay.contracts.taxonomy import FAILURE_CATEGORIES
-from evaluators.base import Evaluator
+from evaluators.base import Evaluator, EvaluatorClass, VectorisableEvaluator
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,17 +53,17 @@ EVALUATOR_TYPES: dict[str, str | Preset] = {
     "equals": "evaluators.text:Equals",
     "starts_with": "evaluators.text:StartsWith",
     "ends_with": "evaluators.text:EndsWith",
-    "regex": "evaluators.text:Regex",
-    "length": "evaluators.text:Length",
-    "word_count": "evaluators.text:WordCount",
-    "reading_time": "evaluators.text:ReadingTime",
-    "one_line": "evaluators.text:OneLine",
-    "language": "evaluators.text:Language",
-    "not_gibberish": "evaluators.text:NotGibberish",
-    "is_email": "evaluators.text:IsEmail",
-    "contains_email": "evaluators.text:ContainsEmail",
-    "contains_link": "evaluators.text:ContainsLink",
-    "valid_links": "evaluators.text:ValidLinks",
+    "regex": "evaluators.text_regex:Regex",
+    "length": "evaluators.text_size:Length",
+    "word_count": "evaluators.text_size:WordCount",
+    "reading_time": "evaluators.text_size:ReadingTime",
+    "one_line": "evaluators.text_size:OneLine",
+    "language": "evaluators.text_language:Language",
+    "not_gibberish": "evaluators.text_gibberish:NotGibberish",
+    "is_email": "evaluators.text_email:IsEmail",
+    "contains_email": "evaluators.text_email:ContainsEmail",
+    "contains_link": "evaluators.text_links:ContainsLink",
+    "valid_links": "evaluators.text_links:ValidLinks",
     # json
     "is_json": "evaluators.json_checks:IsJson",
     "contains_json": "evaluators.json_checks:ContainsJson",
@@ -202,6 +205,56 @@ with the logic, never by config)."""
 
 class UnknownEvaluatorError(ValueError):
     """The config names an evaluator type that does not exist or cannot be imported."""
+
+
+_TYPE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+E = TypeVar("E", bound=type)
+
+
+@overload
+def register_evaluator(type_name: E, /) -> E: ...
+@overload
+def register_evaluator(
+    type_name: str | None = None, /, *, kind: str | None = None, output: str | None = None,
+    offline: bool | None = None, example: dict[str, Any] | None = None,
+) -> Callable[[E], E]: ...
+def register_evaluator(
+    type_name: Any = None, /, *, kind: str | None = None, output: str | None = None,
+    offline: bool | None = None, example: dict[str, Any] | None = None,
+) -> Any:
+    """Class decorator: register an evaluator class under a type name (default: the class
+    name in snake_case), as `@scorer` does in inspect_ai.
+
+    The class is checked against the `Evaluator` protocol now (an `evaluate` method; the data
+    members are checked on each built instance), and must be importable by its module path so
+    the registry can find it again. `kind`, `output`, `offline` and `example` set the catalogue
+    metadata (`assay evaluators`). A name taken by another class raises `ValueError`; the
+    type then builds with `build_evaluator(name, type_name, params)` like a built-in one.
+    """
+    if isinstance(type_name, type):  # bare `@register_evaluator`
+        return register_evaluator()(type_name)
+
+    def register(cls: E) -> E:
+        name = type_name or re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
+        where = f"@register_evaluator({name!r}) on {cls.__module__}.{cls.__qualname__}"
+        if not isinstance(name, str) or not _TYPE_NAME.match(name):
+            raise ValueError(f"{where}: a type name is lowercase letters, digits and '_', starting with a letter")
+        if not isinstance(cls, type) or not issubclass(cls, EvaluatorClass):
+            raise ValueError(f"{where}: not an evaluator class (it needs an `evaluate(subject) -> list[Score]` method)")
+        if "." in cls.__qualname__:
+            raise ValueError(f"{where}: register a module-level class (the registry imports it by path)")
+        target = f"{cls.__module__}:{cls.__qualname__}"
+        existing = EVALUATOR_TYPES.get(name)
+        if existing is not None and existing != target:
+            shown = existing if isinstance(existing, str) else f"a preset of {existing.base!r}"
+            raise ValueError(f"{where}: type {name!r} is already registered ({shown}); choose another name")
+        for attr, value in (("kind", kind), ("output", output), ("offline", offline), ("example", example)):
+            if value is not None:
+                setattr(cls, attr, value)
+        EVALUATOR_TYPES[name] = target
+        return cls
+
+    return register
 
 
 @dataclasses.dataclass(frozen=True)
@@ -439,9 +492,11 @@ def build_evaluator(
         raise ValueError(f"{label}: {exc}") from exc
 
     if not isinstance(evaluator, Evaluator):
+        missing = [m for m in ("name", "version", "required_fields", "failure_category", "evaluate") if m not in dir(evaluator)]
         raise ValueError(
             f"{label}: class {cls.__module__}.{cls.__qualname__} does not implement the "
-            "Evaluator protocol (name, version, required_fields, failure_category, evaluate)"
+            f"Evaluator protocol (name, version, required_fields, failure_category, evaluate): "
+            f"missing {', '.join(missing)}"
         )
     return evaluator
 
@@ -512,7 +567,7 @@ def describe_type(type_: str) -> CatalogueEntry:
         inputs=_default_inputs(cls, fixed),
         output=getattr(cls, "output", "pass/fail"),
         offline=bool(getattr(cls, "offline", True)),
-        vectorised=callable(getattr(cls, "sql_form", None)),
+        vectorised=issubclass(cls, VectorisableEvaluator),
         description=description or _first_sentence(cls.__doc__),
         example=example,
     )

@@ -16,13 +16,21 @@ Undetermined (`und`): no letters at all, fewer than `min_words` words, or less t
 profile word's worth of evidence in a short text: "Refund approved." says nothing about its
 language. A text of 12 or more Latin words with almost no evidence (under 10% function words) is `other`: a Latin-script
 language outside the profiles (Polish, Turkish, Vietnamese...), which is a real answer.
+
+The `language` evaluator over it is at the end of this module.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from assay.contracts.score import Score
+from evaluators.base import DeterministicEvaluator, Subject, missing_fields
+from evaluators.text import MAX_SEARCH_CHARS
 
 PROFILE_LANGUAGES = ("en", "de", "fr", "es", "it", "pt", "nl")
 
@@ -267,3 +275,88 @@ def _detect_latin(text: str, min_words: int, latin_share: float) -> Detection:
 
 def _sorted(shares: dict[str, float]) -> dict[str, float]:
     return dict(sorted(shares.items(), key=lambda kv: -kv[1]))
+
+
+# ------------------------------------------------------------------------ the evaluator
+
+
+@dataclass(kw_only=True)
+class Language(DeterministicEvaluator):
+    """The output is written in the expected `language` (ISO 639-1 code, e.g. `de`).
+
+    Offline detection (`detect_language` above): Unicode script ranges name non-Latin
+    languages (ja, zh, ko, ru, uk, el, ar, he, hi, th...); Latin-script text is matched
+    against function-word profiles of en, de, fr, es, it, pt, nl. A mixed text counts as its
+    dominant language. The score's label is the detected code; the value is the expected
+    language's share of the evidence (0-1).
+
+    A text too short to tell (fewer than `min_words` words, default 3, or no function word
+    at all: "Refund approved.") is undetermined (`und`). `undetermined` says what then
+    happens: `skip` (default: a `skipped` score, so short answers neither pass nor fail),
+    `pass` (passed, label `und`) or `fail`. A long Latin text with almost no profile
+    function word is labelled `other` (Polish, Turkish...) and fails.
+    """
+
+    output: ClassVar[str] = "pass/fail + label (detected language) + share 0-1"
+    example: ClassVar[dict[str, Any]] = {"language": "en"}
+    language: str
+    min_words: int = 3
+    undetermined: Literal["skip", "pass", "fail"] = "skip"
+    failure_category: str | None = "format_break"
+    metric: str = "language"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.language, str) or self.language.lower() not in SUPPORTED_LANGUAGES:
+            raise ValueError(
+                f"language: `language` must be an ISO 639-1 code this detector knows "
+                f"(got {self.language!r}); known: {', '.join(sorted(SUPPORTED_LANGUAGES))}"
+            )
+        self.language = self.language.lower()
+        if (
+            isinstance(self.min_words, bool)
+            or not isinstance(self.min_words, int)
+            or self.min_words < 1
+        ):
+            raise ValueError(
+                f"language: `min_words` must be a positive integer (got {self.min_words!r})"
+            )
+        if self.undetermined not in ("skip", "pass", "fail"):
+            raise ValueError(
+                f"language: `undetermined` must be skip, pass or fail (got {self.undetermined!r})"
+            )
+
+    def evaluate(self, subject: Subject) -> list[Score]:
+        if missing_fields(subject, self.required_fields):
+            return super().evaluate(subject)
+        started = time.perf_counter()
+        detection = detect_language(
+            str(subject["output_text"])[:MAX_SEARCH_CHARS], min_words=self.min_words
+        )
+        shares = ", ".join(f"{k} {v:.2f}" for k, v in list(detection.shares.items())[:3])
+        evidence = f" ({shares})" if shares else ""
+        fields: dict[str, Any] = {
+            "label": detection.language,
+            "details": {
+                "detected": detection.language,
+                "shares": {k: round(v, 4) for k, v in detection.shares.items()},
+                "reason": detection.reason,
+            },
+            "duration_ms": (time.perf_counter() - started) * 1000,
+        }
+        if detection.language == "und":
+            reason = f"language undetermined: {detection.reason}"
+            if self.undetermined == "skip":
+                return [self.score(subject, status="skipped", explanation=reason, **fields)]
+            passed = self.undetermined == "pass"
+            return [self.score(subject, passed=passed, value=None, explanation=reason, **fields)]
+        passed = detection.language == self.language
+        verdict = "" if passed else f", expected {self.language}"
+        return [
+            self.score(
+                subject,
+                passed=passed,
+                value=round(detection.share(self.language), 4),
+                explanation=f"detected {detection.language} by {detection.reason}{evidence}{verdict}",
+                **fields,
+            )
+        ]

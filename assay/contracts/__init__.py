@@ -1,4 +1,4 @@
-"""The data contracts of DESIGN.md, one module each; import them from here."""
+"""The data contracts (docs/architecture.md, "Data contracts"), one module each; import them from here."""
 
 from assay.contracts.call import CALL_ARROW_SCHEMA, CALL_JSON_COLUMNS, CallRecord
 from assay.contracts.candidate import Candidate, sanitise_candidate_id

@@ -1,6 +1,6 @@
 """The call record: one LLM call, normalised from any source format.
 
-Field names are the contract (DESIGN.md "Data contracts"): add fields, never rename them.
+Field names are the contract (docs/architecture.md, "Data contracts"): add fields, never rename them.
 """
 
 from __future__ import annotations

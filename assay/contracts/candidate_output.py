@@ -27,7 +27,7 @@ CANDIDATE_OUTPUT_ARROW_SCHEMA = pa.schema(
         ("output_tokens", pa.int64()),
         ("cost_usd", pa.float64()),  # at the candidate's price, also for a cached replay
         ("is_cache_hit", pa.bool_()),
-        ("redactions", pa.string()),  # JSON: {"output_text": {"EMAIL": 1}}, see assay/redaction.py
+        ("redactions", pa.string()),  # JSON: {"output_text": {"EMAIL": 1}}, see assay/privacy/redaction.py
         ("generated_at", UTC_TIMESTAMP),
     ],
     metadata={"contract": "candidate_output", "version": str(CANDIDATE_OUTPUT_SCHEMA_VERSION)},

@@ -34,7 +34,7 @@ class Score(BaseModel):
     passed: bool | None = None
     label: str | None = None
     failure_category: str | None = None
-    """Taxonomy label when passed is False (DESIGN.md "Failure taxonomy")."""
+    """Taxonomy label when passed is False (docs/architecture.md, "Failure taxonomy")."""
     explanation: str | None = None
     status: ScoreStatus = "completed"
     judge_model: str | None = None

@@ -1,4 +1,4 @@
-"""The failure taxonomy (DESIGN.md): the labels a failing score is classified into."""
+"""The failure taxonomy (docs/architecture.md, "Failure taxonomy"): the labels a failing score is classified into."""
 
 from __future__ import annotations
 

@@ -158,7 +158,7 @@ def outcome_from_exception(exc: BaseException) -> CallOutcome:
 
 def _redact_error(message: str) -> str:
     """Provider errors sometimes echo the key; keep them out of scores and logs."""
-    from evaluators.safety import redact
+    from assay.privacy.pii import redact
 
     return redact(message)
 

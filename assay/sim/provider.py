@@ -26,8 +26,8 @@ from typing import Any
 
 from assay.demo import domain
 from assay.llm import http_gate
+from assay.llm.judge_prompt import parse_judge_prompt, parse_reply_format
 from assay.sim import judge_heuristics
-from evaluators.judge_prompt import parse_judge_prompt, parse_reply_format
 
 PROVIDER = "sim"
 LATENCY_SCALE_ENV = "ASSAY_SIM_LATENCY_SCALE"

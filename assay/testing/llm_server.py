@@ -4,7 +4,7 @@ litellm reaches it through its real HTTP path (`model="openai/<name>"`,
 `api_base=server.api_base`, `api_key="test"`), so the engine's retries, timeouts, rate
 limiting and cache are exercised against real sockets, headers and status codes.
 
-Replies are judge verdicts (`evaluators.judge_prompt.parse_judge_reply` accepts them),
+Replies are judge verdicts (`assay.llm.judge_prompt.parse_judge_reply` accepts them),
 deterministic per prompt, except for the models given `answers`: scripted candidate models that
 answer from a template. Faults are drawn per request with a seeded RNG keyed by
 (seed, prompt, how many times that prompt was seen), so which request fails does not depend

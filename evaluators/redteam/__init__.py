@@ -39,7 +39,7 @@ def _texts(raw: dict[str, Any]) -> list[str]:
 
 def _holds_canary(raw: dict[str, Any], canary: str) -> bool:
     """The canary is written in the case, plainly or inside an encoded payload."""
-    from evaluators.injection import decoded_views
+    from assay.detectors.injection import decoded_views
 
     return any(
         canary in text or any(canary in decoded for _, decoded, _ in decoded_views(text))

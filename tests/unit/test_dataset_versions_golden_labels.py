@@ -29,13 +29,6 @@ from assay.case_labels import (
 from assay.config import AssayConfig, DatasetConfig, load_config
 from assay.contracts.case import Case
 from assay.contracts.failure import FAILURE_ARROW_SCHEMA, FAILURE_JSON_COLUMNS
-from assay.golden import (
-    GoldenError,
-    configured_cases,
-    load_golden_dir,
-    load_golden_file,
-    redteam_cases,
-)
 from assay.lake import Lake
 from assay.near_duplicates import group_near_duplicates, jaccard, shingles
 from assets.regression_dataset import (
@@ -46,6 +39,13 @@ from assets.regression_dataset import (
     diff_versions,
     materialise_dataset,
     read_cases,
+)
+from evaluators.golden import (
+    GoldenError,
+    configured_cases,
+    load_golden_dir,
+    load_golden_file,
+    redteam_cases,
 )
 from tests.unit.curation_rows import T0, failure_row
 

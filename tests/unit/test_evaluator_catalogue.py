@@ -1,11 +1,11 @@
-"""`assay evaluators` lists every registered type, and docs/evaluators.md is its current output."""
+"""`assay evaluators` lists every registered type, and docs/evaluators.md ends with its current output."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from evaluators.catalogue import as_markdown
+from evaluators.catalogue import CATALOGUE_MARKER, as_markdown, with_catalogue
 from evaluators.registry import EVALUATOR_TYPES
 from orchestration.cli import main
 
@@ -32,4 +32,5 @@ def test_table_has_a_row_per_type(capsys):
 
 def test_docs_catalogue_is_generated_from_the_registry():
     doc = (ROOT / "docs" / "evaluators.md").read_text(encoding="utf-8")
-    assert doc == as_markdown(), "docs/evaluators.md is stale: run `make docs`"
+    assert doc.endswith(CATALOGUE_MARKER + "\n" + as_markdown())
+    assert doc == with_catalogue(doc), "docs/evaluators.md is stale: run `make docs`"

@@ -16,6 +16,8 @@ from evaluators.reference import (
     RougeL,
     SorensenDice,
     TokenF1,
+)
+from evaluators.similarity import (
     bleu,
     cosine,
     cosine_of_vectors,
@@ -246,7 +248,7 @@ def test_reference_module_does_not_import_litellm():
 def test_bit_parallel_lcs_and_levenshtein_agree_with_the_textbook_tables():
     import random
 
-    from evaluators.reference import lcs_length_table, levenshtein_distance_table
+    from evaluators.similarity import lcs_length_table, levenshtein_distance_table
 
     rng = random.Random(7)
     for _ in range(2000):

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from evaluators.safety import PiiLeak, Refusal, find_pii, iban_valid, luhn_valid, redact
+from assay.privacy.pii import find_pii, iban_valid, luhn_valid, redact
+from evaluators.safety import PiiLeak, Refusal
 from tests.unit.fake_secrets import AWS_KEY_ID, GENERIC, GITHUB, OPENAI, OPENAI_LEGACY, SLACK
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from assay.llm.engine import LLMResult
-from evaluators.judge_prompt import parse_judge_prompt, parse_reply_format
+from assay.llm.judge_prompt import parse_judge_prompt, parse_reply_format
 from evaluators.judge_rubrics import default_steps
 from evaluators.rag import ContextOverlap, content_tokens
 from evaluators.registry import build_evaluator

@@ -15,8 +15,9 @@ from assay.sim.judge_heuristics import HEURISTICS, pick_label
 from assay.sim.provider import judge_verdict
 from assay.testing.llm_server import Faults, LLMTestServer
 from evaluators.judge_rubrics import GEvalJudge
-from evaluators.llm_judge import RUBRIC_DIR, judge_plans
+from evaluators.llm_judge import judge_plans
 from evaluators.registry import EVALUATOR_TYPES, Preset, build_evaluator
+from evaluators.rubric import RUBRIC_DIR
 
 
 @pytest.fixture(autouse=True)

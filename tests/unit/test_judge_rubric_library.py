@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from assay.llm.engine import LLMResult
-from evaluators.judge_prompt import (
+from assay.llm.judge_prompt import (
     JUDGE_SYSTEM_PROMPT,
     JudgeReplyError,
     ReplyFormat,
@@ -15,18 +15,17 @@ from evaluators.judge_prompt import (
     parse_judge_reply,
     parse_reply_format,
 )
-from evaluators.llm_judge import (
+from evaluators.llm_judge import LLMJudge, RagJudge
+from evaluators.registry import EVALUATOR_TYPES, Preset, build_evaluator, describe_type
+from evaluators.rubric import (
     NOT_GIVEN,
     RUBRIC_DIR,
     SECTION_FIELDS,
-    LLMJudge,
-    RagJudge,
     fill_placeholders,
     load_rubric,
     parse_rubric,
     render_transcript,
 )
-from evaluators.registry import EVALUATOR_TYPES, Preset, build_evaluator, describe_type
 
 RUBRICS = sorted(p.stem for p in RUBRIC_DIR.glob("*.md"))
 TOPICS = {"topics": ["orders and shipping", "returns and refunds"]}

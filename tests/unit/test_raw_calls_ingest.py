@@ -13,7 +13,7 @@ from assay.config import RedactionConfig
 from assay.contracts.call import CALL_ARROW_SCHEMA
 from assay.lake import Lake
 from assay.pricing import fill_missing_costs
-from assay.redaction import Redactor
+from assay.privacy.redaction import Redactor
 from assets import raw_calls
 from assets.raw_calls import NATIVE_FORMAT, ingest_day, materialise_day
 

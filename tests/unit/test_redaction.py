@@ -11,7 +11,7 @@ from assay.config import RedactionConfig
 from assay.contracts._arrow import rows_to_table
 from assay.contracts.call import CALL_ARROW_SCHEMA
 from assay.lake import Lake
-from assay.redaction import RedactionKeyMissing, Redactor
+from assay.privacy.redaction import RedactionKeyMissing, Redactor
 from assets.raw_calls import materialise_day
 from evaluators.safety import PiiLeak
 
@@ -131,7 +131,7 @@ def test_the_bulk_prefilter_never_skips_a_text_holding_pii():
 
     import pyarrow.compute as pc
 
-    from evaluators.safety import PII_CANDIDATE_RE2, find_pii, pii_candidate_re2
+    from assay.privacy.pii import PII_CANDIDATE_RE2, find_pii, pii_candidate_re2
 
     rng = random.Random(7)
     # Short IPs, and phones in non-ASCII digits (Python's \d matches them, RE2's does not).

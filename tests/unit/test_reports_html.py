@@ -11,8 +11,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from assay.ci_annotations import render_junit
+from assay.report_charts import IntervalRow, forest_plot_svg, line_chart_svg
 from assay.report_data import read_snapshot
-from assay.report_html import IntervalRow, forest_plot_svg, line_chart_svg, render_junit
 from assets.reports import (
     decision_metadata,
     decision_numbers,

@@ -7,7 +7,8 @@ import codecs
 
 import pytest
 
-from evaluators.injection import find_canaries, find_injection_signals, injection_score, normalise
+from assay.detectors.injection import find_injection_signals, injection_score, normalise
+from evaluators.injection import find_canaries
 from evaluators.registry import build_evaluator
 
 

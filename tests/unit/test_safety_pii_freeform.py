@@ -8,15 +8,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from assay.redaction import Redactor
-from evaluators.registry import build_evaluator
-from evaluators.safety import (
+from assay.privacy.pii import (
     DEFAULT_ENTITY_TYPES,
     ENTITY_TYPES,
     PII_CANDIDATE_RE2,
     find_pii,
     pii_candidate_re2,
 )
+from assay.privacy.redaction import Redactor
+from evaluators.registry import build_evaluator
 
 
 def found(text: str, entity: str) -> list[str]:
@@ -139,8 +139,8 @@ def test_the_prefilter_for_every_type_never_skips_a_text_holding_pii():
 def test_long_pathological_texts_stay_linear(text):
     import time
 
-    from evaluators.injection import find_injection_signals
-    from evaluators.toxicity import find_toxicity
+    from assay.detectors.injection import find_injection_signals
+    from assay.detectors.toxicity import find_toxicity
 
     started = time.perf_counter()
     find_pii(text, entities=ENTITY_TYPES)

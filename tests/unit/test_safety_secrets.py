@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from assay.privacy.pii import find_pii
+from assay.privacy.secrets import SECRET_KINDS, find_secrets
 from evaluators.registry import build_evaluator
-from evaluators.safety import SECRET_KINDS, find_pii, find_secrets
 from tests.unit.fake_secrets import (
     ANTHROPIC,
     AWS_KEY_ID,

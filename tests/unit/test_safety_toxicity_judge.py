@@ -7,10 +7,10 @@ import json
 import pytest
 
 from assay.contracts.score import Score
+from assay.detectors.toxicity import find_toxicity
 from assay.llm.engine import LLMResult
 from evaluators.llm_judge import JudgeCall, JudgePlan
 from evaluators.registry import build_evaluator
-from evaluators.toxicity import find_toxicity
 
 
 def terms(text: str, **kwargs) -> list[tuple[str, str]]:

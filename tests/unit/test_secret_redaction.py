@@ -10,7 +10,7 @@ import pytest
 
 from assay.contracts._arrow import rows_to_table
 from assay.contracts.call import CALL_ARROW_SCHEMA, CALL_JSON_COLUMNS
-from assay.redaction import LABEL_CALL_COLUMNS, TEXT_CALL_COLUMNS, Redactor
+from assay.privacy.redaction import LABEL_CALL_COLUMNS, TEXT_CALL_COLUMNS, Redactor
 from tests.unit.secret_fields import as_token, leaks, place_in_json, random_secret
 
 SEED = 20261206

@@ -9,9 +9,9 @@ import os
 import pytest
 
 from assay.demo import domain
+from assay.llm.judge_prompt import JudgeReplyError, parse_judge_reply, render_judge_prompt
 from assay.sim import SIM_MODELS, register_sim_provider, simulate
 from assay.sim.provider import SimJudgeCannotAnswer, judge_verdict
-from evaluators.judge_prompt import JudgeReplyError, parse_judge_reply, render_judge_prompt
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 

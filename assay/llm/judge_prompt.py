@@ -9,6 +9,10 @@ The object's shape is the rubric's reply format (`ReplyFormat`): the default 0-1
 verdict, or pass/fail only, or a 1-5 score (normalised to 0-1 against a threshold), or one label
 of a fixed list. A reply in another shape (a 1-5 score from a pass/fail rubric, a label not on
 the list) is a `JudgeReplyError`, never a guess.
+
+In the core, beside the LLM engine, because it is a wire format with two ends: the judges
+(`evaluators.llm_judge`, `assets.prompt_suggestions`) write it, and the sim judge and the
+local test server (`assay.sim`, `assay.testing`) read it back (docs/architecture.md, "Layers").
 """
 
 from __future__ import annotations

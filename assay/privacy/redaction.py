@@ -41,7 +41,7 @@ import pyarrow.compute as pc
 
 from assay.contracts.call import CALL_ARROW_SCHEMA, SOURCE_COLUMNS
 from assay.contracts.span import SPAN_ARROW_SCHEMA
-from evaluators.safety import DEFAULT_ENTITY_TYPES, find_pii, normalise_pii_value, pii_candidate_re2
+from assay.privacy.pii import DEFAULT_ENTITY_TYPES, find_pii, normalise_pii_value, pii_candidate_re2
 
 PSEUDONYM_KEY_ENV = "ASSAY_PSEUDONYM_KEY"
 TEXT_CALL_COLUMNS = (

@@ -1,6 +1,6 @@
 """Rule-based detectors for free-form PII: street addresses and person names.
 
-Unlike the validated detectors of `evaluators.safety` (Luhn, mod-97, octet ranges), these
+Unlike the validated detectors of `assay.privacy.pii` (Luhn, mod-97, octet ranges), these
 are rules over shapes and cue words, so they are opt-in entity types (`ADDRESS`, `PERSON`):
 lower precision, and they see only what a rule can find (a name with an honorific, after
 "my name is", "Name:", a closing like "Regards,", or a first name from the list below
@@ -8,7 +8,7 @@ followed by a capitalised word; an address with a house number and a street word
 a PO box, a "City, ST 12345" line, or a number-led phrase after a cue like "lives at").
 
 Every pattern is built from the word lists of this module, and so is `CANDIDATE_RE2`: the
-literals one of them must contain, used by `assay.redaction` to skip texts in bulk.
+literals one of them must contain, used by `assay.privacy.redaction` to skip texts in bulk.
 Measured on presidio-research synthetic data by `bench/safety_quality.py`.
 """
 
@@ -304,7 +304,7 @@ def _literals(words: tuple[str, ...] | frozenset[str]) -> str:
 
 
 # Each detector's matches contain one of these (ASCII) literals, case-insensitively; a text
-# with non-ASCII characters is a candidate anyway (`evaluators.safety.PII_CANDIDATE_RE2`).
+# with non-ASCII characters is a candidate anyway (`assay.privacy.pii.PII_CANDIDATE_RE2`).
 CANDIDATE_RE2 = {
     # Whole words (each pattern has a boundary there) or, for the endings, parts of words.
     "ADDRESS": r"(?i:\b(?:" + "|".join((

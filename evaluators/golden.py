@@ -21,6 +21,9 @@ A golden file is a mapping with a `cases` list; each case:
     tags: [...]                     # optional
 
 A bad file fails with one message naming the file, the case and the key.
+
+In the evaluator layer, not the core: assertions are checked against the evaluator registry
+and the red-team pack is `evaluators.redteam` (docs/architecture.md, "Layers").
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from assay.case_files import TIERS, CaseFileError, check_case_keys, check_values, read_case_document
+from evaluators.redteam import load_pack
+from evaluators.registry import EVALUATOR_TYPES
 
 ROLES = ("system", "user", "assistant", "tool")
 REQUIRED = ("id", "reference_output")
@@ -171,8 +176,6 @@ def redteam_cases(version: str | None) -> list[dict[str, Any]]:
     """The red-team pack's cases (`evaluators.redteam.load_pack`) as dataset cases."""
     if not version:
         return []
-    from evaluators.redteam import load_pack
-
     return [
         new_case(
             case_id=raw["case_id"],
@@ -196,8 +199,6 @@ def configured_cases(config, config_file: Path | str) -> list[dict[str, Any]]:
     """The golden cases (`dataset.golden_dir`, relative to assay.yaml) and red-team pack
     (`dataset.redteam_pack`) that `config` asks for. Assertions may name an evaluator of
     assay.yaml or an evaluator type."""
-    from evaluators.registry import EVALUATOR_TYPES
-
     known = {e.name for e in config.evaluators} | set(EVALUATOR_TYPES)
     folder = Path(config_file).parent / config.dataset.golden_dir if config.dataset.golden_dir else None
     return load_golden_dir(folder, known_assertions=known) + redteam_cases(config.dataset.redteam_pack)
