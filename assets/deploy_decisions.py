@@ -29,6 +29,8 @@ import numpy as np
 from dagster import AssetExecutionContext
 
 from assay.config import GateConfig, SloConfig
+from assay.contracts.candidate_output import output_text
+from assay.contracts.case import last_user_text
 from assay.contracts.decision import (
     DECISION_ARROW_SCHEMA,
     DECISION_JSON_COLUMNS,
@@ -37,18 +39,19 @@ from assay.contracts.decision import (
 )
 from assay.contracts.metric_comparison import METRIC_COMPARISON_ARROW_SCHEMA, OVERALL_METRIC
 from assay.contracts.regression_confirmation import CONFIRMATION_SCHEMA, CONFIRMATIONS_TABLE
+from assay.dataset_pointer import current_version, read_cases
 from assay.frontier import ReplaySamples, build_frontier, write_frontier
 from assay.glossary import COST_RULE, show
 from assay.lake import Lake
 from assay.metric_comparison import LAKE_TABLE as METRIC_TABLE
 from assay.metric_comparison import case_outcomes, compare_metric, load_rows
+from assay.reports import write_reports
 from assay.stats import bootstrap_ci, mean_rows, p95_rows
-from assets.candidate_outputs import last_user_text, latency_values
+from assets.assay_resource import AssayResource
+from assets.candidate_outputs import latency_values
 from assets.decision_evidence import SOURCE_UNITS, count_side, describe_loss, judged, over_ceiling
+from assets.decision_metadata import decision_metadata
 from assets.regression_confirmation import Confirmation, ConfirmFn
-from assets.regression_dataset import current_version, read_cases
-from assets.reports import decision_metadata, write_reports
-from assets.resources import AssayResource
 from assets.run_failures import latest_run_failure
 from assets.scoring import is_judged
 
@@ -509,13 +512,6 @@ def missing_replays_reason(lake: Lake, candidate, dataset_version: str, config_f
         return (f"its latest replays are of dataset {', '.join(versions)}, not {dataset_version}: its candidate_job "
                 "failed or has not run since the dataset changed")
     return "its candidate_job has not produced replays (it failed, or has not run yet)"
-
-
-def output_text(row: Mapping[str, Any] | None) -> str | None:
-    """What a replay answered: its text, else its tool calls (as JSON text), else nothing."""
-    if not row:
-        return None
-    return row.get("output_text") or row.get("tool_calls") or None
 
 
 def judge_kappas(lake: Lake, judge_evaluators: list[str]) -> dict[str, float | None]:

@@ -69,9 +69,9 @@ from assay.pricing import fill_missing_costs
 from assay.redaction import Redactor
 from assets._checks import blocking_suite_spec, read_for_suite, suite_check_result
 from assets._metadata import counts_table, partition_metadata
+from assets.assay_resource import AssayResource
 from assets.partitions import FIRST_DAY, daily_partitions
 from assets.quality import validate_calls_partition
-from assets.resources import AssayResource
 
 BATCH_ROWS = 10_000
 """Calls per Arrow record batch: bounds the Python objects alive at once (~100 MB)."""

@@ -14,8 +14,8 @@ from assay.alerts import (
 )
 from assay.config import load_config
 from assay.lake import Lake
+from assay.reports import latest_decision_rows
 from assay.runtime import AssayHome
-from assets.reports import latest_decision_rows
 from orchestration.jobs import curate_job, daily_job, decide_job
 
 

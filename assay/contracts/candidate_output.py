@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import pyarrow as pa
 
 from assay.contracts._arrow import UTC_TIMESTAMP
@@ -42,3 +45,10 @@ SHADOW_OUTPUT_ARROW_SCHEMA = pa.schema(
     + [f for f in CANDIDATE_OUTPUT_ARROW_SCHEMA if f.name not in ("case_id", "dataset_version")],
     metadata={"contract": "shadow_output", "version": str(CANDIDATE_OUTPUT_SCHEMA_VERSION)},
 )
+
+
+def output_text(row: Mapping[str, Any] | None) -> str | None:
+    """What a replay answered: its text, else its tool calls (as JSON text), else nothing."""
+    if not row:
+        return None
+    return row.get("output_text") or row.get("tool_calls") or None

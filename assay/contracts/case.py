@@ -88,3 +88,11 @@ CASE_JSON_COLUMNS = frozenset(
 )
 
 assert set(CASE_ARROW_SCHEMA.names) == set(Case.model_fields), "case contract drift"
+
+
+def last_user_text(messages: list[dict[str, Any]] | None) -> str | None:
+    """A case's (or call's) last user message: what a person reads as its input."""
+    for message in reversed(messages or []):
+        if message.get("role") == "user":
+            return str(message.get("content") or "")
+    return None

@@ -13,13 +13,8 @@ import pytest
 
 from assay.report_data import read_snapshot
 from assay.report_html import IntervalRow, forest_plot_svg, line_chart_svg, render_junit
-from assets.reports import (
-    decision_metadata,
-    decision_numbers,
-    decision_summary_markdown,
-    report_files,
-    write_reports,
-)
+from assay.reports import report_files, write_reports
+from assets.decision_metadata import decision_metadata, decision_numbers, decision_summary_markdown
 from tests.unit.report_fixtures import (
     BASELINE,
     CANDIDATE,
