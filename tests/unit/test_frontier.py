@@ -20,7 +20,7 @@ from assay.frontier import (
 )
 from assay.lake import Lake
 from assay.reports import write_reports
-from assets.deploy_decisions import replay_samples
+from assets.decision_gates import replay_samples
 from orchestration.cli import main
 from tests.unit.report_fixtures import (
     BASELINE,

@@ -216,7 +216,7 @@ def test_first_partition_day(tmp_path):
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
 def test_landed_by_hand_then_read_by_day_gives_every_call(tmp_path, fmt, shape):
     """What `assay ingest FILE` does before Dagster runs the days: land, then the day's read."""
-    from assets.raw_calls import ingest_day
+    from assets.day_ingest import ingest_day
     from tests.unit.trace_samples import SAMPLES
 
     make, calls, spans = SAMPLES[fmt]

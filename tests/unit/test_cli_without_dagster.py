@@ -1,0 +1,115 @@
+"""The reading commands of `assay` never load Dagster: `assay gate` in a CI job, `assay report`,
+`validate-config` and the others answer from the lake and the config through plain logic in
+`assay/` (docs/architecture.md, "Layers").
+
+Commands that run jobs load Dagster by design: `run`, `demo`, `ingest` (the daily chain of the
+days it landed), `compare` (shadow_job), `labels import --calibrate` (curate_job) and `ui`.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from assay.contracts.case import CASE_ARROW_SCHEMA, CASE_JSON_COLUMNS
+from assay.golden import new_case
+from assay.reports import write_reports
+from tests.unit.report_fixtures import (
+    BASELINE,
+    CANDIDATE,
+    TRACES,
+    VERSION,
+    case_details,
+    decision,
+    write_decisions,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+CONFIG = """\
+project: {app: travel-bot}
+judge: {model: openai/judge-model, params: {api_base: "http://127.0.0.1:9/v1"}}
+evaluators:
+  - name: no_refusal
+    type: refusal
+candidates:
+  - candidate_id: current
+    model: openai/model-a
+    params: {api_base: "http://127.0.0.1:9/v1"}
+    is_baseline: true
+  - candidate_id: cand-a
+    model: openai/model-b
+    params: {api_base: "http://127.0.0.1:9/v1"}
+"""
+
+COMMANDS = [
+    ["report"],
+    ["report", "--format", "json"],
+    ["gate", "cand-a"],
+    ["gate", "cand-a", "--format", "github"],
+    ["gate", "cand-a", "--format", "junit"],
+    ["validate-config"],
+    ["evaluators"],
+    ["candidates", "list"],
+    ["labels", "export"],
+    ["rejected"],
+    ["metrics", "--textfile", "METRICS_FILE"],
+]
+"""(argv, ...) run one after another in one process; `assay gate cand-a` exits 1 (rejected)."""
+
+PROBE = """
+import json, sys
+from orchestration.cli import main
+commands = json.loads(sys.argv[1])
+statuses = [main(argv) for argv in commands]
+loaded = sorted({name.split(".")[0] for name in sys.modules if name.split(".")[0] in ("dagster", "dagster_dbt")})
+print("PROBE " + json.dumps({"statuses": statuses, "loaded": loaded}))
+"""
+
+
+def _home(tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    rejected = decision("rejected", quality="fail")
+    write_reports(home / "reports", rejected, CANDIDATE, BASELINE, TRACES, case_details())
+    lake = write_decisions(home, [rejected])
+    cases = [new_case(case_id=f"case-{i}", input=[{"role": "user", "content": f"question {i}"}]) for i in range(3)]
+    lake.write_partition("regression_dataset", cases, partition={"version": VERSION}, schema=CASE_ARROW_SCHEMA,
+                         json_columns=CASE_JSON_COLUMNS)
+    return home
+
+
+def test_reading_commands_do_not_import_dagster(tmp_path):
+    home = _home(tmp_path)
+    config = tmp_path / "project" / "assay.yaml"
+    config.parent.mkdir()
+    config.write_text(textwrap.dedent(CONFIG))
+    metrics_file = tmp_path / "assay.prom"
+    commands = [[str(metrics_file) if arg == "METRICS_FILE" else arg for arg in argv] for argv in COMMANDS]
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "ASSAY_HOME": str(home), "ASSAY_CONFIG": str(config),
+           "OPENAI_API_KEY": "not-used", "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-c", PROBE, json.dumps(commands)], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    probe = json.loads(result.stdout.rsplit("PROBE ", 1)[1])
+    # Each command did its work: the rejected candidate's gate exits 1, everything else 0.
+    expected = [1 if argv[0] == "gate" else 0 for argv in COMMANDS]
+    assert probe["statuses"] == expected, result.stderr
+    assert "cand-a: REJECTED" in result.stderr
+    assert "case-2" in result.stdout  # the label export listed the dataset's cases
+    assert metrics_file.read_text().rstrip().endswith("# EOF")
+    assert probe["loaded"] == [], f"a reading command imported {probe['loaded']}"
+
+
+def test_the_job_commands_do_load_dagster(tmp_path):
+    """The probe sees an import when there is one: `assay ingest` runs the daily chain."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "ASSAY_HOME": str(tmp_path / "home"),
+           "ASSAY_CONFIG": str(tmp_path / "missing.yaml"), "PYTHONPATH": str(ROOT)}
+    probe = PROBE.replace("statuses = [main(argv) for argv in commands]",
+                          "from orchestration.runner import Runner  # what ingest, run, compare call\nstatuses = []")
+    result = subprocess.run([sys.executable, "-c", probe, "[]"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "dagster" in json.loads(result.stdout.rsplit("PROBE ", 1)[1])["loaded"]
