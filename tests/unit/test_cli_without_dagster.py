@@ -11,39 +11,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 from assay.contracts.case import CASE_ARROW_SCHEMA, CASE_JSON_COLUMNS
 from assay.golden import new_case
 from assay.reports import write_reports
-from tests.unit.report_fixtures import (
-    BASELINE,
-    CANDIDATE,
-    TRACES,
-    VERSION,
-    case_details,
-    decision,
-    write_decisions,
-)
+from tests.unit import report_fixtures as fixtures
+from tests.unit.test_preflight import project
 
 ROOT = Path(__file__).resolve().parents[2]
-
-CONFIG = """\
-project: {app: travel-bot}
-judge: {model: openai/judge-model, params: {api_base: "http://127.0.0.1:9/v1"}}
-evaluators:
-  - name: no_refusal
-    type: refusal
-candidates:
-  - candidate_id: current
-    model: openai/model-a
-    params: {api_base: "http://127.0.0.1:9/v1"}
-    is_baseline: true
-  - candidate_id: cand-a
-    model: openai/model-b
-    params: {api_base: "http://127.0.0.1:9/v1"}
-"""
 
 COMMANDS = [
     ["report"],
@@ -72,20 +48,20 @@ print("PROBE " + json.dumps({"statuses": statuses, "loaded": loaded}))
 
 def _home(tmp_path: Path) -> Path:
     home = tmp_path / "home"
-    rejected = decision("rejected", quality="fail")
-    write_reports(home / "reports", rejected, CANDIDATE, BASELINE, TRACES, case_details())
-    lake = write_decisions(home, [rejected])
+    rejected = fixtures.decision("rejected", quality="fail")
+    write_reports(home / "reports", rejected, fixtures.CANDIDATE, fixtures.BASELINE, fixtures.TRACES,
+                  fixtures.case_details())
+    lake = fixtures.write_decisions(home, [rejected])
     cases = [new_case(case_id=f"case-{i}", input=[{"role": "user", "content": f"question {i}"}]) for i in range(3)]
-    lake.write_partition("regression_dataset", cases, partition={"version": VERSION}, schema=CASE_ARROW_SCHEMA,
+    lake.write_partition("regression_dataset", cases, partition={"version": fixtures.VERSION}, schema=CASE_ARROW_SCHEMA,
                          json_columns=CASE_JSON_COLUMNS)
     return home
 
 
 def test_reading_commands_do_not_import_dagster(tmp_path):
     home = _home(tmp_path)
-    config = tmp_path / "project" / "assay.yaml"
-    config.parent.mkdir()
-    config.write_text(textwrap.dedent(CONFIG))
+    (tmp_path / "project").mkdir()
+    config = project(tmp_path / "project")  # a user's own config: a model baseline, a recorded candidate
     metrics_file = tmp_path / "assay.prom"
     commands = [[str(metrics_file) if arg == "METRICS_FILE" else arg for arg in argv] for argv in COMMANDS]
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "ASSAY_HOME": str(home), "ASSAY_CONFIG": str(config),
