@@ -8,6 +8,7 @@ days it landed), `compare` (shadow_job), `labels import --calibrate` (curate_job
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -89,3 +90,19 @@ def test_the_job_commands_do_load_dagster(tmp_path):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "dagster" in json.loads(result.stdout.rsplit("PROBE ", 1)[1])["loaded"]
+
+
+def test_no_module_imports_the_cli():
+    """The CLI is the top: the runner, the loop and the backfill never import it (on 18e6ea6
+    orchestration/shadow.py did, for its Runner)."""
+    importers = []
+    for folder in ("assay", "evaluators", "assets", "orchestration", "bench"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            if path == ROOT / "orchestration" / "cli.py":
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                    [f"{node.module}.{a.name}" for a in node.names] if isinstance(node, ast.ImportFrom) and node.module else []
+                if any(name == "orchestration.cli" or name.startswith("orchestration.cli.") for name in names):
+                    importers.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert importers == []
