@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from assay.contracts.metric_comparison import OVERALL_METRIC, MetricComparison
+from assay.contracts.metric_comparison import OVERALL_METRIC, Direction, MetricComparison
 from assay.stats import holm_adjust, mcnemar_exact_p, paired_mean_delta_ci
 
 LAKE_TABLE = "candidate_metric_comparison"
@@ -87,7 +87,7 @@ def compare_metric(
     return row
 
 
-def direction(row: Mapping[str, Any]) -> str:
+def direction(row: Mapping[str, Any]) -> Direction:
     """How to read a comparison row: better, worse, no clear difference, or not compared."""
     if not row.get("paired_cases"):
         return "not compared"

@@ -67,7 +67,7 @@ def evaluator_series(evaluator_rows: Sequence[dict[str, Any]]) -> dict[str, list
 
 @dataclass
 class ReportView:
-    """Everything the HTML page shows (built by assets/reports.py from the decision run)."""
+    """Everything the HTML page shows (built by assay/reports.py from the decision run)."""
 
     decision: Decision
     candidate_label: str

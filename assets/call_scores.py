@@ -20,9 +20,9 @@ from assay.contracts.score import SCORE_ARROW_SCHEMA
 from assay.lake import PART_FILE, atomic_write_text
 from assets._checks import blocking_suite_spec, read_for_suite, suite_check_result
 from assets._metadata import counts_table, partition_metadata
+from assets.assay_resource import AssayResource
 from assets.partitions import daily_partitions
 from assets.quality import SCORE_CHECKED_COLUMNS, validate_scores_partition
-from assets.resources import AssayResource
 from assets.scoring import (
     ScoreTally,
     build_evaluators,

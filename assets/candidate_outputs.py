@@ -21,23 +21,17 @@ from assay.contracts.candidate_output import (
     CANDIDATE_OUTPUT_ARROW_SCHEMA,
     CANDIDATE_OUTPUT_JSON_COLUMNS,
 )
+from assay.contracts.case import last_user_text
+from assay.dataset_pointer import current_version, read_cases
 from assay.glossary import COST_RULE, LATENCY_RULE, round_sig
 from assay.llm.engine import LLMRequest, LLMResult
 from assay.outcomes import BAD_RESPONSE
 from assay.privacy.redaction import Redactor
 from assets._checks import blocking_suite_spec, read_for_suite, suite_check_result
 from assets._metadata import counts_table, partition_metadata
+from assets.assay_resource import AssayResource
 from assets.partitions import candidate_partitions
 from assets.quality import CANDIDATE_OUTPUT_CHECKED_COLUMNS, validate_candidate_outputs_partition
-from assets.regression_dataset import current_version, read_cases
-from assets.resources import AssayResource
-
-
-def last_user_text(messages: list[dict[str, Any]] | None) -> str | None:
-    for message in reversed(messages or []):
-        if message.get("role") == "user":
-            return str(message.get("content") or "")
-    return None
 
 
 def replay_request(candidate: Candidate, case: dict[str, Any], sample: int = 0) -> LLMRequest:

@@ -9,8 +9,8 @@ from assay.contracts.call import CALL_JSON_COLUMNS
 from assay.contracts.failure import FAILURE_ARROW_SCHEMA, FAILURE_JSON_COLUMNS
 from assay.contracts.taxonomy import DEFAULT_SEVERITY
 from assets._metadata import count_by, counts_table, partition_metadata
+from assets.assay_resource import AssayResource
 from assets.partitions import daily_partitions
-from assets.resources import AssayResource
 from assets.scoring import decode_row
 
 # An evaluator that names no category still produced a failure; it is filed here rather

@@ -14,7 +14,7 @@ from dagster import AssetExecutionContext, MetadataValue
 from assay.calibration import LABELS_TABLE, calibration_rows, latest_labels
 from assay.contracts.calibration import CALIBRATION_ARROW_SCHEMA
 from assets._metadata import partition_metadata
-from assets.resources import AssayResource
+from assets.assay_resource import AssayResource
 
 SERIES_FIGURES = ("cohen_kappa", "accuracy", "f1_fail", "n")
 

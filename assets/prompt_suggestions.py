@@ -81,9 +81,9 @@ def _lake_rows(lake: Lake, table: str, candidate_id: str, version: str) -> list[
 
 def gather_evidence(lake: Lake, decision: dict[str, Any], *, max_cases: int = MAX_CASES) -> list[dict[str, Any]]:
     """The decision's regressed cases (critical first, up to `max_cases`), as shown to the model."""
-    from assets.candidate_outputs import last_user_text
-    from assets.deploy_decisions import output_text
-    from assets.regression_dataset import read_cases
+    from assay.contracts.candidate_output import output_text
+    from assay.contracts.case import last_user_text
+    from assay.dataset_pointer import read_cases
 
     report = Path(decision["report_path"]).with_suffix(".json") if decision.get("report_path") else None
     if report is None or not report.is_file():

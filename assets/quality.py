@@ -2,7 +2,8 @@
 
 GE costs ~4 s and ~245 MB to import, so it is imported inside the check, never at module top.
 The suite validates a DataFrame read from the partition (GE's SQL datasource has no DuckDB
-dialect).
+dialect). Value sets come from the code contracts (`assay.contracts`), never spelled out here
+(docs/architecture.md, "Data contracts").
 """
 
 from __future__ import annotations
@@ -11,6 +12,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 import pandas as pd
+
+from assay.contracts.call import CALL_STATUSES
+from assay.contracts.candidate_output import OUTPUT_STATUSES
+from assay.contracts.score import SCORE_STATUSES
+from assay.contracts.taxonomy import FAILURE_CATEGORIES
 
 # The most any listed model charges is well under $0.001 per token; above that a cost is
 # almost certainly in the wrong unit (cents, or per-1K pricing applied per token).
@@ -66,7 +72,7 @@ def validate_calls_partition(df: pd.DataFrame, day: date) -> SuiteResult:
     expectations = [
         *(gxe.ExpectColumnValuesToNotBeNull(column=c) for c in ("call_id", "ts", "app", "feature", "model", "status")),
         gxe.ExpectColumnValuesToBeUnique(column="call_id"),
-        gxe.ExpectColumnValuesToBeInSet(column="status", value_set=["success", "error"]),
+        gxe.ExpectColumnValuesToBeInSet(column="status", value_set=list(CALL_STATUSES)),
         gxe.ExpectColumnValuesToBeBetween(column="ts", min_value=start, max_value=end),
         *(
             gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0)
@@ -88,12 +94,10 @@ def validate_scores_partition(df: pd.DataFrame, *, name: str) -> SuiteResult:
     score has a verdict, any other status says why; known categories; non-negative spend."""
     import great_expectations.expectations as gxe
 
-    from assay.contracts.taxonomy import FAILURE_CATEGORIES
-
     expectations = [
         *(gxe.ExpectColumnValuesToNotBeNull(column=c) for c in ("subject_id", "evaluator", "evaluator_version", "metric", "status")),
         gxe.ExpectCompoundColumnsToBeUnique(column_list=["subject_id", "evaluator", "metric"]),
-        gxe.ExpectColumnValuesToBeInSet(column="status", value_set=["completed", "error", "skipped", "unavailable"]),
+        gxe.ExpectColumnValuesToBeInSet(column="status", value_set=list(SCORE_STATUSES)),
         gxe.ExpectColumnValuesToNotBeNull(column="passed", row_condition='status=="completed"', condition_parser="pandas"),
         gxe.ExpectColumnValuesToNotBeNull(column="explanation", row_condition='status!="completed"', condition_parser="pandas"),
         gxe.ExpectColumnValuesToBeInSet(column="failure_category", value_set=list(FAILURE_CATEGORIES)),
@@ -119,7 +123,7 @@ def validate_candidate_outputs_partition(df: pd.DataFrame) -> SuiteResult:
     expectations = [
         *(gxe.ExpectColumnValuesToNotBeNull(column=c) for c in ("candidate_id", "case_id", "dataset_version", "status")),
         gxe.ExpectColumnValuesToBeUnique(column="case_id"),
-        gxe.ExpectColumnValuesToBeInSet(column="status", value_set=["completed", "error", "skipped"]),
+        gxe.ExpectColumnValuesToBeInSet(column="status", value_set=list(OUTPUT_STATUSES)),
         gxe.ExpectColumnValuesToNotBeNull(column="error_type", row_condition='status!="completed"', condition_parser="pandas"),
         *(
             gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0)

@@ -25,18 +25,18 @@ from assay.case_files import CaseFileError
 from assay.case_labels import CASE_LABELS_TABLE, apply_case_labels, latest_case_labels
 from assay.config import AssayConfig, DatasetConfig
 from assay.contracts.call import CALL_JSON_COLUMNS
-from assay.contracts.case import CASE_ARROW_SCHEMA, CASE_JSON_COLUMNS
+from assay.contracts.case import CASE_ARROW_SCHEMA, CASE_JSON_COLUMNS, new_case
 from assay.contracts.failure import FAILURE_JSON_COLUMNS
 from assay.contracts.score import SCORE_ARROW_SCHEMA
-from assay.dataset_pointer import CURRENT_POINTER, current_version  # noqa: F401 (imported from here too)
+from assay.dataset_pointer import CURRENT_POINTER, current_version, read_cases
 from assay.lake import Lake, atomic_write_text
 from assay.near_duplicates import group_near_duplicates
 from assay.selection import hash_fraction
 from assets._metadata import count_by, counts_table, partition_metadata
-from assets.resources import AssayResource
+from assets.assay_resource import AssayResource
 from assets.sampled_calls import SAMPLED_SCHEMA
 from assets.scoring import decode_row
-from evaluators.golden import configured_cases, new_case
+from evaluators.golden import configured_cases
 
 OPERATIONAL_CATEGORIES = frozenset({"provider_error", "latency_breach", "cost_breach"})
 """Failures of the moment, not of the input: promoted as `edge`, never critical."""
@@ -307,21 +307,6 @@ def _cell(value: Any) -> str:
     text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
     text = text.replace("|", "\\|").replace("\n", " ")
     return text if len(text) <= 40 else text[:39] + "…"
-
-
-def read_cases(lake: Lake, version: str) -> list[dict[str, Any]]:
-    """A version's cases. Versions written before a contract field existed read with its
-    default (every version stays readable)."""
-    table = lake.read_partition("regression_dataset", {"version": version})
-    if table is None:
-        raise FileNotFoundError(f"regression dataset version {version} not found in {lake.table_dir('regression_dataset')}")
-    defaults = new_case()
-    cases = []
-    for row in table.to_pylist():
-        row.pop("version", None)  # the partition column, not a case field
-        case = decode_row(row, CASE_JSON_COLUMNS)
-        cases.append({k: v for k, v in defaults.items() if k not in case} | case)
-    return cases
 
 
 def passing_calls(lake: Lake) -> list[dict[str, Any]]:

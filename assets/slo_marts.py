@@ -19,10 +19,10 @@ from assay.contracts.case import CASE_ARROW_SCHEMA
 from assay.contracts.rejected import REJECTED_ARROW_SCHEMA
 from assay.contracts.score import SCORE_ARROW_SCHEMA
 from assay.contracts.span import SPAN_ARROW_SCHEMA
+from assay.dataset_pointer import current_version
+from assets.assay_resource import AssayResource
 from assets.candidate_scores import CANDIDATE_SCORE_SCHEMA
 from assets.partitions import DAYS_TAG
-from assets.regression_dataset import current_version
-from assets.resources import AssayResource
 from assets.warehouse_project import warehouse_project
 
 # Every lake table a dbt source reads, with its schema and partition keys. Each is created

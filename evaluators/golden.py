@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from assay.case_files import TIERS, CaseFileError, check_case_keys, check_values, read_case_document
+from assay.contracts.case import new_case
 from evaluators.redteam import load_pack
 from evaluators.registry import EVALUATOR_TYPES
 
@@ -111,36 +112,6 @@ def _as_case(raw: dict[str, Any], source_file: str) -> dict[str, Any]:
         tags=["golden", *map(str, raw.get("tags") or [])],
         metadata={"file": source_file},
     )
-
-
-def new_case(**fields: Any) -> dict[str, Any]:
-    """A case dict with every contract field: the defaults for a case no production call made."""
-    case = {
-        "case_id": None,
-        "input": [],
-        "context": None,
-        "tools": None,
-        "reference_output": None,
-        "assertions": [],
-        "rubric": None,
-        "tier": "core",
-        "critical": False,
-        "failure_category": None,
-        "source_call_ids": [],
-        "first_seen": None,
-        "last_seen": None,
-        "occurrences": 0,
-        "human_label": None,
-        "feature": None,
-        "source": "production",
-        "near_duplicates": [],
-        "tags": [],
-        "metadata": None,
-    }
-    unknown = set(fields) - set(case)
-    if unknown:
-        raise TypeError(f"not case fields: {sorted(unknown)}")
-    return case | fields
 
 
 def load_golden_file(path: Path | str, *, known_assertions: Iterable[str] | None = None) -> list[dict[str, Any]]:

@@ -14,8 +14,8 @@ from assay.alerts import (
 )
 from assay.config import load_config
 from assay.lake import Lake
+from assay.reports import latest_decision_rows
 from assay.runtime import AssayHome
-from assets.reports import latest_decision_rows
 from orchestration.jobs import curate_job, daily_job, decide_job
 
 
@@ -44,7 +44,8 @@ def rejection_alert_sensor(context: dg.SensorEvaluationContext, asset_event) -> 
 
 WAREHOUSE_JOBS = [curate_job.name, decide_job.name]
 """Jobs whose dbt build writes the warehouse: while one runs, the sensor does not open the file
-(a read-only connection from this process would lock dbt out: STACK.md's DuckDB trap)."""
+(a read-only connection from this process would lock dbt out: a DuckDB file has one writer or
+any number of readers, never both across processes)."""
 IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,

@@ -1,5 +1,11 @@
-"""The `assay` command. Heavy modules (dagster, litellm, great_expectations) are imported inside
-the commands that need them, so `assay --help` answers at once."""
+"""The `assay` command: it parses, calls and prints. Jobs run through `orchestration.runner`
+and `orchestration.loop`; what the commands read and compute is plain logic in `assay/` (no
+Dagster), so `assay report`, `assay gate`, `assay validate-config` and the other reading commands
+never load Dagster. Heavy modules (dagster, litellm, great_expectations) are imported inside the
+commands that need them, so `assay --help` answers at once.
+
+Kept whole (over 600 lines): one argparse parser and one short function per command, read
+together; the logic behind each lives elsewhere."""
 
 from __future__ import annotations
 
@@ -13,16 +19,8 @@ from pathlib import Path
 
 
 class CliError(Exception):
-    """A failure the user can act on: printed as one message, exit status 1."""
-
-
-class JobFailed(CliError):
-    """A Dagster run of one job failed: `str()` is the one line a user reads (job, step, the
-    exception's own message, run id, log file); `trace` is what `--verbose` adds."""
-
-    def __init__(self, line: str, trace: str = ""):
-        super().__init__(line)
-        self.trace = trace
+    """A failure the user can act on: printed as one message, exit status 1 (as a failed job's
+    `orchestration.runner.JobFailed` is)."""
 
 
 VERBOSE = False
@@ -31,6 +29,12 @@ VERBOSE = False
 
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def _runner():
+    from orchestration.runner import Runner
+
+    return Runner()
 
 
 def _home():
@@ -45,165 +49,18 @@ def _load_config():
     return load_config()
 
 
-# --- running jobs --------------------------------------------------------------------------
-
-
-class Runner:
-    """Runs assay's jobs in this process, recorded in the Dagster instance under ASSAY_HOME,
-    so `assay ui` shows the same runs, partitions and metadata as a scheduled night."""
-
-    # Dagster's own log lines (and dbt's on stdout) go to the run's log file, not the terminal:
-    # the terminal gets one line per job, or one line naming the cause when a step fails.
-    FILE_LOGS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-
-    def __init__(self) -> None:
-        from dagster import DagsterInstance
-
-        from orchestration.definitions import build_definitions
-        from orchestration.runner import SignalStop, start_clean
-
-        # Built now, not at import, so ASSAY_HOME / ASSAY_CONFIG as set for this run apply.
-        self.defs = build_definitions()
-        self.instance = DagsterInstance.get()
-        configure_pools(self.instance)
-        self.pool_wait_timeout_s = _load_config().runner.pool_wait_timeout_s
-        self.signals = SignalStop(self.instance)
-        for note in start_clean(self.instance):  # what a killed run left: dead runs, slots, files
-            _say(f"  {note}")
-
-    def run(
-        self, job_name: str, *, partition_key: str | None = None, label: str = "", tags: dict[str, str] | None = None
-    ) -> None:
-        import contextlib
-
-        from dagster._core.utils import make_new_run_id
-
-        from assay.runtime import AssayHome
-        from orchestration.runner import PoolWaiter, runner_tags
-
-        started = time.perf_counter()
-        job = self.defs.resolve_job_def(job_name)
-        log_path = AssayHome.from_env().root / "logs" / f"{job_name}{'-' + partition_key if partition_key else ''}.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        run_id = make_new_run_id()
-        where = f"{job_name}{f' [{partition_key}]' if partition_key else ''}"
-        terminal = sys.stderr  # the pool waiter speaks to the user; the run's own output goes to its log
-        waiter = PoolWaiter(self.instance, timeout_s=self.pool_wait_timeout_s,
-                            say=lambda message: print(message, file=terminal, flush=True),
-                            stop_requested=self.signals.requested)
-        with (log_path.open("w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log),
-              self.signals.running(run_id), waiter):
-            result = job.execute_in_process(
-                instance=self.instance, partition_key=partition_key, run_config=self.FILE_LOGS, raise_on_error=False,
-                run_id=run_id, tags={**runner_tags(), **(tags or {})},
-            )
-        self.signals.finish(run_id, where)
-        seconds = time.perf_counter() - started
-        if waiter.gave_up or not result.success:
-            from assets.run_failures import first_step_failure
-
-            step, cause, trace = ("pool wait", waiter.gave_up, "") if waiter.gave_up else \
-                first_step_failure(result.all_events)
-            if job_name == "daily_job":
-                from orchestration.alert_sensors import send_run_failure_alert
-
-                send_run_failure_alert(
-                    AssayHome.from_env(), job_name=job_name, run_id=run_id, partition_key=partition_key, error=cause,
-                )
-            raise JobFailed(f"{where} failed at {step}: {cause} (run {run_id[:8]}; full log: {log_path})", trace)
-        _say(f"  ok  {job_name:<14} {label or partition_key or '':<22} {seconds:5.1f}s  run {result.run_id[:8]}")
-
-    def run_days(self, days: list[str]) -> None:
-        for day in days:
-            self.run("daily_job", partition_key=day)
-
-    def register_candidates(self, candidate_ids: list[str]) -> None:
-        from assets.partitions import candidate_partitions
-
-        existing = set(self.instance.get_dynamic_partitions(candidate_partitions.name))
-        new = [cid for cid in candidate_ids if cid not in existing]
-        if new:
-            self.instance.add_dynamic_partitions(candidate_partitions.name, new)
-
-
-def configure_pools(instance) -> None:
-    """Set the concurrency pool limits of ASSAY_HOME's Dagster instance (idempotent)."""
-    from assay.runtime import POOL_LIMITS
-
-    for pool, limit in POOL_LIMITS.items():
-        if instance.event_log_storage.get_concurrency_info(pool).slot_count != limit:
-            instance.event_log_storage.set_concurrency_slots(pool, limit)
-
-
-def run_loop(days: list[str]) -> list[tuple[str, JobFailed]]:
-    """The whole loop over `days`: daily chain per day, curation, every candidate, decision.
-    No days: the dataset is the golden and red-team cases alone. A candidate whose replay
-    fails does not stop the others: it is decided (insufficient evidence, the cause named)
-    with them, and returned with its failure."""
-    config = _load_config()
-    runner = Runner()
-    _say(f"assay: {len(days)} day(s), {len(config.candidates)} candidate(s)")
-    runner.run_days(days)
-    from assets.partitions import DAYS_TAG
-
-    # The SLO marts rebuild only the days this run scored (incremental by day).
-    runner.run("curate_job", label="dataset + SLO marts", tags={DAYS_TAG: ",".join(days)} if days else None)
-    ids = [c.candidate_id for c in config.candidates]
-    failed: list[tuple[str, JobFailed]] = []
-    if ids:  # without candidates the loop monitors only: scores and SLO marts, nothing to decide
-        runner.register_candidates(ids)
-        for cid in ids:
-            try:
-                runner.run("candidate_job", partition_key=cid)
-            except JobFailed as exc:
-                _say(f"  FAIL candidate_job  {cid}: {exc}")
-                failed.append((cid, exc))
-        runner.run("decide_job", label="marts + decisions")
-    from assay.runtime import AssayHome
-    from orchestration.alert_sensors import send_loop_alerts
-
-    # No sensor daemon watches an in-process loop: send what the alert sensors would.
-    send_loop_alerts(AssayHome.from_env(), config.slos.model_dump())
-    return failed
-
-
 # --- reading decisions ----------------------------------------------------------------------
 
 
 def latest_decisions() -> list[dict]:
     from assay.lake import Lake
+    from assay.reports import latest_decision_rows
     from assay.runtime import AssayHome
-    from assets.reports import latest_decision_rows
 
     rows = latest_decision_rows(Lake(AssayHome.from_env().lake))
     if rows is None:
         raise CliError("no decisions yet: run `assay run` (or `make demo`) first")
     return rows
-
-
-def decision_record(row: dict, metrics: list[dict] | None = None) -> dict:
-    """One candidate's decision as `assay report --format json` prints it: the Decision contract
-    (with its rank), every metric against the baseline with its interval, McNemar and Holm p
-    (`candidate_metric_comparison`), and the paths of its report files (null when missing)."""
-    from assets.reports import report_files
-
-    files = report_files(row["report_path"]) if row.get("report_path") else {}
-    reports = {name: (str(path) if path.exists() else None) for name, path in files.items()}
-    return {
-        "candidate_id": row["candidate_id"],
-        "baseline_id": row["baseline_id"],
-        "dataset_version": row["dataset_version"],
-        "window": row["window"],
-        "verdict": row["verdict"],
-        "approved": row["verdict"] == "approved",
-        "rank": row.get("rank"),
-        "policy_version": row.get("policy_version"),
-        "gates": row["gates"],
-        "reasons": row["reasons"],
-        "metrics": metrics or [],
-        "decided_at": row["decided_at"],
-        "reports": reports or {"markdown": None, "html": None, "json": None, "junit": None},
-    }
 
 
 def print_monitoring(days: list[str]) -> None:
@@ -230,20 +87,11 @@ def print_monitoring(days: list[str]) -> None:
 
 def print_decisions(rows: list[dict], *, as_json: bool = False) -> None:
     if as_json:
-        from assay.frontier import read_frontier
         from assay.lake import Lake
-        from assay.metric_comparison import read_stored
+        from assay.reports import decision_records
         from assay.runtime import AssayHome
 
-        lake = Lake(AssayHome.from_env().lake)
-        stats = read_stored(lake, rows[0]["dataset_version"]) if rows else {}
-        records = [decision_record(r, stats.get(r["candidate_id"])) for r in rows]
-        # Each candidate's point of the cost-quality frontier (null before a decision wrote one).
-        points = {p.candidate_id: p.model_dump(mode="json") for p in read_frontier(lake, rows[0]["dataset_version"])
-                  } if rows else {}
-        for record in records:
-            record["frontier"] = points.get(record["candidate_id"])
-        print(json.dumps(records, indent=2, sort_keys=True))
+        print(json.dumps(decision_records(Lake(AssayHome.from_env().lake), rows), indent=2, sort_keys=True))
         return
     width = max(len(r["candidate_id"]) for r in rows)
     print(f"\nDeploy decisions (baseline {rows[0]['baseline_id']}, {rows[0]['window']}):\n")
@@ -258,32 +106,10 @@ def print_decisions(rows: list[dict], *, as_json: bool = False) -> None:
     print(f"\nReports (HTML, Markdown, JSON, JUnit XML): {', '.join(reports)}\n")
 
 
-GATE_EXIT = {"approved": 0, "rejected": 1, "insufficient_evidence": 3}
-GATE_EXIT_UNKNOWN = 4
-"""`assay gate` exit statuses: 0 approved, 1 rejected, 3 insufficient evidence, 4 no decision
-for that candidate (2 stays `bad config`, as for every command)."""
-
-
 class GateRefused(Exception):
     def __init__(self, message: str, status: int):
         super().__init__(message)
         self.status = status
-
-
-def gate_verdict(rows: list[dict] | None, candidate_id: str) -> tuple[int, str]:
-    """(exit status, one-line reason) of `assay gate <candidate>` for these decision rows."""
-    if rows is None:
-        return GATE_EXIT_UNKNOWN, "no decisions yet: run `assay run` (or the decide job) first"
-    row = next((r for r in rows if r["candidate_id"] == candidate_id), None)
-    if row is None:
-        known = ", ".join(sorted(r["candidate_id"] for r in rows)) or "none"
-        return GATE_EXIT_UNKNOWN, (f"no decision for candidate {candidate_id!r} on dataset "
-                                   f"{rows[0]['dataset_version'] if rows else '?'} (decided: {known})")
-    verdict = row["verdict"]
-    reason = "; ".join(row["reasons"] or []) or verdict
-    status = GATE_EXIT.get(verdict, GATE_EXIT_UNKNOWN)
-    line = f"{candidate_id}: {verdict.upper()} ({row['window']}): {reason}"
-    return status, " ".join(line.split())  # one line, whatever the reasons hold
 
 
 # --- commands -------------------------------------------------------------------------------
@@ -329,6 +155,8 @@ def cmd_run(args: argparse.Namespace) -> None:
                 "(`dataset.golden_dir` and `candidates:` in the config)"
             )
         _say(f"no production logs landed: comparing the candidates on {found.golden_cases} golden/red-team case(s)")
+    from orchestration.loop import run_loop
+
     failed = run_loop(days)
     if not config.candidates:
         print_monitoring(days)
@@ -389,7 +217,7 @@ def cmd_ingest(args: argparse.Namespace) -> None:
             print(f"{folder}: nothing new to ingest")
     days = sorted({day for item in landed for day in item.files})
     if days:
-        Runner().run_days(days)
+        _runner().run_days(days)
     from assay.lake import Lake
 
     lake = Lake(home.lake)
@@ -436,6 +264,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
     end = date.fromisoformat(args.end_day) if args.end_day else datetime.now(UTC).date() - timedelta(days=1)
     days = [(end - timedelta(days=i)).isoformat() for i in reversed(range(args.days))]
     _load_config()
+    from orchestration.loop import run_loop
+
     run_loop(days)
     print_decisions(latest_decisions())
     print_detection(home, days)
@@ -490,10 +320,10 @@ def print_frontier(dataset_version: str | None) -> None:
 def print_pair(first: str, second: str, *, as_json: bool) -> None:
     """`assay report --pair A B`: A against B on every metric, on the cases both answered, with
     the statistics of a decision (the config's gate settings), whatever the baseline is."""
+    from assay.dataset_pointer import current_version
     from assay.lake import Lake
     from assay.metric_comparison import compare_pair, format_comparison
     from assay.runtime import AssayHome
-    from assets.regression_dataset import current_version
 
     config = _load_config()
     home = AssayHome.from_env()
@@ -513,7 +343,7 @@ def print_pair(first: str, second: str, *, as_json: bool) -> None:
 def cmd_gate(args: argparse.Namespace) -> None:
     """For CI/CD: exit 0 only when the candidate's latest decision is `approved`."""
     from assay.lake import Lake
-    from assets.reports import latest_decision_rows
+    from assay.reports import gate_verdict, latest_decision_rows
 
     lake = Lake(_home().lake)
     rows = latest_decision_rows(lake)
@@ -586,15 +416,15 @@ def cmd_labels_import(args: argparse.Namespace) -> None:
             raise CliError(str(exc)) from None
         print(f"{raw_path}: labels={count} batch={batch}")
     if args.calibrate:
-        Runner().run("curate_job", label="dataset, marts, calibration")
+        _runner().run("curate_job", label="dataset, marts, calibration")
 
 
 def cmd_labels_export(args: argparse.Namespace) -> None:
     """The current dataset version's cases, with the baseline's replay and failing evaluators
     when candidate scores exist, and empty `label` / `note` columns to fill in."""
     from assay.case_labels import export_rows, write_export
+    from assay.dataset_pointer import current_version, read_cases
     from assay.lake import Lake
-    from assets.regression_dataset import current_version, read_cases
 
     home = _home()
     config = _load_config()
@@ -628,6 +458,8 @@ def cmd_ui(args: argparse.Namespace) -> None:
     home = _home()
     _load_config()
     from dagster import DagsterInstance
+
+    from orchestration.runner import configure_pools
 
     configure_pools(DagsterInstance.get())
     beside_python = Path(sys.executable).with_name("dagster")
@@ -701,7 +533,7 @@ def cmd_scores_import(args: argparse.Namespace) -> None:
 def cmd_compare(args: argparse.Namespace) -> None:
     """Shadow backfill: replay the last N days' sampled calls through a candidate and score them."""
     from assay.lake import Lake
-    from orchestration.shadow import (
+    from orchestration.shadow_backfill import (
         format_progress,
         plan_shadow,
         run_backfill,
@@ -724,7 +556,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
         raise CliError("no day in the window has sampled calls: run `assay run` (or the daily job) first")
     from dagster import AssetKey
 
-    runner = Runner()
+    runner = _runner()
     runner.register_candidates([candidate.candidate_id])
     materialised = set(runner.instance.get_materialized_partitions(AssetKey("shadow_scores")))
     plan = plan_shadow(candidate.candidate_id, candidate.fingerprint, days, materialised,
@@ -754,15 +586,14 @@ def cmd_suggest(args: argparse.Namespace) -> None:
     from assay.candidate_config import CandidateEditError
     from assay.config import config_path
     from assay.lake import Lake
+    from assay.llm.configured import configured_engine
     from assets.prompt_suggestions import SuggestionError, accept, diff_text, propose, record
-    from assets.resources import AssayResource
 
     home = _home()
     config = _load_config()
     lake = Lake(home.lake)
     rows = latest_decisions()
-    engine = AssayResource(home_dir=str(home.root), config_file=str(config_path())).llm_engine(
-        budget_usd=config.judge.budget_usd)
+    engine = configured_engine(config, home, budget_usd=config.judge.budget_usd)
     _say(f"assay suggest: asking {config.judge.model} for a revised prompt template from {args.candidate}'s "
          "regressed cases")
     try:
@@ -806,10 +637,10 @@ def cmd_suggest(args: argparse.Namespace) -> None:
 
 def cmd_metrics(args: argparse.Namespace) -> None:
     """OpenMetrics for Prometheus/Grafana: served on 127.0.0.1, or written for node_exporter's
-    textfile collector (`assets.metrics_export`)."""
+    textfile collector (`assay.metrics_export`)."""
     import signal
 
-    from assets.metrics_export import METRICS, MetricsSource, make_server, write_textfile
+    from assay.metrics_export import METRICS, MetricsSource, make_server, write_textfile
 
     home = _home()
     source = MetricsSource(home, refresh_s=args.refresh_s, log=lambda message: _say(f"assay metrics: {message}"))
@@ -1003,10 +834,17 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"assay gate: {exc}")
         return exc.status
     except (CliError, ConfigError) as exc:
-        if VERBOSE and isinstance(exc, JobFailed) and exc.trace:
-            _say(exc.trace)
         _say(f"assay: {exc}")
         return 1 if isinstance(exc, CliError) else 2
+    except Exception as exc:
+        from orchestration.runner import JobFailed  # loaded already whenever a job ran
+
+        if not isinstance(exc, JobFailed):
+            raise
+        if VERBOSE and exc.trace:
+            _say(exc.trace)
+        _say(f"assay: {exc}")
+        return 1
     return 0
 
 

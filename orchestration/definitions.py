@@ -11,6 +11,7 @@ import dagster as dg
 import assay  # noqa: F401  (applies the no-telemetry defaults before anything else loads)
 from assay.config import config_path
 from assay.runtime import AssayHome
+from assets.assay_resource import AssayResource
 from assets.call_scores import call_scores
 from assets.candidate_outputs import candidate_outputs
 from assets.candidate_scores import candidate_scores
@@ -19,14 +20,13 @@ from assets.failures import failures
 from assets.judge_calibration import judge_calibration
 from assets.raw_calls import raw_calls
 from assets.regression_dataset import regression_dataset
-from assets.resources import AssayResource
 from assets.sampled_calls import sampled_calls
-from assets.shadow import shadow_outputs, shadow_scores
+from assets.shadow_replay import shadow_outputs, shadow_scores
 from assets.slo_marts import slo_marts
 from assets.warehouse_project import warehouse_project
 from orchestration.alert_sensors import ALERT_SENSORS
+from orchestration.dbt_resource import OfflineDbtCliResource, dbt_executable
 from orchestration.jobs import ALL_JOBS
-from orchestration.resources import OfflineDbtCliResource, dbt_executable
 from orchestration.schedules import nightly_schedule
 from orchestration.sensors import ALL_SENSORS
 

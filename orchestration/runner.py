@@ -1,4 +1,5 @@
-"""Keeping a killed run from blocking the next one: dead runs, pool waits, signals.
+"""Running assay's jobs in this process (`Runner`), and keeping a killed run from blocking the
+next one: dead runs, pool waits, signals.
 
 A run killed with `kill -9` (out of memory, a deploy, a reboot) stays STARTED in Dagster's
 instance and keeps its concurrency-pool slots, so the next run that needs the pool waits
@@ -15,14 +16,17 @@ forever, silently. Three things prevent that:
 - `assay run` stops on SIGINT/SIGTERM (`SignalStop`), marking its run canceled, even while a
   step waits for a pool (where Dagster itself never looks at a signal).
 
-This module is the plain logic; `orchestration.cli.Runner` wires it around each job.
+`Runner` wires these around each job it runs; the loop (`orchestration.loop`), the shadow
+backfill (`orchestration.shadow_backfill`) and the `assay` command drive it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -39,7 +43,7 @@ from dagster._core.launcher import CheckRunHealthResult, DefaultRunLauncher, Wor
 from dagster._core.storage.dagster_run import FINISHED_STATUSES, DagsterRun, RunRecord
 
 from assay.lake import Lake, process_is_alive, sweep_partial_files
-from assay.runtime import AssayHome
+from assay.runtime import POOL_LIMITS, AssayHome
 
 PID_TAG = "assay/runner_pid"
 HOST_TAG = "assay/runner_host"
@@ -410,3 +414,98 @@ class SignalStop:
             self.instance.event_log_storage.free_concurrency_slots_for_run(run_id)
         state = "canceled" if run is None or run.status != DagsterRunStatus.SUCCESS else "finished before the stop"
         raise Interrupted(f"stopped by {name}: {job} run {run_id[:8]} {state}; nothing further was started", self.signum)
+
+
+# --- running jobs in this process ----------------------------------------------------------------
+
+
+class JobFailed(Exception):
+    """A Dagster run of one job failed: `str()` is the one line a user reads (job, step, the
+    exception's own message, run id, log file); `trace` is what `--verbose` adds."""
+
+    def __init__(self, line: str, trace: str = ""):
+        super().__init__(line)
+        self.trace = trace
+
+
+def say(message: str) -> None:
+    """Progress for the person at the terminal: stderr, so stdout stays the command's output."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def configure_pools(instance: DagsterInstance) -> None:
+    """Set the concurrency pool limits of ASSAY_HOME's Dagster instance (idempotent)."""
+    for pool, limit in POOL_LIMITS.items():
+        if instance.event_log_storage.get_concurrency_info(pool).slot_count != limit:
+            instance.event_log_storage.set_concurrency_slots(pool, limit)
+
+
+class Runner:
+    """Runs assay's jobs in this process, recorded in the Dagster instance under ASSAY_HOME,
+    so `assay ui` shows the same runs, partitions and metadata as a scheduled night."""
+
+    # Dagster's own log lines (and dbt's on stdout) go to the run's log file, not the terminal:
+    # the terminal gets one line per job, or one line naming the cause when a step fails.
+    FILE_LOGS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+    def __init__(self) -> None:
+        from assay.config import load_config
+        from orchestration.definitions import build_definitions
+
+        # Built now, not at import, so ASSAY_HOME / ASSAY_CONFIG as set for this run apply.
+        self.defs = build_definitions()
+        self.instance = DagsterInstance.get()
+        configure_pools(self.instance)
+        self.pool_wait_timeout_s = load_config().runner.pool_wait_timeout_s
+        self.signals = SignalStop(self.instance)
+        for note in start_clean(self.instance):  # what a killed run left: dead runs, slots, files
+            say(f"  {note}")
+
+    def run(
+        self, job_name: str, *, partition_key: str | None = None, label: str = "", tags: dict[str, str] | None = None
+    ) -> None:
+        from dagster._core.utils import make_new_run_id
+
+        started = time.perf_counter()
+        job = self.defs.resolve_job_def(job_name)
+        log_path = AssayHome.from_env().root / "logs" / f"{job_name}{'-' + partition_key if partition_key else ''}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        run_id = make_new_run_id()
+        where = f"{job_name}{f' [{partition_key}]' if partition_key else ''}"
+        terminal = sys.stderr  # the pool waiter speaks to the user; the run's own output goes to its log
+        waiter = PoolWaiter(self.instance, timeout_s=self.pool_wait_timeout_s,
+                            say=lambda message: print(message, file=terminal, flush=True),
+                            stop_requested=self.signals.requested)
+        with (log_path.open("w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log),
+              self.signals.running(run_id), waiter):
+            result = job.execute_in_process(
+                instance=self.instance, partition_key=partition_key, run_config=self.FILE_LOGS, raise_on_error=False,
+                run_id=run_id, tags={**runner_tags(), **(tags or {})},
+            )
+        self.signals.finish(run_id, where)
+        seconds = time.perf_counter() - started
+        if waiter.gave_up or not result.success:
+            from assets.run_failures import first_step_failure
+
+            step, cause, trace = ("pool wait", waiter.gave_up, "") if waiter.gave_up else \
+                first_step_failure(result.all_events)
+            if job_name == "daily_job":
+                from orchestration.alert_sensors import send_run_failure_alert
+
+                send_run_failure_alert(
+                    AssayHome.from_env(), job_name=job_name, run_id=run_id, partition_key=partition_key, error=cause,
+                )
+            raise JobFailed(f"{where} failed at {step}: {cause} (run {run_id[:8]}; full log: {log_path})", trace)
+        say(f"  ok  {job_name:<14} {label or partition_key or '':<22} {seconds:5.1f}s  run {result.run_id[:8]}")
+
+    def run_days(self, days: list[str]) -> None:
+        for day in days:
+            self.run("daily_job", partition_key=day)
+
+    def register_candidates(self, candidate_ids: list[str]) -> None:
+        from assets.partitions import candidate_partitions
+
+        existing = set(self.instance.get_dynamic_partitions(candidate_partitions.name))
+        new = [cid for cid in candidate_ids if cid not in existing]
+        if new:
+            self.instance.add_dynamic_partitions(candidate_partitions.name, new)

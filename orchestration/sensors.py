@@ -13,13 +13,13 @@ import dagster as dg
 
 from assay.config import config_path, load_config
 from assay.contracts.candidate import Candidate
+from assay.dataset_pointer import current_version
 from assay.lake import Lake
 from assay.landing import land_new_watched, landed_days, watch_state_file
 from assay.runtime import AssayHome
-from assets.deploy_decisions import policy_version
+from assets.day_ingest import ingested_fingerprint, landing_fingerprint
+from assets.decision_gates import policy_version
 from assets.partitions import DAYS_TAG, FIRST_DAY, candidate_partitions
-from assets.raw_calls import ingested_fingerprint, landing_fingerprint
-from assets.regression_dataset import current_version
 from assets.slo_marts import days_from_tag
 from orchestration.jobs import candidate_job, curate_job, daily_job, decide_job
 

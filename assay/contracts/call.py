@@ -6,7 +6,7 @@ Field names are the contract (docs/architecture.md, "Data contracts"): add field
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -16,6 +16,8 @@ from assay.contracts._arrow import UTC_TIMESTAMP, as_utc
 CALL_SCHEMA_VERSION = 1
 
 CallStatus = Literal["success", "error"]
+CALL_STATUSES: tuple[str, ...] = get_args(CallStatus)
+"""The one list of call statuses: the GE suite of raw_calls and dbt's tests use it."""
 
 
 class CallRecord(BaseModel):

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, Literal, get_args
+
 import pyarrow as pa
 
 from assay.contracts._arrow import UTC_TIMESTAMP
 
 CANDIDATE_OUTPUT_SCHEMA_VERSION = 1
+
+OutputStatus = Literal["completed", "error", "skipped"]
+OUTPUT_STATUSES: tuple[str, ...] = get_args(OutputStatus)
+"""A replay's status: the one list the GE suite of candidate_outputs and dbt's tests use."""
 
 CANDIDATE_OUTPUT_ARROW_SCHEMA = pa.schema(
     [
@@ -19,7 +26,7 @@ CANDIDATE_OUTPUT_ARROW_SCHEMA = pa.schema(
         ("output_text", pa.string()),
         ("tool_calls", pa.string()),  # JSON text
         ("finish_reason", pa.string()),
-        ("status", pa.string()),  # completed | error | skipped
+        ("status", pa.string()),  # OUTPUT_STATUSES
         ("error_type", pa.string()),
         ("error_message", pa.string()),
         ("latency_ms", pa.float64()),
@@ -42,3 +49,10 @@ SHADOW_OUTPUT_ARROW_SCHEMA = pa.schema(
     + [f for f in CANDIDATE_OUTPUT_ARROW_SCHEMA if f.name not in ("case_id", "dataset_version")],
     metadata={"contract": "shadow_output", "version": str(CANDIDATE_OUTPUT_SCHEMA_VERSION)},
 )
+
+
+def output_text(row: Mapping[str, Any] | None) -> str | None:
+    """What a replay answered: its text, else its tool calls (as JSON text), else nothing."""
+    if not row:
+        return None
+    return row.get("output_text") or row.get("tool_calls") or None

@@ -88,3 +88,41 @@ CASE_JSON_COLUMNS = frozenset(
 )
 
 assert set(CASE_ARROW_SCHEMA.names) == set(Case.model_fields), "case contract drift"
+
+
+def last_user_text(messages: list[dict[str, Any]] | None) -> str | None:
+    """A case's (or call's) last user message: what a person reads as its input."""
+    for message in reversed(messages or []):
+        if message.get("role") == "user":
+            return str(message.get("content") or "")
+    return None
+
+
+def new_case(**fields: Any) -> dict[str, Any]:
+    """A case dict with every contract field: the defaults for a case no production call made."""
+    case = {
+        "case_id": None,
+        "input": [],
+        "context": None,
+        "tools": None,
+        "reference_output": None,
+        "assertions": [],
+        "rubric": None,
+        "tier": "core",
+        "critical": False,
+        "failure_category": None,
+        "source_call_ids": [],
+        "first_seen": None,
+        "last_seen": None,
+        "occurrences": 0,
+        "human_label": None,
+        "feature": None,
+        "source": "production",
+        "near_duplicates": [],
+        "tags": [],
+        "metadata": None,
+    }
+    unknown = set(fields) - set(case)
+    if unknown:
+        raise TypeError(f"not case fields: {sorted(unknown)}")
+    return case | fields

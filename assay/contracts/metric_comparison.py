@@ -8,6 +8,8 @@ The rows behind the quality gate, the report's per-metric table and forest plot,
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
@@ -17,6 +19,11 @@ OVERALL_METRIC = "case_pass_share"
 """The metric over all evaluators: a case's pass share (the share of its completed evaluator
 scores that passed), compared on the cases where both sides completed at least one. The quality
 gate's number."""
+
+Direction = Literal["better", "worse", "no clear difference", "not compared"]
+DIRECTIONS: tuple[str, ...] = get_args(Direction)
+"""How to read a comparison row (`assay.metric_comparison.direction`): better, worse, no clear
+difference (not significant), not compared (no paired case)."""
 
 
 class MetricComparison(BaseModel):
@@ -53,7 +60,7 @@ class MetricComparison(BaseModel):
     significant: bool = False
     """holm_p < 1 - confidence: a difference on this metric the evidence supports, after
     correcting for testing all the metrics at once."""
-    direction: str = "not compared"
+    direction: Direction = "not compared"
     """How to read the row: better, worse, no clear difference (not significant), not compared
     (no paired case)."""
 

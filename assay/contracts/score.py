@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
@@ -13,6 +13,12 @@ from assay.contracts._arrow import UTC_TIMESTAMP
 SCORE_SCHEMA_VERSION = 2
 
 ScoreStatus = Literal["completed", "error", "skipped", "unavailable"]
+SCORE_STATUSES: tuple[str, ...] = get_args(ScoreStatus)
+"""The one list of score statuses: the GE suites and dbt's tests use it."""
+EvaluationOutcome = Literal["completed", "error", "skipped"]
+EVALUATION_OUTCOMES: tuple[str, ...] = get_args(EvaluationOutcome)
+"""How one evaluator's scores of one case ended, together (`candidate_case_metrics.outcome`):
+error if any errored, else completed if any completed, else skipped."""
 
 
 class Score(BaseModel):

@@ -140,7 +140,7 @@ def world(tmp_path_factory):
     from assay.lake import Lake
     from assay.runtime import ensure_home
     from assets.regression_dataset import materialise_dataset
-    from orchestration.cli import CliError, Runner
+    from orchestration.runner import JobFailed, Runner
 
     root = tmp_path_factory.mktemp("broken_providers")
     with ExitStack() as stack, pytest.MonkeyPatch.context() as mp:
@@ -163,7 +163,7 @@ def world(tmp_path_factory):
         for cid in ids:
             try:
                 runner.run("candidate_job", partition_key=cid)
-            except CliError as exc:  # a candidate whose replay fails must not stop the others
+            except JobFailed as exc:  # a candidate whose replay fails must not stop the others
                 failed_jobs[cid] = str(exc)
         runner.run("decide_job")
         cli_env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"} | env

@@ -47,7 +47,8 @@ def _row_counts(lake: Lake) -> dict[str, int]:
 @pytest.fixture(scope="module")
 def loop(tmp_path_factory):
     """Generate DAYS days and run the whole loop twice on the same partitions."""
-    from orchestration.cli import latest_decisions, run_loop
+    from assay.reports import latest_decision_rows
+    from orchestration.loop import run_loop
 
     with generated_home(
         tmp_path_factory.mktemp("assay_home"), config=ROOT / "assay.yaml", days=DAYS,
@@ -57,13 +58,13 @@ def loop(tmp_path_factory):
 
         run_loop(days)
         first = {
-            "decisions": {d["candidate_id"]: d for d in latest_decisions()},
+            "decisions": {d["candidate_id"]: d for d in latest_decision_rows(lake)},
             "counts": _row_counts(lake),
             "version": (home.lake / "regression_dataset" / "CURRENT").read_text().strip(),
         }
         run_loop(days)
         second = {
-            "decisions": {d["candidate_id"]: d for d in latest_decisions()},
+            "decisions": {d["candidate_id"]: d for d in latest_decision_rows(lake)},
             "counts": _row_counts(lake),
             "version": (home.lake / "regression_dataset" / "CURRENT").read_text().strip(),
         }
@@ -240,7 +241,7 @@ def test_assay_metrics_serves_the_loops_numbers_over_http(loop):
 
     from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-    from assets.metrics_export import METRICS
+    from assay.metrics_export import METRICS
     from tests.support.cli import ASSAY, user_env
 
     home = loop["home"]

@@ -59,7 +59,7 @@ def env(tmp_path_factory):
             home_dir, config=config_file, days=DAYS, calls_per_day=24, end_day=END_DAY, seed=11,
             env={"OPENAI_API_KEY": "test"},
         ) as (home, days):
-            from orchestration.cli import Runner
+            from orchestration.runner import Runner
 
             Runner().run_days(days)
             yield {"home": home, "lake": Lake(home.lake), "days": days, "server": server, "config": config_file}
@@ -80,7 +80,7 @@ def _rows(lake: Lake, table: str, partition: dict) -> list[dict]:
 
 
 def test_backfilling_a_new_evaluator_adds_only_its_scores(env):
-    from orchestration.cli import Runner
+    from orchestration.runner import Runner
 
     lake, server, days = env["lake"], env["server"], env["days"][:3]
     before = {day: _rows(lake, "call_scores", {"day": day}) for day in days}
@@ -225,7 +225,8 @@ def _metadata(home, asset: str, partition: str) -> dict:
 
 
 def test_recorded_candidate_samples_and_imported_scores_through_candidate_job(env, tmp_path):
-    from orchestration.cli import CliError, Runner, main
+    from orchestration.cli import main
+    from orchestration.runner import JobFailed, Runner
 
     home, lake, server = env["home"], env["lake"], env["server"]
     cases = _write_cases(lake, 6)
@@ -263,7 +264,7 @@ def test_recorded_candidate_samples_and_imported_scores_through_candidate_job(en
     assert _metadata(home, "candidate_outputs", "vendor")["missing_outputs"] == 2
     # A bad row fails the run with the file, line and key.
     recorded.write_text(recorded.read_text() + '{"case_id": "case-4", "output": "x", "cost_usd": "cheap"}\n')
-    with pytest.raises(CliError, match=r"vendor.jsonl:5: key `cost_usd`"):
+    with pytest.raises(JobFailed, match=r"vendor.jsonl:5: key `cost_usd`"):
         runner.run("candidate_job", partition_key="vendor")
 
     # Three samples per case: three distinct requests per case, then self-consistency.

@@ -88,7 +88,7 @@ def test_every_real_export_dropped_into_landing_ingests(tmp_path, monkeypatch):
     # The daily job itself (Dagster, as the nightly schedule or `assay run` runs it) on a fresh
     # home: a whole-JSON Langfuse export dropped into its day folder.
     from assay.runtime import ensure_home
-    from orchestration.cli import Runner
+    from orchestration.runner import Runner
 
     job_home = tmp_path / "job"
     agno = "langfuse/agno-2025-06-11.json"

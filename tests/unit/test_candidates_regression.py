@@ -21,7 +21,7 @@ from assay.imported_scores import (
 )
 from assay.lake import Lake
 from assay.recorded_outputs import RecordedFileError, read_recorded_outputs
-from orchestration.shadow import plan_shadow, window_days
+from orchestration.shadow_backfill import plan_shadow, window_days
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -515,8 +515,8 @@ def test_cli_exports_cases_and_imports_case_and_judge_labels(tmp_path, monkeypat
 def test_asset_metadata_shows_the_diff_table_and_curation_counts(tmp_path):
     import dagster as dg
 
+    from assets.assay_resource import AssayResource
     from assets.regression_dataset import regression_dataset
-    from assets.resources import AssayResource
 
     (tmp_path / "assay.yaml").write_text((ROOT / "assay.yaml").read_text())
     _golden(tmp_path, GOOD_GOLDEN.replace("assertions: [faithfulness]", "assertions: [faithfulness, exact_match]"))

@@ -19,8 +19,8 @@ from assay.frontier import (
     write_frontier,
 )
 from assay.lake import Lake
-from assets.deploy_decisions import replay_samples
-from assets.reports import write_reports
+from assay.reports import write_reports
+from assets.decision_gates import replay_samples
 from orchestration.cli import main
 from tests.unit.report_fixtures import (
     BASELINE,

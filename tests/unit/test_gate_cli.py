@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from assets.reports import write_reports
-from orchestration.cli import GATE_EXIT_UNKNOWN, gate_verdict, main
+from assay.reports import GATE_EXIT_UNKNOWN, gate_verdict, write_reports
+from orchestration.cli import main
 from tests.unit.report_fixtures import (
     BASELINE,
     CANDIDATE,

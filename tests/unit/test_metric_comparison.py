@@ -12,7 +12,7 @@ import pytest
 from assay.config import GateConfig, SloConfig
 from assay.metric_comparison import compare_candidates
 from assay.stats import holm_adjust, paired_mean_delta_ci
-from assets.deploy_decisions import decide
+from assets.decision_gates import decide
 from assets.regression_confirmation import Confirmation, confirm_cases
 
 GATE = GateConfig(min_cases=30, bootstrap_resamples=4000, seed=3)

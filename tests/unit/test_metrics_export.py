@@ -15,8 +15,7 @@ import yaml
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_classic
 
-from assay.runtime import AssayHome
-from assets.metrics_export import (
+from assay.metrics_export import (
     METRICS,
     MetricsSource,
     Sample,
@@ -25,6 +24,7 @@ from assets.metrics_export import (
     render_openmetrics,
     write_textfile,
 )
+from assay.runtime import AssayHome
 from tests.unit.report_fixtures import build_warehouse, decision, write_decisions
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,14 +58,14 @@ def test_every_family_is_described_and_hostile_labels_read_back():
 
 def test_docs_list_every_metric_as_the_code_names_it():
     docs = (ROOT / "docs" / "metrics.md").read_text()
-    assert metrics_markdown() in docs, "docs/metrics.md is out of date: paste assets.metrics_export.metrics_markdown()"
+    assert metrics_markdown() in docs, "docs/metrics.md is out of date: paste assay.metrics_export.metrics_markdown()"
 
 
 def test_decision_series_follow_the_latest_decisions(tmp_path):
     rejected = decision("rejected", quality="fail")
     rejected.rank = 2
     lake = write_decisions(tmp_path, [rejected])
-    from assets.reports import latest_decision_rows
+    from assay.reports import latest_decision_rows
 
     got = {(s.name, tuple(sorted(s.labels.items()))): s.value for s in decision_samples(latest_decision_rows(lake))}
     pair = (("baseline_id", "base"), ("candidate_id", "cand-a"))

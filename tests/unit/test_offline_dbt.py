@@ -5,7 +5,7 @@ from importlib.metadata import version
 
 import pytest
 
-from orchestration.resources import OfflineDbtCliResource, dbt_executable
+from orchestration.dbt_resource import OfflineDbtCliResource, dbt_executable
 
 
 def test_dbt_version_is_read_locally_not_from_a_subprocess(monkeypatch, dbt_manifest):
@@ -62,7 +62,7 @@ def test_dbt_writes_its_target_files_and_logs_under_assay_home_not_the_checkout(
 def test_old_dbt_invocation_folders_are_pruned(tmp_path):
     import os
 
-    from orchestration.resources import KEPT_DBT_INVOCATIONS, invocation_dir
+    from orchestration.dbt_resource import KEPT_DBT_INVOCATIONS, invocation_dir
 
     for i in range(KEPT_DBT_INVOCATIONS + 5):
         folder = tmp_path / f"slo_marts-{i:04d}"

@@ -23,10 +23,10 @@ from assay.contracts.candidate_output import (
 from assay.contracts.case import CASE_ARROW_SCHEMA, CASE_JSON_COLUMNS
 from assay.lake import Lake
 from assay.llm.engine import LLMEngine
+from assay.reports import latest_decision_rows, write_reports
 from assay.testing.llm_server import Faults, LLMTestServer
 from assets.candidate_scores import CANDIDATE_SCORE_SCHEMA
 from assets.prompt_suggestions import propose, read_reply, suggestion_prompt, template_variables
-from assets.reports import latest_decision_rows, write_reports
 from orchestration.cli import main
 from tests.unit.report_fixtures import (
     BASELINE,

@@ -14,8 +14,9 @@ from assay.contracts.call import CALL_ARROW_SCHEMA
 from assay.lake import Lake
 from assay.pricing import fill_missing_costs
 from assay.privacy.redaction import Redactor
-from assets import raw_calls
-from assets.raw_calls import NATIVE_FORMAT, ingest_day, materialise_day
+from assets import day_ingest, raw_calls
+from assets.day_ingest import NATIVE_FORMAT, ingest_day
+from assets.raw_calls import materialise_day
 
 DAY = date(2025, 3, 10)
 NO_REDACTION = RedactionConfig(enabled=False)
@@ -205,11 +206,11 @@ def test_nested_json_text_is_compact_json_in_the_order_received():
         {"inf": math.inf, "nan": math.nan},
     ]
     for value in values:
-        assert raw_calls._encode_json(value) == json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        assert day_ingest._encode_json(value) == json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def test_batches_and_the_written_partitions(tmp_path, monkeypatch):
-    monkeypatch.setattr(raw_calls, "BATCH_ROWS", 2)  # several record batches
+    monkeypatch.setattr(day_ingest, "BATCH_ROWS", 2)  # several record batches
     lines = [json.dumps(call(f"c{i}")) for i in range(5)] + ["{broken"]
     land(tmp_path / "landing", "native", "calls.jsonl", lines)
     ingested = ingest_day(tmp_path / "landing", DAY, default_app="fallback")
@@ -318,7 +319,7 @@ def test_a_hostile_day_ingests_the_good_quarantines_the_rest_and_reruns_identica
 
 
 def test_streaming_writes_what_the_same_transforms_give_on_the_whole_day(tmp_path, monkeypatch):
-    monkeypatch.setattr(raw_calls, "BATCH_ROWS", 2)  # several batches, each filled and redacted
+    monkeypatch.setattr(day_ingest, "BATCH_ROWS", 2)  # several batches, each filled and redacted
     lines = [json.dumps(call(f"c{i}", output_text=f"mail me at user{i}@example.com")) for i in range(5)]
     lines += [json.dumps(call("c9", cost_usd=None, model="gpt-4o-mini")), "{broken", json.dumps(call("c1"))]
     land(tmp_path / "landing", "native", "calls.jsonl", lines)
@@ -341,7 +342,7 @@ def test_streaming_writes_what_the_same_transforms_give_on_the_whole_day(tmp_pat
     assert written.drop_columns(["day"]).equals(expected.combine_chunks())
     rejected = streamed.read_partition("rejected_calls", {"day": DAY.isoformat()})
     assert rejected.column("raw").to_pylist() == [r["raw"] for r in ingested.rejected]
-    assert raw_calls.ingested_fingerprint(streamed, DAY.isoformat()) == ingested.landing_fingerprint
+    assert day_ingest.ingested_fingerprint(streamed, DAY.isoformat()) == ingested.landing_fingerprint
     assert not list((tmp_path / "streamed").rglob(".tmp-*"))
 
 
@@ -380,7 +381,7 @@ def test_trace_spans_are_streamed_to_their_partition_redacted(tmp_path, monkeypa
     from tests.unit.test_formats import DAY as FORMATS_DAY
     from tests.unit.test_formats import langfuse_export
 
-    monkeypatch.setattr(raw_calls, "BATCH_ROWS", 1)
+    monkeypatch.setattr(day_ingest, "BATCH_ROWS", 1)
     day = FORMATS_DAY.date()
     exports = []
     for i in range(3):

@@ -11,7 +11,7 @@ from datetime import date
 import pytest
 
 from assay.landing import land_file
-from assets.raw_calls import DayBounds, ingest_day
+from assets.day_ingest import DayBounds, ingest_day
 from tests.unit.test_formats import genai_attributes
 from tests.unit.trace_samples import SAMPLES, SHAPES, observation_rows, write_shape
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assets.reports import report_files, write_reports
+from assay.reports import report_files, write_reports
 from tests.unit.report_fixtures import (
     BASELINE,
     CANDIDATE,

@@ -6,8 +6,7 @@ from __future__ import annotations
 import dagster as dg
 
 from assets.run_failures import first_step_failure
-from orchestration.cli import JobFailed, Runner
-from orchestration.runner import SignalStop
+from orchestration.runner import JobFailed, Runner, SignalStop
 
 
 @dg.asset

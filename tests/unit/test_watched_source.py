@@ -8,7 +8,7 @@ from datetime import date
 from pathlib import Path
 
 from assay.landing import land_new_watched, watched_files
-from assets.raw_calls import ingest_day
+from assets.day_ingest import ingest_day
 from tests.unit.trace_samples import observation_rows, write_shape
 
 TODAY = date(2025, 3, 10)

@@ -1,4 +1,5 @@
-"""Shadow backfill: past days' production calls replayed through a candidate, and scored.
+"""The shadow assets: past days' production calls replayed through a candidate, and scored
+(`assay compare` runs them: `orchestration.shadow_backfill`).
 
 `shadow_outputs` / `shadow_scores` are partitioned day x candidate. A partition replays the
 day's `sampled_calls` through the candidate (the production conversation, with the candidate's
@@ -27,9 +28,9 @@ from assay.contracts.candidate_output import (
 from assay.contracts.score import SCORE_ARROW_SCHEMA, SCORE_JSON_COLUMNS
 from assay.llm.engine import LLMRequest, LLMResult
 from assets._metadata import counts_table, partition_metadata
+from assets.assay_resource import AssayResource
 from assets.candidate_outputs import load_candidate, output_row, protect_outputs
 from assets.partitions import shadow_partitions
-from assets.resources import AssayResource
 from assets.scoring import decode_row, score_subjects, scores_to_rows
 
 SHADOW_SCORE_SCHEMA = SCORE_ARROW_SCHEMA.append(pa.field("candidate_id", pa.string()))

@@ -8,7 +8,7 @@ are stable (METRICS; docs/metrics.md is generated from it and a test keeps the t
 follow Prometheus' conventions (seconds, ratios) and are in the names.
 
 The warehouse is a DuckDB file written only by dbt. A reader, even read-only, locks a writer in
-another process out (STACK.md), so a read opens the file read-only, runs its queries and closes
+another process out (a DuckDB file has one writer), so a read opens the file read-only, runs its queries and closes
 at once (milliseconds), and never more often than `refresh_s`; dbt's profile retries its own
 connection (`retries.connect_attempts`) for the moment a scrape holds it. When a dbt build holds
 the file, the read fails: the previous values are served and `assay_warehouse_read_ok` is 0, so
@@ -212,7 +212,7 @@ class MetricsSource:
         self._read_ok, self._read_at, self._last_error = True, time.time(), ""
 
     def samples(self) -> list[Sample]:
-        from assets.reports import latest_decision_rows
+        from assay.reports import latest_decision_rows
 
         with self._lock:
             self._refresh_warehouse()

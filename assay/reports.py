@@ -2,7 +2,11 @@
 JUnit XML for CI, side by side in `ASSAY_HOME/reports/<date>/<candidate>.*`.
 
 Every per-metric number (the Markdown table, the HTML table and forest plot, the JSON) comes
-from the same rows: the candidate's `candidate_metric_comparison`."""
+from the same rows: the candidate's `candidate_metric_comparison`.
+
+Read back without Dagster: the latest decisions (`latest_decision_rows`), a decision as `assay
+report --format json` prints it (`decision_records`), and `assay gate`'s exit status
+(`gate_verdict`). The Dagster UI's summary of a decision run is `assets.decision_metadata`."""
 
 from __future__ import annotations
 
@@ -17,9 +21,10 @@ from assay.contracts.candidate import Candidate
 from assay.contracts.decision import Decision
 from assay.contracts.frontier import FrontierPoint
 from assay.contracts.metric_comparison import OVERALL_METRIC
-from assay.frontier import frontier_markdown
-from assay.glossary import TERMS, glossary_markdown, round_sig, show
+from assay.frontier import frontier_markdown, read_frontier
+from assay.glossary import TERMS, glossary_markdown, show
 from assay.lake import Lake, atomic_write_text
+from assay.metric_comparison import read_stored
 from assay.report_data import read_snapshot
 from assay.report_html import IntervalRow, ReportView, case_origin, render_html
 from assay.runtime import AssayHome
@@ -298,7 +303,7 @@ def write_reports(
     return md_path
 
 
-# --- reading decisions back, and their summary for the Dagster UI ---------------------------
+# --- reading decisions back: `assay report`, `assay gate`, the alerts, the metrics ------------
 
 
 def latest_decision_rows(lake: Lake) -> list[dict[str, Any]] | None:
@@ -318,63 +323,64 @@ def latest_decision_rows(lake: Lake) -> list[dict[str, Any]] | None:
     return rows
 
 
-def decision_numbers(decision: Decision, metric_rows: Sequence[Mapping[str, Any]] = ()) -> dict[str, float]:
-    """The headline numbers of one decision, named as the reports name them (assay.glossary)
-    and rounded with their unit in the name: p95 latency, cost per request, the candidate's pass
-    share and its paired delta against the baseline."""
-    gates = {g.gate: g for g in decision.gates}
-    numbers: dict[str, float] = {}
-    for gate_name, key, digits in (("latency_p95", "latency_p95_ms", 4), ("cost_per_request", "cost_per_request_usd", 3),
-                                   ("quality", "pass_share_delta", 3)):
-        gate = gates.get(gate_name)
-        if gate is not None and gate.observed is not None and gate.status != "off":
-            numbers[key] = round_sig(float(gate.observed), digits)
-    overall = next((r for r in metric_rows if r["metric"] == OVERALL_METRIC), None)
-    if overall is not None and overall.get("candidate_mean") is not None:
-        numbers["pass_share"] = round_sig(float(overall["candidate_mean"]), 3)
-    evidence = gates.get("evidence")
-    candidate_side = ((evidence.breakdown or {}).get("candidate") if evidence else None) or {}
-    shares = [candidate_side[s]["share"] for s in ("replays", "judges", "checks") if s in candidate_side]
-    if shares:
-        numbers["error_share"] = round_sig(max(shares), 3)
-    return numbers
-
-
-def decision_summary_markdown(decisions: list[Decision]) -> str:
-    marks = {"pass": "✔", "fail": "✘", "unavailable": "?", "off": "off"}
-    lines = ["| candidate | verdict | gates | why |", "|---|---|---|---|"]
-    for d in decisions:
-        gates = ", ".join(f"{g.gate} {marks.get(g.status, '?')}" for g in d.gates)
-        why = "; ".join(d.reasons).replace("|", "\\|")
-        lines.append(f"| `{d.candidate_id}` | **{d.verdict}** | {gates} | {why} |")
-    if decisions:
-        html = sorted({str(report_files(d.report_path)["html"].parent) for d in decisions if d.report_path})
-        lines += ["", f"Baseline `{decisions[0].baseline_id}`, {decisions[0].window}. HTML/JSON/JUnit reports: "
-                  + ", ".join(f"`{p}`" for p in html)]
-    return "\n".join(lines)
-
-
-UI_TERMS = {"pass_share": "pass share", "pass_share_delta": "pass-share delta", "error_share": "error share",
-            "latency_p95_ms": "latency p95", "cost_per_request_usd": "cost per request"}
-"""Metadata key -> the glossary term it is."""
-
-
-def decision_metadata(decisions: list[Decision], metric_rows: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, Any]:
-    """Metadata for the `deploy_decisions` materialisation: the summary as Markdown, the
-    definitions of the numbers shown, and per candidate the numbers the Dagster UI plots over
-    materialisations (`<candidate>/<number>`)."""
-    import dagster as dg
-
-    metadata: dict[str, Any] = {
-        "summary": dg.MetadataValue.md(decision_summary_markdown(decisions)),
-        "definitions": dg.MetadataValue.md(
-            "\n".join(f"- **{key}** ({term}): {TERMS[term]}" for key, term in UI_TERMS.items())
-        ),
+def decision_record(row: dict[str, Any], metrics: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """One candidate's decision as `assay report --format json` prints it: the Decision contract
+    (with its rank), every metric against the baseline with its interval, McNemar and Holm p
+    (`candidate_metric_comparison`), and the paths of its report files (null when missing)."""
+    files = report_files(row["report_path"]) if row.get("report_path") else {}
+    reports = {name: (str(path) if path.exists() else None) for name, path in files.items()}
+    return {
+        "candidate_id": row["candidate_id"],
+        "baseline_id": row["baseline_id"],
+        "dataset_version": row["dataset_version"],
+        "window": row["window"],
+        "verdict": row["verdict"],
+        "approved": row["verdict"] == "approved",
+        "rank": row.get("rank"),
+        "policy_version": row.get("policy_version"),
+        "gates": row["gates"],
+        "reasons": row["reasons"],
+        "metrics": metrics or [],
+        "decided_at": row["decided_at"],
+        "reports": reports or {"markdown": None, "html": None, "json": None, "junit": None},
     }
-    for d in decisions:
-        for name, value in decision_numbers(d, metric_rows.get(d.candidate_id, [])).items():
-            metadata[f"{d.candidate_id}/{name}"] = dg.MetadataValue.float(value)
-        metadata[f"{d.candidate_id}/approved"] = dg.MetadataValue.int(int(d.verdict == "approved"))
-        if d.rank is not None:
-            metadata[f"{d.candidate_id}/rank"] = dg.MetadataValue.int(d.rank)
-    return metadata
+
+
+
+
+GATE_EXIT = {"approved": 0, "rejected": 1, "insufficient_evidence": 3}
+GATE_EXIT_UNKNOWN = 4
+"""`assay gate` exit statuses: 0 approved, 1 rejected, 3 insufficient evidence, 4 no decision
+for that candidate (2 stays `bad config`, as for every command)."""
+
+
+
+
+def gate_verdict(rows: list[dict[str, Any]] | None, candidate_id: str) -> tuple[int, str]:
+    """(exit status, one-line reason) of `assay gate <candidate>` for these decision rows."""
+    if rows is None:
+        return GATE_EXIT_UNKNOWN, "no decisions yet: run `assay run` (or the decide job) first"
+    row = next((r for r in rows if r["candidate_id"] == candidate_id), None)
+    if row is None:
+        known = ", ".join(sorted(r["candidate_id"] for r in rows)) or "none"
+        return GATE_EXIT_UNKNOWN, (f"no decision for candidate {candidate_id!r} on dataset "
+                                   f"{rows[0]['dataset_version'] if rows else '?'} (decided: {known})")
+    verdict = row["verdict"]
+    reason = "; ".join(row["reasons"] or []) or verdict
+    status = GATE_EXIT.get(verdict, GATE_EXIT_UNKNOWN)
+    line = f"{candidate_id}: {verdict.upper()} ({row['window']}): {reason}"
+    return status, " ".join(line.split())  # one line, whatever the reasons hold
+
+
+def decision_records(lake: Lake, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`assay report --format json`: each decision's record (`decision_record`) with its metric
+    comparisons and its point of the cost-quality frontier (null before a decision wrote one)."""
+    if not rows:
+        return []
+    version = rows[0]["dataset_version"]
+    stats = read_stored(lake, version)
+    points = {p.candidate_id: p.model_dump(mode="json") for p in read_frontier(lake, version)}
+    records = [decision_record(r, stats.get(r["candidate_id"])) for r in rows]
+    for record in records:
+        record["frontier"] = points.get(record["candidate_id"])
+    return records

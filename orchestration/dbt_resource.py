@@ -1,4 +1,4 @@
-"""Resources as Dagster sees them: how dbt is run."""
+"""`OfflineDbtCliResource`: the Dagster resource that runs dbt, without dbt's phone-home."""
 
 from __future__ import annotations
 
