@@ -18,11 +18,9 @@ LAYERS = ("assay", "evaluators", "assets", "orchestration")
 """Bottom to top: each may import its own package and the ones before it."""
 NOT_IMPORTABLE = ("tests", "bench")
 """Project folders no layer may import: tests and benchmarks sit outside the library."""
-PENDING_CYCLES = {
-    frozenset({"orchestration.cli", "orchestration.shadow"}): "the runner moves out of the CLI (issue 24, item 2)",
-}
-"""Known pairs being untangled in parallel work; an entry that no longer applies fails the
-test, so it is removed with the fix."""
+PENDING_CYCLES: dict[frozenset[str], str] = {}
+"""Known pairs being untangled in parallel work (none now); an entry that no longer applies
+fails the test, so it is removed with the fix."""
 
 
 def project_modules(root: Path = ROOT) -> dict[str, Path]:
