@@ -46,13 +46,24 @@ $(MANIFEST): $(INSTALLED) $(DBT_SOURCES)
 demo: setup
 	$(BIN)/assay demo
 
+# Two pytest workers (pytest-xdist), one per core; `--dist loadfile` keeps each test file on one
+# worker, so a file's module fixtures (the loop's home, the crash matrix's homes) are built once.
+# Files go out in collection order, the long integration files first and the many short unit
+# files after them to fill the gaps (xdist's default sends files with the most tests first,
+# which left the crash matrix to run alone at the end).
+# A single test or file runs as usual: `.venv/bin/pytest -q tests/unit/test_x.py`.
+PYTEST_WORKERS ?= 2
+PYTEST := $(BIN)/pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
+
 test: setup $(CHROMIUM_STAMP)
-	@$(BIN)/pytest -q -p no:cacheprovider; status=$$?; \
+	@$(PYTEST); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing on purpose"; exit 1; fi; \
 	exit $$status
 
+# The edit loop: every test but the integration ones (whole Dagster runs, dbt builds, `assay`
+# subprocesses over generated homes) and the few unit tests marked slow.
 test-fast: setup $(CHROMIUM_STAMP)
-	$(BIN)/pytest -q -p no:cacheprovider -m "not integration"
+	$(PYTEST) -m "not integration and not slow"
 
 ui: setup
 	$(BIN)/assay ui

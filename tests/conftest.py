@@ -1,9 +1,13 @@
 """Shared test setup: the dbt manifest Dagster needs, and the offline no-telemetry defaults."""
 
+import fcntl
+import hashlib
 import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -37,11 +41,36 @@ def _load_partitions_from_a_fixed_start() -> None:
 
 _load_partitions_from_a_fixed_start()
 
+# The sim models sleep their profile's latency (50-200 ms a call) to look like a provider; the
+# tests that are about latency set their own scale (test_http_gate). Everywhere else it is only
+# waiting: this test process, and the `assay` subprocesses that inherit its environment, answer
+# at once (`assay.sim.provider.LATENCY_SCALE_ENV`). A subprocess run "as a user" through
+# tests.support.cli.user_env drops ASSAY_* variables and so keeps the real latencies.
+os.environ.setdefault("ASSAY_SIM_LATENCY_SCALE", "0")
+
 
 @pytest.fixture(scope="session", autouse=True)
 def dbt_manifest() -> Path:
     """`make test` builds the manifest first; this covers a bare `pytest` run (missing, or
-    older than a dbt model, test or project file)."""
+    older than a dbt model, test or project file). Under pytest-xdist every worker gets here:
+    a lock lets one parse while the others wait, then find the manifest fresh."""
+    with _manifest_lock():
+        _parse_when_stale()
+    return MANIFEST
+
+
+@contextmanager
+def _manifest_lock() -> Iterator[None]:
+    digest = hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]
+    with open(Path(tempfile.gettempdir()) / f"assay-dbt-manifest-{digest}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _parse_when_stale() -> None:
     # Not target/ nor logs/: `dbt parse` appends to logs/dbt.log after writing the manifest.
     sources = [p for p in (ROOT / "dbt_project").rglob("*") if p.is_file() and not {"target", "logs"} & set(p.parts)]
     if not MANIFEST.exists() or max(p.stat().st_mtime for p in sources) > MANIFEST.stat().st_mtime:
@@ -54,4 +83,3 @@ def dbt_manifest() -> Path:
             check=True,
             capture_output=True,
         )
-    return MANIFEST

@@ -81,7 +81,9 @@ CHAINS = [[*STAGES[:3], *STOPS], STAGES[3:]]
 most of a run each, so the cheaper stops go with the earlier ones."""
 VOLATILE_COLUMNS = {
     # when and how fast: differ between any two runs
-    "run_id", "scored_at", "decided_at", "generated_at", "duration_ms", "latency_ms", "created_at",
+    "run_id", "scored_at", "decided_at", "generated_at", "duration_ms", "latency_ms", "created_at", "computed_at",
+    # the cost-quality frontier's measured latency of each candidate
+    "latency_p95_ms", "latency_ci_low_ms", "latency_ci_high_ms",
     # whether an answer came from the cache, and so how many attempts this run made for it (0
     # for a hit): the recovering runs reuse what the killed ones paid for
     "is_cache_hit", "judge_is_cache_hit", "judge_attempts",

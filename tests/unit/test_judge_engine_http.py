@@ -44,6 +44,7 @@ def run_judge(server: LLMTestServer, items: list[dict], llm: LLMEngine):
     return judge_plans(plans, llm)
 
 
+@pytest.mark.slow  # thousands of calls, or worker processes: `make test` only
 def test_faulty_provider_2000_calls_every_row_accounted_and_rerun_is_free(tmp_path):
     faults = Faults(latency_s=0.002, rate_429=0.05, retry_after_s=0.01, rate_500=0.02, rate_junk=0.01, seed=7)
     items = subjects(2000)
@@ -86,6 +87,7 @@ def test_faulty_provider_2000_calls_every_row_accounted_and_rerun_is_free(tmp_pa
         assert [(s.subject_id, s.passed, s.value) for s in again] == [(s.subject_id, s.passed, s.value) for s in scores]
 
 
+@pytest.mark.slow  # thousands of calls, or worker processes: `make test` only
 def test_budget_covering_half_the_run_stops_at_about_half_and_is_never_exceeded(tmp_path):
     items = subjects(400)
     with LLMTestServer(Faults(latency_s=0.002)) as server:
@@ -132,6 +134,7 @@ def test_daily_budget_is_shared_by_runs_of_the_same_day(tmp_path):
     assert ledger.read_text()  # the day's total is persisted for the next process
 
 
+@pytest.mark.slow  # thousands of calls, or worker processes: `make test` only
 def test_an_overloaded_provider_gets_its_concurrency_cut(tmp_path):
     # Half the calls refused: a provider past its capacity, not a random refusal now and then.
     with LLMTestServer(Faults(latency_s=0.01, rate_429=0.5, retry_after_s=0.01, seed=4)) as server:
@@ -185,6 +188,7 @@ def test_deadline_skips_what_is_left(tmp_path):
     assert served - 1 <= statuses.count("completed") + len(skipped)
 
 
+@pytest.mark.slow  # thousands of calls, or worker processes: `make test` only
 def test_worker_processes_give_the_same_results_as_one_process(tmp_path):
     faults = Faults(rate_429=0.1, retry_after_s=0.01, rate_junk=0.1, seed=3)
     results, served = {}, {}
@@ -240,6 +244,7 @@ def test_server_holds_hundreds_of_concurrent_connections():
     assert stats["requests"] == 200 and stats["max_in_flight"] >= 128
 
 
+@pytest.mark.slow  # thousands of calls, or worker processes: `make test` only
 @pytest.mark.parametrize("workers", [0, 2])
 def test_the_provider_never_holds_more_than_the_limit_while_calls_are_prepared_ahead(tmp_path, workers):
     # The engine admits a quarter more calls than the limit to build their requests early
