@@ -74,7 +74,7 @@ bench-%: setup
 	$(BIN)/python bench/$*.py
 
 docs: setup
-	$(BIN)/python -m evaluators.catalogue docs/evaluators.md
+	$(BIN)/python -m assay.evaluators.catalogue docs/evaluators.md
 
 lint: setup
 	$(BIN)/ruff check .

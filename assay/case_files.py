@@ -1,5 +1,5 @@
 """Hand-written case files: YAML with a `cases` list, checked key by key (golden scenarios in
-`evaluators.golden`, red-team packs in `evaluators.redteam`). One reader and one set of checks, so
+`assay.evaluators.golden`, red-team packs in `assay.evaluators.redteam`). One reader and one set of checks, so
 every such file's error names the file, the case and the key the same way."""
 
 from __future__ import annotations

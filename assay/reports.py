@@ -6,7 +6,7 @@ from the same rows: the candidate's `candidate_metric_comparison`.
 
 Read back without Dagster: the latest decisions (`latest_decision_rows`), a decision as `assay
 report --format json` prints it (`decision_records`), and `assay gate`'s exit status
-(`gate_verdict`). The Dagster UI's summary of a decision run is `assets.decision_metadata`."""
+(`gate_verdict`). The Dagster UI's summary of a decision run is `assay.assets.decision_metadata`."""
 
 from __future__ import annotations
 

@@ -89,7 +89,7 @@ nux:
 # Runs on this machine, one worker process each; the launcher lets run monitoring (below) see
 # a worker that died (killed, out of memory) and mark its run failed.
 run_launcher:
-  module: orchestration.runner
+  module: assay.orchestration.runner
   class: LocalRunLauncher
 run_monitoring:
   enabled: true

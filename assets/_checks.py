@@ -4,8 +4,7 @@ import warnings
 
 import dagster as dg
 import pyarrow.parquet as pq
-
-from assets.quality import SuiteResult
+from assay.assets.quality import SuiteResult
 
 
 def blocking_suite_spec(name: str, asset: str, partitions_def: dg.PartitionsDefinition, description: str) -> dg.AssetCheckSpec:

@@ -14,16 +14,12 @@ import json
 from pathlib import Path
 
 import dagster as dg
-from dagster import AssetExecutionContext
-
-from assay.contracts.score import SCORE_ARROW_SCHEMA
-from assay.lake import PART_FILE, atomic_write_text
-from assets._checks import blocking_suite_spec, read_for_suite, suite_check_result
-from assets._metadata import counts_table, partition_metadata
-from assets.assay_resource import AssayResource
-from assets.partitions import daily_partitions
-from assets.quality import SCORE_CHECKED_COLUMNS, validate_scores_partition
-from assets.scoring import (
+from assay.assets._checks import blocking_suite_spec, read_for_suite, suite_check_result
+from assay.assets._metadata import counts_table, partition_metadata
+from assay.assets.assay_resource import AssayResource
+from assay.assets.partitions import daily_partitions
+from assay.assets.quality import SCORE_CHECKED_COLUMNS, validate_scores_partition
+from assay.assets.scoring import (
     ScoreTally,
     build_evaluators,
     evaluator_series,
@@ -32,6 +28,10 @@ from assets.scoring import (
     subject_fingerprints,
     unchanged_subjects,
 )
+from dagster import AssetExecutionContext
+
+from assay.contracts.score import SCORE_ARROW_SCHEMA
+from assay.lake import PART_FILE, atomic_write_text
 
 CALL_SCORES_SUITE = "call_scores_expectations"
 SERIES_FILE = "_series.json"

@@ -13,6 +13,14 @@ from typing import Any
 import dagster as dg
 import numpy as np
 import pyarrow as pa
+from assay.assets._checks import blocking_suite_spec, read_for_suite, suite_check_result
+from assay.assets._metadata import counts_table, partition_metadata
+from assay.assets.assay_resource import AssayResource
+from assay.assets.partitions import candidate_partitions
+from assay.assets.quality import (
+    CANDIDATE_OUTPUT_CHECKED_COLUMNS,
+    validate_candidate_outputs_partition,
+)
 from dagster import AssetExecutionContext
 
 from assay.config import AssayConfig, RedactionConfig
@@ -27,11 +35,6 @@ from assay.glossary import COST_RULE, LATENCY_RULE, round_sig
 from assay.llm.engine import LLMRequest, LLMResult
 from assay.outcomes import BAD_RESPONSE
 from assay.privacy.redaction import Redactor
-from assets._checks import blocking_suite_spec, read_for_suite, suite_check_result
-from assets._metadata import counts_table, partition_metadata
-from assets.assay_resource import AssayResource
-from assets.partitions import candidate_partitions
-from assets.quality import CANDIDATE_OUTPUT_CHECKED_COLUMNS, validate_candidate_outputs_partition
 
 
 def replay_request(candidate: Candidate, case: dict[str, Any], sample: int = 0) -> LLMRequest:

@@ -10,6 +10,13 @@ from typing import Any
 
 import dagster as dg
 import pyarrow as pa
+from assay.assets._checks import blocking_suite_spec, read_for_suite, suite_check_result
+from assay.assets._metadata import counts_table, partition_metadata
+from assay.assets.assay_resource import AssayResource
+from assay.assets.candidate_outputs import SAMPLES_TABLE, case_subject, load_candidate
+from assay.assets.partitions import candidate_partitions
+from assay.assets.quality import SCORE_CHECKED_COLUMNS, validate_scores_partition
+from assay.assets.scoring import build_evaluators, decode_row, score_subjects, scores_to_rows
 from dagster import AssetExecutionContext
 
 from assay.consistency import case_verdicts, self_consistency
@@ -19,13 +26,6 @@ from assay.dataset_pointer import read_cases
 from assay.glossary import TERMS
 from assay.imported_scores import imported_candidate_scores
 from assay.outcomes import MISSING_INPUT, NOT_APPLICABLE, REPLAY_FAILED
-from assets._checks import blocking_suite_spec, read_for_suite, suite_check_result
-from assets._metadata import counts_table, partition_metadata
-from assets.assay_resource import AssayResource
-from assets.candidate_outputs import SAMPLES_TABLE, case_subject, load_candidate
-from assets.partitions import candidate_partitions
-from assets.quality import SCORE_CHECKED_COLUMNS, validate_scores_partition
-from assets.scoring import build_evaluators, decode_row, score_subjects, scores_to_rows
 
 CANDIDATE_SCORE_SCHEMA = SCORE_ARROW_SCHEMA.append(pa.field("candidate_id", pa.string())).append(
     pa.field("dataset_version", pa.string())

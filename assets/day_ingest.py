@@ -1,5 +1,5 @@
 """A day's landing files, normalised to the call record: the plain logic behind the `raw_calls`
-and `rejected_calls` assets (`assets.raw_calls`), tested without Dagster.
+and `rejected_calls` assets (`assay.assets.raw_calls`), tested without Dagster.
 
 Landing layout: `ASSAY_HOME/landing/<source>/<YYYY-MM-DD>/<file>` (see assay.landing): any
 visible file, in any supported format and shape (JSONL / NDJSON, one JSON document, compact

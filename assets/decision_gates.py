@@ -27,6 +27,15 @@ from statistics import NormalDist
 from typing import Any
 
 import numpy as np
+from assay.assets.candidate_outputs import latency_values
+from assay.assets.decision_evidence import (
+    SOURCE_UNITS,
+    count_side,
+    describe_loss,
+    judged,
+    over_ceiling,
+)
+from assay.assets.regression_confirmation import Confirmation, ConfirmFn
 
 from assay.config import GateConfig, SloConfig
 from assay.contracts.decision import (
@@ -38,9 +47,6 @@ from assay.frontier import ReplaySamples
 from assay.glossary import COST_RULE, show
 from assay.metric_comparison import case_outcomes, compare_metric
 from assay.stats import bootstrap_ci, mean_rows, p95_rows
-from assets.candidate_outputs import latency_values
-from assets.decision_evidence import SOURCE_UNITS, count_side, describe_loss, judged, over_ceiling
-from assets.regression_confirmation import Confirmation, ConfirmFn
 
 
 @dataclass

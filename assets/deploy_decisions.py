@@ -1,4 +1,4 @@
-"""`deploy_decisions`: each candidate decided against the baseline (`assets.decision_gates`,
+"""`deploy_decisions`: each candidate decided against the baseline (`assay.assets.decision_gates`,
 docs/architecture.md, "How a decision is made"): reads the evidence from the warehouse and the
 lake, writes the decisions, their reports, the metric comparisons and the cost-quality frontier.
 """
@@ -8,6 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from assay.assets.assay_resource import AssayResource
+from assay.assets.decision_gates import decide, policy_version, rank_decisions, replay_samples
+from assay.assets.decision_metadata import decision_metadata
+from assay.assets.run_failures import latest_run_failure
+from assay.assets.scoring import is_judged
 from dagster import AssetExecutionContext
 
 from assay.contracts.candidate_output import output_text
@@ -25,11 +30,6 @@ from assay.lake import Lake
 from assay.metric_comparison import LAKE_TABLE as METRIC_TABLE
 from assay.metric_comparison import load_rows
 from assay.reports import write_reports
-from assets.assay_resource import AssayResource
-from assets.decision_gates import decide, policy_version, rank_decisions, replay_samples
-from assets.decision_metadata import decision_metadata
-from assets.run_failures import latest_run_failure
-from assets.scoring import is_judged
 
 
 def read_outputs(lake: Lake, candidate_ids: list[str], dataset_version: str) -> dict[str, dict[str, dict[str, Any]]]:
@@ -46,7 +46,7 @@ def read_outputs(lake: Lake, candidate_ids: list[str], dataset_version: str) -> 
 def missing_replays_reason(lake: Lake, candidate, dataset_version: str, config_file: str | Path) -> str:
     """Why a candidate has no replays of the current dataset version, as precisely as the lake
     and the config can say (the asset first asks Dagster whether its latest replay run failed,
-    and why: `assets.run_failures.latest_run_failure`)."""
+    and why: `assay.assets.run_failures.latest_run_failure`)."""
     if candidate.recorded:
         from assay.recorded_outputs import resolve_recorded_path
 
@@ -139,7 +139,7 @@ def deploy_decisions(context: AssetExecutionContext, assay: AssayResource) -> dg
             continue
         confirm = None
         if config.gate.confirm_regressions > 0:
-            from assets.regression_confirmation import regression_confirmer
+            from assay.assets.regression_confirmation import regression_confirmer
 
             cases = cases if cases is not None else {c["case_id"]: c for c in read_cases(lake, version)}
             confirm = regression_confirmer(assay, candidate, baseline, cases, version, sink=confirmation_rows,

@@ -3,15 +3,15 @@
 from typing import Any
 
 import dagster as dg
+from assay.assets._metadata import count_by, counts_table, partition_metadata
+from assay.assets.assay_resource import AssayResource
+from assay.assets.partitions import daily_partitions
+from assay.assets.scoring import decode_row
 from dagster import AssetExecutionContext
 
 from assay.contracts.call import CALL_JSON_COLUMNS
 from assay.contracts.failure import FAILURE_ARROW_SCHEMA, FAILURE_JSON_COLUMNS
 from assay.contracts.taxonomy import DEFAULT_SEVERITY
-from assets._metadata import count_by, counts_table, partition_metadata
-from assets.assay_resource import AssayResource
-from assets.partitions import daily_partitions
-from assets.scoring import decode_row
 
 # An evaluator that names no category still produced a failure; it is filed here rather
 # than dropped, so it shows up and someone can classify the evaluator.

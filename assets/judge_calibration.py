@@ -9,12 +9,12 @@ lake) and emits one numeric metadata entry per series and figure, which the UI p
 from datetime import UTC, datetime
 
 import dagster as dg
+from assay.assets._metadata import partition_metadata
+from assay.assets.assay_resource import AssayResource
 from dagster import AssetExecutionContext, MetadataValue
 
 from assay.calibration import LABELS_TABLE, calibration_rows, latest_labels
 from assay.contracts.calibration import CALIBRATION_ARROW_SCHEMA
-from assets._metadata import partition_metadata
-from assets.assay_resource import AssayResource
 
 SERIES_FIGURES = ("cohen_kappa", "accuracy", "f1_fail", "n")
 

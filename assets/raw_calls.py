@@ -1,5 +1,5 @@
 """`raw_calls` + `rejected_calls` (+ `trace_spans`): a day's landing files ingested
-(`assets.day_ingest`: formats, validation, rejected rows, speed), written to the lake, and
+(`assay.assets.day_ingest`: formats, validation, rejected rows, speed), written to the lake, and
 checked by the Great Expectations suite before anything downstream reads them."""
 
 import json
@@ -12,6 +12,12 @@ from typing import Any
 
 import dagster as dg
 import pyarrow as pa
+from assay.assets._checks import blocking_suite_spec, read_for_suite, suite_check_result
+from assay.assets._metadata import counts_table, partition_metadata
+from assay.assets.assay_resource import AssayResource
+from assay.assets.day_ingest import LANDING_FINGERPRINT_FILE, DayBounds, IngestedDay, ingest_day
+from assay.assets.partitions import FIRST_DAY, daily_partitions
+from assay.assets.quality import validate_calls_partition
 from dagster import AssetExecutionContext
 
 from assay.config import RedactionConfig
@@ -22,12 +28,6 @@ from assay.contracts.span import SPAN_ARROW_SCHEMA, SPAN_JSON_COLUMNS
 from assay.lake import Lake, atomic_write_text
 from assay.pricing import fill_missing_costs
 from assay.privacy.redaction import Redactor
-from assets._checks import blocking_suite_spec, read_for_suite, suite_check_result
-from assets._metadata import counts_table, partition_metadata
-from assets.assay_resource import AssayResource
-from assets.day_ingest import LANDING_FINGERPRINT_FILE, DayBounds, IngestedDay, ingest_day
-from assets.partitions import FIRST_DAY, daily_partitions
-from assets.quality import validate_calls_partition
 
 RAW_CALLS_SUITE = "raw_calls_expectations"
 

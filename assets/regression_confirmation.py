@@ -97,8 +97,8 @@ def regression_confirmer(
 ) -> ConfirmFn:
     """The `confirm` of `decide` for one candidate: replays through the run's LLM engine,
     scores with the configured evaluators, appends every re-run to `sink`."""
-    from assets.candidate_outputs import output_row, protect_outputs, replay_request
-    from assets.candidate_scores import score_replays
+    from assay.assets.candidate_outputs import output_row, protect_outputs, replay_request
+    from assay.assets.candidate_scores import score_replays
 
     config = assay.config
     max_reruns = config.gate.confirm_regressions

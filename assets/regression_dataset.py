@@ -19,6 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from assay.assets._metadata import count_by, counts_table, partition_metadata
+from assay.assets.assay_resource import AssayResource
+from assay.assets.sampled_calls import SAMPLED_SCHEMA
+from assay.assets.scoring import decode_row
+from assay.evaluators.golden import configured_cases
 from dagster import AssetExecutionContext
 
 from assay.case_files import CaseFileError
@@ -32,11 +37,6 @@ from assay.dataset_pointer import CURRENT_POINTER, current_version, read_cases
 from assay.lake import Lake, atomic_write_text
 from assay.near_duplicates import group_near_duplicates
 from assay.selection import hash_fraction
-from assets._metadata import count_by, counts_table, partition_metadata
-from assets.assay_resource import AssayResource
-from assets.sampled_calls import SAMPLED_SCHEMA
-from assets.scoring import decode_row
-from evaluators.golden import configured_cases
 
 OPERATIONAL_CATEGORIES = frozenset({"provider_error", "latency_breach", "cost_breach"})
 """Failures of the moment, not of the input: promoted as `edge`, never critical."""
@@ -154,7 +154,7 @@ def build_dataset(
     case_labels: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[str, list[dict[str, Any]], CurationStats]:
     """(dataset_version, cases, stats) from decoded failure rows, decoded passing calls, golden
-    and red-team cases (`evaluators.golden`) and the latest human case labels."""
+    and red-team cases (`assay.evaluators.golden`) and the latest human case labels."""
     stats = CurationStats(failure_rows=len(failures))
     exact: dict[str, list[dict[str, Any]]] = defaultdict(list)
     # A call the provider failed produced no output: what output checks said about it (a

@@ -10,15 +10,15 @@ from typing import Any
 
 import dagster as dg
 import pyarrow as pa
+from assay.assets._metadata import count_by, counts_table, partition_metadata
+from assay.assets.assay_resource import AssayResource
+from assay.assets.partitions import daily_partitions
 from dagster import AssetExecutionContext
 
 from assay.config import SamplingConfig
 from assay.contracts._arrow import to_json_text
 from assay.contracts.call import CALL_ARROW_SCHEMA, CALL_JSON_COLUMNS
 from assay.selection import hash_fraction
-from assets._metadata import count_by, counts_table, partition_metadata
-from assets.assay_resource import AssayResource
-from assets.partitions import daily_partitions
 
 
 def sample_calls(calls: list[dict[str, Any]], sampling: SamplingConfig) -> list[dict[str, Any]]:

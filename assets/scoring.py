@@ -14,6 +14,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pyarrow as pa
+from assay.evaluators.base import JudgedEvaluator, VectorisableEvaluator
+from assay.evaluators.llm_judge import JudgePlan, judge_plans
+from assay.evaluators.registry import build_evaluator, evaluator_class, param_specs
+from assay.evaluators.vectorised import run_sql_form, sql_string
 
 from assay.config import AssayConfig, EvaluatorConfig
 from assay.contracts._arrow import from_json_text, rows_to_table
@@ -22,10 +26,6 @@ from assay.contracts.score import SCORE_ARROW_SCHEMA, SCORE_JSON_COLUMNS, Score
 from assay.llm.engine import SKIP_BUDGET, SKIP_DEADLINE, LLMEngine
 from assay.outcomes import EVALUATOR_CRASH, score_outcome_type
 from assay.selection import selects_sql
-from evaluators.base import JudgedEvaluator, VectorisableEvaluator
-from evaluators.llm_judge import JudgePlan, judge_plans
-from evaluators.registry import build_evaluator, evaluator_class, param_specs
-from evaluators.vectorised import run_sql_form, sql_string
 
 SubjectKind = Literal["calls", "cases"]
 

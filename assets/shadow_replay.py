@@ -1,5 +1,5 @@
 """The shadow assets: past days' production calls replayed through a candidate, and scored
-(`assay compare` runs them: `orchestration.shadow_backfill`).
+(`assay compare` runs them: `assay.orchestration.shadow_backfill`).
 
 `shadow_outputs` / `shadow_scores` are partitioned day x candidate. A partition replays the
 day's `sampled_calls` through the candidate (the production conversation, with the candidate's
@@ -16,6 +16,11 @@ from typing import Any
 import dagster as dg
 import numpy as np
 import pyarrow as pa
+from assay.assets._metadata import counts_table, partition_metadata
+from assay.assets.assay_resource import AssayResource
+from assay.assets.candidate_outputs import load_candidate, output_row, protect_outputs
+from assay.assets.partitions import shadow_partitions
+from assay.assets.scoring import decode_row, score_subjects, scores_to_rows
 from dagster import AssetExecutionContext
 
 from assay.config import AssayConfig
@@ -27,11 +32,6 @@ from assay.contracts.candidate_output import (
 )
 from assay.contracts.score import SCORE_ARROW_SCHEMA, SCORE_JSON_COLUMNS
 from assay.llm.engine import LLMRequest, LLMResult
-from assets._metadata import counts_table, partition_metadata
-from assets.assay_resource import AssayResource
-from assets.candidate_outputs import load_candidate, output_row, protect_outputs
-from assets.partitions import shadow_partitions
-from assets.scoring import decode_row, score_subjects, scores_to_rows
 
 SHADOW_SCORE_SCHEMA = SCORE_ARROW_SCHEMA.append(pa.field("candidate_id", pa.string()))
 

@@ -9,6 +9,10 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
+from assay.assets.assay_resource import AssayResource
+from assay.assets.candidate_scores import CANDIDATE_SCORE_SCHEMA
+from assay.assets.partitions import DAYS_TAG
+from assay.assets.warehouse_project import warehouse_project
 from dagster import AssetExecutionContext
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
@@ -20,10 +24,6 @@ from assay.contracts.rejected import REJECTED_ARROW_SCHEMA
 from assay.contracts.score import SCORE_ARROW_SCHEMA
 from assay.contracts.span import SPAN_ARROW_SCHEMA
 from assay.dataset_pointer import current_version
-from assets.assay_resource import AssayResource
-from assets.candidate_scores import CANDIDATE_SCORE_SCHEMA
-from assets.partitions import DAYS_TAG
-from assets.warehouse_project import warehouse_project
 
 # Every lake table a dbt source reads, with its schema and partition keys. Each is created
 # empty when not yet written, so the marts build (empty) before the first candidate has run.

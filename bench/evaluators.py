@@ -5,7 +5,7 @@ ingest, so texts, JSON outputs, latencies and costs look like production), repli
 fresh call_ids into one Parquet partition. Then, each in its own child process (own peak RSS,
 imports excluded from the timing):
 
-- vectorised: `assets.scoring.score_call_partition` — the `call_scores` asset's code path —
+- vectorised: `assay.assets.scoring.score_call_partition` — the `call_scores` asset's code path —
   with the deterministic evaluators below, all of which have a SQL form: every score of the
   day, streamed into the `call_scores` Parquet partition as the asset does;
 - python: the same evaluators through their per-call `evaluate()` on `--python-calls` calls
@@ -66,11 +66,11 @@ def _config():
 def make_day(home: Path, calls: int) -> Path:
     """The generator's day through the real ingest, replicated to `calls` rows in Parquet."""
     import duckdb
+    from assay.assets.raw_calls import materialise_day
 
     from assay.config import RedactionConfig
     from assay.demo.generator import generate
     from assay.lake import PART_FILE, Lake
-    from assets.raw_calls import materialise_day
 
     generate(home, days=1, calls_per_day=TEMPLATE_CALLS, end_day=DAY)
     lake = Lake(home / "lake")
@@ -89,10 +89,11 @@ def make_day(home: Path, calls: int) -> Path:
 
 
 def phase_vectorised(day: Path) -> dict:
+    from assay.assets.scoring import ScoreTally, score_call_partition
+
     from assay.contracts.score import SCORE_ARROW_SCHEMA
     from assay.lake import Lake
     from assay.llm.engine import LLMEngine  # noqa: F401  (import cost excluded)
-    from assets.scoring import ScoreTally, score_call_partition
 
     config = _config()
     lake = Lake(day.parent / "lake")
@@ -109,9 +110,9 @@ def phase_vectorised(day: Path) -> dict:
 
 def phase_python(day: Path, calls: int) -> dict:
     import duckdb
+    from assay.assets.scoring import build_evaluators, decode_row
 
     from assay.contracts.call import CALL_JSON_COLUMNS
-    from assets.scoring import build_evaluators, decode_row
 
     config = _config()
     rows = duckdb.sql(f"SELECT * FROM read_parquet('{day}') LIMIT {calls}").to_arrow_table().to_pylist()

@@ -196,10 +196,10 @@ def _peak_rss_mb() -> float:
 def phase_assay(home: Path, fmt: str) -> dict:
     """What the raw_calls asset does for one partition, minus Dagster and the GE check."""
     import litellm  # noqa: F401  (imported by the cost fill; excluded from the timing)
+    from assay.assets.raw_calls import materialise_day
 
     from assay.config import RedactionConfig
     from assay.lake import Lake
-    from assets.raw_calls import materialise_day
 
     baseline = _rss_mb()
     start = time.perf_counter()

@@ -46,9 +46,10 @@ PRICES = {MODEL: {"input_cost_per_token": 1.5e-7, "output_cost_per_token": 6e-7}
 
 
 async def judged_calls_per_s(server, concurrency: int, calls: int, workers: int, cache_dir: Path, offset: int):
+    from assay.evaluators.llm_judge import LLMJudge, judge_plans_async
+
     from assay.llm.engine import LLMEngine
     from assay.testing.subjects import refund_subjects
-    from evaluators.llm_judge import LLMJudge, judge_plans_async
 
     judge = LLMJudge(name="faithfulness", rubric="faithfulness", model=MODEL, completion_params=server.completion_params())
     engine = LLMEngine(

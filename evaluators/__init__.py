@@ -2,7 +2,7 @@
 
 Deterministic evaluators are importable here; LLM judges are reached through
 `build_evaluator(name, "correctness", {...})` (any judged type of `assay evaluators`) or
-`from evaluators.llm_judge import LLMJudge`, so importing this package never loads litellm.
+`from assay.evaluators.llm_judge import LLMJudge`, so importing this package never loads litellm.
 `catalogue()` lists every type with its kind, inputs, output and whether it runs offline.
 
 The evaluator API (docs/evaluators.md): the typed `Subject`, the protocols `Evaluator`,
@@ -10,21 +10,30 @@ The evaluator API (docs/evaluators.md): the typed `Subject`, the protocols `Eval
 `DetailedEvaluator` base classes, `@register_evaluator` and `build_evaluator`.
 """
 
-from assay.contracts.score import Score
-from assay.privacy import ENTITY_TYPES, PiiMatch, find_pii, redact
-from evaluators.base import (
+from assay.evaluators.base import (
     DeterministicEvaluator,
     Evaluator,
     JudgedEvaluator,
     Subject,
     VectorisableEvaluator,
 )
-from evaluators.evidence import DetailedEvaluator, Finding
-from evaluators.injection import CanaryLeak, PromptInjection
-from evaluators.json_checks import ContainsJson, IsJson, JsonDeepCompare, JsonField, JsonSchema
-from evaluators.performance import CostThreshold, FinishReason, LatencyThreshold, ProviderStatus
-from evaluators.rag import ContextOverlap
-from evaluators.reference import (
+from assay.evaluators.evidence import DetailedEvaluator, Finding
+from assay.evaluators.injection import CanaryLeak, PromptInjection
+from assay.evaluators.json_checks import (
+    ContainsJson,
+    IsJson,
+    JsonDeepCompare,
+    JsonField,
+    JsonSchema,
+)
+from assay.evaluators.performance import (
+    CostThreshold,
+    FinishReason,
+    LatencyThreshold,
+    ProviderStatus,
+)
+from assay.evaluators.rag import ContextOverlap
+from assay.evaluators.reference import (
     Bleu,
     Cosine,
     EmbeddingSimilarity,
@@ -36,23 +45,26 @@ from evaluators.reference import (
     SorensenDice,
     TokenF1,
 )
-from evaluators.registry import (
+from assay.evaluators.registry import (
     EVALUATOR_TYPES,
     UnknownEvaluatorError,
     build_evaluator,
     catalogue,
     register_evaluator,
 )
-from evaluators.safety import PiiLeak, Refusal, SecretLeak
-from evaluators.text import Contains, EndsWith, Equals, StartsWith
-from evaluators.text_email import ContainsEmail, IsEmail
-from evaluators.text_gibberish import NotGibberish
-from evaluators.text_language import Language
-from evaluators.text_links import ContainsLink, ValidLinks
-from evaluators.text_regex import Regex
-from evaluators.text_size import Length, OneLine, ReadingTime, WordCount
-from evaluators.tools import ToolCallValid
-from evaluators.toxicity import Toxicity
+from assay.evaluators.safety import PiiLeak, Refusal, SecretLeak
+from assay.evaluators.text import Contains, EndsWith, Equals, StartsWith
+from assay.evaluators.text_email import ContainsEmail, IsEmail
+from assay.evaluators.text_gibberish import NotGibberish
+from assay.evaluators.text_language import Language
+from assay.evaluators.text_links import ContainsLink, ValidLinks
+from assay.evaluators.text_regex import Regex
+from assay.evaluators.text_size import Length, OneLine, ReadingTime, WordCount
+from assay.evaluators.tools import ToolCallValid
+from assay.evaluators.toxicity import Toxicity
+
+from assay.contracts.score import Score
+from assay.privacy import ENTITY_TYPES, PiiMatch, find_pii, redact
 
 __all__ = [
     "ENTITY_TYPES",

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypedDict, runtime_ch
 from assay.contracts.score import Score
 
 if TYPE_CHECKING:  # annotations only: the judge and the SQL forms import heavier modules
-    from evaluators.llm_judge import JudgePlan
-    from evaluators.vectorised import SqlForm
+    from assay.evaluators.llm_judge import JudgePlan
+    from assay.evaluators.vectorised import SqlForm
 
 
 class _SubjectId(TypedDict):
@@ -113,7 +113,7 @@ class Evaluator(Protocol):
 class JudgedEvaluator(Protocol):
     """An `Evaluator` whose verdict an LLM judge gives (or confirms): it plans its judge calls
     so the scorer can batch them. `plan.judge.score_from_calls(subject, calls)` turns the
-    answered calls into the final Score (`evaluators.llm_judge.JudgePlan`)."""
+    answered calls into the final Score (`assay.evaluators.llm_judge.JudgePlan`)."""
 
     def plan(self, subject: Subject, *, default_model: str) -> JudgePlan | Score: ...
 
@@ -121,7 +121,7 @@ class JudgedEvaluator(Protocol):
 @runtime_checkable
 class VectorisableEvaluator(Protocol):
     """An `Evaluator` that can also score a whole partition as one DuckDB query, with results
-    equal to `evaluate` (`evaluators.vectorised`)."""
+    equal to `evaluate` (`assay.evaluators.vectorised`)."""
 
     def sql_form(self) -> SqlForm | None: ...
 

@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from evaluators.registry import CatalogueEntry, catalogue
+from assay.evaluators.registry import CatalogueEntry, catalogue
 
 CATALOGUE_MARKER = "<!-- generated below by `make docs` (assay evaluators --format markdown): do not edit -->\n"
 """Where the hand-written guide of docs/evaluators.md ends and the generated catalogue starts."""
@@ -86,6 +86,6 @@ def with_catalogue(document: str, entries: list[CatalogueEntry] | None = None) -
     return document.split(CATALOGUE_MARKER, 1)[0] + CATALOGUE_MARKER + "\n" + as_markdown(entries)
 
 
-if __name__ == "__main__":  # `make docs`: python -m evaluators.catalogue docs/evaluators.md
+if __name__ == "__main__":  # `make docs`: python -m assay.evaluators.catalogue docs/evaluators.md
     path = Path(sys.argv[1])
     path.write_text(with_catalogue(path.read_text(encoding="utf-8")), encoding="utf-8")

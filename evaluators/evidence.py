@@ -12,8 +12,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from assay.evaluators.base import DeterministicEvaluator, Subject, missing_fields
+
 from assay.contracts.score import Score
-from evaluators.base import DeterministicEvaluator, Subject, missing_fields
 
 
 class Finding(NamedTuple):

@@ -23,7 +23,7 @@ A golden file is a mapping with a `cases` list; each case:
 A bad file fails with one message naming the file, the case and the key.
 
 In the evaluator layer, not the core: assertions are checked against the evaluator registry
-and the red-team pack is `evaluators.redteam` (docs/architecture.md, "Layers").
+and the red-team pack is `assay.evaluators.redteam` (docs/architecture.md, "Layers").
 """
 
 from __future__ import annotations
@@ -33,10 +33,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from assay.evaluators.redteam import load_pack
+from assay.evaluators.registry import EVALUATOR_TYPES
+
 from assay.case_files import TIERS, CaseFileError, check_case_keys, check_values, read_case_document
 from assay.contracts.case import new_case
-from evaluators.redteam import load_pack
-from evaluators.registry import EVALUATOR_TYPES
 
 ROLES = ("system", "user", "assistant", "tool")
 REQUIRED = ("id", "reference_output")
@@ -144,7 +145,7 @@ def load_golden_dir(directory: Path | str | None, *, known_assertions: Iterable[
 
 
 def redteam_cases(version: str | None) -> list[dict[str, Any]]:
-    """The red-team pack's cases (`evaluators.redteam.load_pack`) as dataset cases."""
+    """The red-team pack's cases (`assay.evaluators.redteam.load_pack`) as dataset cases."""
     if not version:
         return []
     return [

@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+from assay.evaluators.base import Subject
+from assay.evaluators.evidence import Finding
+from assay.evaluators.safety_judge import JudgedDetailedEvaluator
+
 from assay.detectors.injection import find_injection_signals, injection_score
-from evaluators.base import Subject
-from evaluators.evidence import Finding
-from evaluators.safety_judge import JudgedDetailedEvaluator
 
 
 def last_user_message(subject: Subject) -> str | None:
@@ -37,7 +38,7 @@ class PromptInjection(JudgedDetailedEvaluator):
     the subject fails when score >= `threshold` (default 0.5). `field`: `input` (input_text,
     or the last user message), `output`, or `context` (each retrieved document: indirect
     injection). The value is the score; details name the signals found and their spans.
-    `judge_rubric` (e.g. safety_injection) / `judge_model`: see `evaluators.safety_judge`.
+    `judge_rubric` (e.g. safety_injection) / `judge_model`: see `assay.evaluators.safety_judge`.
     """
 
     kind: ClassVar[str] = "safety"

@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-from evaluators.base import DeterministicEvaluator, Subject, check_share
-from evaluators.evidence import DetailedEvaluator, Finding
-from evaluators.vectorised import SqlForm, concat_found, sql_string
+from assay.evaluators.base import DeterministicEvaluator, Subject, check_share
+from assay.evaluators.evidence import DetailedEvaluator, Finding
+from assay.evaluators.vectorised import SqlForm, concat_found, sql_string
 
 MAX_SQL_NESTING_CHARS = 500
 """Texts with this many `[` / `{` are parsed in Python: its parser stops at ~1000 levels."""

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+from assay.evaluators.llm_judge import LLMJudge
+from assay.evaluators.rubric import SECTION_FIELDS, Rubric, params_digest, parse_rubric
+
 from assay.llm.judge_prompt import ReplyFormat
-from evaluators.llm_judge import LLMJudge
-from evaluators.rubric import SECTION_FIELDS, Rubric, params_digest, parse_rubric
 
 OutputMode = Literal["pass_fail", "score_1_5", "label"]
 EXAMPLE_KEYS = ("input", "output", "verdict", "reason")

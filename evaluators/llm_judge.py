@@ -1,4 +1,4 @@
-"""LLM-as-judge evaluators: a versioned rubric (`evaluators.rubric`), evidence fenced as
+"""LLM-as-judge evaluators: a versioned rubric (`assay.evaluators.rubric`), evidence fenced as
 untrusted data, through the LLM engine (litellm), with the verdict parsed defensively.
 
 Judging is batched: each judge turns a subject into a `JudgePlan` (its requests: one, n samples
@@ -22,6 +22,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
+from assay.evaluators.base import Subject, missing_fields
+from assay.evaluators.rubric import (
+    SECTION_FIELDS,
+    Rubric,
+    fill_placeholders,
+    load_rubric,
+    params_digest,
+    render_section,
+)
+
 from assay.contracts.score import Score
 from assay.llm.engine import LLMEngine, LLMRequest, LLMResult
 from assay.llm.judge_prompt import (
@@ -30,15 +40,6 @@ from assay.llm.judge_prompt import (
     JudgeVerdict,
     ReplyFormat,
     render_judge_prompt,
-)
-from evaluators.base import Subject, missing_fields
-from evaluators.rubric import (
-    SECTION_FIELDS,
-    Rubric,
-    fill_placeholders,
-    load_rubric,
-    params_digest,
-    render_section,
 )
 
 REPAIR_INSTRUCTION = (

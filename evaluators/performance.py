@@ -10,8 +10,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from evaluators.base import DeterministicEvaluator, Subject
-from evaluators.vectorised import SqlForm, sql_number, sql_string
+from assay.evaluators.base import DeterministicEvaluator, Subject
+from assay.evaluators.vectorised import SqlForm, sql_number, sql_string
 
 
 def _positive_threshold(evaluator: str, key: str, value: Any) -> None:

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from evaluators.base import CheckResult, DeterministicEvaluator, Subject
+from assay.evaluators.base import CheckResult, DeterministicEvaluator, Subject
 
 STOPWORDS = frozenset(
     """a an the and or but if of to in on at by for from with without within into onto over

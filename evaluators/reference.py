@@ -1,7 +1,7 @@
 """Reference-based evaluators: how close the output is to the expected output.
 
 Each evaluator is a thin class that reads `output_text` and `expected_output`, computes a
-metric of `evaluators.similarity` (pure functions of two strings, similarity in [0, 1]) and
+metric of `assay.evaluators.similarity` (pure functions of two strings, similarity in [0, 1]) and
 passes when the similarity is at least `threshold`. The value is always the similarity, so a
 dashboard can chart drift as well as the pass rate.
 """
@@ -12,9 +12,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-from assay.contracts.score import Score
-from evaluators.base import DeterministicEvaluator, Subject, check_share
-from evaluators.similarity import (
+from assay.evaluators.base import DeterministicEvaluator, Subject, check_share
+from assay.evaluators.similarity import (
     MAX_JARO_CHARS,
     _chars,
     bleu,
@@ -29,6 +28,8 @@ from evaluators.similarity import (
     sorensen_dice,
     token_f1,
 )
+
+from assay.contracts.score import Score
 
 # ----------------------------------------------------------------------------- evaluators
 

@@ -5,7 +5,7 @@ pulls in the LLM judge (and litellm behind it). A config may also name its own c
 "package.module:Class"; it is built the same way and must satisfy the `Evaluator` protocol.
 `@register_evaluator("type_name")` adds a class of your own under a type name once its module
 is imported (checked against the protocols there and then). What an evaluator can do (judged,
-vectorisable) is read from the protocols of `evaluators.base`, never from probed attributes.
+vectorisable) is read from the protocols of `assay.evaluators.base`, never from probed attributes.
 
 Parameters are checked against the class's typed fields before construction, so a typo in a
 YAML file ends in one message naming the evaluator, the parameter and what is valid.
@@ -22,8 +22,9 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, overload
 
+from assay.evaluators.base import Evaluator, EvaluatorClass, VectorisableEvaluator
+
 from assay.contracts.taxonomy import FAILURE_CATEGORIES
-from evaluators.base import Evaluator, EvaluatorClass, VectorisableEvaluator
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,62 +45,62 @@ class Preset:
 # Grouped by module so each catalogue area adds its types in its own block.
 EVALUATOR_TYPES: dict[str, str | Preset] = {
     # text
-    "contains": "evaluators.text:Contains",
+    "contains": "assay.evaluators.text:Contains",
     "contains_any": Preset("contains", {"mode": "any"}, "The output contains at least one of `value`."),
     "contains_all": Preset("contains", {"mode": "all"}, "The output contains every one of `value`."),
     "contains_none": Preset(
         "contains", {"mode": "none"}, "The output contains none of `value` (forbidden words)."
     ),
-    "equals": "evaluators.text:Equals",
-    "starts_with": "evaluators.text:StartsWith",
-    "ends_with": "evaluators.text:EndsWith",
-    "regex": "evaluators.text_regex:Regex",
-    "length": "evaluators.text_size:Length",
-    "word_count": "evaluators.text_size:WordCount",
-    "reading_time": "evaluators.text_size:ReadingTime",
-    "one_line": "evaluators.text_size:OneLine",
-    "language": "evaluators.text_language:Language",
-    "not_gibberish": "evaluators.text_gibberish:NotGibberish",
-    "is_email": "evaluators.text_email:IsEmail",
-    "contains_email": "evaluators.text_email:ContainsEmail",
-    "contains_link": "evaluators.text_links:ContainsLink",
-    "valid_links": "evaluators.text_links:ValidLinks",
+    "equals": "assay.evaluators.text:Equals",
+    "starts_with": "assay.evaluators.text:StartsWith",
+    "ends_with": "assay.evaluators.text:EndsWith",
+    "regex": "assay.evaluators.text_regex:Regex",
+    "length": "assay.evaluators.text_size:Length",
+    "word_count": "assay.evaluators.text_size:WordCount",
+    "reading_time": "assay.evaluators.text_size:ReadingTime",
+    "one_line": "assay.evaluators.text_size:OneLine",
+    "language": "assay.evaluators.text_language:Language",
+    "not_gibberish": "assay.evaluators.text_gibberish:NotGibberish",
+    "is_email": "assay.evaluators.text_email:IsEmail",
+    "contains_email": "assay.evaluators.text_email:ContainsEmail",
+    "contains_link": "assay.evaluators.text_links:ContainsLink",
+    "valid_links": "assay.evaluators.text_links:ValidLinks",
     # json
-    "is_json": "evaluators.json_checks:IsJson",
-    "contains_json": "evaluators.json_checks:ContainsJson",
-    "json_schema": "evaluators.json_checks:JsonSchema",
-    "json_field": "evaluators.json_checks:JsonField",
-    "json_deep_compare": "evaluators.json_checks:JsonDeepCompare",
+    "is_json": "assay.evaluators.json_checks:IsJson",
+    "contains_json": "assay.evaluators.json_checks:ContainsJson",
+    "json_schema": "assay.evaluators.json_checks:JsonSchema",
+    "json_field": "assay.evaluators.json_checks:JsonField",
+    "json_deep_compare": "assay.evaluators.json_checks:JsonDeepCompare",
     # reference
-    "exact_match": "evaluators.reference:ExactMatch",
-    "token_f1": "evaluators.reference:TokenF1",
-    "rouge_l": "evaluators.reference:RougeL",
-    "bleu": "evaluators.reference:Bleu",
-    "levenshtein": "evaluators.reference:Levenshtein",
-    "jaro_winkler": "evaluators.reference:JaroWinkler",
-    "jaccard": "evaluators.reference:Jaccard",
-    "sorensen_dice": "evaluators.reference:SorensenDice",
-    "cosine": "evaluators.reference:Cosine",
-    "embedding_similarity": "evaluators.reference:EmbeddingSimilarity",
+    "exact_match": "assay.evaluators.reference:ExactMatch",
+    "token_f1": "assay.evaluators.reference:TokenF1",
+    "rouge_l": "assay.evaluators.reference:RougeL",
+    "bleu": "assay.evaluators.reference:Bleu",
+    "levenshtein": "assay.evaluators.reference:Levenshtein",
+    "jaro_winkler": "assay.evaluators.reference:JaroWinkler",
+    "jaccard": "assay.evaluators.reference:Jaccard",
+    "sorensen_dice": "assay.evaluators.reference:SorensenDice",
+    "cosine": "assay.evaluators.reference:Cosine",
+    "embedding_similarity": "assay.evaluators.reference:EmbeddingSimilarity",
     # safety
-    "pii": "evaluators.safety:PiiLeak",
-    "refusal": "evaluators.safety:Refusal",
-    "secrets": "evaluators.safety:SecretLeak",
-    "prompt_injection": "evaluators.injection:PromptInjection",
-    "canary_leak": "evaluators.injection:CanaryLeak",
-    "toxicity": "evaluators.toxicity:Toxicity",
+    "pii": "assay.evaluators.safety:PiiLeak",
+    "refusal": "assay.evaluators.safety:Refusal",
+    "secrets": "assay.evaluators.safety:SecretLeak",
+    "prompt_injection": "assay.evaluators.injection:PromptInjection",
+    "canary_leak": "assay.evaluators.injection:CanaryLeak",
+    "toxicity": "assay.evaluators.toxicity:Toxicity",
     # operational
-    "latency": "evaluators.performance:LatencyThreshold",
-    "cost": "evaluators.performance:CostThreshold",
-    "provider_status": "evaluators.performance:ProviderStatus",
-    "finish_reason": "evaluators.performance:FinishReason",
+    "latency": "assay.evaluators.performance:LatencyThreshold",
+    "cost": "assay.evaluators.performance:CostThreshold",
+    "provider_status": "assay.evaluators.performance:ProviderStatus",
+    "finish_reason": "assay.evaluators.performance:FinishReason",
     # tools
-    "tool_call_valid": "evaluators.tools:ToolCallValid",
+    "tool_call_valid": "assay.evaluators.tools:ToolCallValid",
     # judges
-    "llm_judge": "evaluators.llm_judge:LLMJudge",
-    "pairwise_judge": "evaluators.llm_judge:PairwiseJudge",
-    "custom_rubric": "evaluators.judge_rubrics:CustomRubricJudge",
-    "g_eval": "evaluators.judge_rubrics:GEvalJudge",
+    "llm_judge": "assay.evaluators.llm_judge:LLMJudge",
+    "pairwise_judge": "assay.evaluators.llm_judge:PairwiseJudge",
+    "custom_rubric": "assay.evaluators.judge_rubrics:CustomRubricJudge",
+    "g_eval": "assay.evaluators.judge_rubrics:GEvalJudge",
     "correctness": Preset(
         "llm_judge", {"rubric": "correctness"},
         description="Whether the response states the same facts as the reference answer, judged by an LLM.",
@@ -179,7 +180,7 @@ EVALUATOR_TYPES: dict[str, str | Preset] = {
         description="Whether the candidate's response is at least as good as the baseline's, judged in both orders by an LLM.",
     ),
     # rag
-    "rag_judge": "evaluators.llm_judge:RagJudge",
+    "rag_judge": "assay.evaluators.llm_judge:RagJudge",
     "context_precision": Preset(
         "rag_judge", {"rubric": "context_precision"},
         description="Whether the retrieved chunks that serve the reference answer are ranked first (average precision), judged by an LLM.",
@@ -192,7 +193,7 @@ EVALUATOR_TYPES: dict[str, str | Preset] = {
         "rag_judge", {"rubric": "context_relevance"},
         description="Share of the retrieved chunks that are about the question, judged by an LLM.",
     ),
-    "context_overlap": "evaluators.rag:ContextOverlap",
+    "context_overlap": "assay.evaluators.rag:ContextOverlap",
 }
 
 RESERVED_FIELDS = frozenset(

@@ -6,7 +6,7 @@ an optional section, optionally `category:`, `label_categories: label=category, 
 that the judge's `rubric_params` fill (`{topics}` of restrict_to_topic); a rubric with
 placeholders gets the params' hash in its version, since other params ask another question.
 Each section is rendered from one subject field (`SECTION_FIELDS`). The judges that use them
-are `evaluators.llm_judge` and `evaluators.judge_rubrics`.
+are `assay.evaluators.llm_judge` and `assay.evaluators.judge_rubrics`.
 """
 
 from __future__ import annotations

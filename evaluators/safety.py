@@ -14,11 +14,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from assay.evaluators.base import Subject
+from assay.evaluators.evidence import Finding
+from assay.evaluators.safety_judge import JudgedDetailedEvaluator
+
 from assay.privacy.pii import ENTITY_TYPES, PiiMatch, check_entities, find_pii, normalise_pii_value
 from assay.privacy.secrets import SECRET_KINDS, SecretMatch, find_secrets
-from evaluators.base import Subject
-from evaluators.evidence import Finding
-from evaluators.safety_judge import JudgedDetailedEvaluator
 
 
 @dataclass(kw_only=True)
@@ -31,7 +32,7 @@ class PiiLeak(JudgedDetailedEvaluator):
     case-insensitively, phone-like values ignoring separators. The value is the number of
     leaks found; details list each one's type and span in `output_text`, never its value. A
     failure with only API keys is a `secret_leak`, otherwise a `pii_leak` (unless the config
-    set another category). `judge_rubric` / `judge_model`: see `evaluators.safety_judge`
+    set another category). `judge_rubric` / `judge_model`: see `assay.evaluators.safety_judge`
     (the judge sees the text with PII redacted).
     """
 

@@ -17,9 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from assay.evaluators.base import Subject
+from assay.evaluators.evidence import DetailedEvaluator
+
 from assay.contracts.score import Score
-from evaluators.base import Subject
-from evaluators.evidence import DetailedEvaluator
 
 _JUDGE_FIELDS = ("judge_model", "judge_input_tokens", "judge_output_tokens", "judge_cost_usd",
                  "judge_attempts", "judge_is_cache_hit")  # fmt: skip
@@ -40,7 +41,9 @@ class JudgedDetailedEvaluator(DetailedEvaluator):
             if self.judge_model is not None:
                 raise ValueError(f"{self.name}: `judge_model` needs a `judge_rubric`")
             return
-        from evaluators.llm_judge import LLMJudge  # lazy: litellm only when a judge is configured
+        from assay.evaluators.llm_judge import (
+            LLMJudge,  # lazy: litellm only when a judge is configured
+        )
 
         self._judge = LLMJudge(
             name=self.name, rubric=self.judge_rubric, model=self.judge_model,
@@ -61,7 +64,7 @@ class JudgedDetailedEvaluator(DetailedEvaluator):
         if isinstance(plan, Score):  # the rubric's inputs are missing: the heuristic stands
             heuristic.details = {**(heuristic.details or {}), "judge": {"status": plan.status, "explanation": plan.explanation}}
             return heuristic
-        from evaluators.llm_judge import JudgePlan
+        from assay.evaluators.llm_judge import JudgePlan
 
         return JudgePlan(_Confirmation(self, heuristic), subject, plan.requests)
 

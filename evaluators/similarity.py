@@ -1,5 +1,5 @@
 """String similarity metrics: pure functions of two strings returning a similarity in [0, 1]
-(the reference-based evaluators of `evaluators.reference` are thin classes over them).
+(the reference-based evaluators of `assay.evaluators.reference` are thin classes over them).
 
 Text preparation, per metric family (each function says which it uses):
 - `normalize_answer` (SQuAD): casefold, drop punctuation, drop the English articles a/an/the,

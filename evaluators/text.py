@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-from evaluators.base import DeterministicEvaluator, Subject
-from evaluators.vectorised import (
+from assay.evaluators.base import DeterministicEvaluator, Subject
+from assay.evaluators.vectorised import (
     SqlForm,
     casefold_mismatch_class,
     concat_found,

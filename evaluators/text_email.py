@@ -6,9 +6,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from evaluators.base import DeterministicEvaluator, Subject
-from evaluators.evidence import DetailedEvaluator, Finding
-from evaluators.text import MAX_SEARCH_CHARS
+from assay.evaluators.base import DeterministicEvaluator, Subject
+from assay.evaluators.evidence import DetailedEvaluator, Finding
+from assay.evaluators.text import MAX_SEARCH_CHARS
 
 _EMAIL_LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
 _DOMAIN = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"

@@ -8,9 +8,9 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
-from evaluators.base import Subject, check_share
-from evaluators.evidence import DetailedEvaluator, Finding
-from evaluators.text import MAX_SEARCH_CHARS
+from assay.evaluators.base import Subject, check_share
+from assay.evaluators.evidence import DetailedEvaluator, Finding
+from assay.evaluators.text import MAX_SEARCH_CHARS
 
 _LATIN_WORD = re.compile(r"[a-zà-öø-ÿ]+")
 _VOWELS = frozenset("aeiouyàáâãäåæèéêëìíîïòóôõöøùúûüýÿœ")
@@ -91,7 +91,7 @@ def _ramp(x: float, zero_at: float, one_at: float) -> float:
 
 
 def _looks_like_word(word: str) -> bool:
-    from evaluators.text_language import ALL_STOPWORDS
+    from assay.evaluators.text_language import ALL_STOPWORDS
 
     if word in ALL_STOPWORDS:
         return True

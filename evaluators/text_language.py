@@ -28,9 +28,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
+from assay.evaluators.base import DeterministicEvaluator, Subject, missing_fields
+from assay.evaluators.text import MAX_SEARCH_CHARS
+
 from assay.contracts.score import Score
-from evaluators.base import DeterministicEvaluator, Subject, missing_fields
-from evaluators.text import MAX_SEARCH_CHARS
 
 PROFILE_LANGUAGES = ("en", "de", "fr", "es", "it", "pt", "nl")
 

@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from evaluators.base import Subject
-from evaluators.evidence import DetailedEvaluator, Finding
-from evaluators.text import MAX_SEARCH_CHARS, _short
+from assay.evaluators.base import Subject
+from assay.evaluators.evidence import DetailedEvaluator, Finding
+from assay.evaluators.text import MAX_SEARCH_CHARS, _short
 
 _URL_CANDIDATE = re.compile(
     r"(?<![\w@.])(?:[A-Za-z][A-Za-z0-9+.\-]*://|www\.)[^\s<>\"'`]+", re.IGNORECASE

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from re import _compiler, _parser  # type: ignore[attr-defined]  # stdlib, Python >= 3.11
 from typing import Any, ClassVar
 
-from evaluators.base import DeterministicEvaluator, Subject
-from evaluators.text import MAX_SEARCH_CHARS, _short
-from evaluators.vectorised import (
+from assay.evaluators.base import DeterministicEvaluator, Subject
+from assay.evaluators.text import MAX_SEARCH_CHARS, _short
+from assay.evaluators.vectorised import (
     SqlForm,
     non_ascii,
     python_regex_to_re2,

@@ -7,9 +7,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from evaluators.base import DeterministicEvaluator, Subject
-from evaluators.text import _ASCII_SPACE, _ASCII_WORD_CHAR, strip_sql
-from evaluators.vectorised import (
+from assay.evaluators.base import DeterministicEvaluator, Subject
+from assay.evaluators.text import _ASCII_SPACE, _ASCII_WORD_CHAR, strip_sql
+from assay.evaluators.vectorised import (
     SqlForm,
     non_ascii,
     sql_string,

@@ -7,8 +7,9 @@ import json
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from assay.evaluators.base import DeterministicEvaluator, Subject
+
 from assay.contracts.score import Score
-from evaluators.base import DeterministicEvaluator, Subject
 
 
 @dataclass(kw_only=True)

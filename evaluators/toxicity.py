@@ -1,6 +1,6 @@
 """Toxicity: the `toxicity` evaluator over the core lexicon (`assay.detectors.toxicity`).
 
-An LLM judge can confirm what the lexicon flags (`judge_rubric`, see `evaluators.safety_judge`).
+An LLM judge can confirm what the lexicon flags (`judge_rubric`, see `assay.evaluators.safety_judge`).
 """
 
 from __future__ import annotations
@@ -8,10 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+from assay.evaluators.base import Subject
+from assay.evaluators.evidence import Finding
+from assay.evaluators.safety_judge import JudgedDetailedEvaluator
+
 from assay.detectors.toxicity import SEVERITIES, SEVERITY_SCORE, Severity, find_toxicity
-from evaluators.base import Subject
-from evaluators.evidence import Finding
-from evaluators.safety_judge import JudgedDetailedEvaluator
 
 
 @dataclass(kw_only=True)

@@ -55,7 +55,7 @@ def sql_number(value: float | int) -> str:
 
 
 def missing_sql(field: str) -> str:
-    """SQL for `evaluators.base.missing_fields`: absent (NULL) or empty."""
+    """SQL for `assay.evaluators.base.missing_fields`: absent (NULL) or empty."""
     if field in NUMERIC_FIELDS:
         return f"({field} IS NULL)"
     return f"({field} IS NULL OR CAST({field} AS VARCHAR) IN ('', '[]'))"

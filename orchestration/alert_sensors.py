@@ -4,6 +4,7 @@ request no runs. Without ASSAY_ALERT_WEBHOOK_URL they do nothing (said once in t
 from __future__ import annotations
 
 import dagster as dg
+from assay.orchestration.jobs import curate_job, daily_job, decide_job
 
 from assay.alerts import (
     AlertLedger,
@@ -16,7 +17,6 @@ from assay.config import load_config
 from assay.lake import Lake
 from assay.reports import latest_decision_rows
 from assay.runtime import AssayHome
-from orchestration.jobs import curate_job, daily_job, decide_job
 
 
 def alert_ledger(home: AssayHome) -> AlertLedger:

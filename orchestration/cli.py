@@ -1,5 +1,5 @@
-"""The `assay` command: it parses, calls and prints. Jobs run through `orchestration.runner`
-and `orchestration.loop`; what the commands read and compute is plain logic in `assay/` (no
+"""The `assay` command: it parses, calls and prints. Jobs run through `assay.orchestration.runner`
+and `assay.orchestration.loop`; what the commands read and compute is plain logic in `assay/` (no
 Dagster), so `assay report`, `assay gate`, `assay validate-config` and the other reading commands
 never load Dagster. Heavy modules (dagster, litellm, great_expectations) are imported inside the
 commands that need them, so `assay --help` answers at once.
@@ -20,7 +20,7 @@ from pathlib import Path
 
 class CliError(Exception):
     """A failure the user can act on: printed as one message, exit status 1 (as a failed job's
-    `orchestration.runner.JobFailed` is)."""
+    `assay.orchestration.runner.JobFailed` is)."""
 
 
 VERBOSE = False
@@ -32,7 +32,7 @@ def _say(message: str) -> None:
 
 
 def _runner():
-    from orchestration.runner import Runner
+    from assay.orchestration.runner import Runner
 
     return Runner()
 
@@ -128,7 +128,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
 def cmd_run(args: argparse.Namespace) -> None:
     home = _home()
     config, found = preflight()  # refuse a config the run would fail on, before Dagster loads
-    from orchestration.sensors import landed_days
+    from assay.orchestration.sensors import landed_days
 
     days = args.day or landed_days(home.landing)
     for day in days:
@@ -155,7 +155,7 @@ def cmd_run(args: argparse.Namespace) -> None:
                 "(`dataset.golden_dir` and `candidates:` in the config)"
             )
         _say(f"no production logs landed: comparing the candidates on {found.golden_cases} golden/red-team case(s)")
-    from orchestration.loop import run_loop
+    from assay.orchestration.loop import run_loop
 
     failed = run_loop(days)
     if not config.candidates:
@@ -264,7 +264,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     end = date.fromisoformat(args.end_day) if args.end_day else datetime.now(UTC).date() - timedelta(days=1)
     days = [(end - timedelta(days=i)).isoformat() for i in reversed(range(args.days))]
     _load_config()
-    from orchestration.loop import run_loop
+    from assay.orchestration.loop import run_loop
 
     run_loop(days)
     print_decisions(latest_decisions())
@@ -363,10 +363,11 @@ def print_gate_format(fmt: str, rows: list[dict] | None, candidate_id: str, reas
 
 
 def preflight():
-    """The config, checked for everything a run will need (`orchestration.preflight`):
+    """The config, checked for everything a run will need (`assay.orchestration.preflight`):
     warnings printed, errors raised as one ConfigError (exit 2)."""
+    from assay.orchestration.preflight import check_config
+
     from assay.config import ConfigError, config_path
-    from orchestration.preflight import check_config
 
     config = _load_config()
     found = check_config(config, config_path())
@@ -386,7 +387,7 @@ def cmd_validate(args: argparse.Namespace) -> None:
 
 def cmd_evaluators(args: argparse.Namespace) -> None:
     """The evaluator catalogue: every type assay.yaml can name. Needs no ASSAY_HOME."""
-    from evaluators.catalogue import as_json, as_markdown, as_text
+    from assay.evaluators.catalogue import as_json, as_markdown, as_text
 
     render = {"table": as_text, "json": as_json, "markdown": as_markdown}[args.format]
     sys.stdout.write(render().rstrip("\n") + "\n")
@@ -457,14 +458,14 @@ def cmd_labels_export(args: argparse.Namespace) -> None:
 def cmd_ui(args: argparse.Namespace) -> None:
     home = _home()
     _load_config()
+    from assay.orchestration.runner import configure_pools
     from dagster import DagsterInstance
-
-    from orchestration.runner import configure_pools
 
     configure_pools(DagsterInstance.get())
     beside_python = Path(sys.executable).with_name("dagster")
     dagster = str(beside_python) if beside_python.exists() else "dagster"
-    command = [dagster, "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.port)]
+    # The installed module, not a workspace.yaml: an installed assay runs in a folder without one.
+    command = [dagster, "dev", "-m", "assay.orchestration.definitions", "-h", args.host, "-p", str(args.port)]
     _say(f"Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={home.dagster_home})")
     os.execvp(command[0], command)
 
@@ -532,14 +533,15 @@ def cmd_scores_import(args: argparse.Namespace) -> None:
 
 def cmd_compare(args: argparse.Namespace) -> None:
     """Shadow backfill: replay the last N days' sampled calls through a candidate and score them."""
-    from assay.lake import Lake
-    from orchestration.shadow_backfill import (
+    from assay.orchestration.shadow_backfill import (
         format_progress,
         plan_shadow,
         run_backfill,
         stored_fingerprint_reader,
         window_days,
     )
+
+    from assay.lake import Lake
 
     home = _home()
     config = _load_config()
@@ -581,13 +583,14 @@ def cmd_compare(args: argparse.Namespace) -> None:
 
 def cmd_suggest(args: argparse.Namespace) -> None:
     """A revised prompt template for a candidate, from its regressed cases, by the judge model
-    (`assets.prompt_suggestions`); a new candidate in assay.yaml only when the user accepts.
+    (`assay.assets.prompt_suggestions`); a new candidate in assay.yaml only when the user accepts.
     Whatever is decided is kept in the lake table `prompt_suggestions`."""
+    from assay.assets.prompt_suggestions import SuggestionError, accept, diff_text, propose, record
+
     from assay.candidate_config import CandidateEditError
     from assay.config import config_path
     from assay.lake import Lake
     from assay.llm.configured import configured_engine
-    from assets.prompt_suggestions import SuggestionError, accept, diff_text, propose, record
 
     home = _home()
     config = _load_config()
@@ -827,7 +830,7 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         _say("assay: output closed early (broken pipe): the rest of the output was not written")
         return 1
-    except KeyboardInterrupt as exc:  # orchestration.runner.Interrupted says which signal and run
+    except KeyboardInterrupt as exc:  # assay.orchestration.runner.Interrupted says which signal and run
         _say(f"assay: {str(exc) or 'interrupted'}")
         return getattr(exc, "exit_status", 130)
     except GateRefused as exc:
@@ -837,7 +840,7 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"assay: {exc}")
         return 1 if isinstance(exc, CliError) else 2
     except Exception as exc:
-        from orchestration.runner import JobFailed  # loaded already whenever a job ran
+        from assay.orchestration.runner import JobFailed  # loaded already whenever a job ran
 
         if not isinstance(exc, JobFailed):
             raise

@@ -10,10 +10,9 @@ from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Any
 
+from assay.assets.warehouse_project import dbt_executable
 from dagster_dbt import DbtCliResource
 from packaging.version import Version
-
-from assets.warehouse_project import dbt_executable
 
 KEPT_DBT_INVOCATIONS = 20
 """dbt invocation folders (target files and logs) kept under ASSAY_HOME/dbt; older ones go."""

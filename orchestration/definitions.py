@@ -7,28 +7,28 @@ ASSAY_HOME (default ./.assay) and ASSAY_CONFIG (default ./assay.yaml).
 from __future__ import annotations
 
 import dagster as dg
+from assay.assets.assay_resource import AssayResource
+from assay.assets.call_scores import call_scores
+from assay.assets.candidate_outputs import candidate_outputs
+from assay.assets.candidate_scores import candidate_scores
+from assay.assets.deploy_decisions import deploy_decisions
+from assay.assets.failures import failures
+from assay.assets.judge_calibration import judge_calibration
+from assay.assets.raw_calls import raw_calls
+from assay.assets.regression_dataset import regression_dataset
+from assay.assets.sampled_calls import sampled_calls
+from assay.assets.shadow_replay import shadow_outputs, shadow_scores
+from assay.assets.slo_marts import slo_marts
+from assay.assets.warehouse_project import warehouse_project
+from assay.orchestration.alert_sensors import ALERT_SENSORS
+from assay.orchestration.dbt_resource import OfflineDbtCliResource, dbt_executable
+from assay.orchestration.jobs import ALL_JOBS
+from assay.orchestration.schedules import nightly_schedule
+from assay.orchestration.sensors import ALL_SENSORS
 
 import assay  # noqa: F401  (applies the no-telemetry defaults before anything else loads)
 from assay.config import config_path
 from assay.runtime import AssayHome
-from assets.assay_resource import AssayResource
-from assets.call_scores import call_scores
-from assets.candidate_outputs import candidate_outputs
-from assets.candidate_scores import candidate_scores
-from assets.deploy_decisions import deploy_decisions
-from assets.failures import failures
-from assets.judge_calibration import judge_calibration
-from assets.raw_calls import raw_calls
-from assets.regression_dataset import regression_dataset
-from assets.sampled_calls import sampled_calls
-from assets.shadow_replay import shadow_outputs, shadow_scores
-from assets.slo_marts import slo_marts
-from assets.warehouse_project import warehouse_project
-from orchestration.alert_sensors import ALERT_SENSORS
-from orchestration.dbt_resource import OfflineDbtCliResource, dbt_executable
-from orchestration.jobs import ALL_JOBS
-from orchestration.schedules import nightly_schedule
-from orchestration.sensors import ALL_SENSORS
 
 
 def build_definitions() -> dg.Definitions:

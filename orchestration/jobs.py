@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import dagster as dg
-
-from assets.partitions import shadow_partitions
-from assets.slo_marts import slo_marts
+from assay.assets.partitions import shadow_partitions
+from assay.assets.slo_marts import slo_marts
 
 DAILY_ASSETS = ["raw_calls", "rejected_calls", "trace_spans", "sampled_calls", "call_scores", "failures"]
 

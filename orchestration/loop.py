@@ -3,11 +3,12 @@ replay, the decision (docs/architecture.md, "The loop"). `assay run` and `assay 
 
 from __future__ import annotations
 
+from assay.assets.partitions import DAYS_TAG
+from assay.orchestration.alert_sensors import send_loop_alerts
+from assay.orchestration.runner import JobFailed, Runner, say
+
 from assay.config import load_config
 from assay.runtime import AssayHome
-from assets.partitions import DAYS_TAG
-from orchestration.alert_sensors import send_loop_alerts
-from orchestration.runner import JobFailed, Runner, say
 
 
 def run_loop(days: list[str]) -> list[tuple[str, JobFailed]]:

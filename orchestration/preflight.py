@@ -31,14 +31,15 @@ _PARAM_NAMED = re.compile(r"param(?:\(s\))? '?([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def check_config(config: AssayConfig, config_file: Path | str) -> Preflight:
+    from assay.assets.scoring import build_evaluators
+    from assay.evaluators.golden import GoldenError, configured_cases
+    from assay.evaluators.registry import UnknownEvaluatorError
+
     from assay.recorded_outputs import (
         RecordedFileError,
         read_recorded_outputs,
         resolve_recorded_path,
     )
-    from assets.scoring import build_evaluators
-    from evaluators.golden import GoldenError, configured_cases
-    from evaluators.registry import UnknownEvaluatorError
 
     config_file = Path(config_file)
     found = Preflight()

@@ -16,8 +16,8 @@ forever, silently. Three things prevent that:
 - `assay run` stops on SIGINT/SIGTERM (`SignalStop`), marking its run canceled, even while a
   step waits for a pool (where Dagster itself never looks at a signal).
 
-`Runner` wires these around each job it runs; the loop (`orchestration.loop`), the shadow
-backfill (`orchestration.shadow_backfill`) and the `assay` command drive it.
+`Runner` wires these around each job it runs; the loop (`assay.orchestration.loop`), the shadow
+backfill (`assay.orchestration.shadow_backfill`) and the `assay` command drive it.
 """
 
 from __future__ import annotations
@@ -449,8 +449,9 @@ class Runner:
     FILE_LOGS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
     def __init__(self) -> None:
+        from assay.orchestration.definitions import build_definitions
+
         from assay.config import load_config
-        from orchestration.definitions import build_definitions
 
         # Built now, not at import, so ASSAY_HOME / ASSAY_CONFIG as set for this run apply.
         self.defs = build_definitions()
@@ -485,12 +486,12 @@ class Runner:
         self.signals.finish(run_id, where)
         seconds = time.perf_counter() - started
         if waiter.gave_up or not result.success:
-            from assets.run_failures import first_step_failure
+            from assay.assets.run_failures import first_step_failure
 
             step, cause, trace = ("pool wait", waiter.gave_up, "") if waiter.gave_up else \
                 first_step_failure(result.all_events)
             if job_name == "daily_job":
-                from orchestration.alert_sensors import send_run_failure_alert
+                from assay.orchestration.alert_sensors import send_run_failure_alert
 
                 send_run_failure_alert(
                     AssayHome.from_env(), job_name=job_name, run_id=run_id, partition_key=partition_key, error=cause,
@@ -503,7 +504,7 @@ class Runner:
             self.run("daily_job", partition_key=day)
 
     def register_candidates(self, candidate_ids: list[str]) -> None:
-        from assets.partitions import candidate_partitions
+        from assay.assets.partitions import candidate_partitions
 
         existing = set(self.instance.get_dynamic_partitions(candidate_partitions.name))
         new = [cid for cid in candidate_ids if cid not in existing]

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
-
-from orchestration.jobs import daily_job
+from assay.orchestration.jobs import daily_job
 
 
 # 02:00 UTC leaves time for late log shipping; the run covers the last complete day. Not

@@ -10,6 +10,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
+from assay.assets.day_ingest import ingested_fingerprint, landing_fingerprint
+from assay.assets.decision_gates import policy_version
+from assay.assets.partitions import DAYS_TAG, FIRST_DAY, candidate_partitions
+from assay.assets.slo_marts import days_from_tag
+from assay.orchestration.jobs import candidate_job, curate_job, daily_job, decide_job
 
 from assay.config import config_path, load_config
 from assay.contracts.candidate import Candidate
@@ -17,11 +22,6 @@ from assay.dataset_pointer import current_version
 from assay.lake import Lake
 from assay.landing import land_new_watched, landed_days, watch_state_file
 from assay.runtime import AssayHome
-from assets.day_ingest import ingested_fingerprint, landing_fingerprint
-from assets.decision_gates import policy_version
-from assets.partitions import DAYS_TAG, FIRST_DAY, candidate_partitions
-from assets.slo_marts import days_from_tag
-from orchestration.jobs import candidate_job, curate_job, daily_job, decide_job
 
 
 @dataclass

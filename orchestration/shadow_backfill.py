@@ -78,7 +78,7 @@ _RUNNER: Any = None
 def _runner():
     global _RUNNER
     if _RUNNER is None:
-        from orchestration.runner import Runner
+        from assay.orchestration.runner import Runner
 
         _RUNNER = Runner()
     return _RUNNER
@@ -116,7 +116,7 @@ def run_partition(candidate_id: str, day: str) -> dict[str, Any]:
                 summary["pass_rate"] = metadata.get("pass_rate")
                 summary["production_pass_rate"] = metadata.get("production_pass_rate")
     if not result.success:
-        from assets.run_failures import first_step_failure
+        from assay.assets.run_failures import first_step_failure
 
         step, cause, _ = first_step_failure(result.all_events)
         summary["error"] = f"{step}: {cause}"
@@ -131,7 +131,7 @@ def run_backfill(
 ) -> list[dict[str, Any]]:
     """Run the plan's partitions, `parallel` at once.
 
-    More than one at once runs in worker processes (`python -m orchestration.shadow_backfill`), each
+    More than one at once runs in worker processes (`python -m assay.orchestration.shadow_backfill`), each
     taking the next day from a shared queue as it finishes one. They are started as plain
     commands, not multiprocessing children: spawning would re-import the caller's main
     module, which is unsafe when `assay` is driven from a user's script.
@@ -168,7 +168,7 @@ def run_backfill(
         log_path = logs / f"compare-{plan.candidate_id}-worker{index}.log"
         with log_path.open("w") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "orchestration.shadow_backfill", plan.candidate_id],
+                [sys.executable, "-m", "assay.orchestration.shadow_backfill", plan.candidate_id],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, env=os.environ.copy(),
             )
             assert process.stdin is not None and process.stdout is not None

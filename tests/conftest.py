@@ -20,7 +20,7 @@ TEST_START_DAY = "2020-01-01"
 
 
 def _load_partitions_from_a_fixed_start() -> None:
-    """Dagster's daily partitions are defined once per process, when `assets.partitions` is
+    """Dagster's daily partitions are defined once per process, when `assay.assets.partitions` is
     imported, from `project.start_day` or else the earliest landed day (see
     assay.landing.first_partition_day). Tests run many homes and configs in one process and
     date their records 2025-2026: the test process's partitions start at TEST_START_DAY,
@@ -31,7 +31,7 @@ def _load_partitions_from_a_fixed_start() -> None:
         config.write_text(f"project: {{start_day: {TEST_START_DAY}}}\n")
         os.environ["ASSAY_CONFIG"] = str(config)
         try:
-            import assets.partitions  # noqa: F401
+            import assay.assets.partitions  # noqa: F401
         finally:
             if previous is None:
                 os.environ.pop("ASSAY_CONFIG", None)

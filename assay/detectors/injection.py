@@ -8,7 +8,7 @@ distinct signals found. One strong signal (0.8+) is enough to cross the default 
 0.5; two weak ones (0.3-0.4) are needed to reach it.
 
 In the core because two layers use it: the `prompt_injection` evaluator
-(`evaluators.injection`) and the sim judge that stands in for an LLM confirming it
+(`assay.evaluators.injection`) and the sim judge that stands in for an LLM confirming it
 (`assay.sim.judge_heuristics`); see docs/architecture.md, "Layers".
 
 Measured on the neuralchemy validation split (`bench/safety_quality.py`), tuned on that same

@@ -6,7 +6,7 @@ common inflections, and through light obfuscation: leetspeak ("sh1t", "$hit"), m
 (threats, "kill yourself") match across words. A lexicon is a blunt instrument: it finds
 words, not intent ("this bug is a pain in the ass" is flagged at medium).
 
-In the core because two layers use it: the `toxicity` evaluator (`evaluators.toxicity`) and
+In the core because two layers use it: the `toxicity` evaluator (`assay.evaluators.toxicity`) and
 the sim judge that stands in for an LLM confirming it (`assay.sim.judge_heuristics`); see
 docs/architecture.md, "Layers".
 """

@@ -11,7 +11,7 @@ of a fixed list. A reply in another shape (a 1-5 score from a pass/fail rubric, 
 the list) is a `JudgeReplyError`, never a guess.
 
 In the core, beside the LLM engine, because it is a wire format with two ends: the judges
-(`evaluators.llm_judge`, `assets.prompt_suggestions`) write it, and the sim judge and the
+(`assay.evaluators.llm_judge`, `assay.assets.prompt_suggestions`) write it, and the sim judge and the
 local test server (`assay.sim`, `assay.testing`) read it back (docs/architecture.md, "Layers").
 """
 

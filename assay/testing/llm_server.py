@@ -47,7 +47,7 @@ JUNK_REPLY = "Sure! The answer looks mostly fine to me, I would say it passes."
 """Content with no JSON object in it: what `parse_judge_reply` must reject."""
 REPAIR_MARKER = "not valid JSON"
 """A prompt containing this phrase is a repair request: never answered with junk, so a
-repaired reply parses (the repair instruction of `evaluators.llm_judge` contains it)."""
+repaired reply parses (the repair instruction of `assay.evaluators.llm_judge` contains it)."""
 
 
 @dataclass

@@ -94,7 +94,7 @@ def _as_case(raw: dict[str, Any], version: str) -> dict[str, Any]:
 
 def load_pack(version: str = "v1") -> list[dict[str, Any]]:
     """The cases of pack `version`, validated; raises PackError naming file, case and key."""
-    from evaluators.registry import EVALUATOR_TYPES
+    from assay.evaluators.registry import EVALUATOR_TYPES
 
     path = PACK_DIR / f"pack_{version}.yaml"
     if not path.exists():

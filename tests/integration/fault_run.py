@@ -1,4 +1,4 @@
-"""`python -m tests.integration.fault_run ARGS...`: the `assay` command (`orchestration.cli.main`
+"""`python -m tests.integration.fault_run ARGS...`: the `assay` command (`assay.orchestration.cli.main`
 with ARGS), stopped dead in the middle of writing one lake table, for the fault-injection tests.
 
 `ASSAY_FAULT_TABLE=<table>[/<partition folder>]` names the write: once its staged file holds
@@ -54,6 +54,6 @@ def install() -> None:
 if __name__ == "__main__":
     if os.environ.get("ASSAY_FAULT_TABLE"):
         install()
-    from orchestration.cli import main
+    from assay.orchestration.cli import main
 
     sys.exit(main(sys.argv[1:]))

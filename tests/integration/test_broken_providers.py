@@ -136,11 +136,12 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
 def world(tmp_path_factory):
     from contextlib import ExitStack
 
+    from assay.assets.regression_dataset import materialise_dataset
+    from assay.orchestration.runner import JobFailed, Runner
+
     from assay.config import load_config
     from assay.lake import Lake
     from assay.runtime import ensure_home
-    from assets.regression_dataset import materialise_dataset
-    from orchestration.runner import JobFailed, Runner
 
     root = tmp_path_factory.mktemp("broken_providers")
     with ExitStack() as stack, pytest.MonkeyPatch.context() as mp:

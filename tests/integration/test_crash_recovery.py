@@ -325,10 +325,9 @@ def _hold_pool(home: Path, pool: str, holder_pid: int, slots: int) -> list[str]:
     """Runs of a live process (not `assay run`'s) holding every slot of `pool`."""
     import socket
 
+    from assay.orchestration.runner import HOST_TAG, PID_TAG
     from dagster import DagsterInstance, DagsterRun, DagsterRunStatus
     from dagster._core.utils import make_new_run_id
-
-    from orchestration.runner import HOST_TAG, PID_TAG
 
     instance = DagsterInstance.from_config(str(home / "dagster"))
     try:

@@ -44,7 +44,7 @@ EXPECTED_ASSETS = {
 
 @pytest.fixture(scope="module")
 def defs():
-    from orchestration.definitions import build_definitions
+    from assay.orchestration.definitions import build_definitions
 
     return build_definitions()
 
@@ -108,7 +108,7 @@ def test_dagster_cli_validates_the_workspace():
 def test_cli_help_imports_nothing_heavy():
     """`assay --help` must answer at once: no dagster, litellm or GE at import."""
     code = (
-        "import sys, orchestration.cli as cli\n"
+        "import sys, assay.orchestration.cli as cli\n"
         "heavy = [m for m in ('dagster', 'litellm', 'great_expectations', 'duckdb') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )

@@ -24,7 +24,7 @@ END_DAY = date(2026, 11, 20)
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
-    from orchestration.runner import Runner
+    from assay.orchestration.runner import Runner
 
     with generated_home(
         tmp_path_factory.mktemp("assay_home"), config=ROOT / "assay.yaml", days=DAYS,

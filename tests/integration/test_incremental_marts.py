@@ -11,10 +11,10 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from assay.assets.slo_marts import SOURCE_TABLES
 
 from assay.contracts.call import CALL_ARROW_SCHEMA, CALL_JSON_COLUMNS
 from assay.lake import Lake
-from assets.slo_marts import SOURCE_TABLES
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_ingest_lands_ingests_and_reports_per_file(tmp_path, monkeypatch, capsys):
-    from orchestration.cli import main
+    from assay.orchestration.cli import main
 
     home = tmp_path / "home"
     monkeypatch.setenv("ASSAY_HOME", str(home))
@@ -41,7 +41,7 @@ def test_ingest_lands_ingests_and_reports_per_file(tmp_path, monkeypatch, capsys
 
 
 def test_ingest_names_an_unreadable_file_and_fails(tmp_path, monkeypatch, capsys):
-    from orchestration.cli import main
+    from assay.orchestration.cli import main
 
     monkeypatch.setenv("ASSAY_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home" / "dagster"))

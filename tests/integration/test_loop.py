@@ -47,8 +47,9 @@ def _row_counts(lake: Lake) -> dict[str, int]:
 @pytest.fixture(scope="module")
 def loop(tmp_path_factory):
     """Generate DAYS days and run the whole loop twice on the same partitions."""
+    from assay.orchestration.loop import run_loop
+
     from assay.reports import latest_decision_rows
-    from orchestration.loop import run_loop
 
     with generated_home(
         tmp_path_factory.mktemp("assay_home"), config=ROOT / "assay.yaml", days=DAYS,
@@ -211,7 +212,7 @@ def test_lake_partitions_are_parquet_files_per_day(loop):
 
 
 def test_human_labels_calibrate_the_judge_through_the_cli(loop):
-    from orchestration.cli import main
+    from assay.orchestration.cli import main
 
     lake, home = loop["lake"], loop["home"]
     assert (home.lake / "judge_calibration").exists()  # curate_job ran it (no labels yet)
@@ -289,8 +290,9 @@ def test_assay_metrics_serves_the_loops_numbers_over_http(loop):
 
 
 def test_the_frontier_and_ci_annotations_of_the_loops_decisions(loop, capsys):
+    from assay.orchestration.cli import main
+
     from assay.frontier import read_frontier
-    from orchestration.cli import main
 
     version = loop["second"]["version"]
     points = {p.candidate_id: p for p in read_frontier(loop["lake"], version)}

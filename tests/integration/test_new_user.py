@@ -128,8 +128,8 @@ def test_a_golden_set_alone_compares_models_and_a_broken_candidate_stops_nothing
     """"Compare these models on our test set": no logs landed, only golden cases. One candidate's
     outputs file vanishes after the config was checked: its replay fails, the others are
     decided, and it gets its own decision naming the cause."""
-    from orchestration import preflight
-    from orchestration.cli import main
+    from assay.orchestration import preflight
+    from assay.orchestration.cli import main
 
     with LLMTestServer(answers=user_world.SCRIPTED_MODELS) as server:
         project = tmp_path / "travel-bot"

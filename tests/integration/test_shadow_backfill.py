@@ -59,7 +59,7 @@ def env(tmp_path_factory):
             home_dir, config=config_file, days=DAYS, calls_per_day=24, end_day=END_DAY, seed=11,
             env={"OPENAI_API_KEY": "test"},
         ) as (home, days):
-            from orchestration.runner import Runner
+            from assay.orchestration.runner import Runner
 
             Runner().run_days(days)
             yield {"home": home, "lake": Lake(home.lake), "days": days, "server": server, "config": config_file}
@@ -80,7 +80,7 @@ def _rows(lake: Lake, table: str, partition: dict) -> list[dict]:
 
 
 def test_backfilling_a_new_evaluator_adds_only_its_scores(env):
-    from orchestration.runner import Runner
+    from assay.orchestration.runner import Runner
 
     lake, server, days = env["lake"], env["server"], env["days"][:3]
     before = {day: _rows(lake, "call_scores", {"day": day}) for day in days}
@@ -105,7 +105,7 @@ def test_backfilling_a_new_evaluator_adds_only_its_scores(env):
 
 
 def _compare(*args: str) -> tuple[int, str]:
-    from orchestration.cli import main
+    from assay.orchestration.cli import main
 
     return main(["compare", CANDIDATE, *args]), ""
 
@@ -121,7 +121,7 @@ def _materialised(home) -> set[str]:
 
 
 def test_compare_killed_midway_resumes_only_the_missing_days(env, capsys):
-    from orchestration.cli import main
+    from assay.orchestration.cli import main
 
     home, lake, server, days = env["home"], env["lake"], env["server"], env["days"]
     assert main(["candidates", "add", "Shadow Cand", "--model", "openai/shadow-model", "--param", f"api_base={server.api_base}"]) == 0
@@ -135,7 +135,7 @@ def test_compare_killed_midway_resumes_only_the_missing_days(env, capsys):
 
     # 2. all four days in another process, killed once the oldest day is materialised.
     process = subprocess.Popen(
-        [sys.executable, "-m", "orchestration.cli", "compare", CANDIDATE, "--days", "4", "--parallel", "1"],
+        [sys.executable, "-m", "assay.orchestration.cli", "compare", CANDIDATE, "--days", "4", "--parallel", "1"],
         cwd=ROOT, env=os.environ.copy(), start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 300
@@ -225,8 +225,8 @@ def _metadata(home, asset: str, partition: str) -> dict:
 
 
 def test_recorded_candidate_samples_and_imported_scores_through_candidate_job(env, tmp_path):
-    from orchestration.cli import main
-    from orchestration.runner import JobFailed, Runner
+    from assay.orchestration.cli import main
+    from assay.orchestration.runner import JobFailed, Runner
 
     home, lake, server = env["home"], env["lake"], env["server"]
     cases = _write_cases(lake, 6)

@@ -61,9 +61,10 @@ def test_assay_ingest_of_every_real_export(tmp_path):
 def test_every_real_export_dropped_into_landing_ingests(tmp_path, monkeypatch):
     """Each file as a log shipper would leave it, in the day folder of its records: the daily
     read (what the raw_calls asset runs) for every file, then the real daily job for one."""
+    from assay.assets.raw_calls import materialise_day
+
     from assay.config import RedactionConfig
     from assay.lake import Lake
-    from assets.raw_calls import materialise_day
     from tests.unit.test_formats_shared_fixtures import read
 
     assert ROOT.is_dir(), f"{ROOT} is missing: the shared fixtures belong beside the repository"
@@ -87,8 +88,9 @@ def test_every_real_export_dropped_into_landing_ingests(tmp_path, monkeypatch):
 
     # The daily job itself (Dagster, as the nightly schedule or `assay run` runs it) on a fresh
     # home: a whole-JSON Langfuse export dropped into its day folder.
+    from assay.orchestration.runner import Runner
+
     from assay.runtime import ensure_home
-    from orchestration.runner import Runner
 
     job_home = tmp_path / "job"
     agno = "langfuse/agno-2025-06-11.json"

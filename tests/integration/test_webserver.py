@@ -161,9 +161,8 @@ def test_no_sensor_requests_a_run_on_a_home_where_nothing_changed(demo_home, on_
     """The daemon's first tick after `make demo`: every sensor, fresh (no cursor), requests
     nothing. The demo decided in-process, so a regression sensor that had never ticked used
     to request a `decide_job` that only repeated those decisions."""
+    from assay.orchestration.definitions import build_definitions
     from dagster import DagsterInstance
-
-    from orchestration.definitions import build_definitions
 
     on_home(demo_home)
     defs = build_definitions()
@@ -181,11 +180,10 @@ def test_a_daemon_that_ran_before_the_demo_requests_no_run_either(demo_home, on_
     than the demo's runs. The follow-up sensor then reads the demo's daily_job successes, but
     the demo curated those days itself; the regression sensor's cursor names older scores,
     but the lake's decisions stand."""
+    from assay.orchestration.definitions import build_definitions
+    from assay.orchestration.sensors import nightly_followup_sensor, regression_sensor
     from dagster import DagsterInstance
     from dagster._core.definitions.run_status_sensor_definition import RunStatusSensorCursor
-
-    from orchestration.definitions import build_definitions
-    from orchestration.sensors import nightly_followup_sensor, regression_sensor
 
     on_home(demo_home)
     defs = build_definitions()
@@ -207,11 +205,10 @@ def test_a_daemon_that_ran_before_the_demo_requests_no_run_either(demo_home, on_
 def test_a_new_candidate_and_a_late_file_still_start_runs(demo_home, on_home, tmp_path):
     """On a copy of the home: a candidate added to the config is registered and replayed, and
     decided once its scores are in; a late file for a past day re-runs that day."""
+    from assay.assets.partitions import candidate_partitions
+    from assay.orchestration.definitions import build_definitions
+    from assay.orchestration.sensors import late_landing_sensor, regression_sensor
     from dagster import DagsterInstance
-
-    from assets.partitions import candidate_partitions
-    from orchestration.definitions import build_definitions
-    from orchestration.sensors import late_landing_sensor, regression_sensor
 
     home = tmp_path / "home"
     shutil.copytree(demo_home, home)
@@ -345,12 +342,11 @@ def test_the_ui_stays_on_the_machine(assay_ui, tmp_path):
 def test_starting_the_ui_after_the_demo_launches_no_run(assay_ui, demo_home):
     """The real daemon under `assay ui`: once every sensor has ticked, no tick requested a run
     and the instance holds the runs it held before."""
+    from assay.orchestration.alert_sensors import ALERT_SENSORS
+    from assay.orchestration.sensors import ALL_SENSORS
     from dagster import DagsterInstance
     from dagster._core.definitions.run_request import InstigatorType
     from dagster._core.scheduler.instigation import TickStatus
-
-    from orchestration.alert_sensors import ALERT_SENSORS
-    from orchestration.sensors import ALL_SENSORS
 
     names = {s.name for s in [*ALL_SENSORS, *ALERT_SENSORS]}
     with DagsterInstance.from_ref(_instance_ref(demo_home)) as instance:

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-
-from assay.alerts import WEBHOOK_ENV
-from orchestration.alert_sensors import (
+from assay.orchestration.alert_sensors import (
     nightly_failure_alert_sensor,
     rejection_alert_sensor,
     slo_drift_alert_sensor,
 )
+
+from assay.alerts import WEBHOOK_ENV
 from tests.unit.report_fixtures import Receiver, build_warehouse, decision, write_decisions
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,8 +114,9 @@ def test_sensors_do_nothing_without_a_webhook(home, monkeypatch):
 
 
 def test_cli_loop_sends_what_the_sensors_would_once(home, receiver):
+    from assay.orchestration.alert_sensors import send_loop_alerts
+
     from assay.runtime import AssayHome
-    from orchestration.alert_sensors import send_loop_alerts
 
     write_decisions(home, [decision("rejected", quality="fail")])
     build_warehouse(home / "warehouse.duckdb", breach_latency=True)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from assay.assets.sampled_calls import SAMPLED_SCHEMA
+from assay.assets.scoring import subject_fingerprints, unchanged_subjects
+
 from assay.contracts._arrow import rows_to_table
 from assay.contracts.call import CALL_JSON_COLUMNS
-from assets.sampled_calls import SAMPLED_SCHEMA
-from assets.scoring import subject_fingerprints, unchanged_subjects
 
 
 def _write(path, calls):

@@ -7,6 +7,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 import yaml
+from assay.orchestration.shadow_backfill import plan_shadow, window_days
 
 from assay.candidate_config import CandidateEditError, add_candidate, insert_candidate, parse_params
 from assay.config import load_config
@@ -21,7 +22,6 @@ from assay.imported_scores import (
 )
 from assay.lake import Lake
 from assay.recorded_outputs import RecordedFileError, read_recorded_outputs
-from orchestration.shadow_backfill import plan_shadow, window_days
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -250,7 +250,7 @@ def test_plan_skips_materialised_partitions_of_the_same_candidate_version():
 
 
 def test_reusable_scores_keep_unchanged_series_on_still_sampled_calls():
-    from assets.scoring import reusable_scores
+    from assay.assets.scoring import reusable_scores
 
     rows = [
         {"subject_id": "c1", "evaluator": "a", "evaluator_version": "1", "metric": "a", "status": "completed", "passed": True},
@@ -271,7 +271,7 @@ def test_reusable_scores_keep_unchanged_series_on_still_sampled_calls():
 
 
 def test_reusable_scores_retry_errors_and_budget_skips_but_keep_final_skips():
-    from assets.scoring import reusable_scores
+    from assay.assets.scoring import reusable_scores
 
     def row(subject, status, label=None):
         return {"subject_id": subject, "evaluator": "j", "evaluator_version": "1", "status": status, "label": label}
@@ -285,9 +285,9 @@ def test_reusable_scores_retry_errors_and_budget_skips_but_keep_final_skips():
 
 def test_score_call_partition_skips_done_pairs_in_sql_and_python_paths(tmp_path):
     import pyarrow.parquet as pq
+    from assay.assets.scoring import score_call_partition
 
     from assay.config import AssayConfig
-    from assets.scoring import score_call_partition
 
     calls = [
         {"call_id": f"c{i}", "feature": "rag_answer", "status": "success", "output_text": text, "latency_ms": 10.0}
@@ -313,7 +313,7 @@ def test_score_call_partition_skips_done_pairs_in_sql_and_python_paths(tmp_path)
 
 
 def test_cli_adds_and_lists_candidates(config_file, monkeypatch, capsys):
-    from orchestration.cli import main
+    from assay.orchestration.cli import main
 
     monkeypatch.setenv("ASSAY_CONFIG", str(config_file))
     assert main(["candidates", "add", "New One", "--model", "openai/gpt-4o-mini", "--param", "temperature=0", "--samples", "3"]) == 0

@@ -3,11 +3,12 @@ case's canary is checked on the candidate's answer, and tag selectors pick red-t
 
 from __future__ import annotations
 
+from assay.assets.candidate_outputs import case_subject
+from assay.evaluators.golden import redteam_cases
+from assay.evaluators.registry import build_evaluator
+
 from assay.config import AppliesTo
 from assay.selection import selects
-from assets.candidate_outputs import case_subject
-from evaluators.golden import redteam_cases
-from evaluators.registry import build_evaluator
 
 
 def _output(text: str) -> dict:

@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 
 import pytest
+from assay.orchestration.cli import main
 
 from assay.ci_annotations import (
     GITHUB_PER_LEVEL,
@@ -24,7 +25,6 @@ from assay.ci_annotations import (
 )
 from assay.contracts.case import CASE_ARROW_SCHEMA, CASE_JSON_COLUMNS
 from assay.contracts.decision import Decision, GateResult
-from orchestration.cli import main
 from tests.unit.report_fixtures import VERSION, decision, write_decisions
 
 HOSTILE = "50% done\n::set-output name=approved::true\r\n%0A::stop-commands::x, a: b"

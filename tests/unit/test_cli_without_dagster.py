@@ -38,7 +38,7 @@ COMMANDS = [
 
 PROBE = """
 import json, sys
-from orchestration.cli import main
+from assay.orchestration.cli import main
 commands = json.loads(sys.argv[1])
 statuses = [main(argv) for argv in commands]
 loaded = sorted({name.split(".")[0] for name in sys.modules if name.split(".")[0] in ("dagster", "dagster_dbt")})
@@ -84,7 +84,7 @@ def test_the_job_commands_do_load_dagster(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "ASSAY_HOME": str(tmp_path / "home"),
            "ASSAY_CONFIG": str(tmp_path / "missing.yaml"), "PYTHONPATH": str(ROOT)}
     probe = PROBE.replace("statuses = [main(argv) for argv in commands]",
-                          "from orchestration.runner import Runner  # what ingest, run, compare call\nstatuses = []")
+                          "from assay.orchestration.runner import Runner  # what ingest, run, compare call\nstatuses = []")
     result = subprocess.run([sys.executable, "-c", probe, "[]"], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
@@ -102,6 +102,6 @@ def test_no_module_imports_the_cli():
             for node in ast.walk(ast.parse(path.read_text())):
                 names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                     [f"{node.module}.{a.name}" for a in node.names] if isinstance(node, ast.ImportFrom) and node.module else []
-                if any(name == "orchestration.cli" or name.startswith("orchestration.cli.") for name in names):
+                if any(name == "assay.orchestration.cli" or name.startswith("assay.orchestration.cli.") for name in names):
                     importers.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert importers == []

@@ -7,12 +7,12 @@ import random
 from datetime import timedelta
 
 import pytest
+from assay.assets.failures import UNCLASSIFIED_CATEGORY, classify_failures
+from assay.assets.regression_dataset import build_cases, case_id_for, diff_versions
+from assay.assets.sampled_calls import sample_calls
 
 from assay.config import DatasetConfig, SamplingConfig
 from assay.selection import hash_fraction
-from assets.failures import UNCLASSIFIED_CATEGORY, classify_failures
-from assets.regression_dataset import build_cases, case_id_for, diff_versions
-from assets.sampled_calls import sample_calls
 from tests.unit.curation_rows import T0, failure_row, passing_row
 
 

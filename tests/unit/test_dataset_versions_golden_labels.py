@@ -13,6 +13,22 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from assay.assets.regression_dataset import (
+    build_dataset,
+    case_id_for,
+    diff_cases,
+    diff_markdown,
+    diff_versions,
+    materialise_dataset,
+    read_cases,
+)
+from assay.evaluators.golden import (
+    GoldenError,
+    configured_cases,
+    load_golden_dir,
+    load_golden_file,
+    redteam_cases,
+)
 
 from assay.calibration import LabelFileError
 from assay.case_labels import (
@@ -31,22 +47,6 @@ from assay.contracts.case import Case
 from assay.contracts.failure import FAILURE_ARROW_SCHEMA, FAILURE_JSON_COLUMNS
 from assay.lake import Lake
 from assay.near_duplicates import group_near_duplicates, jaccard, shingles
-from assets.regression_dataset import (
-    build_dataset,
-    case_id_for,
-    diff_cases,
-    diff_markdown,
-    diff_versions,
-    materialise_dataset,
-    read_cases,
-)
-from evaluators.golden import (
-    GoldenError,
-    configured_cases,
-    load_golden_dir,
-    load_golden_file,
-    redteam_cases,
-)
 from tests.unit.curation_rows import T0, failure_row
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -468,8 +468,9 @@ def test_case_labels_in_the_lake_apply_at_the_next_materialisation(tmp_path):
 
 
 def test_cli_exports_cases_and_imports_case_and_judge_labels(tmp_path, monkeypatch, capsys):
+    from assay.orchestration.cli import main
+
     from assay.runtime import AssayHome
-    from orchestration.cli import main
 
     monkeypatch.setenv("ASSAY_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home" / "dagster"))
@@ -514,9 +515,8 @@ def test_cli_exports_cases_and_imports_case_and_judge_labels(tmp_path, monkeypat
 
 def test_asset_metadata_shows_the_diff_table_and_curation_counts(tmp_path):
     import dagster as dg
-
-    from assets.assay_resource import AssayResource
-    from assets.regression_dataset import regression_dataset
+    from assay.assets.assay_resource import AssayResource
+    from assay.assets.regression_dataset import regression_dataset
 
     (tmp_path / "assay.yaml").write_text((ROOT / "assay.yaml").read_text())
     _golden(tmp_path, GOOD_GOLDEN.replace("assertions: [faithfulness]", "assertions: [faithfulness, exact_match]"))

@@ -9,13 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-import evaluators
-from assay.contracts.call import CALL_ARROW_SCHEMA
-from assay.contracts.score import Score
-from assets.candidate_outputs import case_subject
-from assets.scoring import build_evaluators, is_judged, sql_forms
-from evaluators import (
+from assay.assets.candidate_outputs import case_subject
+from assay.assets.scoring import build_evaluators, is_judged, sql_forms
+from assay.evaluators import (
     EVALUATOR_TYPES,
     DeterministicEvaluator,
     Evaluator,
@@ -25,7 +21,11 @@ from evaluators import (
     build_evaluator,
     register_evaluator,
 )
-from evaluators.registry import describe_type, evaluator_class
+from assay.evaluators.registry import describe_type, evaluator_class
+
+from assay import evaluators
+from assay.contracts.call import CALL_ARROW_SCHEMA
+from assay.contracts.score import Score
 from tests.support.doc_code import run_code_blocks, validate_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,7 +114,7 @@ def test_register_evaluator_adds_a_type_after_checking_the_class():
 @pytest.mark.parametrize(
     ("name", "target", "message"),
     [
-        ("contains", "Fine", "type 'contains' is already registered (evaluators.text:Contains); choose another name"),
+        ("contains", "Fine", "type 'contains' is already registered (assay.evaluators.text:Contains); choose another name"),
         ("Bad-Name", "Fine", "a type name is lowercase letters, digits and '_'"),
         ("no_evaluate", "NoEvaluate", "not an evaluator class (it needs an `evaluate(subject) -> list[Score]` method)"),
     ],
@@ -123,7 +123,7 @@ def test_register_evaluator_refuses_with_one_clear_line(name, target, message):
     classes = {"Fine": _PlansLikeAJudge, "NoEvaluate": type("NoEvaluate", (), {"name": "x"})}
     with pytest.raises(ValueError, match=re.escape(message)):
         register_evaluator(name)(classes[target])
-    assert EVALUATOR_TYPES["contains"] == "evaluators.text:Contains" and "no_evaluate" not in EVALUATOR_TYPES
+    assert EVALUATOR_TYPES["contains"] == "assay.evaluators.text:Contains" and "no_evaluate" not in EVALUATOR_TYPES
 
 
 def test_the_public_api_is_exported_from_the_package():

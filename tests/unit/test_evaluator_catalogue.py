@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from evaluators.catalogue import CATALOGUE_MARKER, as_markdown, with_catalogue
-from evaluators.registry import EVALUATOR_TYPES
-from orchestration.cli import main
+from assay.evaluators.catalogue import CATALOGUE_MARKER, as_markdown, with_catalogue
+from assay.evaluators.registry import EVALUATOR_TYPES
+from assay.orchestration.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from assay.evaluators import EVALUATOR_TYPES, Evaluator, build_evaluator
+from assay.evaluators.base import DeterministicEvaluator
+from assay.evaluators.registry import UnknownEvaluatorError, catalogue, evaluator_class
 
-import evaluators
-from evaluators import EVALUATOR_TYPES, Evaluator, build_evaluator
-from evaluators.base import DeterministicEvaluator
-from evaluators.registry import UnknownEvaluatorError, catalogue, evaluator_class
+from assay import evaluators
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,8 +43,8 @@ def test_catalogue_rows_are_complete():
 
 
 def test_preset_fixes_its_params():
-    from evaluators.registry import EVALUATOR_TYPES as types
-    from evaluators.registry import Preset
+    from assay.evaluators.registry import EVALUATOR_TYPES as types
+    from assay.evaluators.registry import Preset
 
     types["_test_contains_none"] = Preset("contains", {"mode": "none"})
     try:
@@ -195,7 +195,7 @@ def test_import_is_light():
     code = (
         "import sys, evaluators\n"
         "heavy = [m for m in sys.modules if m.split('.')[0] in "
-        "('litellm', 'dagster', 'great_expectations') or m == 'evaluators.llm_judge']\n"
+        "('litellm', 'dagster', 'great_expectations') or m == 'assay.evaluators.llm_judge']\n"
         "print(heavy)"
     )
     out = subprocess.run(

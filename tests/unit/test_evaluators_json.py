@@ -1,8 +1,7 @@
 from __future__ import annotations
 
 import pytest
-
-from evaluators.json_checks import IsJson
+from assay.evaluators.json_checks import IsJson
 
 
 def score_of(evaluator, output_text):

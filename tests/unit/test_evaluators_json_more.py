@@ -3,8 +3,7 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from evaluators.json_checks import (
+from assay.evaluators.json_checks import (
     ContainsJson,
     JsonDeepCompare,
     JsonField,

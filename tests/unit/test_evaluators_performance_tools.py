@@ -3,9 +3,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from evaluators.performance import CostThreshold, LatencyThreshold, ProviderStatus
-from evaluators.tools import ToolCallValid
+from assay.evaluators.performance import CostThreshold, LatencyThreshold, ProviderStatus
+from assay.evaluators.tools import ToolCallValid
 
 
 def score_of(evaluator, **fields):

@@ -3,9 +3,7 @@ from __future__ import annotations
 import math
 
 import pytest
-
-from assay.testing.llm_server import LLMTestServer, embedding_for
-from evaluators.reference import (
+from assay.evaluators.reference import (
     Bleu,
     Cosine,
     EmbeddingSimilarity,
@@ -17,7 +15,7 @@ from evaluators.reference import (
     SorensenDice,
     TokenF1,
 )
-from evaluators.similarity import (
+from assay.evaluators.similarity import (
     bleu,
     cosine,
     cosine_of_vectors,
@@ -34,6 +32,8 @@ from evaluators.similarity import (
     sorensen_dice,
     token_f1,
 )
+
+from assay.testing.llm_server import LLMTestServer, embedding_for
 
 
 def subject(output_text, expected_output, **fields):
@@ -238,7 +238,7 @@ def test_reference_module_does_not_import_litellm():
     import subprocess
     import sys
 
-    code = "import sys, evaluators.reference; print('litellm' in sys.modules)"
+    code = "import sys, assay.evaluators.reference; print('litellm' in sys.modules)"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
@@ -248,7 +248,7 @@ def test_reference_module_does_not_import_litellm():
 def test_bit_parallel_lcs_and_levenshtein_agree_with_the_textbook_tables():
     import random
 
-    from evaluators.similarity import lcs_length_table, levenshtein_distance_table
+    from assay.evaluators.similarity import lcs_length_table, levenshtein_distance_table
 
     rng = random.Random(7)
     for _ in range(2000):

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import pytest
+from assay.evaluators.safety import PiiLeak, Refusal
 
 from assay.privacy.pii import find_pii, iban_valid, luhn_valid, redact
-from evaluators.safety import PiiLeak, Refusal
 from tests.unit.fake_secrets import AWS_KEY_ID, GENERIC, GITHUB, OPENAI, OPENAI_LEGACY, SLACK
 
 

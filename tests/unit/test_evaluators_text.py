@@ -1,10 +1,9 @@
 from __future__ import annotations
 
 import pytest
-
-from evaluators.text import MAX_SEARCH_CHARS, Contains
-from evaluators.text_regex import Regex
-from evaluators.text_size import Length
+from assay.evaluators.text import MAX_SEARCH_CHARS, Contains
+from assay.evaluators.text_regex import Regex
+from assay.evaluators.text_size import Length
 
 
 def subject(output_text, **fields):

@@ -4,14 +4,26 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-
-from evaluators import build_evaluator
-from evaluators.text import EndsWith, Equals, StartsWith
-from evaluators.text_email import ContainsEmail, IsEmail
-from evaluators.text_gibberish import NotGibberish, gibberish_signals
-from evaluators.text_language import Language, detect_language
-from evaluators.text_links import ContainsLink, ValidLinks, find_urls, host_allowed, url_problem
-from evaluators.text_size import Length, OneLine, ReadingTime, WordCount, count_tokens, count_words
+from assay.evaluators import build_evaluator
+from assay.evaluators.text import EndsWith, Equals, StartsWith
+from assay.evaluators.text_email import ContainsEmail, IsEmail
+from assay.evaluators.text_gibberish import NotGibberish, gibberish_signals
+from assay.evaluators.text_language import Language, detect_language
+from assay.evaluators.text_links import (
+    ContainsLink,
+    ValidLinks,
+    find_urls,
+    host_allowed,
+    url_problem,
+)
+from assay.evaluators.text_size import (
+    Length,
+    OneLine,
+    ReadingTime,
+    WordCount,
+    count_tokens,
+    count_words,
+)
 
 
 def subject(output_text, **fields):
@@ -501,7 +513,7 @@ def test_valid_links_refuses_private_addresses_unless_allowed(http_base, monkeyp
     assert seen == []
     # A public-looking host that redirects to a private one: the redirect is refused.
     monkeypatch.setattr(
-        "evaluators.text_links.private_address", lambda host: None if host == "localhost" else host
+        "assay.evaluators.text_links.private_address", lambda host: None if host == "localhost" else host
     )
     port = base.rsplit(":", 1)[1]
     redirected = one(evaluator, subject(f"http://localhost:{port}/redirect"))

@@ -2,7 +2,7 @@
 already covers it (the CLI curates after its own days, so a daemon started after `make demo`
 has nothing to follow up)."""
 
-from orchestration.sensors import curated_since
+from assay.orchestration.sensors import curated_since
 
 DAY = "2026-11-20"
 

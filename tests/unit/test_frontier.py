@@ -7,6 +7,8 @@ import json
 import re
 
 import pytest
+from assay.assets.decision_gates import replay_samples
+from assay.orchestration.cli import main
 
 from assay.config import GateConfig
 from assay.contracts.frontier import FrontierPoint
@@ -20,8 +22,6 @@ from assay.frontier import (
 )
 from assay.lake import Lake
 from assay.reports import write_reports
-from assets.decision_gates import replay_samples
-from orchestration.cli import main
 from tests.unit.report_fixtures import (
     BASELINE,
     CANDIDATE,

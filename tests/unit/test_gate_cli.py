@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from assay.orchestration.cli import main
 
 from assay.reports import GATE_EXIT_UNKNOWN, gate_verdict, write_reports
-from orchestration.cli import main
 from tests.unit.report_fixtures import (
     BASELINE,
     CANDIDATE,

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+from assay.assets.decision_gates import decide, policy_version, rank_decisions
 
 from assay.config import GateConfig, SloConfig
-from assets.decision_gates import decide, policy_version, rank_decisions
 
 SLOS = SloConfig(latency_p95_ms=3000, cost_per_request_usd=0.01)
 POLICY = GateConfig(quality_margin=0.02, confidence=0.95, bootstrap_resamples=1000, seed=5, min_cases=50)

@@ -482,7 +482,7 @@ def test_ten_thousand_concurrent_calls_in_four_processes_lose_none(tmp_path):
 
 def test_logged_calls_come_back_out_of_ingestion(litellm, logger, tmp_path):
     """The two halves of the instrumentation meet: what the logger lands, raw_calls ingests."""
-    from assets.day_ingest import ingest_day
+    from assay.assets.day_ingest import ingest_day
 
     litellm.completion(
         model=MODEL,

@@ -119,8 +119,8 @@ def test_calibration_rows_one_per_series_and_ignore_unjudged_scores():
 
 
 def test_judge_model_change_is_a_new_calibration_series_in_asset_metadata(tmp_path):
-    from assets.assay_resource import AssayResource
-    from assets.judge_calibration import judge_calibration
+    from assay.assets.assay_resource import AssayResource
+    from assay.assets.judge_calibration import judge_calibration
 
     lake = Lake(tmp_path / "lake")
     labels = tmp_path / "labels.csv"

@@ -4,12 +4,12 @@ fenced as data, versions that follow the rubric; and the deterministic context_o
 from __future__ import annotations
 
 import pytest
+from assay.evaluators.judge_rubrics import default_steps
+from assay.evaluators.rag import ContextOverlap, content_tokens
+from assay.evaluators.registry import build_evaluator
 
 from assay.llm.engine import LLMResult
 from assay.llm.judge_prompt import parse_judge_prompt, parse_reply_format
-from evaluators.judge_rubrics import default_steps
-from evaluators.rag import ContextOverlap, content_tokens
-from evaluators.registry import build_evaluator
 
 SUBJECT = {
     "subject_id": "s1",

@@ -8,11 +8,11 @@ are asserted on the provider's side, not only on what the engine says it did.
 from __future__ import annotations
 
 import pytest
+from assay.evaluators.llm_judge import LLMJudge, judge_plans
 
 from assay.llm.engine import LLMEngine, LLMRequest
 from assay.testing.llm_server import Faults, LLMTestServer
 from assay.testing.subjects import refund_subjects
-from evaluators.llm_judge import LLMJudge, judge_plans
 
 MODEL = "openai/judge-test"
 PRICES = {MODEL: {"input_cost_per_token": 1e-6, "output_cost_per_token": 4e-6}}

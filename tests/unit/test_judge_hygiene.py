@@ -7,13 +7,13 @@ import asyncio
 import random
 
 import pytest
+from assay.evaluators.llm_judge import JudgeCall, LLMJudge, PairwiseJudge, judge_plans, reduce_votes
 
 from assay.llm.engine import LLMEngine, LLMRequest, LLMResult, pause_from_rate_limit_headers
 from assay.llm.judge_prompt import JudgeVerdict
 from assay.llm.limits import ModelLimiter, ModelLimits, TokenBucket
 from assay.llm.transport import outcome_from_exception, parse_retry_after_s
 from assay.testing.llm_server import Faults, LLMTestServer
-from evaluators.llm_judge import JudgeCall, LLMJudge, PairwiseJudge, judge_plans, reduce_votes
 
 MODEL = "openai/judge-test"
 SUBJECT = {

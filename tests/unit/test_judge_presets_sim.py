@@ -8,16 +8,16 @@ from __future__ import annotations
 import json
 
 import pytest
+from assay.evaluators.judge_rubrics import GEvalJudge
+from assay.evaluators.llm_judge import judge_plans
+from assay.evaluators.registry import EVALUATOR_TYPES, Preset, build_evaluator
+from assay.evaluators.rubric import RUBRIC_DIR
 
 from assay.demo import domain
 from assay.llm.engine import LLMEngine
 from assay.sim.judge_heuristics import HEURISTICS, pick_label
 from assay.sim.provider import judge_verdict
 from assay.testing.llm_server import Faults, LLMTestServer
-from evaluators.judge_rubrics import GEvalJudge
-from evaluators.llm_judge import judge_plans
-from evaluators.registry import EVALUATOR_TYPES, Preset, build_evaluator
-from evaluators.rubric import RUBRIC_DIR
 
 
 @pytest.fixture(autouse=True)

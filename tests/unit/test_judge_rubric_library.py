@@ -5,6 +5,17 @@ transcript, optional sections and per-label failure categories."""
 from __future__ import annotations
 
 import pytest
+from assay.evaluators.llm_judge import LLMJudge, RagJudge
+from assay.evaluators.registry import EVALUATOR_TYPES, Preset, build_evaluator, describe_type
+from assay.evaluators.rubric import (
+    NOT_GIVEN,
+    RUBRIC_DIR,
+    SECTION_FIELDS,
+    fill_placeholders,
+    load_rubric,
+    parse_rubric,
+    render_transcript,
+)
 
 from assay.llm.engine import LLMResult
 from assay.llm.judge_prompt import (
@@ -14,17 +25,6 @@ from assay.llm.judge_prompt import (
     parse_judge_prompt,
     parse_judge_reply,
     parse_reply_format,
-)
-from evaluators.llm_judge import LLMJudge, RagJudge
-from evaluators.registry import EVALUATOR_TYPES, Preset, build_evaluator, describe_type
-from evaluators.rubric import (
-    NOT_GIVEN,
-    RUBRIC_DIR,
-    SECTION_FIELDS,
-    fill_placeholders,
-    load_rubric,
-    parse_rubric,
-    render_transcript,
 )
 
 RUBRICS = sorted(p.stem for p in RUBRIC_DIR.glob("*.md"))

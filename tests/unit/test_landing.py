@@ -66,8 +66,9 @@ def test_a_json_document_goes_whole_to_its_earliest_day(tmp_path):
 def test_cli_and_config_formats_match_the_adapters(capsys):
     import typing
 
+    from assay.orchestration.cli import main
+
     from assay.config import SourceFormat
-    from orchestration.cli import main
 
     # The CLI spells the formats out (so `--help` loads no adapter): its refusal lists them.
     assert main(["ingest", "--format", "no-such-format", "x.jsonl"]) == 1
@@ -216,7 +217,8 @@ def test_first_partition_day(tmp_path):
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
 def test_landed_by_hand_then_read_by_day_gives_every_call(tmp_path, fmt, shape):
     """What `assay ingest FILE` does before Dagster runs the days: land, then the day's read."""
-    from assets.day_ingest import ingest_day
+    from assay.assets.day_ingest import ingest_day
+
     from tests.unit.trace_samples import SAMPLES
 
     make, calls, spans = SAMPLES[fmt]

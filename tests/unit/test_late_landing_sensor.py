@@ -4,7 +4,7 @@ partition was built is re-run, once per state of its landing folder."""
 import json
 from datetime import date
 
-from orchestration.sensors import plan_late_days
+from assay.orchestration.sensors import plan_late_days
 
 TODAY = date(2026, 11, 22)
 
@@ -41,12 +41,12 @@ def _call(call_id: str, day: str) -> dict:
 
 
 def test_sensor_reruns_a_day_after_a_late_file_and_only_then(tmp_path, monkeypatch):
+    from assay.assets.raw_calls import materialise_day
+    from assay.orchestration.sensors import late_landing_sensor
     from dagster import DagsterInstance, build_sensor_context
 
     from assay.config import RedactionConfig
     from assay.lake import Lake
-    from assets.raw_calls import materialise_day
-    from orchestration.sensors import late_landing_sensor
 
     monkeypatch.setenv("ASSAY_HOME", str(tmp_path))
     landing, lake, day = tmp_path / "landing", Lake(tmp_path / "lake"), "2026-01-05"

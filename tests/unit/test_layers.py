@@ -15,7 +15,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 LAYERS = ("assay", "evaluators", "assets", "orchestration")
-"""Bottom to top: each may import its own package and the ones before it."""
+"""Bottom to top, by folder: each may import its own layer and the ones before it."""
+IMPORT_NAMES = {"assay": "assay", "evaluators": "assay.evaluators", "assets": "assay.assets",
+                "orchestration": "assay.orchestration"}
+"""Each folder's import name: installed, the folders are one package, `assay` (docs/architecture.md,
+"Packaging"). The bare folder names still resolve from the repository's root, where they would
+load a second copy of a module: importing one is an error of its own."""
 NOT_IMPORTABLE = ("tests", "bench")
 """Project folders no layer may import: tests and benchmarks sit outside the library."""
 PENDING_CYCLES: dict[frozenset[str], str] = {}
@@ -28,8 +33,17 @@ def project_modules(root: Path = ROOT) -> dict[str, Path]:
     for package in LAYERS:
         for path in sorted((root / package).rglob("*.py")):
             parts = path.relative_to(root).with_suffix("").parts
+            parts = (*IMPORT_NAMES[package].split("."), *parts[1:])
             modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
     return modules
+
+
+def layer_of(module: str) -> str | None:
+    """The layer (folder) of an import name: the longest import-name prefix that matches."""
+    for folder, prefix in sorted(IMPORT_NAMES.items(), key=lambda item: -len(item[1])):
+        if module == prefix or module.startswith(prefix + "."):
+            return folder
+    return None
 
 
 def _type_checking_only(tree: ast.AST) -> set[int]:
@@ -68,14 +82,17 @@ def layer_violations(root: Path = ROOT) -> list[str]:
     modules = project_modules(root)
     problems = []
     for name, path in modules.items():
-        allowed = LAYERS[: LAYERS.index(name.split(".")[0]) + 1]
+        layer = layer_of(name)
+        allowed = LAYERS[: LAYERS.index(layer) + 1]
         for line, imported in imports_of(name, path, modules):
             top = imported.split(".")[0]
-            if (top in LAYERS and top not in allowed) or top in NOT_IMPORTABLE:
-                problems.append(
-                    f"{path.relative_to(root)}:{line}: `{name.split('.')[0]}` imports `{imported}`; "
-                    f"it may import only {', '.join(allowed)}"
-                )
+            where = f"{path.relative_to(root)}:{line}: `{layer}` imports `{imported}`"
+            if top in LAYERS[1:] or top in NOT_IMPORTABLE:
+                problems.append(f"{where}; import it as `{IMPORT_NAMES.get(top, top)}`"
+                                if top in LAYERS else f"{where}; no layer may import {top}/")
+            elif layer_of(imported) not in (None, *allowed):
+                problems.append(f"{where}; it may import only "
+                                f"{', '.join(IMPORT_NAMES[folder] for folder in allowed)}")
     return sorted(problems)
 
 
@@ -133,34 +150,37 @@ def test_the_check_sees_lazy_relative_and_from_package_imports(tmp_path):
     for package in LAYERS:
         (tmp_path / package).mkdir()
         (tmp_path / package / "__init__.py").write_text("")
-    (tmp_path / "assay" / "low.py").write_text("import os\n\n\ndef f():\n    from evaluators import base\n")
+    (tmp_path / "assay" / "low.py").write_text("import os\n\n\ndef f():\n    from assay.evaluators import base\n")
     (tmp_path / "evaluators" / "base.py").write_text("from ..assets import thing\nfrom assay import low\n")
-    (tmp_path / "assets" / "other.py").write_text("import assets.thing\nimport tests.unit\n")
+    (tmp_path / "assets" / "other.py").write_text("import assay.assets.thing\nimport tests.unit\n")
+    (tmp_path / "assets" / "bare.py").write_text("import orchestration.cli\n")
     (tmp_path / "assets" / "typed.py").write_text(
-        "from typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n    from assets import thing\n    import orchestration\n"
+        "from typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n    from assay.assets import thing\n"
+        "    import assay.orchestration\n"
     )
-    (tmp_path / "assets" / "thing.py").write_text("from assets import other\nfrom assets import typed\n")
+    (tmp_path / "assets" / "thing.py").write_text("from assay.assets import other\nfrom assay.assets import typed\n")
     assert layer_violations(tmp_path) == [
-        "assay/low.py:5: `assay` imports `evaluators.base`; it may import only assay",
-        "assets/other.py:2: `assets` imports `tests.unit`; it may import only assay, evaluators, assets",
-        "assets/typed.py:5: `assets` imports `orchestration`; it may import only assay, evaluators, assets",
-        "evaluators/base.py:1: `evaluators` imports `assets.thing`; it may import only assay, evaluators",
+        "assay/low.py:5: `assay` imports `assay.evaluators.base`; it may import only assay",
+        "assets/bare.py:1: `assets` imports `orchestration.cli`; import it as `assay.orchestration`",
+        "assets/other.py:2: `assets` imports `tests.unit`; no layer may import tests/",
+        "assets/typed.py:5: `assets` imports `assay.orchestration`; it may import only assay, assay.evaluators, "
+        "assay.assets",
+        "evaluators/base.py:1: `evaluators` imports `assay.assets.thing`; it may import only assay, assay.evaluators",
     ]
     assert sorted(import_cycles(tmp_path).values()) == [
-        "assay/low.py:5 -> evaluators/base.py:2 (`assay.low` -> `evaluators.base` -> `assay.low`)",
-        "assets/other.py:1 -> assets/thing.py:1 (`assets.other` -> `assets.thing` -> `assets.other`)",
+        "assets/other.py:1 -> assets/thing.py:1 (`assay.assets.other` -> `assay.assets.thing` -> `assay.assets.other`)",
+        "evaluators/base.py:2 -> assay/low.py:5 (`assay.evaluators.base` -> `assay.low` -> `assay.evaluators.base`)",
     ]
-    (tmp_path / "assets" / "other.py").write_text("import assets.third\n")
-    (tmp_path / "assets" / "third.py").write_text("import assets.thing\n")
-    assert sorted(import_cycles(tmp_path).values())[1] == (
+    (tmp_path / "assets" / "other.py").write_text("import assay.assets.third\n")
+    (tmp_path / "assets" / "third.py").write_text("import assay.assets.thing\n")
+    assert sorted(import_cycles(tmp_path).values())[0] == (
         "assets/other.py:1 -> assets/third.py:1 -> assets/thing.py:1 "
-        "(`assets.other` -> `assets.third` -> `assets.thing` -> `assets.other`)"
+        "(`assay.assets.other` -> `assay.assets.third` -> `assay.assets.thing` -> `assay.assets.other`)"
     )
 
 
-OWN_PACKAGES = ("assay", "evaluators")
-"""Packages checked for pointers outside the repository (assets/ and orchestration/ join when
-their own references are moved, issue 24)."""
+OWN_PACKAGES = LAYERS
+"""Folders checked for pointers outside the repository."""
 
 
 def test_docstrings_and_comments_point_inside_the_repository():

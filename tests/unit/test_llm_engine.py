@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from assay.evaluators.llm_judge import LLMJudge
 
 from assay.contracts.score import Score
 from assay.llm.engine import LLMEngine, LLMRequest, LLMResult
 from assay.sim import simulate
-from evaluators.llm_judge import LLMJudge
 
 QUESTIONS = [
     "How long do refunds take?",

@@ -8,12 +8,12 @@ import random
 from datetime import UTC, datetime
 
 import pytest
+from assay.assets.decision_gates import decide
+from assay.assets.regression_confirmation import Confirmation, confirm_cases
 
 from assay.config import GateConfig, SloConfig
 from assay.metric_comparison import compare_candidates
 from assay.stats import holm_adjust, paired_mean_delta_ci
-from assets.decision_gates import decide
-from assets.regression_confirmation import Confirmation, confirm_cases
 
 GATE = GateConfig(min_cases=30, bootstrap_resamples=4000, seed=3)
 
@@ -193,8 +193,9 @@ def test_a_flaky_critical_regression_does_not_reject_and_a_real_one_does():
 
 
 def test_nothing_is_rerun_when_a_rerun_cannot_differ():
+    from assay.assets.regression_confirmation import not_rerun_reason
+
     from assay.contracts.candidate import Candidate
-    from assets.regression_confirmation import not_rerun_reason
 
     base = Candidate(candidate_id="base", model="m", is_baseline=True)
     cand = Candidate(candidate_id="cand", model="m")

@@ -6,11 +6,11 @@ import random
 from datetime import date
 
 import pytest
+from assay.assets.day_ingest import validate_native
 
 from assay.contracts.call import CALL_JSON_COLUMNS
 from assay.formats import parse_line
 from assay.formats.native_bulk import BulkNativeReader, _line_ends, line_chunks
-from assets.day_ingest import validate_native
 from tests.unit.test_raw_calls_ingest import call
 
 DAY = date(2025, 3, 10)

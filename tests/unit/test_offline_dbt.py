@@ -4,8 +4,7 @@ import subprocess
 from importlib.metadata import version
 
 import pytest
-
-from orchestration.dbt_resource import OfflineDbtCliResource, dbt_executable
+from assay.orchestration.dbt_resource import OfflineDbtCliResource, dbt_executable
 
 
 def test_dbt_version_is_read_locally_not_from_a_subprocess(monkeypatch, dbt_manifest):
@@ -32,7 +31,7 @@ def test_dagster_dev_parses_the_project_without_asking_pypi(tmp_path, dbt_manife
 
     env = os.environ | audited_env(tmp_path) | {"DAGSTER_IS_DEV_CLI": "1", "PATH": "/usr/bin:/bin"}
     result = subprocess.run(
-        [sys.executable, "-c", "import assets.warehouse_project"],
+        [sys.executable, "-c", "import assay.assets.warehouse_project"],
         cwd=dbt_manifest.parents[2], env=env, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -62,7 +61,7 @@ def test_dbt_writes_its_target_files_and_logs_under_assay_home_not_the_checkout(
 def test_old_dbt_invocation_folders_are_pruned(tmp_path):
     import os
 
-    from orchestration.dbt_resource import KEPT_DBT_INVOCATIONS, invocation_dir
+    from assay.orchestration.dbt_resource import KEPT_DBT_INVOCATIONS, invocation_dir
 
     for i in range(KEPT_DBT_INVOCATIONS + 5):
         folder = tmp_path / f"slo_marts-{i:04d}"

@@ -16,13 +16,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_todays_partition_exists():
-    from assets.partitions import daily_partitions
+    from assay.assets.partitions import daily_partitions
 
     assert daily_partitions.get_last_partition_key() == datetime.now(UTC).date().isoformat()
 
 
 def test_the_nightly_schedule_runs_yesterday_not_today():
-    from orchestration.schedules import nightly_day, nightly_schedule
+    from assay.orchestration.schedules import nightly_day, nightly_schedule
 
     tick = datetime(2026, 12, 6, 2, 0, tzinfo=UTC)
     assert nightly_day(tick) == "2026-12-05"
@@ -34,7 +34,7 @@ def _partitions_in_a_fresh_process(home: Path, config: Path) -> tuple[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASSAY_")}
     env |= {"ASSAY_HOME": str(home), "ASSAY_CONFIG": str(config)}
     out = subprocess.run(
-        [sys.executable, "-c", "import assets.partitions as p; "
+        [sys.executable, "-c", "import assay.assets.partitions as p; "
          "keys = p.daily_partitions.get_partition_keys(); print(keys[0], keys[-1], len(keys))"],
         cwd=ROOT, env=env, capture_output=True, text=True, check=True,
     ).stdout.split()

@@ -7,9 +7,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from assay.orchestration.preflight import check_config
 
 from assay.config import load_config
-from orchestration.preflight import check_config
 
 GOOD = """\
 project: {app: travel-bot}
@@ -97,7 +97,7 @@ def test_golden_files_are_validated(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("command", ["validate-config", "run"])
 def test_the_cli_refuses_with_exit_2_before_any_run(tmp_path, monkeypatch, capsys, command):
-    from orchestration.cli import main
+    from assay.orchestration.cli import main
 
     monkeypatch.setenv("OPENAI_API_KEY", "x")
     monkeypatch.setenv("ASSAY_HOME", str(tmp_path / "home"))

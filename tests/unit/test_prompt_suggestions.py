@@ -14,6 +14,14 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
+from assay.assets.candidate_scores import CANDIDATE_SCORE_SCHEMA
+from assay.assets.prompt_suggestions import (
+    propose,
+    read_reply,
+    suggestion_prompt,
+    template_variables,
+)
+from assay.orchestration.cli import main
 
 from assay.config import load_config
 from assay.contracts.candidate_output import (
@@ -25,9 +33,6 @@ from assay.lake import Lake
 from assay.llm.engine import LLMEngine
 from assay.reports import latest_decision_rows, write_reports
 from assay.testing.llm_server import Faults, LLMTestServer
-from assets.candidate_scores import CANDIDATE_SCORE_SCHEMA
-from assets.prompt_suggestions import propose, read_reply, suggestion_prompt, template_variables
-from orchestration.cli import main
 from tests.unit.report_fixtures import (
     BASELINE,
     CANDIDATE,
@@ -122,7 +127,7 @@ def _engine(tmp_path) -> LLMEngine:
 
 def test_the_prompt_fences_the_evidence_and_names_the_variables(project):
     config = load_config(project["write_config"]("http://127.0.0.1:9/v1"))
-    from assets.prompt_suggestions import gather_evidence
+    from assay.assets.prompt_suggestions import gather_evidence
 
     evidence = gather_evidence(project["lake"], latest_decision_rows(project["lake"])[0])
     assert [e["case_id"] for e in evidence] == ["case-crit", "case-other"]  # critical first

@@ -3,8 +3,7 @@ what is wrong on bad ones."""
 
 import pandas as pd
 import pytest
-
-from assets.quality import validate_candidate_outputs_partition, validate_scores_partition
+from assay.assets.quality import validate_candidate_outputs_partition, validate_scores_partition
 
 
 def _scores(**changes) -> pd.DataFrame:

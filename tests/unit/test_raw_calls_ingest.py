@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from assay.assets import day_ingest, raw_calls
+from assay.assets.day_ingest import NATIVE_FORMAT, ingest_day
+from assay.assets.raw_calls import materialise_day
 
 from assay.config import RedactionConfig
 from assay.contracts.call import CALL_ARROW_SCHEMA
 from assay.lake import Lake
 from assay.pricing import fill_missing_costs
 from assay.privacy.redaction import Redactor
-from assets import day_ingest, raw_calls
-from assets.day_ingest import NATIVE_FORMAT, ingest_day
-from assets.raw_calls import materialise_day
 
 DAY = date(2025, 3, 10)
 NO_REDACTION = RedactionConfig(enabled=False)
@@ -347,8 +347,9 @@ def test_streaming_writes_what_the_same_transforms_give_on_the_whole_day(tmp_pat
 
 
 def test_a_failed_streaming_day_leaves_the_previous_partition(tmp_path, monkeypatch):
+    from assay.assets.raw_calls import materialise_day
+
     from assay.config import RedactionConfig
-    from assets.raw_calls import materialise_day
 
     land(tmp_path / "landing", "native", "calls.jsonl", [json.dumps(call("c1"))])
     lake = Lake(tmp_path / "lake")

@@ -9,9 +9,9 @@ import shutil
 from datetime import date
 
 import pytest
+from assay.assets.day_ingest import DayBounds, ingest_day
 
 from assay.landing import land_file
-from assets.day_ingest import DayBounds, ingest_day
 from tests.unit.test_formats import genai_attributes
 from tests.unit.trace_samples import SAMPLES, SHAPES, observation_rows, write_shape
 

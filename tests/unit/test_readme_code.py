@@ -15,7 +15,7 @@ def test_every_python_block_of_the_readme_runs(tmp_path):
     scripts = run_code_blocks(ROOT / "README.md", tmp_path)
     assert scripts >= 2 and (tmp_path / "checks.py").exists() and (tmp_path / "assay.yaml").exists()
 
-    from evaluators.golden import load_golden_dir
+    from assay.evaluators.golden import load_golden_dir
 
     assert len(load_golden_dir(tmp_path / "golden")) == 2  # the README's golden set validates
     validated = validate_config(tmp_path)

@@ -6,14 +6,14 @@ from datetime import date
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from assay.assets.raw_calls import materialise_day
+from assay.evaluators.safety import PiiLeak
 
 from assay.config import RedactionConfig
 from assay.contracts._arrow import rows_to_table
 from assay.contracts.call import CALL_ARROW_SCHEMA
 from assay.lake import Lake
 from assay.privacy.redaction import RedactionKeyMissing, Redactor
-from assets.raw_calls import materialise_day
-from evaluators.safety import PiiLeak
 
 LEAK = "Contact maria.gonzalez@example.com or +1 415 555 0134; ours is support@acme.example."
 

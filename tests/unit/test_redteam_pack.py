@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import assay.evaluators.redteam as redteam
 import pytest
 import yaml
-
-import evaluators.redteam as redteam
-from evaluators.redteam import ATTACKS, PackError, load_pack
-from evaluators.registry import build_evaluator
+from assay.evaluators.redteam import ATTACKS, PackError, load_pack
+from assay.evaluators.registry import build_evaluator
 
 CASES = load_pack("v1")
 CANARY = build_evaluator("canary", "canary_leak", {})

@@ -10,12 +10,16 @@ import sys
 import xml.etree.ElementTree as ET
 
 import pytest
+from assay.assets.decision_metadata import (
+    decision_metadata,
+    decision_numbers,
+    decision_summary_markdown,
+)
 
 from assay.ci_annotations import render_junit
 from assay.report_charts import IntervalRow, forest_plot_svg, line_chart_svg
 from assay.report_data import read_snapshot
 from assay.reports import report_files, write_reports
-from assets.decision_metadata import decision_metadata, decision_numbers, decision_summary_markdown
 from tests.unit.report_fixtures import (
     BASELINE,
     CANDIDATE,

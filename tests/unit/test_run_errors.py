@@ -4,9 +4,8 @@ message, the run id and the log file; `--verbose` adds the trace."""
 from __future__ import annotations
 
 import dagster as dg
-
-from assets.run_failures import first_step_failure
-from orchestration.runner import JobFailed, Runner, SignalStop
+from assay.assets.run_failures import first_step_failure
+from assay.orchestration.runner import JobFailed, Runner, SignalStop
 
 
 @dg.asset
@@ -62,7 +61,7 @@ def test_runner_raises_one_line_with_run_id_and_log(tmp_path, monkeypatch, capsy
 
 
 def test_verbose_prints_the_trace(monkeypatch, capsys):
-    import orchestration.cli as cli
+    import assay.orchestration.cli as cli
 
     def fail(args):
         raise JobFailed("daily_job failed at raw_calls: boom (run 1234abcd; full log: x.log)", "TRACE LINES")
@@ -78,7 +77,7 @@ def test_verbose_prints_the_trace(monkeypatch, capsys):
 
 
 def test_the_latest_failed_run_of_a_partition_names_its_cause():
-    from assets.run_failures import latest_run_failure
+    from assay.assets.run_failures import latest_run_failure
 
     partitions = dg.StaticPartitionsDefinition(["offline", "current"])
 

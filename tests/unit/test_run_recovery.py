@@ -8,12 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from dagster import DagsterInstance, DagsterRun, DagsterRunStatus
-from dagster._core.errors import DagsterExecutionInterruptedError
-from dagster._core.utils import make_new_run_id
-
-from assay.runtime import AssayHome, ensure_home
-from orchestration.runner import (
+from assay.orchestration.runner import (
     HOST_TAG,
     PID_TAG,
     LocalRunLauncher,
@@ -24,6 +19,11 @@ from orchestration.runner import (
     reap_dead_runs,
     runner_tags,
 )
+from dagster import DagsterInstance, DagsterRun, DagsterRunStatus
+from dagster._core.errors import DagsterExecutionInterruptedError
+from dagster._core.utils import make_new_run_id
+
+from assay.runtime import AssayHome, ensure_home
 
 DEAD_PID = 2**22 + 4321  # above Linux's default pid_max: no such process
 
@@ -114,7 +114,7 @@ class _Clock:
 
 
 def test_a_step_waiting_for_a_pool_says_who_holds_it_and_gives_up_at_the_limit(instance, live_process, monkeypatch):
-    import orchestration.runner as runner
+    import assay.orchestration.runner as runner
 
     monkeypatch.setattr(runner.time, "sleep", lambda s: None)
     holder = _started_run(instance, {**runner_tags(), "dagster/partition": "2026-11-20"}, job="decide_job")
@@ -142,7 +142,7 @@ def test_a_step_waiting_for_a_pool_says_who_holds_it_and_gives_up_at_the_limit(i
 def test_a_stop_request_ends_a_pool_wait_and_cancels_the_run(instance, monkeypatch):
     import signal
 
-    import orchestration.runner as runner
+    import assay.orchestration.runner as runner
 
     monkeypatch.setattr(runner.time, "sleep", lambda s: None)
     holder = _started_run(instance, runner_tags())

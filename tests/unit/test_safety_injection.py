@@ -6,10 +6,10 @@ import base64
 import codecs
 
 import pytest
+from assay.evaluators.injection import find_canaries
+from assay.evaluators.registry import build_evaluator
 
 from assay.detectors.injection import find_injection_signals, injection_score, normalise
-from evaluators.injection import find_canaries
-from evaluators.registry import build_evaluator
 
 
 def score(text: str) -> float:

@@ -5,11 +5,11 @@ and the judge confirms a real finding or clears a false one."""
 from __future__ import annotations
 
 import pytest
+from assay.evaluators.llm_judge import JudgePlan, judge_plans
+from assay.evaluators.registry import build_evaluator
 
 from assay.contracts.score import Score
 from assay.llm.engine import LLMEngine
-from evaluators.llm_judge import JudgePlan, judge_plans
-from evaluators.registry import build_evaluator
 from tests.unit.fake_secrets import AWS_KEY_ID, OPENAI
 
 FAKE_KEY = OPENAI

@@ -7,6 +7,7 @@ import random
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from assay.evaluators.registry import build_evaluator
 
 from assay.privacy.pii import (
     DEFAULT_ENTITY_TYPES,
@@ -16,7 +17,6 @@ from assay.privacy.pii import (
     pii_candidate_re2,
 )
 from assay.privacy.redaction import Redactor
-from evaluators.registry import build_evaluator
 
 
 def found(text: str, entity: str) -> list[str]:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from assay.evaluators.registry import build_evaluator
 
 from assay.privacy.pii import find_pii
 from assay.privacy.secrets import SECRET_KINDS, find_secrets
-from evaluators.registry import build_evaluator
 from tests.unit.fake_secrets import (
     ANTHROPIC,
     AWS_KEY_ID,

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from assay.evaluators.llm_judge import JudgeCall, JudgePlan
+from assay.evaluators.registry import build_evaluator
 
 from assay.contracts.score import Score
 from assay.detectors.toxicity import find_toxicity
 from assay.llm.engine import LLMResult
-from evaluators.llm_judge import JudgeCall, JudgePlan
-from evaluators.registry import build_evaluator
 
 
 def terms(text: str, **kwargs) -> list[tuple[str, str]]:

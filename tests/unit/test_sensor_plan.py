@@ -6,9 +6,9 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from assay.orchestration.sensors import decision_is_current, plan_regression_runs, replay_key
 
 from assay.contracts.candidate import Candidate
-from orchestration.sensors import decision_is_current, plan_regression_runs, replay_key
 
 BASE = Candidate(candidate_id="prod-v1", model="sim/support-v1", is_baseline=True)
 V2 = Candidate(candidate_id="support-v2", model="sim/support-v2")
@@ -118,10 +118,10 @@ def test_fingerprint_is_stable():
 
 def test_sensor_registers_partitions_and_requests_replays(tmp_path, monkeypatch):
     """The real sensor against a Dagster instance and a lake with a current dataset."""
+    from assay.orchestration.sensors import regression_sensor
     from dagster import DagsterInstance, build_sensor_context
 
     from assay.lake import atomic_write_text
-    from orchestration.sensors import regression_sensor
 
     config = tmp_path / "assay.yaml"
     config.write_text(

@@ -6,9 +6,9 @@ import json
 
 
 def _dbt_build_args():
-    # Imported here, not at module level: importing assets.slo_marts loads the dbt manifest,
+    # Imported here, not at module level: importing assay.assets.slo_marts loads the dbt manifest,
     # which the session fixture in tests/conftest.py builds when it is missing.
-    from assets.slo_marts import dbt_build_args
+    from assay.assets.slo_marts import dbt_build_args
 
     return dbt_build_args
 
@@ -30,7 +30,7 @@ def test_dbt_build_args_vars_are_one_json_argument_even_for_odd_values():
 
 
 def test_days_are_passed_sorted_and_deduplicated_and_validated():
-    from assets.slo_marts import days_from_tag
+    from assay.assets.slo_marts import days_from_tag
 
     dbt_build_args = _dbt_build_args()
     args = dbt_build_args(baseline_id="b", dataset_version="v", days=["2026-11-21", "2026-11-20", "2026-11-21"])

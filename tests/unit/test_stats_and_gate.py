@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+from assay.assets.decision_gates import decide
 
 from assay.config import GateConfig, SloConfig
 from assay.stats import (
@@ -16,7 +17,6 @@ from assay.stats import (
     p95_rows,
     paired_mean_delta_ci,
 )
-from assets.decision_gates import decide
 
 # ---------------------------------------------------------------------------- statistics
 
@@ -378,7 +378,7 @@ def test_failed_replays_count_in_latency_at_no_less_than_their_time_and_the_time
     for row in fast[:3]:
         row.update(output_status="error", error_type="server_error", latency_ms=4.0, pass_share=None)
     latency = _gates(_decide(fast, _rows(40), timeout_s=30)[0])["latency_p95"]
-    from assets.candidate_outputs import latency_values
+    from assay.assets.candidate_outputs import latency_values
 
     values, _ = latency_values(sorted(fast, key=lambda r: r["case_id"]), 30)
     assert sorted(values)[-3:] == [30000.0] * 3

@@ -9,11 +9,11 @@ import random
 import duckdb
 import pyarrow as pa
 import pytest
+from assay.evaluators.registry import build_evaluator
+from assay.evaluators.vectorised import python_regex_to_re2, run_sql_form
 
 from assay.config import AppliesTo
 from assay.selection import selects, selects_sql
-from evaluators.registry import build_evaluator
-from evaluators.vectorised import python_regex_to_re2, run_sql_form
 
 PIECES = [
     "refund", "Refund", "REFUND", "return policy", "Straße", "STRASSE", "strasse", "İstanbul",

@@ -7,8 +7,9 @@ import json
 from datetime import date
 from pathlib import Path
 
+from assay.assets.day_ingest import ingest_day
+
 from assay.landing import land_new_watched, watched_files
-from assets.day_ingest import ingest_day
 from tests.unit.trace_samples import observation_rows, write_shape
 
 TODAY = date(2025, 3, 10)
@@ -53,9 +54,8 @@ def test_a_run_is_landed_once_its_manifest_exists_and_only_once(tmp_path):
 
 
 def test_the_sensor_lands_what_is_new(tmp_path, monkeypatch):
+    from assay.orchestration.sensors import source_watch_sensor
     from dagster import DagsterInstance, build_sensor_context
-
-    from orchestration.sensors import source_watch_sensor
 
     export = tmp_path / "export"
     _export(export, "2025-03-01T12:00:00.000Z", observation_rows())
