@@ -1,4 +1,4 @@
-"""The assay evaluator library, usable on its own (`from evaluators import ...` in a notebook).
+"""The assay evaluator library, usable on its own (`from assay.evaluators import ...` in a notebook).
 
 Deterministic evaluators are importable here; LLM judges are reached through
 `build_evaluator(name, "correctness", {...})` (any judged type of `assay evaluators`) or

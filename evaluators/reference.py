@@ -293,7 +293,7 @@ class EmbeddingSimilarity(_ReferenceMetric):
             if self.model == LOCAL_HASHING_MODEL:
                 vectors = [hashing_embedding(t) for t in todo]
             else:
-                import litellm  # lazily: `import evaluators` must not pull in litellm
+                import litellm  # lazily: `import assay.evaluators` must not pull in litellm
 
                 kwargs: dict[str, Any] = {"timeout": self.timeout_s}
                 if self.api_base:

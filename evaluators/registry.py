@@ -1,6 +1,6 @@
 """From config to evaluator: type names, lazy class lookup, parameter validation.
 
-Types map to "module:Class" strings, imported only when built, so `import evaluators` never
+Types map to "module:Class" strings, imported only when built, so `import assay.evaluators` never
 pulls in the LLM judge (and litellm behind it). A config may also name its own class as
 "package.module:Class"; it is built the same way and must satisfy the `Evaluator` protocol.
 `@register_evaluator("type_name")` adds a class of your own under a type name once its module
