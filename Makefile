@@ -46,13 +46,13 @@ $(MANIFEST): $(INSTALLED) $(DBT_SOURCES)
 demo: setup
 	$(BIN)/assay demo
 
-# Two pytest workers (pytest-xdist), one per core; `--dist loadfile` keeps each test file on one
+# One pytest worker (pytest-xdist) per CPU (`nproc`: two on the reference machine); `--dist loadfile` keeps each test file on one
 # worker, so a file's module fixtures (the loop's home, the crash matrix's homes) are built once.
 # Files go out in collection order, the long integration files first and the many short unit
 # files after them to fill the gaps (xdist's default sends files with the most tests first,
 # which left the crash matrix to run alone at the end).
 # A single test or file runs as usual: `.venv/bin/pytest -q tests/unit/test_x.py`.
-PYTEST_WORKERS ?= 2
+PYTEST_WORKERS ?= $(shell nproc)
 PYTEST := $(BIN)/pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test: setup $(CHROMIUM_STAMP)

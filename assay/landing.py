@@ -349,7 +349,9 @@ def _stage(
     staging.mkdir(parents=True)
     staged = _Staged(staging)
     try:
-        note = {"original": str(path.resolve()), "default_day": today.isoformat()}
+        # The path as the user named it (absolute), not with symlinks resolved: messages and
+        # `assay rejected` then name the file the user knows.
+        note = {"original": os.path.abspath(path), "default_day": today.isoformat()}
         days = sorted(set(reading.day_of_offset.values())) or [today.isoformat()]
         if lines and len(days) > 1:
             _stage_split(path, staged, days, reading, note)
