@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from tests.unit.test_formats import typed  # the OTLP/JSON AnyValue encoding the format tests use
+
 APP = "travel-bot"
 FEATURE = "booking_help"
 
@@ -186,16 +188,6 @@ def langfuse_export(day: date, generations: int) -> dict[str, Any]:
     }
 
 
-def _typed(value: Any) -> dict[str, Any]:
-    if isinstance(value, bool):
-        return {"boolValue": value}
-    if isinstance(value, int):
-        return {"intValue": str(value)}
-    if isinstance(value, float):
-        return {"doubleValue": value}
-    return {"stringValue": str(value)}
-
-
 def otlp_envelope(day: date, llm_spans: int) -> dict[str, Any]:
     """An OTLP/JSON export (`resourceSpans`) with OTel GenAI chat spans under an agent span."""
     t0 = int(_epoch(day, 3600 * 5)) * 10**9
@@ -205,7 +197,7 @@ def otlp_envelope(day: date, llm_spans: int) -> dict[str, Any]:
         out = {"traceId": trace_id, "spanId": span_id, "name": name, "kind": 3,
                "startTimeUnixNano": str(t0 + offset_s * 10**9),
                "endTimeUnixNano": str(t0 + offset_s * 10**9 + 900_000_000),
-               "attributes": [{"key": k, "value": _typed(v)} for k, v in attrs.items()]}
+               "attributes": [{"key": k, "value": typed(v)} for k, v in attrs.items()]}
         if parent:
             out["parentSpanId"] = parent
         return out
