@@ -19,13 +19,16 @@ def test_dbt_build_args_exact():
         "build",
         "--vars",
         '{"baseline_id": "b", "dataset_version": "ds-1"}',
+        # the SQL unit tests run in the project's tests, not in every nightly build
+        "--exclude-resource-type",
+        "unit_test",
     ]
 
 
 def test_dbt_build_args_vars_are_one_json_argument_even_for_odd_values():
     dbt_build_args = _dbt_build_args()
     args = dbt_build_args(baseline_id="prod v1 'quoted'", dataset_version="")
-    assert args[:2] == ["build", "--vars"] and len(args) == 3
+    assert args[:2] == ["build", "--vars"] and args[3:] == ["--exclude-resource-type", "unit_test"]
     assert json.loads(args[2]) == {"baseline_id": "prod v1 'quoted'", "dataset_version": ""}
 
 
