@@ -83,3 +83,38 @@ def _parse_when_stale() -> None:
             check=True,
             capture_output=True,
         )
+
+
+# The test files that take longest (each a whole user story or a fault matrix over `assay run`
+# subprocesses), longest first, as measured by `pytest --durations` on two cores. Under
+# `make test` (pytest-xdist, `--dist loadfile --no-loadscope-reorder`) each file runs on one
+# worker and files go out in collection order: starting the longest ones first keeps one of
+# them from starting last and running alone at the end. Files not listed keep their order after
+# these. A wrong or stale entry costs only time.
+LONGEST_FILES_FIRST = [
+    "tests/integration/test_crash_recovery.py",
+    "tests/integration/test_new_user.py",
+    "tests/integration/test_broken_providers.py",
+    "tests/integration/test_loop.py",
+    "tests/integration/test_webserver.py",
+    "tests/integration/test_drift.py",
+    "tests/integration/test_new_user_golden_set.py",
+    "tests/integration/test_new_user_monitoring.py",
+    "tests/integration/test_shadow_backfill.py",
+    "tests/unit/test_judge_engine_http.py",
+    "tests/unit/test_instrument.py",
+    "tests/integration/test_incremental_marts.py",
+    "tests/integration/test_shared_trace_exports.py",
+    "tests/integration/test_ingest_user_files.py",
+    "tests/integration/test_hostile_user.py",
+]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: i for i, path in enumerate(LONGEST_FILES_FIRST)}
+
+    def file_rank(item: pytest.Item) -> int:
+        path = Path(str(item.path)).relative_to(ROOT).as_posix()
+        return rank.get(path, len(rank))
+
+    items.sort(key=file_rank)  # stable: each file's tests, and the unlisted files, keep their order

@@ -34,8 +34,10 @@ CRITICAL = {3, 5}
 GOOD = "Your order for {last_user} ships tomorrow; tracking follows by email."
 BAD = "I'm sorry, but I cannot help with that."
 MODEL = "hosted_vllm/support-model"
-TIMEOUT_S = 1.0
-SLO_P95_MS = 1500.0
+TIMEOUT_S = 3.0
+"""Long enough that no healthy server's reply times out while the suite loads both cores (at
+1 s, a 401 server's replies sometimes did, and were retried)."""
+SLO_P95_MS = 4000.0
 """Above the timeout, so the test shows failures counting at no less than their time, and far
 above what the local server takes even on a busy machine."""
 
@@ -49,7 +51,7 @@ SERVERS = {
     "good": Faults(answer=GOOD),
     "bad-key": Faults(answer=GOOD, api_key="sk-the-right-one"),
     "unknown-model": Faults(answer=GOOD, models=["support-model"]),
-    "timeouts": Faults(rate_hang=1.0, hang_s=2.5),
+    "timeouts": Faults(rate_hang=1.0, hang_s=2 * TIMEOUT_S),
     # Seeds for which the persistent faults hit 18 of the 60 cases (30%) and 6 (10%).
     "flaky-500": Faults(answer=GOOD, rate_500=0.3, persistent=True, seed=1),
     "junk": Faults(rate_malformed=1.0),
@@ -62,7 +64,7 @@ BROKEN = {  # candidate -> (stable type named in the reasons, a phrase of its fi
     "no-key": ("auth", "is OPENAI_API_KEY set?"),
     "bad-key": ("auth", "401 from hosted_vllm: is HOSTED_VLLM_API_KEY set?"),
     "unknown-model": ("not_found", "check the model string `hosted_vllm/made-up-model`"),
-    "timeouts": ("timeout", "judge.timeout_s=1 s"),
+    "timeouts": ("timeout", "judge.timeout_s=3 s"),
     "flaky-500": ("server_error", "answered 5xx after retries"),
     "junk": ("bad_response", "could not be read"),
 }

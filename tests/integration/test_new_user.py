@@ -8,23 +8,14 @@ import difflib
 import json
 from datetime import UTC, datetime, timedelta
 
-import pyarrow.parquet as pq
 import pytest
 
 from assay.testing.llm_server import Faults, LLMTestServer
 from tests.integration import user_world
+from tests.integration.user_world import FAKE_KEY, lake_rows
 from tests.support.cli import assay, user_env
 
 pytestmark = pytest.mark.integration
-
-# A fake credential: litellm's openai provider insists on one; the local server ignores it.
-FAKE_KEY = "-".join(["local", "test", "server"])
-
-
-def lake_rows(home, table: str) -> list[dict]:
-    files = [p for p in (home / "lake" / table).glob("*=*/*.parquet")]
-    return [row for path in files for row in pq.read_table(path).to_pylist()]
-
 
 # The judge model's answer to `assay suggest` (its prompt starts `RUBRIC: prompt_revision`).
 SUGGESTED_TEMPLATE = ("You help travellers with {feature} questions. Always answer the question asked, with the "
@@ -122,75 +113,3 @@ def test_a_new_team_ingests_its_exports_and_decides_on_its_candidates(tmp_path):
         prompt_version = f"v1-suggested-{suggestions[1]['suggestion_id'][:6]}"
         assert {r["prompt_version"] for r in replays} == {prompt_version}
         assert assay("gate", "refuser-revised", cwd=project, env=env).returncode == 1
-
-
-def test_a_golden_set_alone_compares_models_and_a_broken_candidate_stops_nothing(tmp_path, monkeypatch, capsys):
-    """"Compare these models on our test set": no logs landed, only golden cases. One candidate's
-    outputs file vanishes after the config was checked: its replay fails, the others are
-    decided, and it gets its own decision naming the cause."""
-    from assay.orchestration import preflight
-    from assay.orchestration.cli import main
-
-    with LLMTestServer(answers=user_world.SCRIPTED_MODELS) as server:
-        project = tmp_path / "travel-bot"
-        config = user_world.write_project(project, server.api_base,
-                                          [{"candidate_id": "offline", "recorded": "offline-outputs.jsonl"}])
-        outputs = project / "offline-outputs.jsonl"
-        outputs.write_text("".join(json.dumps({"case_id": c["id"], "output": "See My Trips.", "latency_ms": 800,
-                                               "cost_usd": 0.0001}) + "\n" for c in user_world.golden_cases()))
-        home = tmp_path / "assay-home"
-        for key, value in user_env(home, config, OPENAI_API_KEY=FAKE_KEY).items():
-            monkeypatch.setenv(key, value)
-        monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))  # restored after: ensure_home sets it
-        checked = preflight.check_config
-
-        def check_then_lose_the_file(*args, **kwargs):
-            found = checked(*args, **kwargs)
-            outputs.unlink()  # gone after it was checked: the replay step finds nothing
-            return found
-
-        monkeypatch.setattr(preflight, "check_config", check_then_lose_the_file)
-        monkeypatch.chdir(project)
-        assert main(["run"]) == 0
-        err = capsys.readouterr().err
-        assert "no production logs landed: comparing the candidates on 12 golden" in err
-        (failure,) = [line for line in err.splitlines() if "FAIL candidate_job" in line]
-        assert "failed at candidate_outputs:" in failure and "recorded-outputs file not found" in failure
-        assert "(run " in failure and "full log: " in failure
-        assert main(["report", "--format", "json"]) == 0
-        decisions = {d["candidate_id"]: d for d in json.loads(capsys.readouterr().out)}
-        assert {c: d["verdict"] for c, d in decisions.items()} == {
-            "challenger": "approved", "refuser": "rejected", "offline": "insufficient_evidence"}
-        reasons = " ".join(decisions["offline"]["reasons"])
-        assert "candidate_job run " in reasons and "failed at candidate_outputs:" in reasons, reasons
-        assert "recorded-outputs file not found" in reasons, reasons
-        assert not lake_rows(home, "raw_calls")
-
-
-def test_a_team_without_candidates_monitors_its_logs(tmp_path):
-    """Most teams start by watching production before they compare models: `assay run` with no
-    candidates scores the logs, builds the SLO marts, says there is nothing to decide and exits 0
-    (so `assay run && ...` goes on) instead of failing on a missing baseline."""
-    yesterday = datetime.now(UTC).date() - timedelta(days=1)
-    exports = user_world.write_exports(tmp_path / "exports", [yesterday])
-    project = tmp_path / "watch-only"
-    project.mkdir()
-    config = project / "assay.yaml"
-    config.write_text("project: {app: travel-bot}\n"
-                      "evaluators:\n  - {name: no_refusal, type: refusal}\n  - {name: reachable, type: provider_status}\n")
-    home = tmp_path / "assay-home"
-    env = user_env(home, config)
-    path, calls = exports["litellm"]
-    assert assay("ingest", str(path), cwd=project, env=env).returncode == 0
-
-    ran = assay("run", cwd=project, env=env)
-    assert ran.returncode == 0, ran.stderr
-    assert "nothing to decide" in ran.stdout and "Traceback" not in ran.stderr
-    row = next(line.split() for line in ran.stdout.splitlines() if line.strip().startswith(yesterday.isoformat()))
-    scores = lake_rows(home, "call_scores")
-    failing = sum(1 for s in scores if s["passed"] is False)
-    assert row == [yesterday.isoformat(), str(calls), "0", str(len(scores)), str(failing)]
-    sampled = lake_rows(home, "sampled_calls")
-    assert 0 < len(sampled) <= calls  # the default sample drops exact repeats
-    assert len(scores) == 2 * len(sampled)  # both evaluators over every sampled call
-    assert not (home / "lake" / "deploy_decisions").exists()

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import yaml
 
 from tests.unit.test_formats import typed  # the OTLP/JSON AnyValue encoding the format tests use
@@ -232,3 +233,13 @@ def write_exports(folder: Path, days: list[date]) -> dict[str, tuple[Path, int]]
     otlp_path = folder / "otel-export.json"  # compact, one document
     otlp_path.write_text(json.dumps(otlp_envelope(days[0], llm_spans=3)))
     return {"litellm": (litellm_path, len(payloads)), "langfuse": (langfuse_path, 4), "otlp": (otlp_path, 3)}
+
+
+# A fake credential: litellm's openai provider insists on one; the local server ignores it.
+FAKE_KEY = "-".join(["local", "test", "server"])
+
+
+def lake_rows(home: Path, table: str) -> list[dict]:
+    """Every row of a lake table under `home`, read straight from its Parquet files."""
+    files = [p for p in (home / "lake" / table).glob("*=*/*.parquet")]
+    return [row for path in files for row in pq.read_table(path).to_pylist()]
