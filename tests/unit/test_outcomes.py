@@ -25,7 +25,9 @@ MODEL = "openai/replay-test"
 
 
 def _run(server: LLMTestServer, tmp_path, *, params: dict | None = None, **options):
-    engine = LLMEngine(max_retries=2, backoff_base_s=0.001, timeout_s=2.0, cache_dir=tmp_path / "cache", **options)
+    # A timeout no answer reaches even on a loaded machine: a timed-out first attempt would be
+    # retried and blur the attempt counts these tests check (the timeout tests set their own).
+    engine = LLMEngine(max_retries=2, backoff_base_s=0.001, timeout_s=10.0, cache_dir=tmp_path / "cache", **options)
     request = LLMRequest(MODEL, [{"role": "user", "content": "Where is my order?"}],
                          params if params is not None else server.completion_params())
     (result,) = engine.run([request])
