@@ -136,7 +136,7 @@ def test_the_bulk_prefilter_never_skips_a_text_holding_pii():
     rng = random.Random(7)
     # Short IPs, and phones in non-ASCII digits (Python's \d matches them, RE2's does not).
     edge = ["1.2.3.4", "ip 8.8.8.8 ok", "+١ ٤١٥ ٥٥٥ ٠١٣٤", "call ٤١٥-٥٥٥-٠١٣٤ now"]
-    # The formats assay.pii_rules added: IPv6, a 7-digit local number, a 12-digit card.
+    # The formats assay.privacy.structured added: IPv6, a 7-digit local number, a 12-digit card.
     edge += ["from fe80::1 now", "2001:db8::8a2e:370:7334", "ring 467 3395", "card 501800000009"]
     texts = [_pii_like_text(rng) for _ in range(20_000)] + edge + [LEAK, "nothing to see here", "order 884748. Please"]
     holding = [i for i, text in enumerate(texts) if find_pii(text)]
