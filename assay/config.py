@@ -195,8 +195,19 @@ class RedactionConfig(_Section):
     are rule-based and opt-in: list them, with the others you want, to redact them too)."""
     allow: list[str] = Field(default_factory=list)
     """Values kept as they are (the company's own support address or hotline)."""
+    phone_regions: list[str] | None = None
+    """Regions whose national phone formats are redacted (two-letter codes such as US, GB, DE);
+    omitted = a broad set (`assay.privacy.structured.DEFAULT_PHONE_REGIONS`). International
+    numbers (+...) are redacted whatever this says."""
     pseudonymise_ids: list[Literal["user_id", "session_id", "customer_id"]] = Field(default_factory=list)
     """Id fields replaced by a keyed hash (needs ASSAY_PSEUDONYM_KEY)."""
+
+    @field_validator("phone_regions")
+    @classmethod
+    def _known_regions(cls, regions: list[str] | None) -> list[str] | None:
+        from assay.privacy.structured import check_phone_regions  # libphonenumber: only when set
+
+        return None if regions is None else list(check_phone_regions(regions))
 
 
 class ModelPrice(_Section):

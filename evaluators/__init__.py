@@ -17,6 +17,7 @@ from assay.evaluators.base import (
     Subject,
     VectorisableEvaluator,
 )
+from assay.evaluators.degenerate import DegenerateOutput
 from assay.evaluators.evidence import DetailedEvaluator, Finding
 from assay.evaluators.injection import CanaryLeak, PromptInjection
 from assay.evaluators.json_checks import (
@@ -78,6 +79,7 @@ __all__ = [
     "ContextOverlap",
     "Cosine",
     "CostThreshold",
+    "DegenerateOutput",
     "DetailedEvaluator",
     "DeterministicEvaluator",
     "EmbeddingSimilarity",

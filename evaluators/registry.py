@@ -61,6 +61,7 @@ EVALUATOR_TYPES: dict[str, str | Preset] = {
     "one_line": "assay.evaluators.text_size:OneLine",
     "language": "assay.evaluators.text_language:Language",
     "not_gibberish": "assay.evaluators.text_gibberish:NotGibberish",
+    "degenerate_output": "assay.evaluators.degenerate:DegenerateOutput",
     "is_email": "assay.evaluators.text_email:IsEmail",
     "contains_email": "assay.evaluators.text_email:ContainsEmail",
     "contains_link": "assay.evaluators.text_links:ContainsLink",

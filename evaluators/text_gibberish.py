@@ -12,6 +12,8 @@ from assay.evaluators.base import Subject, check_share
 from assay.evaluators.evidence import DetailedEvaluator, Finding
 from assay.evaluators.text import MAX_SEARCH_CHARS
 
+from assay.detectors.degenerate import degenerate_flags
+
 _LATIN_WORD = re.compile(r"[a-zà-öø-ÿ]+")
 _VOWELS = frozenset("aeiouyàáâãäåæèéêëìíîïòóôõöøùúûüýÿœ")
 _KEYBOARD_ROWS = (
@@ -171,9 +173,10 @@ class NotGibberish(DetailedEvaluator):
     letters in runs of 4+ identical letters, share of words with five keyboard-row keys in a
     row or six consonants, share of repeated word trigrams (and of the single most common
     token), share of word-like tokens, share of letters and digits among visible characters.
-    The value is the weakest of them; passes at >= `threshold` (default 0.5). The
-    explanation names the weakest signals. Non-Latin scripts are judged on repetition and
-    symbols only.
+    Degenerate output (`degenerate_output`: repeated-token junk, punctuation runs, brackets
+    that do not nest) scores 0. The value is the weakest of them; passes at >= `threshold`
+    (default 0.5). The explanation names the weakest signals. Non-Latin scripts are judged on
+    repetition and symbols only.
     """
 
     output: ClassVar[str] = "pass/fail + language-likeness 0-1"
@@ -181,15 +184,20 @@ class NotGibberish(DetailedEvaluator):
     threshold: float = 0.5
     failure_category: str | None = "format_break"
     metric: str = "not_gibberish"
+    version: str = "2"  # 2: degenerate output (assay.detectors.degenerate) scores 0
 
     def __post_init__(self) -> None:
         check_share("not_gibberish", "threshold", self.threshold)
 
     def inspect(self, subject: Subject) -> Finding:
-        signals = gibberish_signals(str(subject["output_text"]))
-        value = round(signals.value, 4)
+        text = str(subject["output_text"])
+        signals = gibberish_signals(text)
+        # Junk of brackets and code-like tokens passes every language heuristic (its few
+        # words are real): a degenerate output is not language, whatever they say.
+        degenerate = degenerate_flags(text)
+        value = 0.0 if degenerate else round(signals.value, 4)
         passed = value >= self.threshold
-        weakest = signals.weakest()
+        weakest = [f"degenerate: {f.kind} ({f.why})" for f in degenerate] or signals.weakest()
         detail = f"; weakest: {', '.join(weakest)}" if weakest else ""
         return Finding(
             passed,

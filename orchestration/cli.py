@@ -289,7 +289,7 @@ def print_detection(home, days: list[str]) -> None:
     print("\nWiring check, not a measurement of detector quality: the failures the demo generator injected,")
     print("and how many the evaluators flagged. The judged kinds (hallucination, tool_misuse) are scored")
     print("by the sim judge, which shares the generator's world: it finds them by construction, less the")
-    print("verdicts it flips on purpose. Detector quality is measured on held-out data (bench/safety_quality.py).")
+    print("verdicts it flips on purpose. Detector quality is measured on held-out data (make bench-detectors).")
     print(format_detection(rows))
 
 

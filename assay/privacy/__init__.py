@@ -12,16 +12,16 @@ from assay.privacy.pii import (
     PII_CANDIDATE_RE2,
     PiiMatch,
     find_pii,
-    iban_valid,
-    luhn_valid,
     normalise_pii_value,
     pii_candidate_re2,
     redact,
 )
 from assay.privacy.secrets import SECRET_KINDS, SecretMatch, find_secrets
+from assay.privacy.structured import DEFAULT_PHONE_REGIONS, iban_valid, luhn_valid
 
 __all__ = [
     "DEFAULT_ENTITY_TYPES",
+    "DEFAULT_PHONE_REGIONS",
     "ENTITY_TYPES",
     "PII_CANDIDATE_RE2",
     "SECRET_KINDS",

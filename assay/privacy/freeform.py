@@ -9,7 +9,7 @@ a PO box, a "City, ST 12345" line, or a number-led phrase after a cue like "live
 
 Every pattern is built from the word lists of this module, and so is `CANDIDATE_RE2`: the
 literals one of them must contain, used by `assay.privacy.redaction` to skip texts in bulk.
-Measured on presidio-research synthetic data by `bench/safety_quality.py`.
+Measured on presidio-research synthetic data by `make bench-detectors` (`bench/detectors.py`).
 """
 
 from __future__ import annotations

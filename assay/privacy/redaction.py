@@ -121,9 +121,11 @@ class Redactor:
         allow: list[str] | None = None,
         pseudonymise_ids: list[str] | None = None,
         key: bytes | None = None,
+        phone_regions: list[str] | None = None,
     ):
         self.mode = mode
         self.entities = entities
+        self.phone_regions = phone_regions
         self.allowed = {normalise_pii_value(e, a) for a in allow or [] for e in ("EMAIL", "PHONE")}
         self.pseudonymise_ids = list(pseudonymise_ids or [])
         if (mode == "pseudonymise" or self.pseudonymise_ids) and not key:
@@ -144,6 +146,7 @@ class Redactor:
             allow=config.allow,
             pseudonymise_ids=config.pseudonymise_ids,
             key=key,
+            phone_regions=config.phone_regions,
         )
 
     def _digest(self, value: str) -> str:
@@ -168,7 +171,7 @@ class Redactor:
         view = _break_view(value)
         parts: list[str] = []
         cursor = 0
-        for match in find_pii(view, entities=entities or self.entities):
+        for match in find_pii(view, entities=entities or self.entities, phone_regions=self.phone_regions):
             if normalise_pii_value(match.entity_type, match.text) in self.allowed:
                 continue
             parts.append(value[cursor : match.start])

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from assay.evaluators.safety import PiiLeak, Refusal
 
-from assay.privacy.pii import find_pii, iban_valid, luhn_valid, redact
+from assay.privacy import find_pii, iban_valid, luhn_valid, redact
 from tests.unit.fake_secrets import AWS_KEY_ID, GENERIC, GITHUB, OPENAI, OPENAI_LEGACY, SLACK
 
 
@@ -53,7 +53,7 @@ def test_phone_formats(phone):
         "tracking number: 1Z 999 AA1 012",
         "We sold 2024-01-15 12",
         "12345 6789 results",
-        "555-1234",
+        "between 250-3000 units",  # a range (a bare "555-1234" is a short local phone number now)
         "Total 1,234,567.89 EUR",
     ],
 )

@@ -136,6 +136,8 @@ def test_the_bulk_prefilter_never_skips_a_text_holding_pii():
     rng = random.Random(7)
     # Short IPs, and phones in non-ASCII digits (Python's \d matches them, RE2's does not).
     edge = ["1.2.3.4", "ip 8.8.8.8 ok", "+١ ٤١٥ ٥٥٥ ٠١٣٤", "call ٤١٥-٥٥٥-٠١٣٤ now"]
+    # The formats assay.privacy.structured added: IPv6, a 7-digit local number, a 12-digit card.
+    edge += ["from fe80::1 now", "2001:db8::8a2e:370:7334", "ring 467 3395", "card 501800000009"]
     texts = [_pii_like_text(rng) for _ in range(20_000)] + edge + [LEAK, "nothing to see here", "order 884748. Please"]
     holding = [i for i, text in enumerate(texts) if find_pii(text)]
     assert len(holding) > 5_000  # the generator does reach the detectors
@@ -143,8 +145,10 @@ def test_the_bulk_prefilter_never_skips_a_text_holding_pii():
         candidate = pc.match_substring_regex(pa.array(texts), pattern).to_pylist()
         assert [texts[i] for i in holding if not candidate[i]] == []
         assert not candidate[-2] and not candidate[-1]  # and it does skip plain text
-    # The narrow one skips an order number the broad one lets through.
-    assert not pc.match_substring_regex(pa.array(["order 631602 3 weeks ago"]), pii_candidate_re2(narrow=True))[0].as_py()
+    # The narrow one skips an order number the broad one lets through (6 digits: a 7-digit
+    # local phone number is the shortest PII the narrow one must keep).
+    assert pc.match_substring_regex(pa.array(["order 63160 3 weeks ago"]), PII_CANDIDATE_RE2)[0].as_py()
+    assert not pc.match_substring_regex(pa.array(["order 63160 3 weeks ago"]), pii_candidate_re2(narrow=True))[0].as_py()
 
 
 def test_names_and_addresses_are_redacted_when_the_config_opts_in():
