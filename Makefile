@@ -21,7 +21,7 @@ setup: $(INSTALLED) $(MANIFEST) bytecode
 
 # Every `assay` command, Dagster code server and dbt invocation is a fresh Python process that
 # imports dagster, dbt and great_expectations. uv installs sources only, and where
-# PYTHONDONTWRITEBYTECODE is set (as on CI images) Python never caches what it compiles: each
+# PYTHONDONTWRITEBYTECODE is set (as on the reference machine) Python never caches what it compiles: each
 # process then compiles ~10,000 modules again (+6 s CPU measured per process that imports
 # dagster and great_expectations). `uv sync --compile-bytecode` compiles the installed packages
 # once; this compiles the project's own sources (editable, so not covered), skipping the

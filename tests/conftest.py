@@ -114,7 +114,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rank = {path: i for i, path in enumerate(LONGEST_FILES_FIRST)}
 
     def file_rank(item: pytest.Item) -> int:
-        path = Path(str(item.path)).relative_to(ROOT).as_posix()
+        # relpath, not relative_to: a checkout reached through a symlink, or a test file
+        # outside it, is then only unranked, never a collection error.
+        path = Path(os.path.relpath(Path(item.path).resolve(), ROOT)).as_posix()
         return rank.get(path, len(rank))
 
     items.sort(key=file_rank)  # stable: each file's tests, and the unlisted files, keep their order
