@@ -4,17 +4,17 @@ dbt is the only writer of the DuckDB warehouse; the `warehouse` pool (limit 1) k
 builds from fighting over the file lock.
 """
 
-import json
 from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
 from assay.assets.assay_resource import AssayResource
 from assay.assets.candidate_scores import CANDIDATE_SCORE_SCHEMA
+from assay.assets.dbt_cli_resource import OfflineDbtCliResource
 from assay.assets.partitions import DAYS_TAG
 from assay.assets.warehouse_project import warehouse_project
 from dagster import AssetExecutionContext
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, dbt_assets
 
 from assay.config import GateConfig
 from assay.contracts.call import CALL_ARROW_SCHEMA
@@ -43,28 +43,38 @@ class WarehouseTranslator(DagsterDbtTranslator):
         return "warehouse"
 
 
-def dbt_build_args(
+DBT_BUILD_ARGS = ["build", "--exclude-resource-type", "unit_test"]
+"""The SQL unit tests (`unit_tests:` in the models' yml) check the models' logic on fixed rows:
+they belong to the project's own tests (tests/integration/test_incremental_marts.py runs them),
+not to every nightly build, as dbt advises for production. The data tests stay: they check the
+data, as Dagster asset checks."""
+
+RUN_ENV_PREFIX = "ASSAY_DBT_"
+
+
+def dbt_run_env(
     *, baseline_id: str, dataset_version: str, days: list[str] | None = None, gate: GateConfig | None = None,
     replay_timeout_s: float | None = None,
-) -> list[str]:
-    """The dbt CLI arguments of a build: the run's baseline and dataset version as vars, the
-    days it refreshes (the incremental daily marts rebuild only those; none = all), and the
-    gate's statistics settings (the candidate_metric_comparison model computes intervals with
-    them; none = the gate's defaults) and the replay timeout (the least a failed replay counts
-    for in candidate_comparison's latency)."""
-    variables: dict[str, Any] = {"baseline_id": baseline_id, "dataset_version": dataset_version}
-    if days:
-        variables["days"] = sorted(set(days))
+) -> dict[str, str]:
+    """The values of one build, as the environment variables dbt_project/macros/run_vars.sql
+    reads (ASSAY_DBT_<NAME>): the run's baseline and dataset version, the days it refreshes
+    (the incremental daily marts rebuild only those; none = all), the gate's statistics settings
+    (the candidate_metric_comparison model computes intervals with them; none = the gate's
+    defaults) and the replay timeout (the least a failed replay counts for in
+    candidate_comparison's latency). Not `--vars`: a change of `--vars` makes dbt re-parse the
+    whole project on every build, a changed environment variable only the files that read it.
+    Every variable is always set (empty = the project's default), so a value of an earlier
+    build in the same process never leaks into this one."""
+    values: dict[str, Any] = {
+        "baseline_id": baseline_id, "dataset_version": dataset_version, "days": ",".join(sorted(set(days or []))),
+        "gate_confidence": "", "gate_bootstrap_resamples": "", "gate_seed": "", "replay_timeout_ms": "",
+    }
     if gate is not None:
-        variables |= {"gate_confidence": gate.confidence, "gate_bootstrap_resamples": gate.bootstrap_resamples,
-                      "gate_seed": gate.seed}
+        values |= {"gate_confidence": gate.confidence, "gate_bootstrap_resamples": gate.bootstrap_resamples,
+                   "gate_seed": gate.seed}
     if replay_timeout_s is not None:
-        variables["replay_timeout_ms"] = replay_timeout_s * 1000
-    # The SQL unit tests (`unit_tests:` in the models' yml) check the models' logic on fixed
-    # rows: they belong to the project's own tests (tests/integration/test_incremental_marts.py
-    # runs them), not to every nightly build, as dbt advises for production. The data tests
-    # stay: they check the data, as Dagster asset checks.
-    return ["build", "--vars", json.dumps(variables, sort_keys=True), "--exclude-resource-type", "unit_test"]
+        values["replay_timeout_ms"] = replay_timeout_s * 1000
+    return {f"{RUN_ENV_PREFIX}{name.upper()}": str(value) for name, value in values.items()}
 
 
 def days_from_tag(value: str | None) -> list[str]:
@@ -84,16 +94,16 @@ def days_from_tag(value: str | None) -> list[str]:
     dagster_dbt_translator=WarehouseTranslator(),
     pool="warehouse",
 )
-def slo_marts(context: AssetExecutionContext, dbt: DbtCliResource, assay: AssayResource):
+def slo_marts(context: AssetExecutionContext, dbt: OfflineDbtCliResource, assay: AssayResource):
     for table, schema, keys in SOURCE_TABLES:
         assay.lake.ensure_table(table, schema, keys)
     baseline = assay.config.baseline
-    args = dbt_build_args(
+    env = dbt_run_env(
         baseline_id=baseline.candidate_id if baseline else "",
         dataset_version=current_version(assay.lake) or "",
         days=days_from_tag(context.run.tags.get(DAYS_TAG)),
         gate=assay.config.gate,
         replay_timeout_s=assay.config.judge.timeout_s,
     )
-    yield from dbt.cli(args, context=context).stream()
+    yield from dbt.cli(DBT_BUILD_ARGS, context=context, env=env).stream()
 

@@ -11,6 +11,7 @@ from assay.assets.assay_resource import AssayResource
 from assay.assets.call_scores import call_scores
 from assay.assets.candidate_outputs import candidate_outputs
 from assay.assets.candidate_scores import candidate_scores
+from assay.assets.dbt_cli_resource import OfflineDbtCliResource, dbt_executable
 from assay.assets.deploy_decisions import deploy_decisions
 from assay.assets.failures import failures
 from assay.assets.judge_calibration import judge_calibration
@@ -21,7 +22,6 @@ from assay.assets.shadow_replay import shadow_outputs, shadow_scores
 from assay.assets.slo_marts import slo_marts
 from assay.assets.warehouse_project import warehouse_project
 from assay.orchestration.alert_sensors import ALERT_SENSORS
-from assay.orchestration.dbt_resource import OfflineDbtCliResource, dbt_executable
 from assay.orchestration.jobs import ALL_JOBS
 from assay.orchestration.schedules import nightly_schedule
 from assay.orchestration.sensors import ALL_SENSORS

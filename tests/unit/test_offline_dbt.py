@@ -4,7 +4,7 @@ import subprocess
 from importlib.metadata import version
 
 import pytest
-from assay.orchestration.dbt_resource import OfflineDbtCliResource, dbt_executable
+from assay.assets.dbt_cli_resource import OfflineDbtCliResource, dbt_executable
 
 
 def test_dbt_version_is_read_locally_not_from_a_subprocess(monkeypatch, dbt_manifest):
@@ -61,7 +61,7 @@ def test_dbt_writes_its_target_files_and_logs_under_assay_home_not_the_checkout(
 def test_old_dbt_invocation_folders_are_pruned(tmp_path):
     import os
 
-    from assay.orchestration.dbt_resource import KEPT_DBT_INVOCATIONS, invocation_dir
+    from assay.assets.dbt_cli_resource import KEPT_DBT_INVOCATIONS, invocation_dir
 
     for i in range(KEPT_DBT_INVOCATIONS + 5):
         folder = tmp_path / f"slo_marts-{i:04d}"
@@ -72,3 +72,20 @@ def test_old_dbt_invocation_folders_are_pruned(tmp_path):
     kept = sorted(p.name for p in tmp_path.iterdir())
     assert len(kept) == KEPT_DBT_INVOCATIONS and fresh.name in kept
     assert "slo_marts-0005" not in kept and f"slo_marts-{KEPT_DBT_INVOCATIONS + 4:04d}" in kept
+
+
+def test_a_build_starts_from_the_newest_parse_state_of_the_home(tmp_path):
+    import os
+
+    from assay.assets.dbt_cli_resource import PARTIAL_PARSE_FILE, seed_partial_parse
+
+    fresh = tmp_path / "slo_marts-new"
+    seed_partial_parse(tmp_path, fresh)  # the home's first build: nothing to start from
+    assert not fresh.exists()
+    for i, name in enumerate(["slo_marts-a", "slo_marts-b", "slo_marts-c"]):
+        (tmp_path / name).mkdir()
+        if name != "slo_marts-c":  # a build killed before dbt wrote its state
+            (tmp_path / name / PARTIAL_PARSE_FILE).write_bytes(name.encode())
+            os.utime(tmp_path / name / PARTIAL_PARSE_FILE, (1_000_000 + i, 1_000_000 + i))
+    seed_partial_parse(tmp_path, fresh)
+    assert (fresh / PARTIAL_PARSE_FILE).read_bytes() == b"slo_marts-b"

@@ -10,7 +10,7 @@ scores as (
 ),
 
 baseline_cases as (
-    select * from case_scores where candidate_id = '{{ var("baseline_id") }}'
+    select * from case_scores where candidate_id = '{{ run_var("baseline_id") }}'
 ),
 
 overall as (
@@ -25,7 +25,7 @@ overall as (
     from case_scores as candidate
     inner join baseline_cases as baseline
         on candidate.case_id = baseline.case_id and candidate.dataset_version = baseline.dataset_version
-    where candidate.candidate_id != '{{ var("baseline_id") }}'
+    where candidate.candidate_id != '{{ run_var("baseline_id") }}'
         and candidate.pass_share is not null and baseline.pass_share is not null
     group by all
 ),
@@ -50,8 +50,8 @@ per_metric as (
         on candidate.case_id = baseline.case_id
         and candidate.dataset_version = baseline.dataset_version
         and candidate.metric = baseline.metric
-        and baseline.candidate_id = '{{ var("baseline_id") }}'
-    where candidate.candidate_id != '{{ var("baseline_id") }}'
+        and baseline.candidate_id = '{{ run_var("baseline_id") }}'
+    where candidate.candidate_id != '{{ run_var("baseline_id") }}'
     group by all
 ),
 
@@ -63,7 +63,7 @@ performance as (
         -- and the per-attempt timeout; a cost is known for every completed replay or unknown.
         quantile_cont(
             case when output_status = 'error'
-                then greatest(coalesce(latency_ms, 0), {{ var('replay_timeout_ms') or 0 }})
+                then greatest(coalesce(latency_ms, 0), {{ run_var('replay_timeout_ms') or 0 }})
                 else latency_ms end,
             0.95
         ) filter (where output_status in ('completed', 'error')) as latency_p95_ms,
@@ -77,7 +77,7 @@ performance as (
 final as (
     select
         metrics.candidate_id,
-        '{{ var("baseline_id") }}' as baseline_id,
+        '{{ run_var("baseline_id") }}' as baseline_id,
         metrics.dataset_version,
         metrics.metric,
         metrics.paired_cases,
@@ -95,7 +95,7 @@ final as (
         on metrics.candidate_id = candidate_perf.candidate_id
         and metrics.dataset_version = candidate_perf.dataset_version
     left join performance as baseline_perf
-        on baseline_perf.candidate_id = '{{ var("baseline_id") }}'
+        on baseline_perf.candidate_id = '{{ run_var("baseline_id") }}'
         and metrics.dataset_version = baseline_perf.dataset_version
 )
 
