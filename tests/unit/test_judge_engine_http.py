@@ -199,7 +199,9 @@ def test_worker_processes_give_the_same_results_as_one_process(tmp_path):
                 LLMRequest(MODEL, [{"role": "user", "content": f"question {i}"}], {"max_tokens": 32, **server.completion_params()})
                 for i in range(40)
             ]
-            llm = engine(tmp_path / mode, worker_processes=workers, min_calls_for_workers=1)
+            # timeout_s: the workers start while the machine may be busy; a call timed out at the
+            # client while queued at the server counts as an attempt the server never saw.
+            llm = engine(tmp_path / mode, worker_processes=workers, min_calls_for_workers=1, timeout_s=120.0)
             results[mode] = llm.run(requests)
             served[mode] = server.stats
             assert llm.stats.attempts == served[mode]["requests"]
