@@ -97,6 +97,15 @@ EVALUATOR_TYPES: dict[str, str | Preset] = {
     "finish_reason": "assay.evaluators.performance:FinishReason",
     # tools
     "tool_call_valid": "assay.evaluators.tools:ToolCallValid",
+    # agent runs (trace subjects; also calls and replayed cases that carry tool calls)
+    "tool_trajectory": "assay.evaluators.trajectory:ToolTrajectory",
+    "tool_loops": "assay.evaluators.trajectory:ToolLoops",
+    "tool_errors_handled": "assay.evaluators.trajectory:ToolErrorsHandled",
+    "steps_to_finish": "assay.evaluators.trajectory:StepsToFinish",
+    # conversations (session subjects, or any subject with messages)
+    "turn_count": "assay.evaluators.session_signals:TurnCount",
+    "repeated_user_questions": "assay.evaluators.session_signals:RepeatedUserQuestions",
+    "escalation": "assay.evaluators.session_signals:Escalation",
     # judges
     "llm_judge": "assay.evaluators.llm_judge:LLMJudge",
     "pairwise_judge": "assay.evaluators.llm_judge:PairwiseJudge",
