@@ -185,6 +185,22 @@ EVALUATOR_TYPES: dict[str, str | Preset] = {
         "llm_judge", {"rubric": "conversation_coherence"},
         description="Whether the assistant's turns stay consistent with the conversation so far, judged by an LLM over the messages.",
     ),
+    "user_frustration": Preset(
+        "llm_judge", {"rubric": "user_frustration"},
+        description="Whether the user becomes frustrated with the assistant during a conversation, judged by an LLM over the messages.",
+    ),
+    "knowledge_retention": Preset(
+        "llm_judge", {"rubric": "knowledge_retention"},
+        description="Whether the assistant keeps what the user said earlier (no asking again, no contradiction), judged by an LLM over the messages.",
+    ),
+    "task_completion": Preset(
+        "llm_judge", {"rubric": "task_completion"},
+        description="Whether an agent run accomplished the user's task, judged by an LLM over the whole trace (steps, tools, results).",
+    ),
+    "plan_quality": Preset(
+        "llm_judge", {"rubric": "plan_quality"},
+        description="Whether an agent's steps show a sound plan (order, use of results, no loops), judged by an LLM over the whole trace.",
+    ),
     "pairwise": Preset(
         "pairwise_judge", {"rubric": "pairwise"},
         description="Whether the candidate's response is at least as good as the baseline's, judged in both orders by an LLM.",
