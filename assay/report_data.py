@@ -42,6 +42,8 @@ class WarehouseSnapshot:
     drift_note: str = ""
     metric_rows: list[dict[str, Any]] = field(default_factory=list)
     """`candidate_metric_comparison` rows of the requested candidate and dataset version."""
+    agent_rows: list[dict[str, Any]] = field(default_factory=list)
+    """`agent_daily` per day and subject kind (trace, session) over the same days."""
 
 
 def _tables(con) -> set[str]:
@@ -116,6 +118,27 @@ def read_snapshot(
                     """,
                     [since],
                 )
+        if "agent_daily" in tables:
+            latest = _scalar(con, "select max(day) from agent_daily")
+            if latest is not None:
+                since = latest - timedelta(days=trend_days - 1)
+                snapshot.agent_rows = _rows(
+                    con,
+                    """
+                    select day, subject_kind, sum(subjects) as subjects, sum(scored_subjects) as scored_subjects,
+                           sum(passed_subjects) as passed_subjects,
+                           sum(passed_subjects) / nullif(sum(scored_subjects), 0) as pass_rate,
+                           sum(mean_steps * subjects) / nullif(sum(subjects) filter (where mean_steps is not null), 0)
+                               as mean_steps,
+                           sum(tokens_per_task * subjects) / nullif(sum(subjects) filter (where tokens_per_task is not null), 0)
+                               as tokens_per_task,
+                           sum(mean_turns * subjects) / nullif(sum(subjects) filter (where mean_turns is not null), 0)
+                               as mean_turns,
+                           sum(tool_errors) as tool_errors
+                    from agent_daily where day >= ? group by all order by day, subject_kind
+                    """,
+                    [since],
+                )
         snapshot.drift, snapshot.drift_note = read_drift(con, tables)
         if candidate_ids and dataset_version and "candidate_metric_comparison" in tables:
             snapshot.metric_rows = _rows(
@@ -127,6 +150,6 @@ def read_snapshot(
                 """,
                 [candidate_ids[0], candidate_ids[1], dataset_version],
             )
-    for row in snapshot.slo_rows + snapshot.evaluator_rows:
+    for row in snapshot.slo_rows + snapshot.evaluator_rows + snapshot.agent_rows:
         row["day"] = _iso(row["day"])
     return snapshot
