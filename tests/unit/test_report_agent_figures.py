@@ -7,7 +7,14 @@ from datetime import date
 
 from assay.report_data import read_snapshot
 from assay.reports import report_files, write_reports
-from tests.unit.report_fixtures import BASELINE, CANDIDATE, TRACES, build_warehouse, case_details, decision
+from tests.unit.report_fixtures import (
+    BASELINE,
+    CANDIDATE,
+    TRACES,
+    build_warehouse,
+    case_details,
+    decision,
+)
 
 
 def _with_agent_mart(path):
