@@ -8,8 +8,9 @@ Which tools a trace ran, in order: its tool spans (`kind == "tool"`) by start ti
 span is a tool that actually ran, with its result and status. Many exporters also repeat the
 earlier tool calls in every later LLM call's messages, so the calls' requested `tool_calls`
 over-count; they are used only for a trace that has no tool span (a log of chat calls without
-a tracer), one call's requests at a time, skipping a call whose requests repeat the previous
-call's.
+a tracer), one call's requests at a time, skipping those of a call that answered in text while
+listing the previous call's requests again (a re-report; the same request made again without
+an answer is a repeat, and counts).
 """
 
 from __future__ import annotations
@@ -76,7 +77,10 @@ def _requested_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
     previous: Any = None
     for call in calls:
         asked = [c for c in call.get("tool_calls") or [] if isinstance(c, dict) and c.get("name")]
-        if asked and asked != previous:
+        answered = bool((call.get("output_text") or "").strip())
+        # A call that answered in text while listing the previous call's requests again is
+        # re-reporting them; the same request made again without an answer is a repeat (a loop).
+        if asked and not (answered and asked == previous):
             requested.extend(
                 {"name": str(c["name"]), "arguments": _arguments(c.get("arguments")), "id": c.get("id"),
                  "call_id": call["call_id"]}

@@ -123,6 +123,9 @@ def cmd_generate(args: argparse.Namespace) -> None:
     summary = generate(home.root, days=args.days, calls_per_day=args.calls_per_day, end_day=end_day, seed=args.seed)
     _say(f"generated {len(summary.days)} day(s) x {summary.calls_per_day} calls into {home.landing}")
     _say("injected failures (ground truth in demo_truth/): " + ", ".join(f"{k}={v}" for k, v in sorted(summary.injected.items())))
+    if summary.agent_injected:
+        _say("injected agent-run and conversation failures: "
+             + ", ".join(f"{k}={v}" for k, v in sorted(summary.agent_injected.items())))
 
 
 def cmd_run(args: argparse.Namespace) -> None:

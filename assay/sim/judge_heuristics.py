@@ -309,10 +309,11 @@ def conversation_resolution(sections: Sections, prompt: str) -> Verdict:
     assistants = [text for role, text in turns if role == "assistant" and text.strip()]
     if not assistants:
         return verdict(False, 0.0, "unresolved", "The assistant never answered.")
-    last_role, last_text = turns[-1]
-    if last_role == "user" and _hits(last_text, DISSATISFIED):
+    # The user's last word on it, whether or not the assistant replied after it.
+    last_user = users[-1] if users else ""
+    if _hits(last_user, DISSATISFIED):
         return verdict(False, 0.1, "unresolved", "The user ends the conversation unsatisfied.")
-    if last_role == "user" and _hits(last_text, SATISFIED):
+    if _hits(last_user, SATISFIED):
         return verdict(True, 1.0, "resolved", "The user confirms the issue is resolved.")
     if is_refusal(assistants[-1]):
         return verdict(False, 0.2, "unresolved", "The conversation ends with a refusal.")

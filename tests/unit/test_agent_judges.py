@@ -149,10 +149,10 @@ def test_conversation_judges_and_signals_over_a_session() -> None:
     scores = judge_plans([j.plan(subject, default_model="sim/judge") for j in judges], LLMEngine(backoff_base_s=0))
     by_name = {s.evaluator: s for s in scores}
     assert all(s.status == "completed" for s in scores)
-    # Handed over to a human is a resolution by the rubric's rule; the user was frustrated,
-    # the assistant asked again for the order id it was given.
-    assert by_name["conversation_resolution"].label == "resolved"
-    assert [by_name[n].passed for n in ("user_frustration", "conversation_coherence", "knowledge_retention")] == [False] * 3
+    # The user leaves unsatisfied and frustrated; the assistant asked again for the order id.
+    assert [s.passed for s in scores] == [False] * 4
+    assert (by_name["conversation_resolution"].label, by_name["conversation_resolution"].failure_category) == (
+        "unresolved", "unresolved")
     assert by_name["user_frustration"].failure_category == "unresolved"
     assert by_name["knowledge_retention"].label == "forgotten"
     signals = {t: build_evaluator(t, t, params).evaluate(subject)[0] for t, params in
