@@ -30,28 +30,21 @@ from typing import Any, ClassVar, Literal
 from assay.evaluators.base import Subject
 from assay.evaluators.evidence import DetailedEvaluator, Finding
 
+from assay.formats.base import parsed_arguments
+
 TrajectoryMode = Literal["strict", "unordered", "subset", "superset"]
 ArgumentMatch = Literal["ignore", "exact", "subset"]
 MODES: tuple[str, ...] = TrajectoryMode.__args__  # type: ignore[attr-defined]
 ARGUMENT_MATCHES: tuple[str, ...] = ArgumentMatch.__args__  # type: ignore[attr-defined]
 
 
-def _decoded(arguments: Any) -> Any:
-    if isinstance(arguments, str):
-        try:
-            return json.loads(arguments)
-        except ValueError:
-            return arguments
-    return arguments
-
-
 def tool_calls_of(subject: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The subject's tool calls as [{name, arguments (decoded), ...}] in order."""
     calls = subject.get("tool_calls") or []
     if isinstance(calls, str):
-        calls = _decoded(calls) or []
+        calls = parsed_arguments(calls) or []
     return [
-        {**call, "name": str(call.get("name")), "arguments": _decoded(call.get("arguments"))}
+        {**call, "name": str(call.get("name")), "arguments": parsed_arguments(call.get("arguments"))}
         for call in calls
         if isinstance(call, dict) and call.get("name")
     ]
@@ -81,7 +74,7 @@ def reference_entries(reference: Any, where: str) -> list[dict[str, Any]]:
             unknown = sorted(set(entry) - {"name", "arguments"})
             if unknown:
                 raise ValueError(f"{where}: entry {i} has unknown keys {unknown}; valid: name, arguments")
-            entries.append({"name": entry["name"], **({"arguments": _decoded(entry["arguments"])} if "arguments" in entry else {})})
+            entries.append({"name": entry["name"], **({"arguments": parsed_arguments(entry["arguments"])} if "arguments" in entry else {})})
         else:
             raise ValueError(f"{where}: entry {i} must be a tool name or {{name, arguments}}, got {entry!r}")
     return entries
