@@ -166,3 +166,24 @@ def load_agent_truth(home: Path, days: list[str]) -> list[dict[str, Any]]:
         path = agents_truth_path(home, date.fromisoformat(day))
         rows += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     return rows
+
+
+AGENT_KINDS = {"wrong_tool_order": ("trace", "tool_misuse"), "tool_loop": ("trace", "tool_misuse"),
+               "unresolved": ("session", "unresolved")}
+"""Each planted kind: the subject it is planted in and the category that finds it."""
+
+
+def agent_detection(truth: list[dict[str, Any]], failures: list[dict[str, Any]]) -> list[tuple[str, int, int, int]]:
+    """(kind, planted, found, false alarms) per planted kind: a planted run or session is found
+    when a failure of its category names it; a false alarm is a failure of that category on a
+    run or session where nothing was planted."""
+    rows = []
+    for kind, (subject_kind, category) in AGENT_KINDS.items():
+        key = "trace_id" if subject_kind == "trace" else "session_id"
+        subjects = {r[key] for r in truth if key in r}
+        planted = {r[key] for r in truth if r.get("injected") == kind}
+        clean = {r[key] for r in truth if key in r and not r.get("injected")}
+        flagged = {f["subject_id"] for f in failures
+                   if f.get("subject_kind") == subject_kind and f["failure_category"] == category and f["subject_id"] in subjects}
+        rows.append((kind, len(planted), len(planted & flagged), len(clean & flagged)))
+    return rows

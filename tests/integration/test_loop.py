@@ -147,7 +147,8 @@ def test_injected_failures_are_found(loop):
     home, lake = loop["home"], loop["lake"]
     truth = demo_truth(home.root, loop["days"])
     scored = set(lake.read_table("sampled_calls").column("call_id").to_pylist())
-    flagged = lake.read_table("failures").select(["call_id", "failure_category"]).to_pylist()
+    # Calls only: agent runs' and conversations' failures are checked by subject below.
+    flagged = [f for f in lake.read_table("failures").to_pylist() if f["subject_kind"] == "call"]
     quality = {d.kind: d for d in detection_quality(truth, [(r["call_id"], r["failure_category"]) for r in flagged], scored)}
     for kind, d in quality.items():
         assert d.injected, f"no injected {kind} in the scored calls"
@@ -351,6 +352,10 @@ def test_agent_runs_and_conversations_go_round_the_loop(loop):
     assert len(judged & planted["unresolved"]) >= 4 and len(judged - planted["unresolved"]) <= 2
     kinds = {(f["subject_kind"], f["failure_category"]) for f in failures if f["subject_kind"] != "call"}
     assert kinds == {("trace", "tool_misuse"), ("session", "unresolved")}
+    from assay.demo.agents import agent_detection
+
+    assert {kind: (planted, found) for kind, planted, found, _ in agent_detection(truth, failures)} == {
+        "wrong_tool_order": (4, 4), "tool_loop": (3, 3), "unresolved": (6, 6)}
 
     # Multi-turn cases: the conversation up to the failing turn, replayed by every candidate
     # with that history, and counted in each decision's paired cases.
