@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 from assay.evaluators import build_evaluator
 from assay.evaluators.llm_judge import LLMJudge, judge_plans
 from assay.evaluators.rubric import CHARS_PER_TOKEN, fit_to_budget, render_steps
@@ -17,21 +16,10 @@ from assay.agent_subjects import build_sessions, build_traces
 from assay.formats import read_records
 from assay.llm.engine import LLMEngine
 from assay.llm.judge_prompt import parse_judge_prompt
+from tests.unit.test_judge_presets_sim import no_sim_sleep, sim_provider  # noqa: F401  (autouse: the sim judge, no sleeping)
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 LANGFUSE = REPOSITORY.parent / "shared" / "fixtures" / "trace_formats" / "langfuse"
-
-
-@pytest.fixture(autouse=True)
-def no_sim_sleep(monkeypatch):
-    monkeypatch.setenv("ASSAY_SIM_LATENCY_SCALE", "0")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def sim_provider():
-    from assay.sim import register_sim_provider
-
-    register_sim_provider()
 
 
 def _prompt(judge, subject) -> tuple[str, dict[str, str]]:
