@@ -206,6 +206,18 @@ HISTORY_NOTE = (
 )
 
 
+def with_response(subject: Subject) -> Any:
+    """The conversation a conversation judge reads: `messages`, and the response after them when
+    they end with the user's turn (a single call, or a multi-turn case replayed at its failing
+    turn: the candidate's answer is part of the conversation judged)."""
+    messages = subject.get("messages")
+    spoken = [m for m in messages or [] if isinstance(m, dict) and m.get("role") != "system"] if isinstance(messages, list) else []
+    response = subject.get("output_text")
+    if spoken and spoken[-1].get("role") == "user" and response:
+        return [*messages, {"role": "assistant", "content": response}]
+    return messages
+
+
 def earlier_turns(messages: Any) -> list[dict[str, Any]]:
     """The conversation before the last user message (system messages left out: they are the
     application's instructions, not the conversation)."""
@@ -307,7 +319,8 @@ class LLMJudge:
 
     def _evidence(self, subject: Subject) -> tuple[dict[str, str], dict[str, Any] | None]:
         """The fenced sections for a subject, and notes on any that were summarised."""
-        sections = {s: render_section(s, subject.get(SECTION_FIELDS[s])) for s in self._rubric.sections}
+        sections = {s: render_section(s, with_response(subject) if s == "conversation" else subject.get(SECTION_FIELDS[s]))
+                    for s in self._rubric.sections}
         history = earlier_turns(subject.get("messages")) if self.with_history else []
         if history:
             sections = {"history": render_section("history", history), **sections}

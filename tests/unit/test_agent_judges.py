@@ -157,3 +157,16 @@ def test_signals_pass_a_calm_conversation() -> None:
     for type_ in ("turn_count", "repeated_user_questions", "escalation"):
         [score] = build_evaluator(type_, type_, {}).evaluate(subject)
         assert score.passed is True, (type_, score.explanation)
+
+
+def test_a_conversation_judge_reads_a_replayed_turns_answer_as_part_of_the_conversation() -> None:
+    """A multi-turn case ends with the user's turn: the candidate's answer is the last message
+    the judge reads. A session already ends with the assistant's answer: nothing is added."""
+    judge = build_evaluator("resolved", "conversation_resolution", {"model": "sim/judge"})
+    replay = {"subject_id": "case1", "messages": CHAT, "output_text": "Order 551207 is cancelled."}
+    _, fenced = _prompt(judge, replay)
+    assert fenced["conversation"].splitlines()[-2:] == ["[4] user: Yes", "[5] assistant: Order 551207 is cancelled."]
+    [session] = build_sessions(SESSION[:1])
+    _, fenced = _prompt(judge, session | {"subject_id": "s1"})
+    assert fenced["conversation"].splitlines() == [
+        "[1] user: Where is my order 123456?", "[2] assistant: Which order do you mean? Please give the order id."]
