@@ -107,6 +107,10 @@ class JudgeConfig(_Section):
     `completion_params` win. Keys go in the environment, never here."""
 
 
+SubjectKind = Literal["calls", "cases", "traces", "sessions"]
+"""What an evaluator can score: a production call, a replayed case, an agent run, a conversation."""
+
+
 class AppliesTo(_Section):
     """Which calls an evaluator scores. Every given key must match (AND); within a key, any
     listed value matches (OR); an omitted key selects all. Python and SQL forms of this
@@ -124,8 +128,10 @@ class AppliesTo(_Section):
     sample_rate: float = Field(1.0, ge=0, le=1)
     """Share of the selected calls scored, by a stable hash of (evaluator, call id): a costly
     judge can score 10% of a feature while cheap checks score all of it."""
-    subjects: list[Literal["calls", "cases"]] = Field(default_factory=lambda: ["calls", "cases"])
-    """Production calls, replayed regression cases, or both."""
+    subjects: list[SubjectKind] = Field(default_factory=lambda: ["calls", "cases"])
+    """Production calls, replayed regression cases, agent runs (`traces`), conversations
+    (`sessions`): any of them. The default is calls and cases; a trajectory or conversation
+    evaluator names `traces` / `sessions` (`assay.contracts.agent_subject`)."""
 
 
 class EvaluatorConfig(_Section):
@@ -329,7 +335,7 @@ class AssayConfig(_Section):
     def baseline(self) -> Candidate | None:
         return next((c for c in self.candidates if c.is_baseline), None)
 
-    def evaluators_for(self, subject_kind: Literal["calls", "cases"], subject: dict[str, Any]):
+    def evaluators_for(self, subject_kind: SubjectKind, subject: dict[str, Any]):
         """The evaluators whose `applies_to` selects this subject."""
         from assay.selection import selects
 

@@ -42,6 +42,8 @@ class WarehouseSnapshot:
     drift_note: str = ""
     metric_rows: list[dict[str, Any]] = field(default_factory=list)
     """`candidate_metric_comparison` rows of the requested candidate and dataset version."""
+    agent_rows: list[dict[str, Any]] = field(default_factory=list)
+    """`agent_daily` per day and subject kind (trace, session) over the same days."""
 
 
 def _tables(con) -> set[str]:
@@ -67,6 +69,17 @@ def _scalar(con, sql: str) -> Any:
 
 def _iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, date) else value
+
+
+def _recent(con, tables: set[str], table: str, trend_days: int, sql: str) -> list[dict[str, Any]]:
+    """`sql` (one `?`: the first day) over the last `trend_days` days of data in `table`; none
+    when the table is missing or empty."""
+    if table not in tables:
+        return []
+    latest = _scalar(con, f"select max(day) from {table}")
+    if latest is None:
+        return []
+    return _rows(con, sql, [latest - timedelta(days=trend_days - 1)])
 
 
 def read_drift(con, tables: set[str]) -> tuple[DriftFlags | None, str]:
@@ -96,26 +109,32 @@ def read_snapshot(
 
     with duckdb.connect(str(warehouse), read_only=True) as con:
         tables = _tables(con)
-        if "slo_daily" in tables:
-            latest = _scalar(con, "select max(day) from slo_daily")
-            if latest is not None:
-                since = latest - timedelta(days=trend_days - 1)
-                snapshot.slo_rows = _rows(con, "select * from slo_daily where day >= ? order by all", [since])
-        if "evaluator_daily" in tables:
-            latest = _scalar(con, "select max(day) from evaluator_daily")
-            if latest is not None:
-                since = latest - timedelta(days=trend_days - 1)
-                snapshot.evaluator_rows = _rows(
-                    con,
-                    """
-                    select day, evaluator, sum(completed_scores) as completed_scores,
-                           sum(passed_scores) as passed_scores,
-                           sum(passed_scores) / nullif(sum(completed_scores), 0) as pass_rate,
-                           sum(error_scores) as error_scores
-                    from evaluator_daily where day >= ? group by all order by day, evaluator
-                    """,
-                    [since],
-                )
+        snapshot.slo_rows = _recent(con, tables, "slo_daily", trend_days, "select * from slo_daily where day >= ? order by all")
+        snapshot.evaluator_rows = _recent(
+            con, tables, "evaluator_daily", trend_days,
+            """
+            select day, evaluator, sum(completed_scores) as completed_scores,
+                   sum(passed_scores) as passed_scores,
+                   sum(passed_scores) / nullif(sum(completed_scores), 0) as pass_rate,
+                   sum(error_scores) as error_scores
+            from evaluator_daily where day >= ? group by all order by day, evaluator
+            """,
+        )
+        # Agent runs and conversations: the mart's figures weighted by the subjects behind them.
+        snapshot.agent_rows = _recent(
+            con, tables, "agent_daily", trend_days,
+            """
+            select day, subject_kind, sum(subjects) as subjects, sum(scored_subjects) as scored_subjects,
+                   sum(passed_subjects) as passed_subjects,
+                   sum(passed_subjects) / nullif(sum(scored_subjects), 0) as pass_rate,
+                   sum(mean_steps * subjects) / nullif(sum(subjects) filter (where mean_steps is not null), 0) as mean_steps,
+                   sum(tokens_per_task * subjects) / nullif(sum(subjects) filter (where tokens_per_task is not null), 0)
+                       as tokens_per_task,
+                   sum(mean_turns * subjects) / nullif(sum(subjects) filter (where mean_turns is not null), 0) as mean_turns,
+                   sum(tool_errors) as tool_errors
+            from agent_daily where day >= ? group by all order by day, subject_kind
+            """,
+        )
         snapshot.drift, snapshot.drift_note = read_drift(con, tables)
         if candidate_ids and dataset_version and "candidate_metric_comparison" in tables:
             snapshot.metric_rows = _rows(
@@ -127,6 +146,6 @@ def read_snapshot(
                 """,
                 [candidate_ids[0], candidate_ids[1], dataset_version],
             )
-    for row in snapshot.slo_rows + snapshot.evaluator_rows:
+    for row in snapshot.slo_rows + snapshot.evaluator_rows + snapshot.agent_rows:
         row["day"] = _iso(row["day"])
     return snapshot

@@ -80,6 +80,8 @@ class ReportView:
     confidence: float = 0.95
     slo_rows: list[dict[str, Any]] = field(default_factory=list)
     evaluator_rows: list[dict[str, Any]] = field(default_factory=list)
+    agent_rows: list[dict[str, Any]] = field(default_factory=list)
+    """`agent_daily` per day and subject kind: agent runs (trace) and conversations (session)."""
     slo_limits: dict[str, float] = field(default_factory=dict)
     drift: DriftFlags | None = None
     drift_note: str = ""
@@ -141,7 +143,13 @@ def case_origin(detail: dict[str, Any]) -> str:
         attack = metadata.get("attack") or metadata.get("category")
         pack = metadata.get("pack")
         return "red-team case" + (f" ({attack})" if attack else "") + (f", pack {pack}" if pack else "")
-    return f"{feature or 'no feature'}, {detail.get('failure_category') or 'passing production sample'}"
+    origin = f"{feature or 'no feature'}, {detail.get('failure_category') or 'passing production sample'}"
+    if metadata.get("replay_turn"):
+        # A conversation's case: replayed at its failing turn with the recorded history.
+        origin += f", multi-turn: replayed at turn {metadata['replay_turn']} of session {metadata.get('session_id')}"
+    elif metadata.get("trace_id"):
+        origin += f", agent run {metadata['trace_id']}"
+    return origin
 
 
 def _case_block(case_id: str, detail: dict[str, Any]) -> str:
@@ -256,6 +264,36 @@ def _trend_section(view: ReportView) -> list[str]:
     return out
 
 
+AGENT_KINDS = {"trace": "agent runs", "session": "conversations"}
+
+
+def _agent_section(view: ReportView) -> list[str]:
+    out = ["<h2>Agent runs and conversations</h2>"]
+    if not view.agent_rows:
+        out.append('<p class="muted">No <code>agent_daily</code> rows: no traces or sessions were scored.</p>')
+        return out
+    series: dict[str, list[tuple[str, float | None]]] = {}
+    for row in view.agent_rows:
+        series.setdefault(AGENT_KINDS.get(row["subject_kind"], row["subject_kind"]), []).append((row["day"], row["pass_rate"]))
+    out.append('<p class="muted">From the <code>agent_daily</code> mart: an agent run (trace) or a conversation '
+               "(session) passes when every evaluator that scored it passed.</p>")
+    out.append(line_chart_svg(series, title="pass rate of agent runs and conversations", value_format=lambda v: f"{v:.0%}",
+                              y_max=1.0))
+    out.append('<table class="num small"><tr><th>day</th><th>kind</th><th>subjects</th><th>pass rate</th>'
+               "<th>mean steps</th><th>tokens per task</th><th>mean turns</th><th>tool errors</th></tr>")
+    for row in view.agent_rows[-40:]:
+        out.append(
+            f"<tr><td>{esc(row['day'])}</td><td>{esc(AGENT_KINDS.get(row['subject_kind'], row['subject_kind']))}</td>"
+            f"<td>{esc(row['subjects'])}</td><td>{esc(_share(row['pass_rate']))}</td>"
+            f"<td>{esc(fmt_number(row['mean_steps']) if row['mean_steps'] is not None else '–')}</td>"
+            f"<td>{esc(fmt_number(row['tokens_per_task']) if row['tokens_per_task'] is not None else '–')}</td>"
+            f"<td>{esc(fmt_number(row['mean_turns']) if row['mean_turns'] is not None else '–')}</td>"
+            f"<td>{esc(row['tool_errors'] if row['tool_errors'] is not None else '–')}</td></tr>"
+        )
+    out.append("</table>")
+    return out
+
+
 def _drift_section(view: ReportView) -> list[str]:
     out = ["<h2>Drift</h2>"]
     if view.drift is None:
@@ -321,6 +359,7 @@ def render_html(view: ReportView) -> str:
     out += _frontier_section(view)
     out += _evidence_section(view)
     out += _trend_section(view)
+    out += _agent_section(view)
     out += _drift_section(view)
     out.append(f"<h2>Critical cases that regressed ({len(view.critical_cases)})</h2>")
     if not view.critical_cases:

@@ -223,6 +223,7 @@ def build_view(
         confidence=gate.confidence,
         slo_rows=snapshot.slo_rows,
         evaluator_rows=snapshot.evaluator_rows,
+        agent_rows=snapshot.agent_rows,
         slo_limits=slos.model_dump(),
         drift=snapshot.drift,
         drift_note=snapshot.drift_note,

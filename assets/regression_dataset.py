@@ -142,7 +142,25 @@ def _failure_case(cid: str, rows: list[dict[str, Any]], representative_rows: lis
         occurrences=occurrences,
         feature=feature,
         near_duplicates=merged,
+        **agent_case_fields(first),
     )
+
+
+def agent_case_fields(failure: dict[str, Any]) -> dict[str, Any]:
+    """Tags and metadata of a case promoted from an agent run or a conversation (none for a
+    call's, so existing cases and dataset versions are unchanged). A conversation's case is
+    multi-turn: its input is the conversation up to the failing turn as recorded, and the
+    candidate answers that turn (`replay_turn`) with the recorded history before it. An agent
+    run's case replays the run's first model call (its task and tools): assay does not execute
+    the application's tools, so the candidate's first step is what is compared."""
+    kind = failure.get("subject_kind")
+    if kind == "session":
+        history = len([m for m in failure.get("messages") or [] if m.get("role") in ("user", "assistant")]) - 1
+        return {"tags": ["multi_turn"], "metadata": {"subject_kind": "session", "session_id": failure["subject_id"],
+                                                     "replay_turn": failure.get("turn"), "history_messages": history}}
+    if kind == "trace":
+        return {"tags": ["agent_run"], "metadata": {"subject_kind": "trace", "trace_id": failure["subject_id"]}}
+    return {}
 
 
 def build_dataset(

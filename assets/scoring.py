@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pyarrow as pa
 from assay.evaluators.base import JudgedEvaluator, VectorisableEvaluator
@@ -19,15 +19,13 @@ from assay.evaluators.llm_judge import JudgePlan, judge_plans
 from assay.evaluators.registry import build_evaluator, evaluator_class, param_specs
 from assay.evaluators.vectorised import run_sql_form, sql_string
 
-from assay.config import AssayConfig, EvaluatorConfig
+from assay.config import AssayConfig, EvaluatorConfig, SubjectKind
 from assay.contracts._arrow import from_json_text, rows_to_table
 from assay.contracts.call import CALL_JSON_COLUMNS
 from assay.contracts.score import SCORE_ARROW_SCHEMA, SCORE_JSON_COLUMNS, Score
 from assay.llm.engine import SKIP_BUDGET, SKIP_DEADLINE, LLMEngine
 from assay.outcomes import EVALUATOR_CRASH, score_outcome_type
 from assay.selection import selects_sql
-
-SubjectKind = Literal["calls", "cases"]
 
 
 def is_judged(type_: str) -> bool:

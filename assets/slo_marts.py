@@ -17,6 +17,7 @@ from dagster import AssetExecutionContext
 from dagster_dbt import DagsterDbtTranslator, dbt_assets
 
 from assay.config import GateConfig
+from assay.contracts.agent_subject import SESSION_SUBJECT_ARROW_SCHEMA, TRACE_SUBJECT_ARROW_SCHEMA
 from assay.contracts.call import CALL_ARROW_SCHEMA
 from assay.contracts.candidate_output import CANDIDATE_OUTPUT_ARROW_SCHEMA
 from assay.contracts.case import CASE_ARROW_SCHEMA
@@ -32,6 +33,10 @@ SOURCE_TABLES = [
     ("rejected_calls", REJECTED_ARROW_SCHEMA, ["day"]),
     ("trace_spans", SPAN_ARROW_SCHEMA, ["day"]),
     ("call_scores", SCORE_ARROW_SCHEMA, ["day"]),
+    ("trace_subjects", TRACE_SUBJECT_ARROW_SCHEMA, ["day"]),
+    ("session_subjects", SESSION_SUBJECT_ARROW_SCHEMA, ["day"]),
+    ("trace_scores", SCORE_ARROW_SCHEMA, ["day"]),
+    ("session_scores", SCORE_ARROW_SCHEMA, ["day"]),
     ("regression_dataset", CASE_ARROW_SCHEMA, ["version"]),
     ("candidate_outputs", CANDIDATE_OUTPUT_ARROW_SCHEMA, ["candidate"]),
     ("candidate_scores", CANDIDATE_SCORE_SCHEMA, ["candidate"]),

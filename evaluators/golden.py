@@ -19,8 +19,14 @@ A golden file is a mapping with a `cases` list; each case:
     tier: smoke | core | edge       # default core
     critical: true | false          # default false
     tags: [...]                     # optional
+    expected_trajectory:            # optional: the tools a good run calls (tool_trajectory)
+      mode: strict                  # strict | unordered | subset | superset (default strict)
+      arguments: subset             # ignore | exact | subset (default ignore)
+      tools: [lookup_order, {name: issue_refund, arguments: {order_id: "551207"}}]
 
-A bad file fails with one message naming the file, the case and the key.
+`messages` may hold a whole conversation (user, assistant and tool turns): a multi-turn case,
+whose last user message is the turn the candidate answers with the history before it.
+`expected_trajectory` may also be just the list of tools. A bad file fails with one message naming the file, the case and the key.
 
 In the evaluator layer, not the core: assertions are checked against the evaluator registry
 and the red-team pack is `assay.evaluators.redteam` (docs/architecture.md, "Layers").
@@ -35,13 +41,15 @@ from typing import Any
 
 from assay.evaluators.redteam import load_pack
 from assay.evaluators.registry import EVALUATOR_TYPES
+from assay.evaluators.trajectory import ARGUMENT_MATCHES, MODES, reference_entries
 
 from assay.case_files import TIERS, CaseFileError, check_case_keys, check_values, read_case_document
 from assay.contracts.case import new_case
 
 ROLES = ("system", "user", "assistant", "tool")
 REQUIRED = ("id", "reference_output")
-OPTIONAL = ("feature", "input", "messages", "system", "context", "tools", "assertions", "rubric", "tier", "critical", "tags")
+OPTIONAL = ("feature", "input", "messages", "system", "context", "tools", "assertions", "rubric", "tier", "critical", "tags",
+            "expected_trajectory")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 
 
@@ -85,11 +93,35 @@ def _validate(path: Path, index: int, raw: Any, known_assertions: set[str] | Non
         ("assertions", isinstance(raw.get("assertions") or [], list), "must be a list of evaluator names or types"),
     ]  # fmt: skip
     check_values(path, label, raw, checks, GoldenError)
+    if "expected_trajectory" in raw:
+        raw["expected_trajectory"] = _trajectory(path, label, raw["expected_trajectory"])
     if known_assertions is not None:
         for name in raw.get("assertions") or []:
             if str(name) not in known_assertions:
                 raise GoldenError.at(path, label, "assertions", f"{name!r} is not an evaluator; valid: {', '.join(sorted(known_assertions))}")
     return raw
+
+
+def _trajectory(path: Path, label: str, given: Any) -> dict[str, Any]:
+    """A golden case's expected trajectory as {tools, mode, arguments}, or a GoldenError."""
+    where = "expected_trajectory"
+    if isinstance(given, list):
+        given = {"tools": given}
+    if not isinstance(given, dict):
+        raise GoldenError.at(path, label, where, "must be a list of tools or a mapping {tools, mode, arguments}")
+    unknown = sorted(set(given) - {"tools", "mode", "arguments"})
+    if unknown:
+        raise GoldenError.at(path, label, f"{where}.{unknown[0]}", "unknown key; valid: tools, mode, arguments")
+    mode, arguments = given.get("mode", "strict"), given.get("arguments", "ignore")
+    if mode not in MODES:
+        raise GoldenError.at(path, label, f"{where}.mode", f"must be one of {', '.join(MODES)}, got {mode!r}")
+    if arguments not in ARGUMENT_MATCHES:
+        raise GoldenError.at(path, label, f"{where}.arguments", f"must be one of {', '.join(ARGUMENT_MATCHES)}, got {arguments!r}")
+    try:
+        tools = reference_entries(given.get("tools"), "tools")
+    except ValueError as exc:
+        raise GoldenError.at(path, label, f"{where}.tools", str(exc).removeprefix("tools: ")) from None
+    return {"tools": tools, "mode": mode, "arguments": arguments}
 
 
 def _as_case(raw: dict[str, Any], source_file: str) -> dict[str, Any]:
@@ -111,7 +143,8 @@ def _as_case(raw: dict[str, Any], source_file: str) -> dict[str, Any]:
         critical=raw.get("critical", False),
         feature=raw.get("feature"),
         tags=["golden", *map(str, raw.get("tags") or [])],
-        metadata={"file": source_file},
+        metadata={"file": source_file,
+                  **({"expected_trajectory": raw["expected_trajectory"]} if "expected_trajectory" in raw else {})},
     )
 
 

@@ -27,6 +27,7 @@ from assay.evaluators.rubric import (
     SECTION_FIELDS,
     Rubric,
     fill_placeholders,
+    fit_to_budget,
     load_rubric,
     params_digest,
     render_section,
@@ -91,9 +92,15 @@ class JudgePlan:
     subject: Subject
     requests: list[LLMRequest]
     calls: list[JudgeCall] = field(default_factory=list)
+    notes: dict[str, Any] | None = None
+    """What was done to the evidence before it was sent (long sections summarised), kept in
+    the score's details so a reader knows the judge saw a summary."""
 
     def score(self) -> Score:
-        return self.judge.score_from_calls(self.subject, self.calls)
+        score = self.judge.score_from_calls(self.subject, self.calls)
+        if self.notes:
+            score.details = {**(score.details or {}), **self.notes}
+        return score
 
 
 def repair_request(call: JudgeCall) -> LLMRequest:
@@ -190,6 +197,38 @@ def reduce_votes(
 
 # ---------------------------------------------------------------------------- judges
 
+LONG_SECTIONS = frozenset({"conversation", "trace", "history"})
+"""Sections that grow with the run or the conversation: the ones the evidence budget applies to."""
+
+HISTORY_NOTE = (
+    "`history` holds the conversation before the message being judged, for context only: judge "
+    "the response as a reply to the latest user message in the light of that conversation."
+)
+
+
+def with_response(subject: Subject) -> Any:
+    """The conversation a conversation judge reads: `messages`, and the response after them when
+    they end with the user's turn (a single call, or a multi-turn case replayed at its failing
+    turn: the candidate's answer is part of the conversation judged)."""
+    messages = subject.get("messages")
+    spoken = [m for m in messages or [] if isinstance(m, dict) and m.get("role") != "system"] if isinstance(messages, list) else []
+    response = subject.get("output_text")
+    if spoken and spoken[-1].get("role") == "user" and response:
+        return [*messages, {"role": "assistant", "content": response}]
+    return messages
+
+
+def earlier_turns(messages: Any) -> list[dict[str, Any]]:
+    """The conversation before the last user message (system messages left out: they are the
+    application's instructions, not the conversation)."""
+    if not isinstance(messages, list):
+        return []
+    last_user = max((i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "user"), default=None)
+    if last_user is None:
+        return []
+    return [m for m in messages[:last_user] if isinstance(m, dict) and m.get("role") != "system"]
+
+
 
 @dataclass
 class LLMJudge:
@@ -218,10 +257,20 @@ class LLMJudge:
     reducer: Reducer = "majority"
     min_pass_rate: float = 0.5
     rubric_params: dict[str, Any] = field(default_factory=dict)
+    with_history: bool = False
+    """Give the judge the conversation before the message being judged (`messages` up to the
+    last user message) as a fenced `history` section: a reply of "Yes" is judged as the answer
+    to the question asked two turns before, not on its own."""
+    max_evidence_tokens: int = 6000
+    """Budget for each long section (a conversation, a trace, the history), at about four
+    characters per token; a longer one is summarised by rule (`fit_to_budget`), never cut
+    silently, and the score's details say so."""
     params: dict[str, Any] = field(default_factory=dict)
     """The config entry's params as given (kept for the record, like every evaluator's)."""
 
     def __post_init__(self) -> None:
+        if self.max_evidence_tokens < 100:
+            raise ValueError(f"evaluator {self.name}: max_evidence_tokens must be at least 100, got {self.max_evidence_tokens}")
         if not 1 <= self.samples <= 15:
             raise ValueError(f"evaluator {self.name}: samples must be 1..15, got {self.samples}")
         if self.reducer not in ("all", "any", "majority", "mean", "min_pass_rate"):
@@ -255,7 +304,9 @@ class LLMJudge:
     def build_version(self) -> str:
         version = f"{self.rubric}.v{self._rubric.version}"
         # Other topics are another question: a new series, never mixed with the old one.
-        return f"{version}.p{params_digest(self.rubric_params)}" if self.rubric_params else version
+        version = f"{version}.p{params_digest(self.rubric_params)}" if self.rubric_params else version
+        # A judge that reads the history answers another question than one that does not.
+        return f"{version}.h" if self.with_history else version
 
     @classmethod
     def catalogue_inputs(cls, fixed: dict[str, Any]) -> tuple[str, ...]:
@@ -264,20 +315,34 @@ class LLMJudge:
         return tuple(dict.fromkeys(SECTION_FIELDS[s] for s in load_rubric(rubric_id).required_sections))
 
     def _sections(self, subject: Subject) -> dict[str, str]:
-        sections = {s: render_section(s, subject.get(SECTION_FIELDS[s])) for s in self._rubric.sections}
+        return self._evidence(subject)[0]
+
+    def _evidence(self, subject: Subject) -> tuple[dict[str, str], dict[str, Any] | None]:
+        """The fenced sections for a subject, and notes on any that were summarised."""
+        sections = {s: render_section(s, with_response(subject) if s == "conversation" else subject.get(SECTION_FIELDS[s]))
+                    for s in self._rubric.sections}
+        history = earlier_turns(subject.get("messages")) if self.with_history else []
+        if history:
+            sections = {"history": render_section("history", history), **sections}
         if self.redact_pii:
             # Nothing personal leaves for a judge provider (docs/architecture.md, "Privacy").
             from assay.privacy.pii import redact
 
             sections = {k: redact(v) for k, v in sections.items()}
-        return sections
+        summarised = {}
+        for name in LONG_SECTIONS & set(sections):
+            sections[name], info = fit_to_budget(sections[name], self.max_evidence_tokens)
+            if info:
+                summarised[name] = info
+        return sections, ({"evidence_summarised": summarised} if summarised else None)
 
     def _request(self, sections: dict[str, str], *, model: str, namespace_suffix: str = "") -> LLMRequest:
         # A nonce derived from the evidence keeps the prompt (the cache key) reproducible while
         # staying unguessable for the text inside the fence.
         nonce = hashlib.sha256(json.dumps(sections, sort_keys=True).encode()).hexdigest()[:12]
+        text = f"{self._text}\n\n{HISTORY_NOTE}" if "history" in sections else self._text
         prompt = render_judge_prompt(
-            self._rubric.rubric_id, self._text, sections, nonce=nonce, reply=self.reply_format, examples=self._examples
+            self._rubric.rubric_id, text, sections, nonce=nonce, reply=self.reply_format, examples=self._examples
         )
         params = {"temperature": 0, "max_tokens": 256}
         if self.samples > 1:
@@ -297,14 +362,14 @@ class LLMJudge:
         missing = missing_fields(subject, self.required_fields)
         if missing:
             return self._score(subject, status="skipped", explanation=f"missing input: {', '.join(missing)}")
-        sections = self._sections(subject)
+        sections, notes = self._evidence(subject)
         model = self.model or default_model
         if self.samples == 1:
             requests = [self._request(sections, model=model)]
         else:
             # The sample index is part of the cache key only: the same question n times.
             requests = [self._request(sections, model=model, namespace_suffix=f":sample{i}") for i in range(self.samples)]
-        return JudgePlan(self, subject, requests)
+        return JudgePlan(self, subject, requests, notes=notes)
 
     def request_for(self, subject: Subject, *, default_model: str) -> LLMRequest | Score:
         """The (first) judge request for a subject, or a `skipped` Score."""

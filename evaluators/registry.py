@@ -97,6 +97,15 @@ EVALUATOR_TYPES: dict[str, str | Preset] = {
     "finish_reason": "assay.evaluators.performance:FinishReason",
     # tools
     "tool_call_valid": "assay.evaluators.tools:ToolCallValid",
+    # agent runs (trace subjects; also calls and replayed cases that carry tool calls)
+    "tool_trajectory": "assay.evaluators.trajectory:ToolTrajectory",
+    "tool_loops": "assay.evaluators.trajectory:ToolLoops",
+    "tool_errors_handled": "assay.evaluators.trajectory:ToolErrorsHandled",
+    "steps_to_finish": "assay.evaluators.trajectory:StepsToFinish",
+    # conversations (session subjects, or any subject with messages)
+    "turn_count": "assay.evaluators.session_signals:TurnCount",
+    "repeated_user_questions": "assay.evaluators.session_signals:RepeatedUserQuestions",
+    "escalation": "assay.evaluators.session_signals:Escalation",
     # judges
     "llm_judge": "assay.evaluators.llm_judge:LLMJudge",
     "pairwise_judge": "assay.evaluators.llm_judge:PairwiseJudge",
@@ -175,6 +184,22 @@ EVALUATOR_TYPES: dict[str, str | Preset] = {
     "conversation_coherence": Preset(
         "llm_judge", {"rubric": "conversation_coherence"},
         description="Whether the assistant's turns stay consistent with the conversation so far, judged by an LLM over the messages.",
+    ),
+    "user_frustration": Preset(
+        "llm_judge", {"rubric": "user_frustration"},
+        description="Whether the user becomes frustrated with the assistant during a conversation, judged by an LLM over the messages.",
+    ),
+    "knowledge_retention": Preset(
+        "llm_judge", {"rubric": "knowledge_retention"},
+        description="Whether the assistant keeps what the user said earlier (no asking again, no contradiction), judged by an LLM over the messages.",
+    ),
+    "task_completion": Preset(
+        "llm_judge", {"rubric": "task_completion"},
+        description="Whether an agent run accomplished the user's task, judged by an LLM over the whole trace (steps, tools, results).",
+    ),
+    "plan_quality": Preset(
+        "llm_judge", {"rubric": "plan_quality"},
+        description="Whether an agent's steps show a sound plan (order, use of results, no loops), judged by an LLM over the whole trace.",
     ),
     "pairwise": Preset(
         "pairwise_judge", {"rubric": "pairwise"},

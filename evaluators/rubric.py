@@ -37,6 +37,8 @@ SECTION_FIELDS = {
     "document": "input_text",
     # Multi-turn: the messages list, rendered as a numbered transcript.
     "conversation": "messages",
+    # An agent run: its steps (LLM calls and tools, in order), one numbered line each.
+    "trace": "steps",
     # Pairwise: the two responses compared; which is which changes with the order judged.
     "response_a": "output_text",
     "response_b": "baseline_output",
@@ -204,6 +206,31 @@ def _section_text(value: Any) -> str:
     return str(value)
 
 
+def _compact(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def render_steps(steps: Any) -> str:
+    """A trace subject's steps as numbered lines: `[2] tool lookup_order({...}) -> result`,
+    `[1] llm gpt-4o asked for: lookup_order`, `[4] llm gpt-4o answered: ...`; errors named."""
+    if not isinstance(steps, list):
+        return _section_text(steps)
+    lines = []
+    for i, step in enumerate(steps, 1):
+        if not isinstance(step, dict):
+            lines.append(f"[{i}] {_compact(step)}")
+            continue
+        error = f" ERROR: {step.get('error_message') or 'failed'}" if step.get("status") == "error" else ""
+        if step.get("kind") == "tool":
+            result = "" if step.get("result") is None else f" -> {_compact(step['result'])}"
+            lines.append(f"[{i}] tool {step.get('name')}({_compact(step.get('arguments') or {})}){result}{error}")
+        else:
+            asked = ", ".join(str(n) for n in step.get("requested") or [])
+            said = f" answered: {step['output']}" if step.get("output") else ""
+            lines.append(f"[{i}] llm {step.get('name') or ''}{' asked for: ' + asked if asked else ''}{said}{error}".rstrip())
+    return "\n".join(lines)
+
+
 NOT_GIVEN = "(not given)"
 """What an optional section reads when the subject has no such field."""
 
@@ -211,4 +238,69 @@ NOT_GIVEN = "(not given)"
 def render_section(name: str, value: Any) -> str:
     if value in (None, "", []):
         return NOT_GIVEN
-    return render_transcript(value) if name == "conversation" else _section_text(value)
+    if name in ("conversation", "history"):
+        return render_transcript(value)
+    return render_steps(value) if name == "trace" else _section_text(value)
+
+
+# ---------------------------------------------------------------------------- token budget
+
+CHARS_PER_TOKEN = 4
+"""Evidence is sized in characters at about four per token (English text, common tokenisers):
+the budget is a bound on what is sent, not a bill."""
+
+_ENTRY = re.compile(r"^\[(\d+)\] (\S+)(?: ([^\s(:]+))?")
+
+
+def fit_to_budget(text: str, budget_tokens: int) -> tuple[str, dict[str, Any] | None]:
+    """A numbered transcript or trace cut to `budget_tokens`, summarised by rule rather than cut
+    silently: every entry is at most a quarter of the budget (a longer one ends with how long
+    it was); then, if still over, the first entry (the user's request) and as many of the last
+    entries as fit are kept, and the entries between are replaced by one line that says how
+    many were left out and what they were (messages by role, tools by name with counts, errors).
+    Returns (text, None) when it fits, else (summarised text, what was done)."""
+    budget = budget_tokens * CHARS_PER_TOKEN
+    if len(text) <= budget:
+        return text, None
+    entries: list[str] = []
+    for line in text.split("\n"):
+        if _ENTRY.match(line) or not entries:
+            entries.append(line)
+        else:
+            entries[-1] += "\n" + line
+    cap = max(200, budget // 4)
+    shortened = 0
+    for i, entry in enumerate(entries):
+        if len(entry) > cap:
+            entries[i] = f"{entry[:cap]}... ({len(entry)} characters)"
+            shortened += 1
+    kept_tail: list[str] = []
+    room = budget - len(entries[0]) - 300  # the summary line
+    for entry in reversed(entries[1:]):
+        if room - len(entry) - 1 < 0:
+            break
+        kept_tail.insert(0, entry)
+        room -= len(entry) + 1
+    left_out = entries[1:len(entries) - len(kept_tail)]
+    info: dict[str, Any] = {"entries": len(entries), "entries_shortened": shortened, "entries_summarised": len(left_out)}
+    if not left_out:
+        return "\n".join(entries), info
+    kinds: dict[str, int] = {}
+    tools: dict[str, int] = {}
+    errors = 0
+    for entry in left_out:
+        match = _ENTRY.match(entry)
+        kind = match[2] if match else "text"
+        kinds[kind] = kinds.get(kind, 0) + 1
+        if kind == "tool" and match and match[3]:
+            tools[match[3]] = tools.get(match[3], 0) + 1
+        errors += "ERROR:" in entry
+    first_n, last_n = (_ENTRY.match(left_out[0]), _ENTRY.match(left_out[-1]))
+    span = f"entries {first_n[1]}-{last_n[1]}" if first_n and last_n else f"{len(left_out)} entries"
+    parts = [", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))]
+    if tools:
+        parts.append("tools called: " + ", ".join(f"{name} x{n}" for name, n in sorted(tools.items())))
+    if errors:
+        parts.append(f"{errors} with an error")
+    summary = f"[... {span} summarised to fit the judge's budget: {'; '.join(parts)} ...]"
+    return "\n".join([entries[0], summary, *kept_tail]), info

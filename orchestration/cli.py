@@ -123,6 +123,9 @@ def cmd_generate(args: argparse.Namespace) -> None:
     summary = generate(home.root, days=args.days, calls_per_day=args.calls_per_day, end_day=end_day, seed=args.seed)
     _say(f"generated {len(summary.days)} day(s) x {summary.calls_per_day} calls into {home.landing}")
     _say("injected failures (ground truth in demo_truth/): " + ", ".join(f"{k}={v}" for k, v in sorted(summary.injected.items())))
+    if summary.agent_injected:
+        _say("injected agent-run and conversation failures: "
+             + ", ".join(f"{k}={v}" for k, v in sorted(summary.agent_injected.items())))
 
 
 def cmd_run(args: argparse.Namespace) -> None:
@@ -284,13 +287,22 @@ def print_detection(home, days: list[str]) -> None:
     sampled, failures = lake.read_table("sampled_calls"), lake.read_table("failures")
     if sampled is None or failures is None:
         return
-    flagged = zip(failures.column("call_id").to_pylist(), failures.column("failure_category").to_pylist(), strict=True)
+    failure_rows = failures.to_pylist()
+    # Calls only here: agent runs' and conversations' failures are checked below, by subject.
+    calls = [f for f in failure_rows if f.get("subject_kind") in (None, "call")]
+    flagged = [(f["call_id"], f["failure_category"]) for f in calls]
     rows = detection_quality(demo_truth(home.root, days), flagged, set(sampled.column("call_id").to_pylist()))
     print("\nWiring check, not a measurement of detector quality: the failures the demo generator injected,")
     print("and how many the evaluators flagged. The judged kinds (hallucination, tool_misuse) are scored")
     print("by the sim judge, which shares the generator's world: it finds them by construction, less the")
     print("verdicts it flips on purpose. Detector quality is measured on held-out data (make bench-detectors).")
     print(format_detection(rows))
+    from assay.demo.agents import agent_detection, agents_truth_path, load_agent_truth
+
+    if all(agents_truth_path(home.root, date.fromisoformat(day)).exists() for day in days):
+        print("\nagent runs and conversations   planted  found  false alarm")
+        for kind, planted, found, false_alarms in agent_detection(load_agent_truth(home.root, days), failure_rows):
+            print(f"{kind:<30} {planted:>7}  {found:>5}  {false_alarms:>11}")
 
 
 def cmd_report(args: argparse.Namespace) -> None:

@@ -7,6 +7,8 @@ ASSAY_HOME (default ./.assay) and ASSAY_CONFIG (default ./assay.yaml).
 from __future__ import annotations
 
 import dagster as dg
+from assay.assets.agent_scores import agent_scores
+from assay.assets.agent_subjects import agent_subjects
 from assay.assets.assay_resource import AssayResource
 from assay.assets.call_scores import call_scores
 from assay.assets.candidate_outputs import candidate_outputs
@@ -37,6 +39,8 @@ def build_definitions() -> dg.Definitions:
             raw_calls,
             sampled_calls,
             call_scores,
+            agent_subjects,
+            agent_scores,
             judge_calibration,
             failures,
             regression_dataset,

@@ -7,7 +7,10 @@ from assay.assets.partitions import shadow_partitions
 from assay.assets.slo_marts import slo_marts
 from dagster_dbt import build_dbt_asset_selection
 
-DAILY_ASSETS = ["raw_calls", "rejected_calls", "trace_spans", "sampled_calls", "call_scores", "failures"]
+DAILY_ASSETS = [
+    "raw_calls", "rejected_calls", "trace_spans", "sampled_calls", "call_scores",
+    "trace_subjects", "session_subjects", "trace_scores", "session_scores", "failures",
+]
 
 daily_job = dg.define_asset_job(
     "daily_job",

@@ -1,4 +1,5 @@
-"""A failure: one failing score of a production call, classified into the taxonomy.
+"""A failure: one failing score of a production call, agent run or conversation, classified
+into the taxonomy.
 
 It carries the call's input and output beside the verdict so that curation
 (`regression_dataset`) needs no join back to `raw_calls`.
@@ -30,6 +31,12 @@ FAILURE_ARROW_SCHEMA = pa.schema(
         ("context", pa.string()),  # JSON text
         ("tools", pa.string()),  # JSON text
         ("output_text", pa.string()),
+        # What failed: a call, an agent run (trace) or a conversation (session). For a trace or
+        # a session, call_id is the call a replay starts from (the session's failing turn, the
+        # trace's final answer) and messages the conversation up to it.
+        ("subject_kind", pa.string()),
+        ("subject_id", pa.string()),
+        ("turn", pa.int64()),  # sessions: the failing turn (1-based, history turns counted)
     ],
     metadata={"contract": "failure", "version": str(FAILURE_SCHEMA_VERSION)},
 )

@@ -18,6 +18,7 @@ FailureCategory = Literal[
     "latency_breach",
     "cost_breach",
     "provider_error",
+    "unresolved",
 ]
 
 FAILURE_CATEGORIES: tuple[str, ...] = FailureCategory.__args__  # type: ignore[attr-defined]
@@ -41,4 +42,5 @@ DEFAULT_SEVERITY: dict[str, str] = {
     "provider_error": "medium",
     "latency_breach": "low",
     "cost_breach": "low",
+    "unresolved": "medium",
 }

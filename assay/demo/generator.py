@@ -22,6 +22,7 @@ from typing import Any
 
 from assay.contracts.call import CallRecord
 from assay.demo import domain
+from assay.demo.agents import agents_landing_path, agents_truth_path, day_agent_records
 
 INJECTED_KINDS = (
     "hallucination",
@@ -96,6 +97,8 @@ class GenerationSummary:
     """Injected failure counts by kind over all days, including `malformed` lines."""
     injected_by_day: dict[str, dict[str, int]] = field(default_factory=dict)
     malformed_lines: int = 0
+    agent_injected: Counter = field(default_factory=Counter)
+    """Injected agent-run and conversation failures by kind (`assay.demo.agents`)."""
 
 
 def _stable_hex(*parts: object, length: int = 16) -> str:
@@ -362,8 +365,10 @@ def generate(
     calls_per_day: int = 400,
     end_day: date | None = None,
     seed: int = 7,
+    agents: bool = True,
 ) -> GenerationSummary:
-    """Write `days` days of traffic ending at `end_day` (default: yesterday, UTC)."""
+    """Write `days` days of traffic ending at `end_day` (default: yesterday, UTC); with `agents`,
+    each day's agent runs and chat sessions too (`assay.demo.agents`)."""
     if days < 1 or calls_per_day < 1:
         raise ValueError(f"days and calls_per_day must be >= 1, got {days} and {calls_per_day}")
     end_day = end_day or (datetime.now(UTC).date() - timedelta(days=1))
@@ -394,6 +399,12 @@ def generate(
         totals.update(counts)
         summary.landing_files.append(landing)
         summary.truth_files.append(truth_file)
+        if agents:
+            agent_records, agent_truth = day_agent_records(day, seed)
+            _write_atomic(agents_landing_path(home, day), [json.dumps(r, ensure_ascii=False) for r in agent_records])
+            _write_atomic(agents_truth_path(home, day), [json.dumps(row, sort_keys=True) for row in agent_truth])
+            agent_counts = Counter(row["injected"] for row in agent_truth if row["injected"])
+            summary.agent_injected.update(agent_counts)
         summary.malformed_lines += MALFORMED_PER_DAY
     summary.injected = dict(sorted(totals.items()))
     return summary

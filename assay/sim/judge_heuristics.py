@@ -309,10 +309,11 @@ def conversation_resolution(sections: Sections, prompt: str) -> Verdict:
     assistants = [text for role, text in turns if role == "assistant" and text.strip()]
     if not assistants:
         return verdict(False, 0.0, "unresolved", "The assistant never answered.")
-    last_role, last_text = turns[-1]
-    if last_role == "user" and _hits(last_text, DISSATISFIED):
+    # The user's last word on it, whether or not the assistant replied after it.
+    last_user = users[-1] if users else ""
+    if _hits(last_user, DISSATISFIED):
         return verdict(False, 0.1, "unresolved", "The user ends the conversation unsatisfied.")
-    if last_role == "user" and _hits(last_text, SATISFIED):
+    if _hits(last_user, SATISFIED):
         return verdict(True, 1.0, "resolved", "The user confirms the issue is resolved.")
     if is_refusal(assistants[-1]):
         return verdict(False, 0.2, "unresolved", "The conversation ends with a refusal.")
@@ -350,6 +351,70 @@ def conversation_coherence(sections: Sections, prompt: str) -> Verdict:
     if score >= 0.7:
         return verdict(True, score, "coherent", f"{judged - len(incoherent)} of {judged} assistant turns follow the conversation.")
     return verdict(False, score, "incoherent", f"Assistant turns {incoherent} repeat, ignore or contradict the conversation.")
+
+
+ASKS_FOR_HUMAN = ("human", "real person", "representative", "speak to someone", "talk to someone", "manager")
+_TRACE_TOOL = re.compile(r"^\[(\d+)\] tool (?P<name>[^\s(]+)\((?P<args>.*?)\)(?: -> .*)?$")
+_WRITE_TOOL = re.compile(r"^(issue|cancel|update|send|create|delete|refund)_")
+_READ_TOOL = re.compile(r"^(lookup|get|search|find|fetch|list)_")
+FAILURE_TOLD = ("sorry", "could not", "couldn't", "unable", "failed", "error", "try again")
+
+
+def _trace_tools(trace: str) -> list[tuple[str, str, bool]]:
+    """(tool name, arguments text, errored) per tool line of a rendered `trace` section."""
+    tools = []
+    for line in trace.splitlines():
+        match = _TRACE_TOOL.match(line.split(" ERROR:")[0])
+        if match:
+            tools.append((match["name"], match["args"], " ERROR:" in line))
+    return tools
+
+
+def task_completion(sections: Sections, prompt: str) -> Verdict:
+    trace, response = _section(sections, "trace"), _section(sections, "response")
+    if response in ("", NOT_GIVEN):
+        return verdict(False, 0.0, "not_completed", "The run gave no final answer.")
+    tools = _trace_tools(trace)
+    if any(errored for *_, errored in tools) and not _hits(response, FAILURE_TOLD):
+        return verdict(False, 0.2, "not_completed", "A tool failed and the answer reports success.")
+    calls = [(name, args) for name, args, _ in tools]
+    if any(calls.count(c) >= 3 for c in calls):
+        return verdict(False, 0.4, "partially_completed", "The run went round in circles before answering.")
+    return verdict(True, 1.0, "completed", "The run answered the task from its tools' results.")
+
+
+def plan_quality(sections: Sections, prompt: str) -> Verdict:
+    names = [name for name, _, _ in _trace_tools(_section(sections, "trace"))]
+    calls = [(n, a) for n, a, _ in _trace_tools(_section(sections, "trace"))]
+    first_write = next((i for i, n in enumerate(names) if _WRITE_TOOL.match(n)), None)
+    first_read = next((i for i, n in enumerate(names) if _READ_TOOL.match(n)), None)
+    if first_write is not None and first_read is not None and first_write < first_read:
+        return verdict(False, 0.0, "flawed_plan", f"{names[first_write]} ran before {names[first_read]} gathered the facts.")
+    if len(set(calls)) < len(calls):
+        return verdict(False, 0.5, "inefficient_plan", "The same tool call was repeated.")
+    return verdict(True, 1.0, "sound_plan", "The tools ran in a sensible order, each once.")
+
+
+def user_frustration(sections: Sections, prompt: str) -> Verdict:
+    users = [text for role, text in transcript_turns(_section(sections, "conversation")) if role == "user"]
+    upset = [i for i, text in enumerate(users[1:], 2) if _hits(text, DISSATISFIED) or _hits(text, ASKS_FOR_HUMAN)]
+    if upset:
+        return verdict(False, 0.0, "frustrated", f"The user shows frustration at turn {upset[0]}.")
+    return verdict(True, 1.0, "not_frustrated", "The user shows no frustration with the assistant.")
+
+
+def knowledge_retention(sections: Sections, prompt: str) -> Verdict:
+    said, forgotten, judged = "", [], 0
+    for i, (role, text) in enumerate(transcript_turns(_section(sections, "conversation")), 1):
+        if role == "user":
+            said = f"{said} {text}"
+        elif role == "assistant":
+            judged += 1
+            if _ORDER_ID.search(said) and _hits(text, ASKS_FOR_ORDER):
+                forgotten.append(i)
+    if forgotten:
+        return verdict(False, 1 - len(forgotten) / judged, "forgotten", f"Message {forgotten[0]} asks again for what the user gave.")
+    return verdict(True, 1.0, "retained", "The assistant keeps what the user said.")
 
 
 def _chunk_serves(doc: str, reference: str) -> bool:
@@ -490,6 +555,10 @@ HEURISTICS: dict[str, Callable[[Sections, str], Verdict]] = {
     "refusal_quality": refusal_quality,
     "conversation_resolution": conversation_resolution,
     "conversation_coherence": conversation_coherence,
+    "task_completion": task_completion,
+    "plan_quality": plan_quality,
+    "user_frustration": user_frustration,
+    "knowledge_retention": knowledge_retention,
     "context_precision": context_precision,
     "context_recall": context_recall,
     "context_relevance": context_relevance,

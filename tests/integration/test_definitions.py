@@ -13,6 +13,10 @@ EXPECTED_ASSETS = {
     "rejected_calls",
     "sampled_calls",
     "call_scores",
+    "trace_subjects",
+    "session_subjects",
+    "trace_scores",
+    "session_scores",
     "failures",
     "regression_dataset",
     "candidate_outputs",
@@ -61,6 +65,11 @@ def test_lineage_is_connected_from_logs_to_decisions(defs):
     # dbt sources map onto the assets that write the lake: no dangling source assets.
     assert AssetKey("raw_calls") in graph.get(AssetKey("stg_calls")).parent_keys
     assert AssetKey("candidate_scores") in graph.get(AssetKey("stg_candidate_scores")).parent_keys
+    # Agent runs and conversations are built from the calls and spans, scored, and feed failures.
+    assert {AssetKey("raw_calls"), AssetKey("trace_spans")} <= graph.get(AssetKey("trace_subjects")).parent_keys
+    assert AssetKey("trace_subjects") in graph.get(AssetKey("trace_scores")).parent_keys
+    assert AssetKey("session_subjects") in graph.get(AssetKey("session_scores")).parent_keys
+    assert {AssetKey("trace_scores"), AssetKey("session_scores")} <= graph.get(AssetKey("failures")).parent_keys
     upstream_of_decisions = graph.upstream_key_iterator(AssetKey("deploy_decisions"))
     assert {AssetKey("raw_calls"), AssetKey("regression_dataset"), AssetKey("candidate_outputs")} <= set(
         upstream_of_decisions

@@ -147,7 +147,8 @@ def test_injected_failures_are_found(loop):
     home, lake = loop["home"], loop["lake"]
     truth = demo_truth(home.root, loop["days"])
     scored = set(lake.read_table("sampled_calls").column("call_id").to_pylist())
-    flagged = lake.read_table("failures").select(["call_id", "failure_category"]).to_pylist()
+    # Calls only: agent runs' and conversations' failures are checked by subject below.
+    flagged = [f for f in lake.read_table("failures").to_pylist() if f["subject_kind"] == "call"]
     quality = {d.kind: d for d in detection_quality(truth, [(r["call_id"], r["failure_category"]) for r in flagged], scored)}
     for kind, d in quality.items():
         assert d.injected, f"no injected {kind} in the scored calls"
@@ -318,3 +319,61 @@ def test_the_frontier_and_ci_annotations_of_the_loops_decisions(loop, capsys):
     assert 1 < len(errors) <= 10
     assert "title=assay gate support-lite%3A quality failed" in errors[0]
     assert any("critical case" in line for line in errors)
+
+
+def test_agent_runs_and_conversations_go_round_the_loop(loop):
+    """A wiring check, on the same loop run: the demo's agent runs and chat sessions become trace
+    and session subjects; the injected wrong tool orders, loops and unresolved conversations are
+    found; their failures become cases (a conversation's multi-turn, replayed at its failing
+    turn) that every candidate replays and the decision counts; the marts and reports show the
+    figures."""
+    from assay.demo.agents import load_agent_truth
+
+    lake, home, days = loop["lake"], loop["home"], loop["days"]
+    truth = load_agent_truth(home.root, days)
+    planted = {kind: {r.get("trace_id") or r.get("session_id") for r in truth if r["injected"] == kind}
+               for kind in ("wrong_tool_order", "tool_loop", "unresolved")}
+    assert {k: len(v) for k, v in planted.items()} == {"wrong_tool_order": 4, "tool_loop": 3, "unresolved": 6}
+    traces = lake.read_table("trace_subjects").to_pylist()
+    sessions = [s for s in lake.read_table("session_subjects").to_pylist() if s["feature"] == "support_chat"]
+    assert (len(traces), len(sessions)) == (6 * DAYS, 4 * DAYS)  # the generator's runs and chats a day
+
+    failures = lake.read_table("failures").to_pylist()
+
+    def flagged(evaluator: str) -> set[str]:
+        return {f["subject_id"] for f in failures if f["evaluator"] == evaluator}
+
+    # Deterministic checks find exactly what was planted.
+    assert flagged("agent_trajectory") == planted["wrong_tool_order"] | planted["tool_loop"]
+    assert flagged("agent_loops") == planted["tool_loop"]
+    assert flagged("chat_repeats") == flagged("chat_escalation") == planted["unresolved"]
+    # The sim judge flips a few verdicts on purpose: most unresolved conversations, few others.
+    judged = flagged("chat_resolution")
+    assert len(judged & planted["unresolved"]) >= 4 and len(judged - planted["unresolved"]) <= 2
+    kinds = {(f["subject_kind"], f["failure_category"]) for f in failures if f["subject_kind"] != "call"}
+    assert kinds == {("trace", "tool_misuse"), ("session", "unresolved")}
+    from assay.demo.agents import agent_detection
+
+    assert {kind: (planted, found) for kind, planted, found, _ in agent_detection(truth, failures)} == {
+        "wrong_tool_order": (4, 4), "tool_loop": (3, 3), "unresolved": (6, 6)}
+
+    # Multi-turn cases: the conversation up to the failing turn, replayed by every candidate
+    # with that history, and counted in each decision's paired cases.
+    version = (home.lake / "regression_dataset" / "CURRENT").read_text().strip()
+    cases = [c for c in lake.read_table("regression_dataset").to_pylist() if c["dataset_version"] == version]
+    multi = {c["case_id"]: c for c in cases if "multi_turn" in json.loads(c["tags"])}
+    assert multi and all(json.loads(c["metadata"])["replay_turn"] >= 2 for c in multi.values())
+    assert all([m["role"] for m in json.loads(c["input"])][-3:] == ["user", "assistant", "user"] for c in multi.values())
+    outputs = lake.read_table("candidate_outputs").to_pylist()
+    for candidate_id, decision in loop["first"]["decisions"].items():
+        replayed = {o["case_id"] for o in outputs if o["candidate_id"] == candidate_id}
+        assert set(multi) <= replayed, candidate_id
+        paired = json.loads(Path(decision["report_path"]).with_suffix(".json").read_text())["case_ids"]["paired_cases"]
+        assert set(multi) <= set(paired), candidate_id
+
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        marts = con.execute("select subject_kind, count(distinct day), sum(subjects), min(pass_rate) < 1 "
+                            "from agent_daily where feature in ('order_agent', 'support_chat') group by all order by 1").fetchall()
+    assert marts == [("session", DAYS, 4 * DAYS, True), ("trace", DAYS, 6 * DAYS, True)]
+    page = Path(loop["first"]["decisions"]["support-v2"]["report_path"]).with_suffix(".html").read_text()
+    assert "<h2>Agent runs and conversations</h2>" in page and "agent runs</td>" in page

@@ -5,6 +5,7 @@ and the daily job runs."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections import defaultdict
 from datetime import date
@@ -97,10 +98,28 @@ def test_every_real_export_dropped_into_landing_ingests(tmp_path, monkeypatch):
     (job_home / "landing" / "langfuse" / "2025-06-11").mkdir(parents=True)
     shutil.copyfile(ROOT / agno, job_home / "landing" / "langfuse" / "2025-06-11" / "agno.json")
     config = tmp_path / "assay.yaml"
-    config.write_text("project: {app: imported}\n")
+    # The user's own evaluators for agent runs and conversations (docs/evaluators.md).
+    config.write_text(
+        "project: {app: imported}\n"
+        "evaluators:\n"
+        "  - {name: searched, type: tool_trajectory, params: {reference: [duckduckgo_search], mode: superset},\n"
+        "     applies_to: {subjects: [traces]}}\n"
+        "  - {name: turns, type: turn_count, params: {max_turns: 5}, applies_to: {subjects: [sessions]}}\n"
+    )
     for key, value in _env(job_home, config).items():
         if key.startswith(("ASSAY_", "DAGSTER_")):
             monkeypatch.setenv(key, value)
     ensure_home()
     Runner().run_days(["2025-06-11"])
     assert _by_file(job_home) == {"langfuse/2025-06-11/agno.json": EXPECTED[agno][1:]}
+    # The run is a trace subject with its tool in order, its session one turn, both scored.
+    lake = job_home / "lake"
+    [trace] = pq.read_table(lake / "trace_subjects" / "day=2025-06-11" / "part.parquet").to_pylist()
+    assert (trace["llm_calls"], trace["step_count"], trace["total_tokens"]) == (4, 5, 3839)
+    assert [c["name"] for c in json.loads(trace["tool_calls"])] == ["duckduckgo_search"]
+    [session] = pq.read_table(lake / "session_subjects" / "day=2025-06-11" / "part.parquet").to_pylist()
+    assert (session["session_id"], session["turn_count"]) == ("35cc6c90-b657-4819-b66c-c931c03ad569", 1)
+    scores = [pq.read_table(lake / table / "day=2025-06-11" / "part.parquet").to_pylist()
+              for table in ("trace_scores", "session_scores")]
+    assert [[(s["evaluator"], s["status"], s["passed"]) for s in rows] for rows in scores] == [
+        [("searched", "completed", True)], [("turns", "completed", True)]]

@@ -49,6 +49,15 @@ def chat(*turns: tuple[str, str]) -> dict:
     return {"messages": [{"role": role, "content": text} for role, text in turns]}
 
 
+def run(*tools: tuple[str, str], answer: str = "Done: order 123456 is handled.") -> dict:
+    """An agent run's subject: the task, its steps (one LLM call, the tools, the answer)."""
+    steps = [{"kind": "llm", "name": "sim/agent", "requested": [t for t, _ in tools]}]
+    steps += [{"kind": "tool", "name": t, "arguments": {"order_id": "123456"}, "result": "ok", "status": status,
+               "error_message": "service down" if status == "error" else None} for t, status in tools]
+    steps.append({"kind": "llm", "name": "sim/agent", "output": answer})
+    return {"input_text": "Refund order 123456, it arrived broken.", "steps": steps, "output_text": answer}
+
+
 GOOD_CHAT = chat(
     ("user", "Where is my order 123456?"),
     ("assistant", "Your order 123456 shipped yesterday and arrives on Friday."),
@@ -116,6 +125,31 @@ CASES: dict[str, tuple[dict, dict, dict, str | None]] = {
         chat(("user", "Where is my order 123456?"), ("assistant", "What is your order number?"),
              ("user", "I told you, 123456."), ("assistant", "What is your order number?")),
         "incoherent",
+    ),
+    "user_frustration": (
+        {},
+        GOOD_CHAT,
+        chat(("user", "Where is my order 123456?"), ("assistant", "Refunds take 5 business days."),
+             ("user", "That's not what I asked. Let me talk to a human.")),
+        "frustrated",
+    ),
+    "knowledge_retention": (
+        {},
+        GOOD_CHAT,
+        chat(("user", "Where is my order 123456?"), ("assistant", "Which order do you mean? Please give the order id.")),
+        "forgotten",
+    ),
+    "task_completion": (
+        {},
+        run(("lookup_order", "success"), answer="Your order 123456 shipped yesterday."),
+        run(("issue_refund", "error"), answer="Your refund of $20 has been issued."),
+        "not_completed",
+    ),
+    "plan_quality": (
+        {},
+        run(("lookup_order", "success"), ("issue_refund", "success")),
+        run(("issue_refund", "success"), ("lookup_order", "success")),
+        "flawed_plan",
     ),
     "pairwise": ({}, rag(A_SHIP, baseline_output="Our gift cards never expire."), rag("Our gift cards never expire.", baseline_output=A_SHIP), None),
     "context_precision": ({}, rag(A_SHIP), rag(A_SHIP, context=[*CTX_PASSWORD[:2], CTX_SHIP[0]]), "imprecise"),

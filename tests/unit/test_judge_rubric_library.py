@@ -44,6 +44,7 @@ FULL_SUBJECT = {
         {"role": "user", "content": "MARK-MESSAGES Where is my order 123456?"},
         {"role": "assistant", "content": "It shipped yesterday."},
     ],
+    "steps": [{"kind": "tool", "name": "lookup_order", "arguments": {"order_id": "MARK-STEPS"}, "status": "success"}],
 }
 MARKERS = {
     "input_text": "MARK-INPUT",
@@ -54,6 +55,7 @@ MARKERS = {
     "tool_calls": "MARK-TOOLCALL",
     "tools": "MARK-TOOLS",
     "messages": "MARK-MESSAGES",
+    "steps": "MARK-STEPS",
 }
 
 
