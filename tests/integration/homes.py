@@ -13,15 +13,17 @@ from assay.runtime import AssayHome, ensure_home
 
 @contextmanager
 def generated_home(
-    root: Path, *, config: Path, days: int, calls_per_day: int, end_day: date, seed: int, env: dict[str, str] | None = None
+    root: Path, *, config: Path, days: int, calls_per_day: int, end_day: date, seed: int, env: dict[str, str] | None = None,
+    agents: bool = True,
 ) -> Iterator[tuple[AssayHome, list[str]]]:
     """(home, the generated days oldest first), with ASSAY_HOME, DAGSTER_HOME, ASSAY_CONFIG and
-    `env` set while the block runs."""
+    `env` set while the block runs. `agents`: the demo's agent runs and chat sessions too (about
+    40 calls a day whatever `calls_per_day` is)."""
     with pytest.MonkeyPatch.context() as mp:
         for key, value in {
             "ASSAY_HOME": str(root), "DAGSTER_HOME": str(root / "dagster"), "ASSAY_CONFIG": str(config), **(env or {})
         }.items():
             mp.setenv(key, value)
         home = ensure_home()
-        generate(home.root, days=days, calls_per_day=calls_per_day, end_day=end_day, seed=seed)
+        generate(home.root, days=days, calls_per_day=calls_per_day, end_day=end_day, seed=seed, agents=agents)
         yield home, [(end_day - timedelta(days=i)).isoformat() for i in reversed(range(days))]

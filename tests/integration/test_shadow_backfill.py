@@ -58,6 +58,9 @@ def env(tmp_path_factory):
         with generated_home(
             home_dir, config=config_file, days=DAYS, calls_per_day=24, end_day=END_DAY, seed=11,
             env={"OPENAI_API_KEY": "test"},
+            # Backfills of calls: the demo's agent runs and chat sessions (40 calls a day, more
+            # than the 24 here) would only add runs' worth of work to each backfilled day.
+            agents=False,
         ) as (home, days):
             from assay.orchestration.runner import Runner
 
