@@ -132,6 +132,7 @@ def test_the_public_api_is_exported_from_the_package():
         assert name in evaluators.__all__ and hasattr(evaluators, name)
 
 
+@pytest.mark.slow  # whole Python processes that load assay, Dagster or dbt: `make test` only
 def test_the_docs_custom_evaluators_run_and_validate_as_written(tmp_path):
     scripts = run_code_blocks(ROOT / "docs" / "evaluators.md", tmp_path)
     assert scripts == 2 and {p.name for p in tmp_path.glob("*.py")} >= {"word_budget.py", "judged.py"}

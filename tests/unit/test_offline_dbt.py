@@ -19,6 +19,7 @@ def test_dbt_version_is_read_locally_not_from_a_subprocess(monkeypatch, dbt_mani
     assert str(resource._cli_version) == version("dbt-core")
 
 
+@pytest.mark.slow  # whole Python processes that load assay, Dagster or dbt: `make test` only
 def test_dagster_dev_parses_the_project_without_asking_pypi(tmp_path, dbt_manifest):
     """Under `dagster dev` (`assay ui`) the project is re-parsed when the code loads, in the
     UI's code server and in each run's process: with the venv's dbt, even when the venv is not

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.support.doc_code import run_code_blocks, validate_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow  # whole Python processes that load assay, Dagster or dbt: `make test` only
 def test_every_python_block_of_the_readme_runs(tmp_path):
     scripts = run_code_blocks(ROOT / "README.md", tmp_path)
     assert scripts >= 2 and (tmp_path / "checks.py").exists() and (tmp_path / "assay.yaml").exists()
