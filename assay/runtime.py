@@ -88,6 +88,15 @@ nux:
   enabled: false
 # Runs on this machine, one worker process each; the launcher lets run monitoring (below) see
 # a worker that died (killed, out of memory) and mark its run failed.
+# Dagster's SQLite files under this folder, as by default; each database's engine is opened
+# once per process instead of once per event (assay/orchestration/sqlite_storage.py).
+storage:
+  custom:
+    module: assay.orchestration.sqlite_storage
+    class: ReusedEngineSqliteStorage
+    config:
+      base_dir:
+        env: DAGSTER_HOME
 run_launcher:
   module: assay.orchestration.runner
   class: LocalRunLauncher

@@ -1,0 +1,157 @@
+"""Dagster's SQLite instance storage, with each database's engine opened once per process.
+
+Dagster's stock SQLite storages build a new SQLAlchemy engine, open the database file, and
+dispose of both for every statement: `SqliteEventLogStorage` does it for every event a run
+writes (and twice for an asset event, which is mirrored into the index shard). A day's run
+writes hundreds of events; on the reference machine that costs 2.6 ms of CPU an event against
+0.6 ms with the engine kept (`bench/` is not needed for this: 300 engine events, tmpfs, one
+process, measured while writing this module). Only that changes here: the same files, schema,
+migrations, locking (SQLite's own, with Dagster's busy timeout) and durability (each event is
+still its own committed transaction).
+
+What keeping engines needs:
+- a bound on open files: a process that reads many runs (the UI, the daemon) keeps the engines
+  of the `MAX_OPEN_SHARDS` run databases it used last and disposes of the rest;
+- thread safety: the event log serialises every use of a connection under its own lock (as
+  Dagster's does); run storage calls check out a pooled connection of their own, so the SQLite
+  connections are created with `check_same_thread=False`;
+- fork safety: a child process must not use its parent's open connections, so after a fork
+  every cached engine is dropped (not closed: the parent still uses them);
+- files that go away: `wipe()` disposes of the engines before Dagster deletes the files.
+
+`assay.runtime.DAGSTER_YAML` names `ReusedEngineSqliteStorage` as the instance's storage; a
+team deployment on Postgres (docs/deploy.md) does not use this module.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
+from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
+from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
+from dagster._core.storage.sqlite_storage import (
+    DagsterSqliteStorage,
+    _event_logs_directory,
+    _runs_directory,
+    _schedule_directory,
+)
+from dagster._utils import mkdir_p
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Connection, Engine
+
+MAX_OPEN_SHARDS = 16
+"""Run databases whose engines a process keeps open (besides the index)."""
+
+_CONNECT_ARGS = {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False}
+
+
+class _Engines:
+    """Engines by database URL, least recently used first, at most `limit` (0: no limit)."""
+
+    def __init__(self, limit: int):
+        self._limit = limit
+        self._engines: OrderedDict[str, Engine] = OrderedDict()
+        self._lock = threading.Lock()
+        _LIVE.add(self)
+
+    def get(self, url: str) -> tuple[Engine, bool]:
+        """The engine for `url` and whether it was created by this call."""
+        with self._lock:
+            engine = self._engines.get(url)
+            if engine is not None:
+                self._engines.move_to_end(url)
+                return engine, False
+            engine = create_engine(url, connect_args=_CONNECT_ARGS)
+            self._engines[url] = engine
+            while self._limit and len(self._engines) > self._limit:
+                _, oldest = self._engines.popitem(last=False)
+                oldest.dispose()
+            return engine, True
+
+    def dispose(self) -> None:
+        with self._lock:
+            for engine in self._engines.values():
+                engine.dispose()
+            self._engines.clear()
+
+    def forget_after_fork(self) -> None:
+        for engine in self._engines.values():
+            engine.dispose(close=False)  # the parent's connections stay open for the parent
+        self._engines.clear()
+        self._lock = threading.Lock()
+
+
+_LIVE: weakref.WeakSet[_Engines] = weakref.WeakSet()
+os.register_at_fork(after_in_child=lambda: [engines.forget_after_fork() for engines in list(_LIVE)])
+
+
+class ReusedEngineSqliteEventLogStorage(SqliteEventLogStorage):
+    """Dagster's run-sharded SQLite event log, each shard's engine kept open."""
+
+    def __init__(self, base_dir: str, inst_data=None):
+        # Before Dagster's __init__: it already connects (index shard migrations).
+        self._engines = _Engines(limit=MAX_OPEN_SHARDS + 1)  # + the index shard
+        super().__init__(base_dir, inst_data)
+
+    @contextmanager
+    def _connect(self, shard: str) -> Iterator[Connection]:
+        # Dagster's `_connect` minus the engine's creation and disposal around each use.
+        with self._db_lock:
+            engine, _ = self._engines.get(self.conn_string_for_shard(shard))
+            if shard not in self._initialized_dbs:
+                self._initdb(engine)
+                self._initialized_dbs.add(shard)
+            with engine.connect() as conn, conn.begin():
+                yield conn
+
+    def wipe(self) -> None:
+        self._engines.dispose()
+        super().wipe()
+
+    def dispose(self) -> None:
+        self._engines.dispose()
+        super().dispose()
+
+
+class ReusedEngineSqliteRunStorage(SqliteRunStorage):
+    """Dagster's SQLite run storage (`runs.db`), its engine kept open."""
+
+    def __init__(self, conn_string: str, inst_data=None):
+        self._engines = _Engines(limit=1)
+        super().__init__(conn_string, inst_data)
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        engine, _ = self._engines.get(self._conn_string)
+        with engine.connect() as conn, conn.begin():
+            yield conn
+
+    def dispose(self) -> None:
+        self._engines.dispose()
+        super().dispose()
+
+
+class ReusedEngineSqliteStorage(DagsterSqliteStorage):
+    """The instance's storage: Dagster's SQLite layout under `base_dir` (DAGSTER_HOME), with
+    the run and event-log databases' engines kept open."""
+
+    def __init__(self, base_dir: str, inst_data=None):
+        # DagsterSqliteStorage.__init__ builds the stock storages; build ours instead.
+        self.base_dir = base_dir
+        self._run_storage = ReusedEngineSqliteRunStorage.from_local(_runs_directory(base_dir))
+        self._event_log_storage = ReusedEngineSqliteEventLogStorage(_event_logs_directory(base_dir))
+        self._schedule_storage = SqliteScheduleStorage.from_local(_schedule_directory(base_dir))
+        self._inst_data = inst_data
+        super(DagsterSqliteStorage, self).__init__()
+
+    @classmethod
+    def from_config_value(cls, inst_data, config_value):
+        mkdir_p(config_value["base_dir"])
+        return cls(config_value["base_dir"], inst_data=inst_data)
