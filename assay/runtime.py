@@ -86,17 +86,14 @@ telemetry:
 # machine: off.
 nux:
   enabled: false
+# Dagster's instance, storing in Dagster's SQLite files under this folder as by default, each
+# database's engine opened once per process instead of once per event
+# (assay/orchestration/sqlite_storage.py).
+instance_class:
+  module: assay.orchestration.sqlite_storage
+  class: AssayInstance
 # Runs on this machine, one worker process each; the launcher lets run monitoring (below) see
 # a worker that died (killed, out of memory) and mark its run failed.
-# Dagster's SQLite files under this folder, as by default; each database's engine is opened
-# once per process instead of once per event (assay/orchestration/sqlite_storage.py).
-storage:
-  custom:
-    module: assay.orchestration.sqlite_storage
-    class: ReusedEngineSqliteStorage
-    config:
-      base_dir:
-        env: DAGSTER_HOME
 run_launcher:
   module: assay.orchestration.runner
   class: LocalRunLauncher

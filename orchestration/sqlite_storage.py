@@ -19,8 +19,11 @@ What keeping engines needs:
   every cached engine is dropped (not closed: the parent still uses them);
 - files that go away: `wipe()` disposes of the engines before Dagster deletes the files.
 
-`assay.runtime.DAGSTER_YAML` names `ReusedEngineSqliteStorage` as the instance's storage; a
-team deployment on Postgres (docs/deploy.md) does not use this module.
+`assay.runtime.DAGSTER_YAML` names `AssayInstance` as the instance class: Dagster's instance
+whose default storage (no `storage:` key in dagster.yaml) is `ReusedEngineSqliteStorage` in the
+folder of that dagster.yaml, found as Dagster finds its own default, so a home that is copied or
+moved, or loaded with `DagsterInstance.from_config(folder)`, stores where it lies. A `storage:`
+key (Postgres, see docs/deploy.md) replaces it as it replaces Dagster's default.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import yaml
+from dagster import DagsterInstance
+from dagster._core.instance.ref import InstanceRef
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
@@ -42,6 +48,7 @@ from dagster._core.storage.sqlite_storage import (
     _runs_directory,
     _schedule_directory,
 )
+from dagster._serdes import ConfigurableClassData
 from dagster._utils import mkdir_p
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection, Engine
@@ -155,3 +162,19 @@ class ReusedEngineSqliteStorage(DagsterSqliteStorage):
     def from_config_value(cls, inst_data, config_value):
         mkdir_p(config_value["base_dir"])
         return cls(config_value["base_dir"], inst_data=inst_data)
+
+
+class AssayInstance(DagsterInstance):
+    """Dagster's instance, its default storage `ReusedEngineSqliteStorage`."""
+
+    @classmethod
+    def config_schema(cls) -> dict:
+        return {}  # no settings of its own: dagster.yaml's keys are Dagster's
+
+    @staticmethod
+    def config_defaults(base_dir: str):
+        defaults = dict(InstanceRef.config_defaults(base_dir))
+        defaults["storage"] = ConfigurableClassData(
+            __name__, ReusedEngineSqliteStorage.__name__, yaml.dump({"base_dir": base_dir}, default_flow_style=False),
+        )
+        return defaults

@@ -38,6 +38,11 @@ def test_an_assay_home_uses_it_and_a_stock_storage_reads_what_it_wrote(tmp_path,
     assert isinstance(instance.event_log_storage, ReusedEngineSqliteEventLogStorage)
     assert isinstance(instance.run_storage, ReusedEngineSqliteRunStorage)
     assert instance.event_log_storage.supports_global_concurrency_limits  # pools still work
+    # Found by the folder, not by DAGSTER_HOME: a home loaded from elsewhere stores where it lies.
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "elsewhere"))
+    with DagsterInstance.from_config(str(home.dagster_home)) as by_folder:
+        assert isinstance(by_folder.event_log_storage, ReusedEngineSqliteEventLogStorage)
+        by_folder.event_log_storage.store_event(_event("run-b", "by folder"))
 
     for n in range(3):
         instance.event_log_storage.store_event(_event("run-a", f"event {n}"))
@@ -45,6 +50,7 @@ def test_an_assay_home_uses_it_and_a_stock_storage_reads_what_it_wrote(tmp_path,
     # Dagster's own layout: history/runs/<run_id>.db, readable without assay.
     stock = SqliteEventLogStorage(str(home.dagster_home / "history" / "runs"))
     assert _messages(stock, "run-a") == ["event 0", "event 1", "event 2"]
+    assert _messages(stock, "run-b") == ["by folder"]
 
 
 def test_open_databases_are_bounded(tmp_path, monkeypatch):
