@@ -40,6 +40,7 @@ from assay.llm.budget import Budget, DailySpendLedger
 from assay.llm.cache import ResponseCache
 from assay.llm.limits import DEFAULT_OVERLOAD_THRESHOLD, DeadlineReached, ModelLimiter, ModelLimits
 from assay.llm.providers import ensure_providers
+from assay.llm.shared_limits import SharedLimit
 from assay.llm.transport import CallOutcome, InProcessTransport, WorkerPoolTransport
 from assay.outcomes import UNKNOWN_ERROR, classify_error
 
@@ -179,6 +180,8 @@ class LLMEngine:
         requests_per_minute: float | None = None,
         tokens_per_minute: float | None = None,
         model_limits: Mapping[str, ModelLimits] | None = None,
+        shared_limits: Mapping[str, SharedLimit] | None = None,
+        default_shared_limit: SharedLimit | None = None,
         overload_threshold: float = DEFAULT_OVERLOAD_THRESHOLD,
         prices: Mapping[str, Mapping[str, float]] | None = None,
         worker_processes: int = 0,
@@ -190,6 +193,9 @@ class LLMEngine:
     ):
         self.default_limits = ModelLimits(max_concurrency, requests_per_minute, tokens_per_minute)
         self.model_limits = dict(model_limits or {})
+        self.shared_limits = dict(shared_limits or {})
+        """Per model: the provider's limit across every worker, kept in Redis (team stack)."""
+        self.default_shared_limit = default_shared_limit
         self.overload_threshold = overload_threshold
         self.timeout_s = timeout_s
         self.max_retries = max_retries
@@ -350,7 +356,8 @@ class LLMEngine:
                     self.stats.attempts += 1
                     t0 = time.perf_counter()
                     outcome = await transport.attempt(
-                        request.model, request.messages, request.params, timeout_s, limiter.http_limit
+                        request.model, request.messages, request.params, timeout_s, limiter.http_limit,
+                        self.shared_limits.get(request.model, self.default_shared_limit),
                     )
                     # The provider's time and litellm's, not the wait for a place at the gate.
                     latency_ms = (time.perf_counter() - t0 - outcome.gate_wait_s) * 1000
