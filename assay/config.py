@@ -309,19 +309,34 @@ class RunnerConfig(_Section):
 class StorageConfig(_Section):
     instance: Literal["sqlite", "postgres"] = "sqlite"
     """Dagster's runs, events, schedules and pools: `sqlite` under ASSAY_HOME/dagster (one
-    machine), or `postgres` (dagster-postgres; ASSAY_PG_URL=postgresql://user@host:5432/db in
+    machine), or `postgres` (dagster-postgres; ASSAY_PG_URL=postgresql+psycopg2://user@host:5432/db in
     the environment, the password in PGPASSWORD or ~/.pgpass), which a daemon, a webserver
     and workers on several machines share."""
 
     @field_validator("instance")
     @classmethod
     def _postgres_needs_a_url(cls, instance: str) -> str:
-        if instance == "postgres" and not os.environ.get("ASSAY_PG_URL"):
-            raise ValueError(
-                "postgres needs ASSAY_PG_URL (postgresql://user@host:5432/db; the password in "
-                "PGPASSWORD or ~/.pgpass) in the environment"
-            )
+        if instance == "postgres":
+            problem = postgres_url_problem(os.environ.get("ASSAY_PG_URL"))
+            if problem:
+                raise ValueError(problem)
         return instance
+
+
+PG_URL_SCHEME = "postgresql+psycopg2://"
+
+
+def postgres_url_problem(url: str | None) -> str | None:
+    """What is wrong with ASSAY_PG_URL for `storage.instance: postgres` (None: nothing)."""
+    if not url:
+        return (f"postgres needs ASSAY_PG_URL ({PG_URL_SCHEME}user@host:5432/db; the password in PGPASSWORD or "
+                "~/.pgpass) in the environment")
+    if not url.startswith(PG_URL_SCHEME):
+        # dagster-postgres installs psycopg2, but SQLAlchemy 2.1 maps a bare postgresql:// to
+        # psycopg 3: the driver must be named.
+        scheme = url.split("://", 1)[0] if "://" in url else "(none)"
+        return f"ASSAY_PG_URL must start with {PG_URL_SCHEME} (dagster-postgres's driver), not {scheme}://"
+    return None
 
 
 class WorkersConfig(_Section):

@@ -152,9 +152,11 @@ def dagster_yaml(instance: str = "sqlite") -> str:
     return DAGSTER_YAML.replace(SQLITE_RUN_LIMITS, TEAM_RUN_QUEUE) + POSTGRES_STORAGE_YAML
 
 
-def configured_instance(config_file: Path | None = None) -> str:
-    """`storage.instance` of the config file (default: `sqlite`), read without validating the
-    rest of the file: every command needs Dagster's home, not all of them the whole config."""
+def _team_setting(section: str, key: str, allowed: tuple[str, ...], config_file: Path | None) -> str:
+    """`section.key` of the config file (default: the first of `allowed`), read without
+    validating the rest of the file: every command needs Dagster's home and the definitions
+    their executor, not all of them the whole config (the commands that load it say what else
+    is wrong)."""
     import yaml
 
     from assay.config import ConfigError, config_path
@@ -163,17 +165,29 @@ def configured_instance(config_file: Path | None = None) -> str:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError):
-        return "sqlite"  # the command that loads the config says what is wrong with it
-    storage = data.get("storage") if isinstance(data, dict) else None
-    instance = storage.get("instance", "sqlite") if isinstance(storage, dict) else "sqlite"
-    if instance not in ("sqlite", "postgres"):
-        raise ConfigError(f"{path}: key `storage.instance`: must be sqlite or postgres (got {instance!r})")
-    if instance == "postgres" and not os.environ.get("ASSAY_PG_URL"):
-        raise ConfigError(
-            f"{path}: key `storage.instance`: postgres needs ASSAY_PG_URL (postgresql://user@host:5432/db; the "
-            "password in PGPASSWORD or ~/.pgpass) in the environment"
-        )
+        return allowed[0]
+    block = data.get(section) if isinstance(data, dict) else None
+    value = block.get(key, allowed[0]) if isinstance(block, dict) else allowed[0]
+    if value not in allowed:
+        raise ConfigError(f"{path}: key `{section}.{key}`: must be {' or '.join(allowed)} (got {value!r})")
+    return value
+
+
+def configured_instance(config_file: Path | None = None) -> str:
+    """`storage.instance`: `sqlite` or `postgres` (which needs ASSAY_PG_URL)."""
+    instance = _team_setting("storage", "instance", ("sqlite", "postgres"), config_file)
+    if instance == "postgres":
+        from assay.config import ConfigError, config_path, postgres_url_problem
+
+        problem = postgres_url_problem(os.environ.get("ASSAY_PG_URL"))
+        if problem:
+            raise ConfigError(f"{config_file or config_path()}: key `storage.instance`: {problem}")
     return instance
+
+
+def configured_executor_name(config_file: Path | None = None) -> str:
+    """`workers.executor`: `multiprocess` or `celery`."""
+    return _team_setting("workers", "executor", ("multiprocess", "celery"), config_file)
 
 
 def ensure_home(home: AssayHome | None = None, *, instance: str | None = None) -> AssayHome:

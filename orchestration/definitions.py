@@ -30,7 +30,8 @@ from assay.orchestration.sensors import ALL_SENSORS
 
 import assay  # noqa: F401  (applies the no-telemetry defaults before anything else loads)
 from assay.config import config_path
-from assay.runtime import AssayHome
+from assay.orchestration.executors import configured_executor
+from assay.runtime import AssayHome, configured_executor_name
 
 
 def build_definitions() -> dg.Definitions:
@@ -54,6 +55,8 @@ def build_definitions() -> dg.Definitions:
         jobs=ALL_JOBS,
         schedules=[nightly_schedule],
         sensors=[*ALL_SENSORS, *ALERT_SENSORS],
+        # `workers.executor`: steps of launched runs on Celery workers, or Dagster's default.
+        executor=configured_executor(configured_executor_name()),
         resources={
             "assay": AssayResource(home_dir=str(AssayHome.from_env().root), config_file=str(config_path())),
             "dbt": OfflineDbtCliResource(

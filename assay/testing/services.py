@@ -99,7 +99,7 @@ def pg_bin(program: str) -> str:
 
 
 class PostgresServer(_Service):
-    """`with PostgresServer(tmp / "pg") as pg: pg.url` -> postgresql://...@127.0.0.1:PORT/assay"""
+    """`with PostgresServer(tmp / "pg") as pg: pg.url` -> postgresql+psycopg2://...@127.0.0.1:PORT/assay"""
 
     name = "postgres"
 
@@ -116,7 +116,7 @@ class PostgresServer(_Service):
 
     @property
     def url(self) -> str:
-        return f"postgresql://{self._user.pw_name}@127.0.0.1:{self.port}/{self.database}"
+        return f"postgresql+psycopg2://{self._user.pw_name}@127.0.0.1:{self.port}/{self.database}"
 
     def env(self) -> dict[str, str]:
         """The variables assay reads the connection from (`storage.instance: postgres`)."""
