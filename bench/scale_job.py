@@ -26,11 +26,11 @@ from collections import Counter
 from pathlib import Path
 
 import dagster as dg
+from assay.orchestration.executors import configured_executor
 
 from assay.config import load_config
 from assay.llm.configured import configured_engine
 from assay.llm.engine import LLMRequest
-from assay.orchestration.executors import configured_executor
 from assay.runtime import AssayHome, configured_executor_name
 
 SHARDS = 4

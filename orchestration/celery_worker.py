@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import os
 
+from assay.orchestration.executors import BROKER_ENV
 from dagster_celery.executor import CeleryExecutor
 from dagster_celery.make_app import make_app
 from dagster_celery.tasks import create_task
 
 import assay  # noqa: F401  (no-telemetry defaults before anything else loads)
-from assay.orchestration.executors import BROKER_ENV
 
 
 def _broker() -> str:

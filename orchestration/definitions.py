@@ -24,13 +24,13 @@ from assay.assets.shadow_replay import shadow_outputs, shadow_scores
 from assay.assets.slo_marts import slo_marts
 from assay.assets.warehouse_project import warehouse_project
 from assay.orchestration.alert_sensors import ALERT_SENSORS
+from assay.orchestration.executors import configured_executor
 from assay.orchestration.jobs import ALL_JOBS
 from assay.orchestration.schedules import nightly_schedule
 from assay.orchestration.sensors import ALL_SENSORS
 
 import assay  # noqa: F401  (applies the no-telemetry defaults before anything else loads)
 from assay.config import config_path
-from assay.orchestration.executors import configured_executor
 from assay.runtime import AssayHome, configured_executor_name
 
 
