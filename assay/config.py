@@ -107,7 +107,8 @@ class JudgeConfig(_Section):
     budget_usd: float = Field(5.0, ge=0)
     """Most a single run may spend on judge calls; what does not fit is scored `skipped`."""
     budget_per_day_usd: float | None = Field(None, ge=0)
-    """Most all runs of one UTC day may spend together (kept in ASSAY_HOME/cache/spend)."""
+    """Most all runs of one UTC day may spend together (kept in ASSAY_HOME/cache/spend; with
+    ASSAY_REDIS_URL set, the team stack, in Redis, so workers on every machine share it)."""
     worker_processes: int = Field(0, ge=0, le=32)
     """Processes that make the calls (0 = this one). litellm spends 3-9 ms of CPU per call,
     so past ~100 calls/s one process is the limit; runs under 200 calls stay in-process.

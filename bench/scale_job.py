@@ -73,7 +73,7 @@ def run_config(calls_per_shard: int, label: str) -> dict:
     return {"ops": {f"judge_shard_{i}": {"config": op_config} for i in range(SHARDS)}}
 
 
-@dg.sensor(job=judge_day_job, minimum_interval_seconds=1, default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(job=judge_day_job, minimum_interval_seconds=2, default_status=dg.DefaultSensorStatus.RUNNING)
 def scale_requests_sensor(context: dg.SensorEvaluationContext):
     folder = AssayHome.from_env().root / REQUESTS_FOLDER
     for path in sorted(Path(folder).glob("*.json")) if folder.exists() else []:

@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from assay.llm.budget import Budget, DailySpendLedger
+from assay.llm.budget import Budget, DailySpendLedger, RedisSpendLedger
 from assay.llm.cache import ResponseCache
 from assay.llm.limits import DEFAULT_OVERLOAD_THRESHOLD, DeadlineReached, ModelLimiter, ModelLimits
 from assay.llm.providers import ensure_providers
@@ -176,6 +176,7 @@ class LLMEngine:
         budget_usd: float | None = None,
         budget_per_day_usd: float | None = None,
         spend_dir: Path | None = None,
+        spend_redis_url: str | None = None,
         deadline_s: float | None = None,
         requests_per_minute: float | None = None,
         tokens_per_minute: float | None = None,
@@ -209,7 +210,9 @@ class LLMEngine:
         self.log = log or (lambda _msg: None)
         self.stats = RunStats()
         daily = None
-        if spend_dir is not None:
+        if spend_redis_url:  # the team stack: workers on other machines share no folder
+            daily = RedisSpendLedger(spend_redis_url, limit_usd=budget_per_day_usd)
+        elif spend_dir is not None:
             daily = DailySpendLedger(spend_dir, limit_usd=budget_per_day_usd)
         elif budget_per_day_usd is not None:
             raise ValueError("judge.budget_per_day_usd needs a spend_dir to keep the day's total in")

@@ -265,3 +265,48 @@ class RedisServer(_Service):
         self._started()
         _wait_for_port(self.port, self.process, "redis-server", log)
         return self
+
+
+class ProcessGroup:
+    """A command started in a session of its own, so stopping it stops what it started (the
+    daemon's code server and run workers, Celery's pool processes) and nothing else; its output
+    goes to `log`. `with ProcessGroup(argv, env=..., log=...) as p:`."""
+
+    def __init__(self, argv: list[str], *, env: dict[str, str], log: Path, cwd: Path | None = None):
+        self.argv, self.env, self.log, self.cwd = argv, env, Path(log), cwd
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> ProcessGroup:
+        self.process = subprocess.Popen(self.argv, cwd=self.cwd, env=self.env, stdout=self.log.open("w"),
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        atexit.register(self.stop)
+        return self
+
+    @property
+    def is_running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def tail(self, chars: int = 1500) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        import signal
+
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(5)
+
+    def __enter__(self) -> ProcessGroup:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 from contextlib import ExitStack
@@ -23,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from assay.testing.llm_server import Faults, LLMTestServer
-from assay.testing.services import PostgresServer, RedisServer
+from assay.testing.services import PostgresServer, ProcessGroup, RedisServer
 
 pytestmark = pytest.mark.integration
 
@@ -31,23 +29,6 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 CALLS_PER_SHARD = 24
 PROVIDER_LIMIT = 8
-
-
-def _start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    # A session of its own: stopping it stops what it started (the daemon's code server and run
-    # workers, Celery's pool processes), and nothing else.
-    return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(5)
 
 
 def test_a_queued_run_from_the_daemon_runs_its_steps_on_two_workers_within_one_provider_limit(tmp_path, monkeypatch):
@@ -81,13 +62,13 @@ def test_a_queued_run_from_the_daemon_runs_its_steps_on_two_workers_within_one_p
         )
         env = dict(os.environ)
         workers = [
-            _start([str(BIN / "assay"), "worker", "--name", f"w{i}", "--concurrency", "1"],
-                   env | {"ASSAY_WORKER_NAME": f"w{i}"}, tmp_path / f"worker{i}.log")
+            stack.enter_context(ProcessGroup([str(BIN / "assay"), "worker", "--name", f"w{i}", "--concurrency", "1"],
+                                             env=env | {"ASSAY_WORKER_NAME": f"w{i}"}, log=tmp_path / f"worker{i}.log"))
             for i in range(2)
         ]
-        daemon = _start([str(BIN / "dagster-daemon"), "run", "-w", str(workspace)], env, tmp_path / "daemon.log")
-        for process in [*workers, daemon]:
-            stack.callback(_stop, process)
+        daemon = stack.enter_context(
+            ProcessGroup([str(BIN / "dagster-daemon"), "run", "-w", str(workspace)], env=env, log=tmp_path / "daemon.log")
+        )
 
         requests = home.root / "scale_requests"
         requests.mkdir()
@@ -101,9 +82,9 @@ def test_a_queued_run_from_the_daemon_runs_its_steps_on_two_workers_within_one_p
             runs = instance.get_runs(RunsFilter(tags={"assay/bench": "day1"}))
             if runs and runs[0].is_finished:
                 break
-            logs = {p.name: p.read_text()[-1500:] for p in tmp_path.glob("*.log")}
+            logs = {p.log.name: p.tail() for p in [*workers, daemon]}
             assert time.monotonic() < deadline, f"no finished run: {runs and runs[0].status}; {logs}"
-            assert all(p.poll() is None for p in [*workers, daemon]), logs
+            assert all(p.is_running for p in [*workers, daemon]), logs
             time.sleep(1)
         run = runs[0]
         records = instance.all_logs(run.run_id)

@@ -114,3 +114,16 @@ def test_requests_per_minute_are_shared(redis):
     first, second = asyncio.run(scenario())
     assert first == 0  # started
     assert second > 0  # the other worker waits for the shared rate
+
+
+def test_the_days_budget_is_one_for_every_worker(redis):
+    """Two workers' ledgers (as on two machines: no shared folder) keep one daily limit."""
+    from assay.llm.budget import RedisSpendLedger
+
+    a = RedisSpendLedger(redis.url, limit_usd=1.0, day="2026-01-02")
+    b = RedisSpendLedger(redis.url, limit_usd=1.0, day="2026-01-02")
+    assert a.try_reserve(0.6)
+    assert not b.try_reserve(0.6)  # 1.2 would pass the day's limit
+    a.settle(0.6, 0.1)  # the call cost less than its reservation
+    assert b.try_reserve(0.6)
+    assert round(a.committed_usd(), 6) == 0.7
