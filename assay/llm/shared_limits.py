@@ -14,10 +14,11 @@ The design, for each model (litellm model string):
   answered (released) or, if the worker died holding it (`kill -9`, a lost machine), when its
   time runs out: the request's timeout plus a margin, so a live request never outlives its
   lease. Nothing a dead worker held stays taken for longer than that;
-- waiting: a release publishes on `assay:provider:<model>:freed`; in each process one waiter
-  (the head of a local FIFO) retries on that signal, and every `POLL_S` at the latest (a lease
-  that ran out is noticed by the next try). A release wakes one retry per waiting process,
-  not one per waiting request;
+- waiting: a release publishes on `assay:provider:<model>:freed` when some process is waiting
+  (`...:waiting` counts them: under the limit nobody waits and a release is one ZREM); in each
+  process one waiter (the head of a local FIFO) retries on that signal, and every `POLL_S` at
+  the latest (a lease that ran out is noticed by the next try). A release wakes one retry per
+  waiting process, not one per waiting request;
 - requests per minute: GCRA (a token bucket kept as one "theoretical arrival time" in Redis):
   one script says whether a request may start now or how long to wait. Its burst is one
   second's worth, as the per-run bucket's.
@@ -49,6 +50,12 @@ if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
   return 1
 end
 return 0
+"""
+
+_RELEASE = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+if tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then redis.call('PUBLISH', KEYS[3], '1') end
+return 1
 """
 
 _TAKE_RATE = """
@@ -99,6 +106,7 @@ class SharedProviderLimits:
             self._client = redis.from_url(self.redis_url)
             self._take_lease = self._client.register_script(_TAKE_LEASE)
             self._take_rate = self._client.register_script(_TAKE_RATE)
+            self._release = self._client.register_script(_RELEASE)
             self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
             await self._pubsub.psubscribe(f"{KEY_PREFIX}:*:freed")
             self._listener = asyncio.create_task(self._listen())
@@ -138,23 +146,26 @@ class SharedProviderLimits:
             return lease
         self.waits += 1
         freed = self._freed.setdefault(model, asyncio.Event())
+        waiting = f"{KEY_PREFIX}:{model}:waiting"
         async with self._heads.setdefault(model, asyncio.Lock()):  # one retry per process per release
-            while True:
-                freed.clear()
-                if await self._take_lease(keys=[key], args=[limit.max_concurrency, lease_ms, lease]):
-                    return lease
-                try:
-                    await asyncio.wait_for(freed.wait(), timeout=POLL_S)
-                except TimeoutError:
-                    pass
+            await self._client.pipeline(transaction=False).incr(waiting).expire(waiting, 3600).execute()
+            try:
+                while True:
+                    freed.clear()
+                    if await self._take_lease(keys=[key], args=[limit.max_concurrency, lease_ms, lease]):
+                        return lease
+                    try:
+                        await asyncio.wait_for(freed.wait(), timeout=POLL_S)
+                    except TimeoutError:
+                        pass
+            finally:
+                await self._client.decr(waiting)
 
     async def release(self, model: str, lease: str | None) -> None:
         if lease is None:
             return
-        async with self._client.pipeline(transaction=False) as pipe:
-            pipe.zrem(f"{KEY_PREFIX}:{model}:leases", lease)
-            pipe.publish(f"{KEY_PREFIX}:{model}:freed", b"1")
-            await pipe.execute()
+        keys = [f"{KEY_PREFIX}:{model}:{name}" for name in ("leases", "waiting", "freed")]
+        await self._release(keys=keys, args=[lease])
 
     async def _wait_for_rate(self, model: str, per_minute: float) -> None:
         interval_ms = 60_000.0 / per_minute
@@ -166,7 +177,3 @@ class SharedProviderLimits:
             if wait_ms <= 0:
                 return
             await asyncio.sleep(wait_ms / 1000)
-
-    async def leases_held(self, model: str) -> int:
-        """Leases not yet ended (a test's and an operator's view)."""
-        return int(await self._client.zcount(f"{KEY_PREFIX}:{model}:leases", "(0", "+inf"))
