@@ -176,7 +176,6 @@ class LLMEngine:
         budget_usd: float | None = None,
         budget_per_day_usd: float | None = None,
         spend_dir: Path | None = None,
-        spend_redis_url: str | None = None,
         deadline_s: float | None = None,
         requests_per_minute: float | None = None,
         tokens_per_minute: float | None = None,
@@ -188,6 +187,7 @@ class LLMEngine:
         worker_processes: int = 0,
         min_calls_for_workers: int = 200,
         cache_dir: Path | None = None,
+        shared_redis_url: str | None = None,
         backoff_base_s: float = 0.5,
         backoff_max_s: float = 30.0,
         log: Callable[[str], None] | None = None,
@@ -204,14 +204,14 @@ class LLMEngine:
         self.prices = {k: dict(v) for k, v in (prices or {}).items()}
         self.worker_processes = worker_processes
         self.min_calls_for_workers = min_calls_for_workers
-        self.cache = ResponseCache(cache_dir)
+        self.cache = ResponseCache(cache_dir, redis_url=shared_redis_url)
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
         self.log = log or (lambda _msg: None)
         self.stats = RunStats()
         daily = None
-        if spend_redis_url:  # the team stack: workers on other machines share no folder
-            daily = RedisSpendLedger(spend_redis_url, limit_usd=budget_per_day_usd)
+        if shared_redis_url:  # the team stack: workers on other machines share no folder
+            daily = RedisSpendLedger(shared_redis_url, limit_usd=budget_per_day_usd)
         elif spend_dir is not None:
             daily = DailySpendLedger(spend_dir, limit_usd=budget_per_day_usd)
         elif budget_per_day_usd is not None:

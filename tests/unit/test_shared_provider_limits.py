@@ -127,3 +127,22 @@ def test_the_days_budget_is_one_for_every_worker(redis):
     a.settle(0.6, 0.1)  # the call cost less than its reservation
     assert b.try_reserve(0.6)
     assert round(a.committed_usd(), 6) == 0.7
+
+
+def test_a_call_judged_on_one_worker_is_not_paid_again_on_another(tmp_path, redis):
+    """Two workers' engines, each with its own cache folder (two machines), one Redis: what the
+    first paid for, the second reads (the server answers each request once)."""
+    from assay.llm.engine import LLMEngine, LLMRequest
+
+    with LLMTestServer(Faults(latency_s=0.01)) as server:
+        requests = [LLMRequest("openai/judge", [{"role": "user", "content": f"shared cache {i}"}],
+                               server.completion_params()) for i in range(5)]
+        first = LLMEngine(cache_dir=tmp_path / "machine-a", shared_redis_url=redis.url).run(requests)
+        second = LLMEngine(cache_dir=tmp_path / "machine-b", shared_redis_url=redis.url).run(requests)
+        alone = LLMEngine(cache_dir=tmp_path / "machine-c").run(requests)  # the control: no Redis
+        stats = server.stats
+    assert [r.is_cache_hit for r in first] == [False] * 5
+    assert [r.is_cache_hit for r in second] == [True] * 5
+    assert [r.text for r in second] == [r.text for r in first]
+    assert [r.is_cache_hit for r in alone] == [False] * 5
+    assert stats["requests"] == 10  # the first engine's 5 and the control's 5
