@@ -81,10 +81,6 @@ class SharedLimit:
     requests_per_minute: float | None = None
     lease_s: float = 30.0 + LEASE_MARGIN_S
 
-    def as_dict(self) -> dict:
-        return {"redis_url": self.redis_url, "max_concurrency": self.max_concurrency,
-                "requests_per_minute": self.requests_per_minute, "lease_s": self.lease_s}
-
 
 class SharedProviderLimits:
     """This process's client of the shared limits at one Redis (bound to one event loop)."""

@@ -333,7 +333,7 @@ class WorkerPoolTransport:
         worker.pending_by_model[model] = worker.pending_by_model.get(model, 0) + 1
         message = {
             "id": call_id, "model": model, "messages": messages, "params": params, "timeout_s": timeout_s,
-            "http_limit": share, "shared": shared.as_dict() if shared is not None else None,
+            "http_limit": share, "shared": asdict(shared) if shared is not None else None,
         }
         worker.process.stdin.write(json.dumps(message, default=str).encode() + b"\n")
         try:

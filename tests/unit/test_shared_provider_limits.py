@@ -146,3 +146,19 @@ def test_a_call_judged_on_one_worker_is_not_paid_again_on_another(tmp_path, redi
     assert [r.text for r in second] == [r.text for r in first]
     assert [r.is_cache_hit for r in alone] == [False] * 5
     assert stats["requests"] == 10  # the first engine's 5 and the control's 5
+
+
+@pytest.mark.slow  # two LLM worker processes importing litellm
+def test_the_engines_worker_processes_take_the_shared_limit_too(redis):
+    """`judge.worker_processes`: each child process gets its share of the run's 8 and takes a
+    lease for every request, so the run keeps to the provider's 4 over both."""
+    from assay.llm.engine import LLMEngine, LLMRequest
+
+    with LLMTestServer(Faults(latency_s=0.2), in_subprocess=True) as server:
+        engine = LLMEngine(max_concurrency=8, worker_processes=2, min_calls_for_workers=1,
+                           default_shared_limit=SharedLimit(redis.url, max_concurrency=4))
+        results = engine.run([LLMRequest("openai/judge", [{"role": "user", "content": f"pool {i}"}],
+                                         server.completion_params()) for i in range(32)])
+        stats = server.stats
+    assert [r.status for r in results] == ["completed"] * 32
+    assert 3 <= stats["max_in_flight"] <= 4, stats
