@@ -18,6 +18,7 @@ import atexit
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -122,41 +123,44 @@ class PostgresServer(_Service):
         """The variables assay reads the connection from (`storage.instance: postgres`)."""
         return {"ASSAY_PG_URL": self.url}
 
-    def _as_user(self, argv: list[str]) -> list[str]:
+    @property
+    def _as_user(self) -> dict:
+        """subprocess arguments that run a program as the service user (when that is not us):
+        the program itself, not a `runuser` wrapper, so a signal reaches the server."""
         if os.geteuid() == 0 and self._user.pw_uid != 0:
-            return ["runuser", "-u", self._user.pw_name, "--", *argv]
-        return argv
+            return {"user": self._user.pw_uid, "group": self._user.pw_gid, "extra_groups": [],
+                    "env": {**os.environ, "HOME": self._user.pw_dir, "USER": self._user.pw_name}}
+        return {}
 
     def start(self) -> PostgresServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        # Beside the folder asked for, wherever the data lives: the server writes to the file
+        # this process opens for it, so the service user needs no access to it.
+        log = self.data_dir.parent / f"{self.data_dir.name}.log"
         self.data_dir = self._reachable_data_dir()
         if os.geteuid() == 0:
             os.chown(self.data_dir, self._user.pw_uid, self._user.pw_gid)
         self.data_dir.chmod(0o700)
-        log = self.data_dir.parent / f"{self.data_dir.name}.log"
-        log.touch()
-        if os.geteuid() == 0:
-            os.chown(log, self._user.pw_uid, self._user.pw_gid)
         fresh = not (self.data_dir / "PG_VERSION").exists()
         if fresh:
             result = subprocess.run(
-                self._as_user([pg_bin("initdb"), "-D", str(self.data_dir), "-U", self._user.pw_name,
-                               "--auth=trust", "--encoding=UTF8", "--no-instructions"]),
-                capture_output=True, text=True,
+                [pg_bin("initdb"), "-D", str(self.data_dir), "-U", self._user.pw_name,
+                 "--auth=trust", "--encoding=UTF8", "--no-instructions"],
+                capture_output=True, text=True, cwd="/", **self._as_user,
             )
             if result.returncode != 0:
                 raise ServiceError(f"initdb failed: {(result.stderr or result.stdout).strip()[-500:]}")
         self.port = self.requested_port or free_port()
         self.process = subprocess.Popen(
-            self._as_user([
+            [
                 pg_bin("postgres"), "-D", str(self.data_dir), "-p", str(self.port),
                 "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.data_dir}",
                 # A test server: crash safety is not what it is for, and each Dagster event
                 # is a commit (fsync off cut a run's event writes several-fold on disk).
                 "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
                 "-c", "max_connections=200",
-            ]),
-            stdout=log.open("a"), stderr=subprocess.STDOUT,
+            ],
+            stdout=log.open("a"), stderr=subprocess.STDOUT, cwd="/", **self._as_user,
         )
         self._started()
         _wait_for_port(self.port, self.process, "postgres", log)
@@ -167,9 +171,9 @@ class PostgresServer(_Service):
         """The service user must reach its data folder. pytest's temp folders (and many homes)
         are private to root: then the data lives in a folder of its own under the system temp
         folder, named after the one asked for, so the same caller finds it again."""
-        if not self._as_user([]):
+        if not self._as_user:
             return self.data_dir
-        probe = subprocess.run(self._as_user(["test", "-w", str(self.data_dir)]), capture_output=True)
+        probe = subprocess.run(["test", "-w", str(self.data_dir)], capture_output=True, **self._as_user)
         if probe.returncode == 0:
             return self.data_dir
         import hashlib
@@ -186,10 +190,9 @@ class PostgresServer(_Service):
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:  # the port opens a moment before the server accepts connections
             result = subprocess.run(
-                self._as_user([pg_bin("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self._user.pw_name,
-                               "-d", "postgres", "-tAc",
-                               f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'"]),
-                capture_output=True, text=True,
+                [pg_bin("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self._user.pw_name,
+                 "-d", "postgres", "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'"],
+                capture_output=True, text=True, cwd="/", **self._as_user,
             )
             if result.returncode == 0:
                 break
@@ -198,19 +201,18 @@ class PostgresServer(_Service):
             time.sleep(0.2)
         if result.stdout.strip() != "1":
             subprocess.run(
-                self._as_user([pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U",
-                               self._user.pw_name, self.database]),
-                check=True, capture_output=True,
+                [pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self._user.pw_name, self.database],
+                check=True, capture_output=True, cwd="/", **self._as_user,
             )
 
     def stop(self) -> None:
         process = self.process
         if process is not None and process.poll() is None:
-            process.terminate()  # SIGTERM: Postgres's "smart" shutdown waits for clients...
+            process.send_signal(signal.SIGINT)  # "fast" shutdown: disconnects clients, then stops
             try:
-                process.wait(5)
+                process.wait(15)
             except subprocess.TimeoutExpired:
-                process.send_signal(2)  # ...SIGINT is "fast": disconnects them and stops
+                pass  # the base class kills it
         super().stop()
         if self._outside is not None and not self.keep:
             shutil.rmtree(self._outside, ignore_errors=True)
@@ -293,8 +295,6 @@ class ProcessGroup:
             return ""
 
     def stop(self) -> None:
-        import signal
-
         process, self.process = self.process, None
         if process is None or process.poll() is not None:
             return
