@@ -300,7 +300,7 @@ class RunnerConfig(_Section):
     at once, and every 30 s while it waits."""
 
 
-# --- storage.instance and workers (the team stack, docs/deploy.md) ---------------------------
+# --- storage.instance and workers (the team stack; README "Past one machine") ----------------
 # `storage:` also holds the lake's and the warehouse's settings; this block is Dagster's
 # instance only. Connection details and passwords never go in assay.yaml: they come from the
 # environment (ASSAY_PG_URL, PGPASSWORD, ASSAY_REDIS_URL), and the dagster.yaml assay writes

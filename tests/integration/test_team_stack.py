@@ -4,7 +4,7 @@ queue, steps on two Celery workers (Redis broker), one provider limit for both.
 Everything real, started and stopped by the test on 127.0.0.1: Postgres and redis-server
 (Debian's), `dagster-daemon run`, two `assay worker` processes (Celery), the local
 OpenAI-compatible server (200 ms a reply; it counts the requests it holds at once). The user's
-config says `storage.instance: postgres`, `workers.executor: celery` and a provider limit of 8
+config says `storage.instance: postgres`, `workers.executor: celery` and a provider limit of 6
 with 8 per run. A file asks the daemon's sensor for a judge-bound day (4 steps); the daemon
 queues the run, takes it off the queue and launches it; its steps run on the workers.
 """
@@ -28,7 +28,8 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 CALLS_PER_SHARD = 24
-PROVIDER_LIMIT = 8
+PROVIDER_LIMIT = 6
+"""Below one run's own 8: the cap the server sees is the shared one, with one worker busy or two."""
 
 
 def test_a_queued_run_from_the_daemon_runs_its_steps_on_two_workers_within_one_provider_limit(tmp_path, monkeypatch):
@@ -94,8 +95,6 @@ def test_a_queued_run_from_the_daemon_runs_its_steps_on_two_workers_within_one_p
     kinds = {r.dagster_event.event_type for r in records if r.is_dagster_event}
     # Queued by the sensor's request, launched by the daemon's queue (nothing else launches here).
     assert DagsterEventType.RUN_ENQUEUED in kinds and DagsterEventType.RUN_STARTING in kinds
-    print({r.dagster_event.event_type.value: round(r.timestamp - records[0].timestamp, 1) for r in records
-           if r.is_dagster_event})
     summaries = [
         json.loads(r.dagster_event.event_specific_data.metadata["summary"].value)
         for r in records
@@ -105,4 +104,4 @@ def test_a_queued_run_from_the_daemon_runs_its_steps_on_two_workers_within_one_p
     assert {s["worker"] for s in summaries} == {"w0", "w1"}  # both workers ran steps
     assert [s["statuses"] for s in summaries] == [{"completed": CALLS_PER_SHARD}] * 4
     assert stats["requests"] == 4 * CALLS_PER_SHARD
-    assert stats["max_in_flight"] <= PROVIDER_LIMIT, stats  # 2 workers x 8 per run, one limit of 8
+    assert stats["max_in_flight"] <= PROVIDER_LIMIT, stats  # 2 workers x 8 per run, one limit of 6
