@@ -15,9 +15,24 @@ CHROMIUM_STAMP := $(VENV)/.chromium
 MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project/models dbt_project/tests -type f) dbt_project/dbt_project.yml dbt_project/profiles.yml
 
-.PHONY: setup bytecode demo test test-fast ui bench lint docs clean
+.PHONY: setup bytecode team-services demo test test-fast ui bench lint docs clean
 
-setup: $(INSTALLED) $(MANIFEST) bytecode
+setup: $(INSTALLED) $(MANIFEST) bytecode team-services
+
+# The team stack's tests and `make bench-scale` start Debian's Postgres and redis-server on
+# 127.0.0.1 (assay/testing/services.py). CI runs as root on a fresh Debian machine: install them
+# there when missing. Elsewhere, without root, say how and go on (those tests then fail,
+# naming what is missing).
+PG_CTL := $(firstword $(wildcard /usr/lib/postgresql/*/bin/pg_ctl))
+team-services:
+	@missing=""; \
+	[ -x /usr/bin/redis-server ] || command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	[ -n "$(PG_CTL)" ] || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  else echo "missing:$$missing (sudo apt-get install -y$$missing) for the team-stack tests and make bench-scale"; fi; \
+	fi
 
 # Every `assay` command, Dagster code server and dbt invocation is a fresh Python process that
 # imports dagster, dbt and great_expectations. uv installs sources only, and where

@@ -66,6 +66,10 @@ class ModelLimitsConfig(_Section):
     requests_per_minute: float | None = Field(None, gt=0)
     tokens_per_minute: float | None = Field(None, gt=0)
     """Prompt tokens (counted) plus max_tokens per call, settled to the real count after it."""
+    provider_max_concurrency: int | None = Field(None, ge=1, le=4096)
+    """Most requests at this model's provider from all workers together (see the judge section)."""
+    provider_requests_per_minute: float | None = Field(None, gt=0)
+    """Most requests per minute to this model from all workers together."""
 
 
 class JudgeConfig(_Section):
@@ -85,8 +89,15 @@ class JudgeConfig(_Section):
     """Per model; omitted = no limit beyond concurrency."""
     tokens_per_minute: float | None = Field(None, gt=0)
     """Per model; omitted = no limit."""
+    provider_max_concurrency: int | None = Field(None, ge=1, le=4096)
+    """Per model: most requests at the provider from every worker and process together (the
+    provider's own limit; `max_concurrency` is one run's). With ASSAY_REDIS_URL set (the team
+    stack) the workers share it through Redis leases that expire if a worker dies; without,
+    each run keeps to it on its own. Omitted: no shared limit."""
+    provider_requests_per_minute: float | None = Field(None, gt=0)
+    """Per model: most requests per minute from every worker together (shared as above)."""
     per_model: dict[str, ModelLimitsConfig] = Field(default_factory=dict)
-    """Limits for one litellm model string, replacing the three above for that model."""
+    """Limits for one litellm model string, replacing the five above for that model."""
     timeout_s: float = Field(30, gt=0)
     """Per attempt; a timed-out attempt is retried like a 5xx."""
     max_retries: int = Field(3, ge=0, le=10)
@@ -96,7 +107,8 @@ class JudgeConfig(_Section):
     budget_usd: float = Field(5.0, ge=0)
     """Most a single run may spend on judge calls; what does not fit is scored `skipped`."""
     budget_per_day_usd: float | None = Field(None, ge=0)
-    """Most all runs of one UTC day may spend together (kept in ASSAY_HOME/cache/spend)."""
+    """Most all runs of one UTC day may spend together (kept in ASSAY_HOME/cache/spend; with
+    ASSAY_REDIS_URL set, the team stack, in Redis, so workers on every machine share it)."""
     worker_processes: int = Field(0, ge=0, le=32)
     """Processes that make the calls (0 = this one). litellm spends 3-9 ms of CPU per call,
     so past ~100 calls/s one process is the limit; runs under 200 calls stay in-process.
@@ -288,6 +300,61 @@ class RunnerConfig(_Section):
     at once, and every 30 s while it waits."""
 
 
+# --- storage.instance and workers (the team stack; README "Past one machine") ----------------
+# `storage:` also holds the lake's and the warehouse's settings; this block is Dagster's
+# instance only. Connection details and passwords never go in assay.yaml: they come from the
+# environment (ASSAY_PG_URL, PGPASSWORD, ASSAY_REDIS_URL), and the dagster.yaml assay writes
+# names the variables (Dagster's `env:`), never their values.
+
+
+class StorageConfig(_Section):
+    instance: Literal["sqlite", "postgres"] = "sqlite"
+    """Dagster's runs, events, schedules and pools: `sqlite` under ASSAY_HOME/dagster (one
+    machine), or `postgres` (dagster-postgres; ASSAY_PG_URL=postgresql+psycopg2://user@host:5432/db in
+    the environment, the password in PGPASSWORD or ~/.pgpass), which a daemon, a webserver
+    and workers on several machines share."""
+
+    @field_validator("instance")
+    @classmethod
+    def _postgres_needs_a_url(cls, instance: str) -> str:
+        if instance == "postgres":
+            problem = postgres_url_problem(os.environ.get("ASSAY_PG_URL"))
+            if problem:
+                raise ValueError(problem)
+        return instance
+
+
+PG_URL_SCHEME = "postgresql+psycopg2://"
+
+
+def postgres_url_problem(url: str | None) -> str | None:
+    """What is wrong with ASSAY_PG_URL for `storage.instance: postgres` (None: nothing)."""
+    if not url:
+        return (f"postgres needs ASSAY_PG_URL ({PG_URL_SCHEME}user@host:5432/db; the password in PGPASSWORD or "
+                "~/.pgpass) in the environment")
+    if not url.startswith(PG_URL_SCHEME):
+        # dagster-postgres installs psycopg2, but SQLAlchemy 2.1 maps a bare postgresql:// to
+        # psycopg 3: the driver must be named.
+        scheme = url.split("://", 1)[0] if "://" in url else "(none)"
+        return f"ASSAY_PG_URL must start with {PG_URL_SCHEME} (dagster-postgres's driver), not {scheme}://"
+    return None
+
+
+class WorkersConfig(_Section):
+    executor: Literal["multiprocess", "celery"] = "multiprocess"
+    """Where a launched run's steps execute: `multiprocess` (a process each, on the machine
+    that runs the run) or `celery` (dagster-celery: queued in Redis at ASSAY_REDIS_URL, run by
+    `assay worker` processes on any machine; needs `storage.instance: postgres`). `assay run`
+    always runs in its own process."""
+
+    @field_validator("executor")
+    @classmethod
+    def _celery_needs_a_broker(cls, executor: str) -> str:
+        if executor == "celery" and not os.environ.get("ASSAY_REDIS_URL"):
+            raise ValueError("celery needs ASSAY_REDIS_URL (redis://host:6379/0) in the environment")
+        return executor
+
+
 class AssayConfig(_Section):
     project: ProjectConfig = Field(default_factory=ProjectConfig)
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
@@ -304,6 +371,19 @@ class AssayConfig(_Section):
     """USD per token by model name, for models litellm's price map lacks or gets wrong; used to
     fill the cost of logged calls whose source gave none."""
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    workers: WorkersConfig = Field(default_factory=WorkersConfig)
+
+    @field_validator("workers")
+    @classmethod
+    def _celery_needs_postgres(cls, workers: WorkersConfig, info) -> WorkersConfig:
+        storage = info.data.get("storage")
+        if workers.executor == "celery" and storage is not None and storage.instance != "postgres":
+            raise ValueError(
+                "executor: celery needs storage.instance: postgres (workers on other machines cannot read an "
+                "SQLite instance)"
+            )
+        return workers
 
     # Field validators (not one model validator) so an error names its section and line
     # (`evaluators`, `candidates`) rather than "(top level)" at line 1.

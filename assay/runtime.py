@@ -119,13 +119,93 @@ POOL_LIMITS = {
 }
 
 
-def ensure_home(home: AssayHome | None = None) -> AssayHome:
-    """Create ASSAY_HOME and Dagster's instance config; point DAGSTER_HOME at it."""
+POSTGRES_STORAGE_YAML = """\
+# storage.instance: postgres. Runs, events, schedules and pools in Postgres, shared by the
+# daemon, the webserver and every worker. Dagster reads the connection from the environment
+# when it loads this file: no address or password is written here.
+storage:
+  postgres:
+    postgres_url:
+      env: ASSAY_PG_URL
+"""
+
+SQLITE_RUN_LIMITS = """\
+  runs:
+    max_concurrent_runs: 4
+"""
+
+TEAM_RUN_QUEUE = """\
+  # The daemon (`dagster-daemon run`) takes queued runs off the queue, at most
+  # `max_concurrent_runs` at once, and at most `limit` per value of each tag: two runs of one
+  # job at a time (the `assay/job` tag every job carries), and a backfill's runs two at a
+  # time, so a 90-day shadow backfill leaves room for the nightly run.
+  runs:
+    max_concurrent_runs: 4
+    tag_concurrency_limits:
+      - key: assay/job
+        value: {applyLimitPerUniqueValue: true}
+        limit: 2
+      - key: dagster/backfill
+        value: {applyLimitPerUniqueValue: true}
+        limit: 2
+"""
+
+
+def dagster_yaml(instance: str = "sqlite") -> str:
+    """ASSAY_HOME's dagster.yaml for `storage.instance` (`sqlite`: exactly as before)."""
+    if instance == "sqlite":
+        return DAGSTER_YAML
+    return DAGSTER_YAML.replace(SQLITE_RUN_LIMITS, TEAM_RUN_QUEUE) + POSTGRES_STORAGE_YAML
+
+
+def _team_setting(section: str, key: str, allowed: tuple[str, ...], config_file: Path | None) -> str:
+    """`section.key` of the config file (default: the first of `allowed`), read without
+    validating the rest of the file: every command needs Dagster's home and the definitions
+    their executor, not all of them the whole config (the commands that load it say what else
+    is wrong)."""
+    import yaml
+
+    from assay.config import ConfigError, config_path
+
+    path = config_file or config_path()
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return allowed[0]
+    block = data.get(section) if isinstance(data, dict) else None
+    value = block.get(key, allowed[0]) if isinstance(block, dict) else allowed[0]
+    if value not in allowed:
+        raise ConfigError(f"{path}: key `{section}.{key}`: must be {' or '.join(allowed)} (got {value!r})")
+    return value
+
+
+def configured_instance(config_file: Path | None = None) -> str:
+    """`storage.instance`: `sqlite` or `postgres` (which needs ASSAY_PG_URL)."""
+    instance = _team_setting("storage", "instance", ("sqlite", "postgres"), config_file)
+    if instance == "postgres":
+        from assay.config import ConfigError, config_path, postgres_url_problem
+
+        problem = postgres_url_problem(os.environ.get("ASSAY_PG_URL"))
+        if problem:
+            raise ConfigError(f"{config_file or config_path()}: key `storage.instance`: {problem}")
+    return instance
+
+
+def configured_executor_name(config_file: Path | None = None) -> str:
+    """`workers.executor`: `multiprocess` or `celery`."""
+    return _team_setting("workers", "executor", ("multiprocess", "celery"), config_file)
+
+
+def ensure_home(home: AssayHome | None = None, *, instance: str | None = None) -> AssayHome:
+    """Create ASSAY_HOME and Dagster's instance config; point DAGSTER_HOME at it.
+
+    `instance` is `storage.instance` (read from the config file when not given)."""
     home = home or AssayHome.from_env()
     home.dagster_home.mkdir(parents=True, exist_ok=True)
     config = home.dagster_home / "dagster.yaml"
-    if not config.exists() or config.read_text() != DAGSTER_YAML:
-        config.write_text(DAGSTER_YAML)
+    text = dagster_yaml(instance or configured_instance())
+    if not config.exists() or config.read_text() != text:
+        config.write_text(text)
     os.environ["ASSAY_HOME"] = str(home.root)
     os.environ["DAGSTER_HOME"] = str(home.dagster_home)
     return home

@@ -482,6 +482,25 @@ def cmd_ui(args: argparse.Namespace) -> None:
     os.execvp(command[0], command)
 
 
+def cmd_worker(args: argparse.Namespace) -> None:
+    """A Celery worker for the team stack (`workers.executor: celery`): it takes steps off the
+    broker's `dagster` queue and runs them against the Postgres instance. Start one or more per
+    machine; each runs `--concurrency` steps at once (each step's LLM calls keep to
+    `judge.max_concurrency`, all of them together to `judge.provider_max_concurrency`)."""
+    _home()
+    config = _load_config()
+    if config.workers.executor != "celery":
+        raise CliError("assay worker needs `workers.executor: celery` in assay.yaml (and storage.instance: postgres)")
+    from assay.orchestration.executors import CELERY_QUEUE
+
+    command = [sys.executable, "-m", "celery", "-A", "assay.orchestration.celery_worker", "worker",
+               "-Q", CELERY_QUEUE, "-c", str(args.concurrency), "-n", f"{args.name}@%h", "-l", "warning",
+               # No worker-to-worker chatter: the broker is all they share.
+               "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    _say(f"assay worker {args.name}: {args.concurrency} step(s) at a time from queue `{CELERY_QUEUE}`")
+    os.execvp(command[0], command)
+
+
 # --- candidates, imported scores, shadow comparisons -----------------------------------------
 
 
@@ -823,6 +842,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=3000)
     p.set_defaults(func=cmd_ui)
+    p = sub.add_parser("worker", parents=[common],
+                       help="team stack: a Celery worker that runs steps of launched runs (workers.executor: celery)")
+    p.add_argument("--name", default="assay", help="worker name (the host name is appended)")
+    p.add_argument("--concurrency", type=int, default=1, help="steps run at once (default 1)")
+    p.set_defaults(func=cmd_worker)
     return parser
 
 

@@ -24,13 +24,14 @@ from assay.assets.shadow_replay import shadow_outputs, shadow_scores
 from assay.assets.slo_marts import slo_marts
 from assay.assets.warehouse_project import warehouse_project
 from assay.orchestration.alert_sensors import ALERT_SENSORS
+from assay.orchestration.executors import configured_executor
 from assay.orchestration.jobs import ALL_JOBS
 from assay.orchestration.schedules import nightly_schedule
 from assay.orchestration.sensors import ALL_SENSORS
 
 import assay  # noqa: F401  (applies the no-telemetry defaults before anything else loads)
 from assay.config import config_path
-from assay.runtime import AssayHome
+from assay.runtime import AssayHome, configured_executor_name
 
 
 def build_definitions() -> dg.Definitions:
@@ -54,6 +55,8 @@ def build_definitions() -> dg.Definitions:
         jobs=ALL_JOBS,
         schedules=[nightly_schedule],
         sensors=[*ALL_SENSORS, *ALERT_SENSORS],
+        # `workers.executor`: steps of launched runs on Celery workers, or Dagster's default.
+        executor=configured_executor(configured_executor_name()),
         resources={
             "assay": AssayResource(home_dir=str(AssayHome.from_env().root), config_file=str(config_path())),
             "dbt": OfflineDbtCliResource(

@@ -7,6 +7,10 @@ from assay.assets.partitions import shadow_partitions
 from assay.assets.slo_marts import slo_marts
 from dagster_dbt import build_dbt_asset_selection
 
+JOB_TAG = "assay/job"
+"""Every run carries its job's name here: the team stack's run queue limits runs per job by it
+(assay.runtime.TEAM_RUN_QUEUE)."""
+
 DAILY_ASSETS = [
     "raw_calls", "rejected_calls", "trace_spans", "sampled_calls", "call_scores",
     "trace_subjects", "session_subjects", "trace_scores", "session_scores", "failures",
@@ -14,12 +18,14 @@ DAILY_ASSETS = [
 
 daily_job = dg.define_asset_job(
     "daily_job",
+    run_tags={JOB_TAG: "daily_job"},
     selection=dg.AssetSelection.assets(*DAILY_ASSETS),
     description="Ingest, sample, score and classify one day of production calls.",
 )
 
 curate_job = dg.define_asset_job(
     "curate_job",
+    run_tags={JOB_TAG: "curate_job"},
     selection=dg.AssetSelection.assets("regression_dataset", "judge_calibration") | dg.AssetSelection.assets(slo_marts),
     description="After a day is scored: refresh the regression dataset, the SLO marts and the judges' "
     "agreement with human labels.",
@@ -27,6 +33,7 @@ curate_job = dg.define_asset_job(
 
 candidate_job = dg.define_asset_job(
     "candidate_job",
+    run_tags={JOB_TAG: "candidate_job"},
     selection=dg.AssetSelection.assets("candidate_outputs", "candidate_scores"),
     description="Replay the current regression dataset through one candidate and score it.",
 )
@@ -40,12 +47,14 @@ days the run scored; rebuilding them again in every decision (all days) cost a t
 
 decide_job = dg.define_asset_job(
     "decide_job",
+    run_tags={JOB_TAG: "decide_job"},
     selection=CANDIDATE_MARTS | dg.AssetSelection.assets("deploy_decisions"),
     description="Build the candidate marts over every candidate's scores and decide on each candidate.",
 )
 
 shadow_job = dg.define_asset_job(
     "shadow_job",
+    run_tags={JOB_TAG: "shadow_job"},
     selection=dg.AssetSelection.assets("shadow_outputs", "shadow_scores"),
     partitions_def=shadow_partitions,
     description="Replay one past day's sampled production calls through one candidate and score the "

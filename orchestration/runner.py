@@ -101,9 +101,10 @@ def run_process(instance: DagsterInstance, record: RunRecord) -> RunProcess | No
         if run.tags.get(HOST_TAG) != socket.gethostname() or not run.tags[PID_TAG].isdigit():
             return None
         return RunProcess(int(run.tags[PID_TAG]), record.create_timestamp.timestamp())
-    if not isinstance(instance.run_launcher, LocalRunLauncher):
+    if not isinstance(instance.run_launcher, LocalRunLauncher) or not _is_one_machine(instance):
         # Dagster's events name a pid but not a machine: trusted only where every run worker
-        # is on this one (assay's own instance config; a team deployment brings its own).
+        # is on this one (assay's own instance config in SQLite). On a Postgres instance the
+        # daemon that launched the run may be on another machine.
         return None
     for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.ENGINE_EVENT):
         event = entry.dagster_event
@@ -113,6 +114,12 @@ def run_process(instance: DagsterInstance, record: RunRecord) -> RunProcess | No
         if pid is not None and str(pid.value).isdigit():
             return RunProcess(int(pid.value), entry.timestamp)
     return None
+
+
+def _is_one_machine(instance: DagsterInstance) -> bool:
+    from dagster._core.storage.runs import SqliteRunStorage
+
+    return isinstance(instance.run_storage, SqliteRunStorage)
 
 
 def process_started_at(pid: int) -> float | None:

@@ -1,4 +1,5 @@
-"""Spending limits: per run (in memory) and per day (a small ledger file shared by processes).
+"""Spending limits: per run (in memory) and per day (a small ledger file shared by processes, or
+a key in Redis shared by the workers of the team stack).
 
 A call reserves its upper cost (prompt tokens counted, output at max_tokens) before it is sent
 and settles at its real cost when it ends, so the limit holds even with many calls in flight.
@@ -71,10 +72,51 @@ class DailySpendLedger:
                 state["committed_usd"] = max(0.0, state["committed_usd"] + spent_usd - reserved_usd)
 
 
+class RedisSpendLedger:
+    """The day's committed spend in Redis (`assay:spend:<day>`): the same ledger as
+    `DailySpendLedger` for workers on several machines (the team stack, ASSAY_REDIS_URL), which
+    share no folder. A reservation is one Lua script, atomic in Redis. The key lives 8 days."""
+
+    _RESERVE = """
+local committed = tonumber(redis.call('GET', KEYS[1]) or '0')
+local amount = tonumber(ARGV[1])
+if ARGV[2] ~= '' and committed + amount > tonumber(ARGV[2]) then return 0 end
+redis.call('SET', KEYS[1], tostring(committed + amount), 'EX', 691200)
+return 1
+"""
+    _SETTLE = """
+local committed = tonumber(redis.call('GET', KEYS[1]) or '0') + tonumber(ARGV[1])
+if committed < 0 then committed = 0 end
+redis.call('SET', KEYS[1], tostring(committed), 'EX', 691200)
+return 1
+"""
+
+    def __init__(self, redis_url: str, *, limit_usd: float | None, day: str | None = None):
+        import redis
+
+        self.limit_usd = limit_usd
+        self.day = day or datetime.now(UTC).date().isoformat()
+        self.key = f"assay:spend:{self.day}"
+        self._client = redis.Redis.from_url(redis_url)
+        self._reserve = self._client.register_script(self._RESERVE)
+        self._settle = self._client.register_script(self._SETTLE)
+
+    def committed_usd(self) -> float:
+        return float(self._client.get(self.key) or 0.0)
+
+    def try_reserve(self, amount_usd: float) -> bool:
+        limit = "" if self.limit_usd is None else repr(float(self.limit_usd))
+        return bool(self._reserve(keys=[self.key], args=[repr(float(amount_usd)), limit]))
+
+    def settle(self, reserved_usd: float, spent_usd: float) -> None:
+        if reserved_usd != spent_usd:
+            self._settle(keys=[self.key], args=[repr(float(spent_usd - reserved_usd))])
+
+
 class Budget:
     """The run's limit and (optionally) the day's, checked together for every call."""
 
-    def __init__(self, *, run_limit_usd: float | None, daily: DailySpendLedger | None = None):
+    def __init__(self, *, run_limit_usd: float | None, daily: DailySpendLedger | RedisSpendLedger | None = None):
         self.run_limit_usd = run_limit_usd
         self.daily = daily if daily is not None and daily.limit_usd is not None else None
         self._record_daily = daily

@@ -8,6 +8,11 @@ Writes happen on a background thread: a file create + rename costs ~1.5 ms on th
 filesystem, which on the engine's event loop was the largest share of assay's own CPU per call
 (profiled at concurrency 32). `flush()` (the engine calls it at the end of each batch) waits
 until every answer is on disk; until then `get` answers from the pending writes.
+
+On the team stack (`redis_url`, from ASSAY_REDIS_URL) every answer is also written to Redis
+(`assay:llm-cache:<key>`, kept 90 days), and a key this machine's files lack is looked up
+there: a step retried or re-run on another worker reads what the first worker paid for. The
+files stay the first place looked (no round trip for what this machine judged).
 """
 
 from __future__ import annotations
@@ -19,10 +24,18 @@ import threading
 from pathlib import Path
 from typing import Any
 
+REDIS_KEY_PREFIX = "assay:llm-cache:"
+REDIS_TTL_S = 90 * 86400
+
 
 class ResponseCache:
-    def __init__(self, root: Path | None):
+    def __init__(self, root: Path | None, *, redis_url: str | None = None):
         self.root = Path(root) if root else None
+        self._redis = None
+        if redis_url and self.root is not None:
+            import redis
+
+            self._redis = redis.Redis.from_url(redis_url)
         self._pending: dict[str, dict[str, Any]] = {}
         self._queue: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue()
         self._writer: threading.Thread | None = None
@@ -44,7 +57,10 @@ class ResponseCache:
         try:
             return json.loads(self._path(key).read_text(encoding="utf-8"))
         except FileNotFoundError:
-            return None
+            if self._redis is None:
+                return None
+            shared = self._redis.get(REDIS_KEY_PREFIX + key)
+            return json.loads(shared) if shared is not None else None
         except json.JSONDecodeError:
             # A torn file cannot exist (writes are renames), but a hand-edited one can.
             return None
@@ -83,8 +99,11 @@ class ResponseCache:
             self._made_dirs.add(path.parent)
         # pid + thread id: unique per writer, so two processes never share a temporary file.
         tmp = path.with_name(f".tmp-{os.getpid()}-{threading.get_ident()}-{path.name}")
-        tmp.write_text(json.dumps(value, sort_keys=True), encoding="utf-8")
+        text = json.dumps(value, sort_keys=True)
+        tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
+        if self._redis is not None:
+            self._redis.set(REDIS_KEY_PREFIX + key, text, ex=REDIS_TTL_S)
 
     def flush(self) -> None:
         """Wait until every `put` is on disk; raise the first write error, if any."""

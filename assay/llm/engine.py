@@ -36,10 +36,11 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from assay.llm.budget import Budget, DailySpendLedger
+from assay.llm.budget import Budget, DailySpendLedger, RedisSpendLedger
 from assay.llm.cache import ResponseCache
 from assay.llm.limits import DEFAULT_OVERLOAD_THRESHOLD, DeadlineReached, ModelLimiter, ModelLimits
 from assay.llm.providers import ensure_providers
+from assay.llm.shared_limits import SharedLimit
 from assay.llm.transport import CallOutcome, InProcessTransport, WorkerPoolTransport
 from assay.outcomes import UNKNOWN_ERROR, classify_error
 
@@ -179,17 +180,23 @@ class LLMEngine:
         requests_per_minute: float | None = None,
         tokens_per_minute: float | None = None,
         model_limits: Mapping[str, ModelLimits] | None = None,
+        shared_limits: Mapping[str, SharedLimit] | None = None,
+        default_shared_limit: SharedLimit | None = None,
         overload_threshold: float = DEFAULT_OVERLOAD_THRESHOLD,
         prices: Mapping[str, Mapping[str, float]] | None = None,
         worker_processes: int = 0,
         min_calls_for_workers: int = 200,
         cache_dir: Path | None = None,
+        shared_redis_url: str | None = None,
         backoff_base_s: float = 0.5,
         backoff_max_s: float = 30.0,
         log: Callable[[str], None] | None = None,
     ):
         self.default_limits = ModelLimits(max_concurrency, requests_per_minute, tokens_per_minute)
         self.model_limits = dict(model_limits or {})
+        self.shared_limits = dict(shared_limits or {})
+        """Per model: the provider's limit across every worker, kept in Redis (team stack)."""
+        self.default_shared_limit = default_shared_limit
         self.overload_threshold = overload_threshold
         self.timeout_s = timeout_s
         self.max_retries = max_retries
@@ -197,13 +204,15 @@ class LLMEngine:
         self.prices = {k: dict(v) for k, v in (prices or {}).items()}
         self.worker_processes = worker_processes
         self.min_calls_for_workers = min_calls_for_workers
-        self.cache = ResponseCache(cache_dir)
+        self.cache = ResponseCache(cache_dir, redis_url=shared_redis_url)
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
         self.log = log or (lambda _msg: None)
         self.stats = RunStats()
         daily = None
-        if spend_dir is not None:
+        if shared_redis_url:  # the team stack: workers on other machines share no folder
+            daily = RedisSpendLedger(shared_redis_url, limit_usd=budget_per_day_usd)
+        elif spend_dir is not None:
             daily = DailySpendLedger(spend_dir, limit_usd=budget_per_day_usd)
         elif budget_per_day_usd is not None:
             raise ValueError("judge.budget_per_day_usd needs a spend_dir to keep the day's total in")
@@ -350,7 +359,8 @@ class LLMEngine:
                     self.stats.attempts += 1
                     t0 = time.perf_counter()
                     outcome = await transport.attempt(
-                        request.model, request.messages, request.params, timeout_s, limiter.http_limit
+                        request.model, request.messages, request.params, timeout_s, limiter.http_limit,
+                        self.shared_limits.get(request.model, self.default_shared_limit),
                     )
                     # The provider's time and litellm's, not the wait for a place at the gate.
                     latency_ms = (time.perf_counter() - t0 - outcome.gate_wait_s) * 1000

@@ -34,6 +34,10 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from assay.llm.shared_limits import SharedLimit, SharedProviderLimits
 
 
 class HttpGate:
@@ -44,6 +48,8 @@ class HttpGate:
         self.limit = max(1, int(limit))
         self.in_flight = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
+        self.shared: SharedGate | None = None
+        """The provider's limit across every worker (team stack): taken after this gate's place."""
 
     def set_limit(self, limit: int) -> None:
         self.limit = max(1, int(limit))
@@ -77,6 +83,15 @@ class HttpGate:
 
 
 @dataclass
+class SharedGate:
+    """A model's limit shared with other workers (`shared_limits.py`)."""
+
+    limits: SharedProviderLimits
+    model: str
+    limit: SharedLimit
+
+
+@dataclass
 class GatedAttempt:
     gate: HttpGate
     waited_s: float = 0.0
@@ -105,12 +120,22 @@ async def at_the_provider() -> AsyncIterator[None]:
         yield
         return
     arrived = time.perf_counter()
-    await attempt.gate.acquire()
-    attempt.waited_s += time.perf_counter() - arrived
+    gate = attempt.gate
+    await gate.acquire()
+    shared, lease = gate.shared, None
     try:
-        yield
+        if shared is not None:
+            lease = await shared.limits.acquire(shared.model, shared.limit)
+        attempt.waited_s += time.perf_counter() - arrived
+        try:
+            yield
+        finally:
+            if shared is not None:
+                # Shielded: a timed-out request's task is cancelled, its lease must still go back
+                # (if this fails the lease runs out on its own).
+                await asyncio.shield(shared.limits.release(shared.model, lease))
     finally:
-        attempt.gate.release()
+        gate.release()
 
 
 def install() -> None:

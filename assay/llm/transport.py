@@ -31,7 +31,8 @@ import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from assay.llm.http_gate import HttpGate, gated, install, split_limit
+from assay.llm.http_gate import HttpGate, SharedGate, gated, install, split_limit
+from assay.llm.shared_limits import SharedLimit, SharedProviderLimits
 from assay.outcomes import RETRYABLE_TYPES, classify_error
 
 OVERLOAD_STATUS = frozenset({429, 503, 529})
@@ -198,14 +199,39 @@ async def attempt_in_this_process(
     return outcome
 
 
-def model_gate(gates: dict[str, HttpGate], model: str, limit: int) -> HttpGate:
-    """The gate of `model`, set to `limit`."""
+def model_gate(
+    gates: dict[str, HttpGate], model: str, limit: int, shared: tuple[SharedProviderLimits, SharedLimit] | None = None
+) -> HttpGate:
+    """The gate of `model`, set to `limit` (and to the provider's limit across workers, if any)."""
     gate = gates.get(model)
     if gate is None:
         gate = gates[model] = HttpGate(limit)
     elif gate.limit != limit:
         gate.set_limit(limit)
+    if shared is not None and (gate.shared is None or gate.shared.limit != shared[1]):
+        gate.shared = SharedGate(shared[0], model, shared[1])
     return gate
+
+
+class SharedLimitClients:
+    """This process's clients of the shared provider limits, one per Redis URL (started on the
+    running event loop; closed with the transport)."""
+
+    def __init__(self) -> None:
+        self._clients: dict[str, SharedProviderLimits] = {}
+
+    async def for_limit(self, limit: SharedLimit | None) -> tuple[SharedProviderLimits, SharedLimit] | None:
+        if limit is None:
+            return None
+        client = self._clients.get(limit.redis_url)
+        if client is None:
+            client = self._clients[limit.redis_url] = await SharedProviderLimits(limit.redis_url).start()
+        return client, limit
+
+    async def close(self) -> None:
+        for client in self._clients.values():
+            await client.close()
+        self._clients.clear()
 
 
 class InProcessTransport:
@@ -213,6 +239,7 @@ class InProcessTransport:
 
     def __init__(self) -> None:
         self._gates: dict[str, HttpGate] = {}
+        self._shared = SharedLimitClients()
 
     async def start(self, models: set[str]) -> None:
         """The engine has made litellm ready for `models` (`ensure_providers`) already."""
@@ -222,12 +249,14 @@ class InProcessTransport:
         litellm.suppress_debug_info = True
         install()
 
-    async def attempt(self, model, messages, params, timeout_s: float, http_limit: int) -> CallOutcome:
-        gate = model_gate(self._gates, model, http_limit)
+    async def attempt(
+        self, model, messages, params, timeout_s: float, http_limit: int, shared: SharedLimit | None = None
+    ) -> CallOutcome:
+        gate = model_gate(self._gates, model, http_limit, await self._shared.for_limit(shared))
         return await attempt_in_this_process(model, messages, params, timeout_s, gate)
 
     async def close(self) -> None:
-        pass
+        await self._shared.close()
 
 
 class _Worker:
@@ -294,7 +323,9 @@ class WorkerPoolTransport:
         )
         return self._pool[index], shares[index]
 
-    async def attempt(self, model, messages, params, timeout_s: float, http_limit: int) -> CallOutcome:
+    async def attempt(
+        self, model, messages, params, timeout_s: float, http_limit: int, shared: SharedLimit | None = None
+    ) -> CallOutcome:
         worker, share = self._choose(model, max(1, http_limit))
         call_id = next(self._ids)
         future = asyncio.get_running_loop().create_future()
@@ -302,7 +333,7 @@ class WorkerPoolTransport:
         worker.pending_by_model[model] = worker.pending_by_model.get(model, 0) + 1
         message = {
             "id": call_id, "model": model, "messages": messages, "params": params, "timeout_s": timeout_s,
-            "http_limit": share,
+            "http_limit": share, "shared": asdict(shared) if shared is not None else None,
         }
         worker.process.stdin.write(json.dumps(message, default=str).encode() + b"\n")
         try:

@@ -1,7 +1,8 @@
 """A child process of `WorkerPoolTransport`: runs call attempts through litellm on its own
 event loop. Protocol: JSON lines. In: `{"id", "model", "messages", "params", "timeout_s",
 "http_limit"}` or `{"cancel": id}`; `http_limit` is this worker's share of the model's
-concurrency limit, which its HTTP gate enforces (`http_gate.py`). Arguments: the models (JSON
+concurrency limit, which its HTTP gate enforces (`http_gate.py`); `shared` (optional) the
+provider's limit across workers (`shared_limits.py`), which the gate takes after its own. Arguments: the models (JSON
 list) and the configured prices (JSON object). Out: `ready` once, then `{"id", "outcome"}`
 per attempt.
 
@@ -22,10 +23,17 @@ import assay  # noqa: F401  (privacy defaults before litellm loads)
 async def serve(protocol_out) -> None:
     from assay.llm.http_gate import HttpGate, install
     from assay.llm.providers import ensure_providers
-    from assay.llm.transport import attempt_in_this_process, model_gate, outcome_as_dict
+    from assay.llm.shared_limits import SharedLimit
+    from assay.llm.transport import (
+        SharedLimitClients,
+        attempt_in_this_process,
+        model_gate,
+        outcome_as_dict,
+    )
 
     install()
     gates: dict[str, HttpGate] = {}
+    shared_clients = SharedLimitClients()
 
     seen_models: set[str] = set()
 
@@ -36,7 +44,9 @@ async def serve(protocol_out) -> None:
 
     async def run(message: dict) -> None:
         try:
-            gate = model_gate(gates, message["model"], message["http_limit"])
+            shared = message.get("shared")
+            shared = await shared_clients.for_limit(SharedLimit(**shared) if shared else None)
+            gate = model_gate(gates, message["model"], message["http_limit"], shared)
             outcome = await attempt_in_this_process(
                 message["model"], message["messages"], message["params"], message["timeout_s"], gate
             )
@@ -60,6 +70,7 @@ async def serve(protocol_out) -> None:
         tasks[message["id"]] = asyncio.create_task(run(message))
     for task in list(tasks.values()):
         task.cancel()
+    await shared_clients.close()
 
 
 def main() -> None:
