@@ -467,19 +467,44 @@ def cmd_labels_export(args: argparse.Namespace) -> None:
         sys.stdout.write(text)
 
 
-def cmd_ui(args: argparse.Namespace) -> None:
-    home = _home()
+def _exec_dagster(tool: str, *args: str) -> None:
+    """Replace this process with one of Dagster's commands (`dagster dev`, `dagster-daemon run`,
+    `dagster-webserver`) on assay's definitions and ASSAY_HOME's instance, after writing the
+    instance's pool limits (a daemon alone on a fresh Postgres instance would otherwise run with
+    Dagster's default of one slot per pool)."""
+    _home()
     _load_config()
     from assay.orchestration.runner import configure_pools
     from dagster import DagsterInstance
 
-    configure_pools(DagsterInstance.get())
-    beside_python = Path(sys.executable).with_name("dagster")
-    dagster = str(beside_python) if beside_python.exists() else "dagster"
-    # The installed module, not a workspace.yaml: an installed assay runs in a folder without one.
-    command = [dagster, "dev", "-m", "assay.orchestration.definitions", "-h", args.host, "-p", str(args.port)]
-    _say(f"Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={home.dagster_home})")
+    with DagsterInstance.get() as instance:
+        configure_pools(instance)
+    beside_python = Path(sys.executable).with_name(tool)
+    command = [str(beside_python) if beside_python.exists() else tool, *args]
     os.execvp(command[0], command)
+
+
+# The installed module, not a workspace.yaml: an installed assay runs in a folder without one.
+DEFINITIONS_MODULE = ("-m", "assay.orchestration.definitions")
+
+
+def cmd_ui(args: argparse.Namespace) -> None:
+    """Dagster's development server: the webserver and the daemon, while it runs."""
+    _say(f"Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={_home().dagster_home})")
+    _exec_dagster("dagster", "dev", *DEFINITIONS_MODULE, "-h", args.host, "-p", str(args.port))
+
+
+def cmd_daemon(args: argparse.Namespace) -> None:
+    """Dagster's daemon alone, for a service manager (docs/deploy.md): the schedules, sensors,
+    run queue and run monitoring, with no UI."""
+    _say(f"Dagster daemon (DAGSTER_HOME={_home().dagster_home})")
+    _exec_dagster("dagster-daemon", "run", *DEFINITIONS_MODULE)
+
+
+def cmd_webserver(args: argparse.Namespace) -> None:
+    """Dagster's webserver alone, for a service manager; the daemon runs beside it (`assay daemon`)."""
+    _say(f"Dagster webserver on http://{args.host}:{args.port} (DAGSTER_HOME={_home().dagster_home})")
+    _exec_dagster("dagster-webserver", *DEFINITIONS_MODULE, "-h", args.host, "-p", str(args.port))
 
 
 def cmd_worker(args: argparse.Namespace) -> None:
@@ -842,6 +867,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=3000)
     p.set_defaults(func=cmd_ui)
+    p = sub.add_parser("daemon", parents=[common],
+                       help="Dagster's daemon alone (schedules, sensors, run queue), for systemd: see docs/deploy.md")
+    p.set_defaults(func=cmd_daemon)
+    p = sub.add_parser("webserver", parents=[common],
+                       help="Dagster's webserver alone (binds 127.0.0.1), for systemd beside `assay daemon`")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=3000)
+    p.set_defaults(func=cmd_webserver)
     p = sub.add_parser("worker", parents=[common],
                        help="team stack: a Celery worker that runs steps of launched runs (workers.executor: celery)")
     p.add_argument("--name", default="assay", help="worker name (the host name is appended)")
