@@ -288,6 +288,85 @@ class RunnerConfig(_Section):
     at once, and every 30 s while it waits."""
 
 
+# --- storage: where the lake and the warehouse live (one machine by default; a team's object
+# storage). Kept in one block: the Dagster instance setting joins these keys.
+
+_ENVIRONMENT_SETTINGS = {
+    "aws_access_key_id": "AWS_ACCESS_KEY_ID", "access_key_id": "AWS_ACCESS_KEY_ID", "access_key": "AWS_ACCESS_KEY_ID",
+    "key": "AWS_ACCESS_KEY_ID", "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY",
+    "secret_access_key": "AWS_SECRET_ACCESS_KEY", "secret": "AWS_SECRET_ACCESS_KEY", "password": "AWS_SECRET_ACCESS_KEY",
+    "aws_session_token": "AWS_SESSION_TOKEN", "session_token": "AWS_SESSION_TOKEN", "token": "AWS_SESSION_TOKEN",
+    "credentials": "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE", "profile": "AWS_PROFILE",
+    "endpoint": "AWS_ENDPOINT_URL_S3", "endpoint_url": "AWS_ENDPOINT_URL_S3", "region": "AWS_REGION",
+    "region_name": "AWS_REGION",
+}
+"""Keys someone may try under `storage:`, and the environment variable the AWS SDKs (and so
+assay) read instead: assay.yaml is committed to repositories; it never holds a secret."""
+LAKE_ENV = "ASSAY_LAKE"
+WAREHOUSE_ENV = "ASSAY_WAREHOUSE"
+
+
+class StorageConfig(_Section):
+    lake: str | None = None
+    """Where the lake's Parquet partitions live: a local folder (relative to assay.yaml) or
+    `s3://bucket/prefix` on any S3-compatible store. Omitted: `<ASSAY_HOME>/lake`. Endpoint,
+    region and credentials come from the environment as the AWS SDKs read them
+    (AWS_ENDPOINT_URL_S3, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE)."""
+    warehouse: Literal["local", "lake"] | None = None
+    """`local`: dbt's DuckDB file stays in ASSAY_HOME, read on this machine only. `lake`: after
+    each dbt build the file is published to the lake (attempt + manifest, like a partition)
+    and every reader (workers, the UI, `assay gate`) opens the latest published copy.
+    Omitted: `lake` when the lake is on object storage, else `local`."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_secrets(cls, data: Any) -> Any:
+        for key in data if isinstance(data, dict) else ():
+            if str(key).lower() in _ENVIRONMENT_SETTINGS:
+                raise ValueError(
+                    f"`{key}` does not go in assay.yaml: set {_ENVIRONMENT_SETTINGS[str(key).lower()]} in the "
+                    "environment (assay reads endpoint, region and credentials as the AWS SDKs do)"
+                )
+        return data
+
+    @field_validator("lake")
+    @classmethod
+    def _lake_location(cls, value: str | None) -> str | None:
+        if value is None or "://" not in value:
+            return value
+        scheme, _, rest = value.partition("://")
+        if scheme != "s3":
+            raise ValueError(f"must be a local folder or s3://bucket/prefix, got {value!r}")
+        bucket = rest.split("/", 1)[0]
+        if "@" in bucket or ":" in bucket:
+            raise ValueError("credentials do not go in the lake URL: set AWS_ACCESS_KEY_ID and "
+                             "AWS_SECRET_ACCESS_KEY in the environment")
+        if not bucket:
+            raise ValueError(f"names no bucket: expected s3://bucket/prefix, got {value!r}")
+        return f"s3://{rest.strip('/')}"
+
+    @property
+    def is_remote_lake(self) -> bool:
+        return bool(self.lake and self.lake.startswith("s3://"))
+
+    @property
+    def is_lake_warehouse(self) -> bool:
+        return self.warehouse == "lake" or (self.warehouse is None and self.is_remote_lake)
+
+    def export(self, config_dir: Path) -> None:
+        """Tell every process assay starts (Dagster's workers, dbt) where the lake and the
+        warehouse are: ASSAY_LAKE and ASSAY_WAREHOUSE, set or cleared to match this config
+        (`AssayHome.lake` / `.warehouse` read them)."""
+        if self.lake is None:
+            os.environ.pop(LAKE_ENV, None)
+        else:
+            os.environ[LAKE_ENV] = self.lake if self.is_remote_lake else str((config_dir / self.lake).resolve())
+        if self.is_lake_warehouse:
+            os.environ[WAREHOUSE_ENV] = "lake"
+        else:
+            os.environ.pop(WAREHOUSE_ENV, None)
+
+
 class AssayConfig(_Section):
     project: ProjectConfig = Field(default_factory=ProjectConfig)
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
@@ -304,6 +383,7 @@ class AssayConfig(_Section):
     """USD per token by model name, for models litellm's price map lacks or gets wrong; used to
     fill the cost of logged calls whose source gave none."""
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
 
     # Field validators (not one model validator) so an error names its section and line
     # (`evaluators`, `candidates`) rather than "(top level)" at line 1.
@@ -376,6 +456,7 @@ def load_config(path: Path | str | None = None) -> AssayConfig:
         config = AssayConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, path, root)) from None
+    config.storage.export(path.resolve().parent)
     if any(":" in e.type for e in config.evaluators):
         _importable_from(path.resolve().parent)
     return config
