@@ -41,8 +41,13 @@ class CommittedFileSystem(AbstractFileSystem):
     # One instance per process and arguments (fsspec's cache): DuckDB and pyarrow share it.
     cachable = True
 
-    def __init__(self, **storage_options: Any):
-        super().__init__(**storage_options)
+    def __init__(self, *, snapshot: bool = False, **storage_options: Any):
+        """`snapshot`: remember every listing and manifest for the life of this instance, so
+        one long reader (a dbt build) sees the lake as it was when it first looked, and asks
+        the store once per path instead of once per model."""
+        super().__init__(snapshot=snapshot, **storage_options)
+        self._ttl_s = float("inf") if snapshot else INFO_TTL_S
+        self._listings: dict[str, tuple[float, list[dict[str, Any]]]] = {}
         import s3fs
 
         # No listings cache: a reader must see a manifest another process just committed.
@@ -56,8 +61,11 @@ class CommittedFileSystem(AbstractFileSystem):
         """Drop what this process remembers of `path` (of every path: None)."""
         if path is None:
             self._infos.clear()
+            self._listings.clear()
         else:
-            self._infos.pop(self._strip_protocol(path), None)
+            path = self._strip_protocol(path)
+            self._infos.pop(path, None)
+            self._listings.pop(path.rsplit("/", 1)[0], None)
 
     @classmethod
     def _strip_protocol(cls, path: str) -> str:
@@ -77,6 +85,15 @@ class CommittedFileSystem(AbstractFileSystem):
 
     def ls(self, path: str, detail: bool = True, **kwargs: Any):
         path = self._strip_protocol(path)
+        seen = self._listings.get(path)
+        if seen is not None and time.monotonic() - seen[0] < self._ttl_s:
+            entries = seen[1]
+        else:
+            entries = self._list(path)
+            self._listings[path] = (time.monotonic(), entries)
+        return entries if detail else [e["name"] for e in entries]
+
+    def _list(self, path: str) -> list[dict[str, Any]]:
         entries = []
         for entry in self.s3.ls(path, detail=True):
             name = entry["name"].rstrip("/")
@@ -90,12 +107,12 @@ class CommittedFileSystem(AbstractFileSystem):
                 entries.append({"name": name[: -len(MANIFEST_SUFFIX)], "type": "file", "size": None})
             elif not _is_data(name):
                 entries.append(entry | {"name": name})
-        return entries if detail else [e["name"] for e in entries]
+        return entries
 
     def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
         path = self._strip_protocol(path)
         seen = self._infos.get(path)
-        if seen is not None and time.monotonic() - seen[0] < INFO_TTL_S:
+        if seen is not None and time.monotonic() - seen[0] < self._ttl_s:
             info = seen[1]
         elif _is_data(path):
             manifest = self.manifest(path)
@@ -266,6 +283,7 @@ class AttemptFile:
                     "committed_at": datetime.now(UTC).isoformat()}
         self.fs.s3.pipe_file(self.path + MANIFEST_SUFFIX, json.dumps(manifest).encode())
         self.fs._remember(self.path, self.fs._data_entry(self.path, manifest))
+        self.fs._listings.pop(self.path.rsplit("/", 1)[0], None)
 
     def __enter__(self) -> AttemptFile:
         return self

@@ -167,9 +167,10 @@ def strip_protocol(path: str) -> str:
     return path.rstrip("/")
 
 
-def committed_filesystem() -> CommittedFileSystem:
-    """This process's committed-view filesystem (settings from the AWS environment). fsspec
-    and s3fs are imported here, not with the lake: a local lake never loads them."""
+def committed_filesystem(*, snapshot: bool = False) -> CommittedFileSystem:
+    """This process's committed-view filesystem (settings from the AWS environment); with
+    `snapshot`, one that answers each path once for its whole life (a dbt build). fsspec and
+    s3fs are imported here, not with the lake: a local lake never loads them."""
     from assay.committed_fs import CommittedFileSystem
 
-    return CommittedFileSystem()
+    return CommittedFileSystem(snapshot=snapshot)
