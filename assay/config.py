@@ -301,7 +301,15 @@ _ENVIRONMENT_SETTINGS = {
     "region_name": "AWS_REGION",
 }
 """Keys someone may try under `storage:`, and the environment variable the AWS SDKs (and so
-assay) read instead: assay.yaml is committed to repositories; it never holds a secret."""
+assay) read instead: assay.yaml is committed to repositories; it never holds a secret. Such a
+key is refused as unknown, with this hint (`_describe`), never echoing its value."""
+
+
+def _environment_setting_hint(loc: list[Any]) -> str | None:
+    if len(loc) == 2 and loc[0] == "storage" and str(loc[1]).lower() in _ENVIRONMENT_SETTINGS:
+        return (f"does not go in assay.yaml: set {_ENVIRONMENT_SETTINGS[str(loc[1]).lower()]} in the environment "
+                "(assay reads endpoint, region and credentials as the AWS SDKs do)")
+    return None
 LAKE_ENV = "ASSAY_LAKE"
 WAREHOUSE_ENV = "ASSAY_WAREHOUSE"
 
@@ -317,17 +325,6 @@ class StorageConfig(_Section):
     each dbt build the file is published to the lake (attempt + manifest, like a partition)
     and every reader (workers, the UI, `assay gate`) opens the latest published copy.
     Omitted: `lake` when the lake is on object storage, else `local`."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_secrets(cls, data: Any) -> Any:
-        for key in data if isinstance(data, dict) else ():
-            if str(key).lower() in _ENVIRONMENT_SETTINGS:
-                raise ValueError(
-                    f"`{key}` does not go in assay.yaml: set {_ENVIRONMENT_SETTINGS[str(key).lower()]} in the "
-                    "environment (assay reads endpoint, region and credentials as the AWS SDKs do)"
-                )
-        return data
 
     @field_validator("lake")
     @classmethod
@@ -491,7 +488,9 @@ def _describe(exc: ValidationError, path: Path, root: yaml.Node | None) -> str:
         line = _line_of(root, loc)
         where = f"{path}:{line}" if line else str(path)
         message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
+        if error["type"] == "extra_forbidden" and _environment_setting_hint(loc):
+            message = _environment_setting_hint(loc)
+        elif error["type"] == "extra_forbidden":
             allowed = _allowed_keys(loc[:-1])
             message = f"unknown key; valid keys here: {', '.join(allowed)}" if allowed else "unknown key"
         elif error["type"] == "literal_error":
