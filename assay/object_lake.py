@@ -54,6 +54,11 @@ INFO_TTL_S = 1.0
 `info` a dozen times per file of one query (52 manifest GETs for a 4-file glob, 1.6 s on
 moto): within a query they are answered once. A commit by this process updates its own entry
 at once; another process's commit is seen within this long."""
+CACHED_OBJECT_BYTES = 8 * 1024 * 1024
+"""Attempt objects up to this size are read whole once and kept in memory (they never change);
+larger ones are read in ranged GETs as needed."""
+CACHE_BYTES = 256 * 1024 * 1024
+"""The most a process keeps of such objects (least recently used go first)."""
 STALE_ATTEMPT_S = 24 * 3600
 """An unfinished attempt of another host (whose pids cannot be checked) is deleted after this."""
 
