@@ -29,17 +29,10 @@ DAY = {"day": "2026-01-01"}
 
 @pytest.fixture(scope="module")
 def store():
-    with ObjectStore() as store:
-        saved = {k: os.environ.get(k) for k in store.environ()}
-        os.environ.update(store.environ())
-        try:
-            yield store
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+    with ObjectStore() as store, pytest.MonkeyPatch.context() as patch:
+        for key, value in store.environ().items():
+            patch.setenv(key, value)
+        yield store
 
 
 @pytest.fixture
