@@ -11,6 +11,7 @@ import json
 import os
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,8 +43,9 @@ class CommittedFileSystem(AbstractFileSystem):
 
     protocol = PROTOCOL
     root_marker = ""
-    # One instance per process and arguments (fsspec's cache): DuckDB and pyarrow share it.
-    cachable = True
+    # Not fsspec's instance cache (per thread, blind to the AWS environment): see
+    # `committed_filesystem`.
+    cachable = False
 
     def __init__(self, *, snapshot: bool = False, **storage_options: Any):
         """`snapshot`: remember every listing and manifest for the life of this instance, so
@@ -237,13 +239,11 @@ class CommittedFileSystem(AbstractFileSystem):
         self.rm_file(path)
 
     # -- cleaning up -----------------------------------------------------------------------
-    def sweep(self, root: str, *, now: float | None = None) -> list[str]:
+    def sweep(self, root: str, *, is_alive: Callable[[int], bool], now: float | None = None) -> list[str]:
         """Delete the attempts no reader can pick up: those never committed whose writer is
         gone (a dead pid on this host; another host's after `STALE_ATTEMPT_S`), with their
         unfinished multipart uploads, and committed ones a later commit replaced more than
         `SUPERSEDED_GRACE_S` ago. Returns the attempt prefixes deleted."""
-        from assay.lake import process_is_alive
-
         now = now or time.time()
         root = self._strip_protocol(root)
         attempts: dict[str, list[dict[str, Any]]] = {}
@@ -275,7 +275,7 @@ class CommittedFileSystem(AbstractFileSystem):
                 written = max(e["LastModified"].timestamp() if "LastModified" in e else started for e in data)
                 is_done = now - written > SUPERSEDED_GRACE_S
             elif host == _host():
-                is_done = not process_is_alive(pid)
+                is_done = not is_alive(pid)
             else:
                 is_done = now - started > STALE_ATTEMPT_S
             if is_done:
@@ -358,3 +358,19 @@ class AttemptFile:
             self.discard()
         else:
             self.close()
+
+
+_INSTANCES: dict[tuple, CommittedFileSystem] = {}
+_AWS_SETTINGS = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_REGION",
+                 "AWS_DEFAULT_REGION")
+
+
+def committed_filesystem(*, snapshot: bool = False) -> CommittedFileSystem:
+    """This process's committed-view filesystem for the AWS settings now in the environment;
+    with `snapshot`, one that answers each path once for its whole life (a dbt build). One
+    instance per settings, so its caches are shared by every reader and writer of the
+    process, and a changed endpoint (another store) gets its own."""
+    key = (snapshot, os.getpid(), *(os.environ.get(name) for name in _AWS_SETTINGS))
+    if key not in _INSTANCES:
+        _INSTANCES[key] = CommittedFileSystem(snapshot=snapshot)
+    return _INSTANCES[key]

@@ -17,7 +17,8 @@ from dbt.adapters.duckdb.plugins import BasePlugin
 
 class Plugin(BasePlugin):
     def configure_connection(self, conn) -> None:
-        from assay.object_lake import committed_filesystem, is_object_url
+        from assay.committed_fs import committed_filesystem
+        from assay.object_lake import is_object_url
 
         if is_object_url(os.environ.get("ASSAY_LAKE", "")):
             # A snapshot: the build reads the lake as it first sees it (each source's files

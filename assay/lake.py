@@ -133,7 +133,7 @@ def connect_duckdb(*paths: object, **kwargs: Any):
 
     con = duckdb.connect(**kwargs)
     if any(isinstance(p, RemotePath) or is_object_url(p) for p in (*paths, os.environ.get(LAKE_ENV, ""))):
-        from assay.object_lake import committed_filesystem
+        from assay.committed_fs import committed_filesystem
 
         con.register_filesystem(committed_filesystem())
     return con
@@ -153,7 +153,8 @@ class Lake:
         if isinstance(root, RemotePath):
             self.fs, self.root = root.fs, root
         elif is_object_url(root):
-            from assay.object_lake import committed_filesystem, reader_url
+            from assay.committed_fs import committed_filesystem
+            from assay.object_lake import reader_url
 
             self.fs = committed_filesystem()
             self.root = RemotePath(self.fs, reader_url(str(root)))
@@ -195,7 +196,7 @@ class Lake:
         Safe while other processes write: a live writer's files are kept. On object storage:
         abandoned and superseded attempt prefixes (`CommittedFileSystem.sweep`)."""
         if self.fs is not None:
-            return self.fs.sweep(self.root.path)
+            return self.fs.sweep(self.root.path, is_alive=process_is_alive)
         removed = sweep_partial_files(self.staging_dir)
         try:
             tables = [entry.path for entry in os.scandir(self.root) if entry.is_dir() and entry.name != STAGING_DIR]

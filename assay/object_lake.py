@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from assay.committed_fs import CommittedFileSystem
+    from fsspec import AbstractFileSystem as CommittedFileSystem  # assay.committed_fs's base
 
 PROTOCOL = "assaylake"
 """How readers address the committed view of a lake: `assaylake://bucket/prefix/...`."""
@@ -170,12 +170,3 @@ def strip_protocol(path: str) -> str:
         if path.startswith(prefix):
             path = path[len(prefix) :]
     return path.rstrip("/")
-
-
-def committed_filesystem(*, snapshot: bool = False) -> CommittedFileSystem:
-    """This process's committed-view filesystem (settings from the AWS environment); with
-    `snapshot`, one that answers each path once for its whole life (a dbt build). fsspec and
-    s3fs are imported here, not with the lake: a local lake never loads them."""
-    from assay.committed_fs import CommittedFileSystem
-
-    return CommittedFileSystem(snapshot=snapshot)

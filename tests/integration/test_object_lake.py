@@ -66,7 +66,7 @@ def test_a_rerun_replaces_the_partition_whole(lake, store):
     assert len(attempts) == 2
     # The superseded attempt goes once no reader can still be in it; the committed one stays.
     assert lake.sweep() == []
-    swept = lake.fs.sweep(lake.root.path, now=time.time() + SUPERSEDED_GRACE_S + 60)
+    swept = lake.fs.sweep(lake.root.path, is_alive=lambda pid: True, now=time.time() + SUPERSEDED_GRACE_S + 60)
     assert len(swept) == 1
     assert lake.read_partition("events", DAY).num_rows == 200
 
