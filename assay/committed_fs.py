@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -38,10 +37,6 @@ from assay.object_lake import (
 )
 
 
-def _is_attempt_data(path: str) -> bool:
-    return path.endswith(DATA_SUFFIXES) and f"/{ATTEMPTS_DIR}/" in path
-
-
 class CommittedFileSystem(AbstractFileSystem):
     """An fsspec filesystem over S3 (s3fs) that shows each lake Parquet file as its manifest
     says, and writes Parquet files as attempt + manifest. Other files pass through."""
@@ -60,11 +55,6 @@ class CommittedFileSystem(AbstractFileSystem):
         self._ttl_s = float("inf") if snapshot else INFO_TTL_S
         self._listings: dict[str, tuple[float, list[dict[str, Any]]]] = {}
         self._objects: OrderedDict[str, bytes] = OrderedDict()
-        # What `info` last told each thread about a path: its next `open` of that path opens
-        # the same object (DuckDB asks the size, then opens; a commit in between, by another
-        # thread of this process or elsewhere, must not hand it a file of another size).
-        self._pins = threading.local()
-        self._attempt_infos: dict[str, dict[str, Any]] = {}
         self._object_bytes = 0
         import s3fs
 
@@ -158,9 +148,6 @@ class CommittedFileSystem(AbstractFileSystem):
                 entry = self._data_entry(name, json.loads(body))
                 self._remember(name, entry)
                 found[name] = entry
-        for name, entry in found.items():
-            if "object" in entry:
-                self._pin(name, entry)  # the size a globbing reader sees is the object it opens
         depth = path.count("/") + 1 if path else 0
         if maxdepth is not None:
             found = {k: v for k, v in found.items() if k.count("/") - depth < maxdepth}
@@ -172,29 +159,8 @@ class CommittedFileSystem(AbstractFileSystem):
                     parent = parent.rsplit("/", 1)[0]
         return dict(sorted(found.items())) if detail else sorted(found)
 
-    def glob(self, path: str, maxdepth: int | None = None, **kwargs: Any):
-        """Matches as committed paths, answered with the attempt object each one names: the
-        caller (DuckDB, which asks sizes and opens from several threads) then holds an
-        immutable object per file, so a commit during its query cannot change what it reads."""
-        names = super().glob(path, maxdepth=maxdepth, **kwargs)
-        if kwargs.get("detail"):
-            return names
-        resolved = []
-        for name in names:
-            seen = self._infos.get(name)
-            resolved.append(seen[1]["object"] if seen and seen[1] and "object" in seen[1] else name)
-        return resolved
-
-    def committed_glob(self, path: str) -> list[str]:
-        """Matches as committed paths (`<table>/day=.../part.parquet`), for the lake's own use."""
-        return super().glob(path)
-
     def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
         path = self._strip_protocol(path)
-        if _is_attempt_data(path):
-            if path not in self._attempt_infos:  # immutable: asked once
-                self._attempt_infos[path] = self.s3.info(path)
-            return self._attempt_infos[path]
         seen = self._infos.get(path)
         if seen is not None and time.monotonic() - seen[0] < self._ttl_s:
             info = seen[1]
@@ -202,8 +168,6 @@ class CommittedFileSystem(AbstractFileSystem):
             manifest = self.manifest(path)
             info = None if manifest is None else self._data_entry(path, manifest)
             self._remember(path, info)
-        if info is not None and _is_data(path):
-            self._pin(path, info)
         else:
             try:
                 info = self.s3.info(path)
@@ -218,20 +182,13 @@ class CommittedFileSystem(AbstractFileSystem):
         info = self.info(path)
         if "committed_at" in info:
             return datetime.fromisoformat(info["committed_at"])
-        if "LastModified" in info:
-            return info["LastModified"]
         return self.s3.modified(self._strip_protocol(path))
 
     def _open(self, path: str, mode: str = "rb", **kwargs: Any):
         path = self._strip_protocol(path)
         if "r" in mode:
-            if _is_attempt_data(path):
-                size = self.info(path)["size"]
-                if size <= CACHED_OBJECT_BYTES:
-                    return io.BytesIO(self._object(path))
-                return self.s3.open(path, "rb", size=size)
             if _is_data(path):
-                info = self._pinned(path) or self.info(path)
+                info = self.info(path)
                 if info["size"] <= CACHED_OBJECT_BYTES:
                     return io.BytesIO(self._object(info["object"]))
                 # The immutable attempt object: every ranged GET of this reader sees one version.
@@ -240,16 +197,6 @@ class CommittedFileSystem(AbstractFileSystem):
         if _is_data(path):
             return AttemptFile(self, path)
         return self.s3.open(path, mode)
-
-    def _pin(self, path: str, info: dict[str, Any]) -> None:
-        pins = getattr(self._pins, "by_path", None)
-        if pins is None:
-            pins = self._pins.by_path = {}
-        pins[path] = (time.monotonic(), info)
-
-    def _pinned(self, path: str) -> dict[str, Any] | None:
-        seen = getattr(self._pins, "by_path", {}).get(path)
-        return seen[1] if seen is not None and time.monotonic() - seen[0] < self._ttl_s else None
 
     def _object(self, key: str) -> bytes:
         """A small attempt object's bytes, kept (LRU, `CACHE_BYTES` in all): attempt objects
@@ -401,7 +348,6 @@ class AttemptFile:
                     "committed_at": datetime.now(UTC).isoformat()}
         self.fs.s3.pipe_file(self.path + MANIFEST_SUFFIX, json.dumps(manifest).encode())
         self.fs._remember(self.path, self.fs._data_entry(self.path, manifest))
-        self.fs._pin(self.path, self.fs._data_entry(self.path, manifest))
         self.fs._listings.pop(self.path.rsplit("/", 1)[0], None)
 
     def __enter__(self) -> AttemptFile:

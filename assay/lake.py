@@ -297,7 +297,7 @@ class Lake:
         """The committed partition files of a remote table, sorted (what the manifests name)."""
         assert self.fs is not None
         pattern = f"{self.table_dir(table).path}/{key}/{PART_FILE}"
-        return [RemotePath(self.fs, p) for p in sorted(self.fs.committed_glob(pattern))]
+        return [RemotePath(self.fs, p) for p in sorted(self.fs.glob(pattern))]
 
     def partitions(self, table: str, key: str) -> list[str]:
         """Values of one partition key that have data, sorted."""
