@@ -300,11 +300,37 @@ class RunnerConfig(_Section):
     at once, and every 30 s while it waits."""
 
 
-# --- storage.instance and workers (the team stack; README "Past one machine") ----------------
-# `storage:` also holds the lake's and the warehouse's settings; this block is Dagster's
-# instance only. Connection details and passwords never go in assay.yaml: they come from the
-# environment (ASSAY_PG_URL, PGPASSWORD, ASSAY_REDIS_URL), and the dagster.yaml assay writes
-# names the variables (Dagster's `env:`), never their values.
+# --- storage: where Dagster's instance, the lake and the warehouse live (one machine by
+# default; a team's Postgres and object storage: README "Past one machine", docs/deploy.md).
+# Connection details and passwords never go in assay.yaml: they come from the environment
+# (ASSAY_PG_URL, PGPASSWORD, ASSAY_REDIS_URL, the AWS SDKs' variables), and the dagster.yaml
+# assay writes names the variables (Dagster's `env:`), never their values.
+
+_ENVIRONMENT_SETTINGS = {
+    "aws_access_key_id": "AWS_ACCESS_KEY_ID", "access_key_id": "AWS_ACCESS_KEY_ID", "access_key": "AWS_ACCESS_KEY_ID",
+    "key": "AWS_ACCESS_KEY_ID", "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY",
+    "secret_access_key": "AWS_SECRET_ACCESS_KEY", "secret": "AWS_SECRET_ACCESS_KEY",
+    "password": "PGPASSWORD (the Postgres instance's) or AWS_SECRET_ACCESS_KEY (the lake's)",
+    "postgres_url": "ASSAY_PG_URL", "pg_url": "ASSAY_PG_URL", "url": "ASSAY_PG_URL", "redis_url": "ASSAY_REDIS_URL",
+    "aws_session_token": "AWS_SESSION_TOKEN", "session_token": "AWS_SESSION_TOKEN", "token": "AWS_SESSION_TOKEN",
+    "credentials": "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE", "profile": "AWS_PROFILE",
+    "endpoint": "AWS_ENDPOINT_URL_S3", "endpoint_url": "AWS_ENDPOINT_URL_S3", "region": "AWS_REGION",
+    "region_name": "AWS_REGION",
+}
+"""Keys someone may try under `storage:`, and the environment variable the AWS SDKs (and so
+assay) read instead: assay.yaml is committed to repositories; it never holds a secret. Such a
+key is refused as unknown, with this hint (`_describe`), never echoing its value."""
+
+
+def _environment_setting_hint(loc: list[Any]) -> str | None:
+    if len(loc) == 2 and loc[0] == "storage" and str(loc[1]).lower() in _ENVIRONMENT_SETTINGS:
+        return (f"does not go in assay.yaml: set {_ENVIRONMENT_SETTINGS[str(loc[1]).lower()]} in the environment "
+                "(assay reads endpoint, region and credentials as the AWS SDKs do)")
+    return None
+
+
+LAKE_ENV = "ASSAY_LAKE"
+WAREHOUSE_ENV = "ASSAY_WAREHOUSE"
 
 
 class StorageConfig(_Section):
@@ -322,6 +348,54 @@ class StorageConfig(_Section):
             if problem:
                 raise ValueError(problem)
         return instance
+
+    lake: str | None = None
+    """Where the lake's Parquet partitions live: a local folder (relative to assay.yaml) or
+    `s3://bucket/prefix` on any S3-compatible store. Omitted: `<ASSAY_HOME>/lake`. Endpoint,
+    region and credentials come from the environment as the AWS SDKs read them
+    (AWS_ENDPOINT_URL_S3, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE)."""
+    warehouse: Literal["local", "lake"] | None = None
+    """`local`: dbt's DuckDB file stays in ASSAY_HOME, read on this machine only. `lake`: after
+    each dbt build the file is published to the lake (attempt + manifest, like a partition)
+    and every reader (workers, the UI, `assay gate`) opens the latest published copy.
+    Omitted: `lake` when the lake is on object storage, else `local`."""
+
+    @field_validator("lake")
+    @classmethod
+    def _lake_location(cls, value: str | None) -> str | None:
+        if value is None or "://" not in value:
+            return value
+        scheme, _, rest = value.partition("://")
+        if scheme != "s3":
+            raise ValueError(f"must be a local folder or s3://bucket/prefix, got {value!r}")
+        bucket = rest.split("/", 1)[0]
+        if "@" in bucket or ":" in bucket:
+            raise ValueError("credentials do not go in the lake URL: set AWS_ACCESS_KEY_ID and "
+                             "AWS_SECRET_ACCESS_KEY in the environment")
+        if not bucket:
+            raise ValueError(f"names no bucket: expected s3://bucket/prefix, got {value!r}")
+        return f"s3://{rest.strip('/')}"
+
+    @property
+    def is_remote_lake(self) -> bool:
+        return bool(self.lake and self.lake.startswith("s3://"))
+
+    @property
+    def is_lake_warehouse(self) -> bool:
+        return self.warehouse == "lake" or (self.warehouse is None and self.is_remote_lake)
+
+    def export(self, config_dir: Path) -> None:
+        """Tell every process assay starts (Dagster's workers, dbt) where the lake and the
+        warehouse are: ASSAY_LAKE and ASSAY_WAREHOUSE, set or cleared to match this config
+        (`AssayHome.lake` / `.warehouse` read them)."""
+        if self.lake is None:
+            os.environ.pop(LAKE_ENV, None)
+        else:
+            os.environ[LAKE_ENV] = self.lake if self.is_remote_lake else str((config_dir / self.lake).resolve())
+        if self.is_lake_warehouse:
+            os.environ[WAREHOUSE_ENV] = "lake"
+        else:
+            os.environ.pop(WAREHOUSE_ENV, None)
 
 
 PG_URL_SCHEME = "postgresql+psycopg2://"
@@ -456,6 +530,7 @@ def load_config(path: Path | str | None = None) -> AssayConfig:
         config = AssayConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, path, root)) from None
+    config.storage.export(path.resolve().parent)
     if any(":" in e.type for e in config.evaluators):
         _importable_from(path.resolve().parent)
     return config
@@ -490,7 +565,9 @@ def _describe(exc: ValidationError, path: Path, root: yaml.Node | None) -> str:
         line = _line_of(root, loc)
         where = f"{path}:{line}" if line else str(path)
         message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
+        if error["type"] == "extra_forbidden" and _environment_setting_hint(loc):
+            message = _environment_setting_hint(loc)
+        elif error["type"] == "extra_forbidden":
             allowed = _allowed_keys(loc[:-1])
             message = f"unknown key; valid keys here: {', '.join(allowed)}" if allowed else "unknown key"
         elif error["type"] == "literal_error":

@@ -11,6 +11,12 @@ can see it: it lies outside every table folder, its name ends in `.partial`, and
 (`Lake.glob`, the dbt sources, `read_table`) match only the committed name `part.parquet`,
 which exists only by rename. `Lake.sweep()` (run when a run starts) deletes the leftovers of
 writers that are gone: each staged name carries its writer's host and pid.
+
+A lake on object storage (`storage.lake: s3://bucket/prefix`) has no rename: there each
+partition is written to a unique attempt prefix and committed by one PUT of a small manifest
+that readers follow (`assay.object_lake`). The same `Lake` methods work on both; paths of a
+remote lake are `RemotePath`s (`assaylake://...`), which DuckDB reads on a connection from
+`connect_duckdb` and dbt through its profile's plugin.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from assay.contracts._arrow import rows_to_table
+from assay.object_lake import RemotePath, is_object_url
 
 PART_FILE = "part.parquet"
 SCHEMA_PARTITION = "_schema"
@@ -113,9 +120,51 @@ def sweep_partial_files(directory: Path, *, depth: int = 0, legacy: bool = False
     return removed
 
 
+LAKE_ENV = "ASSAY_LAKE"
+"""Where the lake is when `storage.lake` says so (set by `load_config`; every process assay
+starts, dbt included, inherits it). Unset: `<ASSAY_HOME>/lake`."""
+
+
+def connect_duckdb(*paths: object, **kwargs: Any):
+    """`duckdb.connect(**kwargs)` that can read the lake: with a lake on object storage
+    (one of `paths` is remote, or the configured lake is), its committed view is registered
+    on the connection (DuckDB 2.0's httpfs cannot be installed here; fsspec can)."""
+    import duckdb
+
+    con = duckdb.connect(**kwargs)
+    if any(isinstance(p, RemotePath) or is_object_url(p) for p in (*paths, os.environ.get(LAKE_ENV, ""))):
+        from assay.committed_fs import committed_filesystem
+
+        con.register_filesystem(committed_filesystem())
+    return con
+
+
+def read_parquet_file(path: Path | RemotePath, columns: list[str] | None = None) -> pa.Table:
+    """One lake Parquet file, local or remote (raises FileNotFoundError when it is not there)."""
+    if isinstance(path, RemotePath):
+        with path.open("rb") as handle:
+            return pq.read_table(handle, columns=columns)
+    return pq.read_table(path, columns=columns)
+
+
 class Lake:
-    def __init__(self, root: Path):
-        self.root = Path(root)
+    def __init__(self, root: Path | str | RemotePath):
+        self.fs = None
+        if isinstance(root, RemotePath):
+            self.fs, self.root = root.fs, root
+        elif is_object_url(root):
+            from assay.committed_fs import committed_filesystem
+            from assay.object_lake import reader_url
+
+            self.fs = committed_filesystem()
+            self.root = RemotePath(self.fs, reader_url(str(root)))
+        else:
+            self.root = Path(root)
+
+    @property
+    def is_remote(self) -> bool:
+        """On object storage (attempt + manifest commits) rather than a local folder (renames)."""
+        return self.fs is not None
 
     def table_dir(self, table: str) -> Path:
         return self.root / table
@@ -144,7 +193,10 @@ class Lake:
     def sweep(self) -> list[Path]:
         """Delete what killed writers left: staged files and the temporary files of earlier
         versions inside table and partition folders (text files too: pointers, fingerprints).
-        Safe while other processes write: a live writer's files are kept."""
+        Safe while other processes write: a live writer's files are kept. On object storage:
+        abandoned and superseded attempt prefixes (`CommittedFileSystem.sweep`)."""
+        if self.fs is not None:
+            return self.fs.sweep(self.root.path, is_alive=process_is_alive)
         removed = sweep_partial_files(self.staging_dir)
         try:
             tables = [entry.path for entry in os.scandir(self.root) if entry.is_dir() and entry.name != STAGING_DIR]
@@ -177,8 +229,11 @@ class Lake:
                 data = data.append_column(key, pa.array([value] * data.num_rows, pa.string()))
         self._ensure_schema_file(table, data.schema)
         target_dir = self.partition_dir(table, partition)
-        target_dir.mkdir(parents=True, exist_ok=True)
         target = target_dir / PART_FILE
+        if self.fs is not None:
+            _commit_remote_parquet(self.fs, data, target)
+            return target
+        target_dir.mkdir(parents=True, exist_ok=True)
         _atomic_write_parquet(data, target, self._staged(table, target_dir.name))
         return target
 
@@ -200,10 +255,26 @@ class Lake:
             stored = stored.append(pa.field(key, pa.string()))
         self._ensure_schema_file(table, stored)
         target_dir = self.partition_dir(table, partition)
-        target_dir.mkdir(parents=True, exist_ok=True)
         target = target_dir / PART_FILE
+        constants = {key: partition[key] for key in extra}
+        if self.fs is not None:
+            # The attempt object is the staged file; its manifest commits it (assay.object_lake).
+            sink = self.fs.open(target.path, "wb")
+            writer = PartitionWriter(sink, target, schema, stored, constants)
+            try:
+                yield writer
+            except BaseException:
+                try:
+                    writer.close()
+                finally:
+                    sink.discard()
+                raise
+            writer.close()
+            sink.close()
+            return
+        target_dir.mkdir(parents=True, exist_ok=True)
         staged = self._staged(table, target_dir.name)
-        writer = PartitionWriter(str(staged), target, schema, stored, {key: partition[key] for key in extra})
+        writer = PartitionWriter(str(staged), target, schema, stored, constants)
         try:
             yield writer
             writer.close()
@@ -215,11 +286,24 @@ class Lake:
 
     def read_partition(self, table: str, partition: dict[str, str]) -> pa.Table | None:
         path = self.partition_dir(table, partition) / PART_FILE
+        if self.fs is not None:
+            try:
+                return read_parquet_file(path)
+            except FileNotFoundError:
+                return None
         return pq.read_table(path) if path.exists() else None
+
+    def _committed_files(self, table: str, key: str = "*") -> list[RemotePath]:
+        """The committed partition files of a remote table, sorted (what the manifests name)."""
+        assert self.fs is not None
+        pattern = f"{self.table_dir(table).path}/{key}/{PART_FILE}"
+        return [RemotePath(self.fs, p) for p in sorted(self.fs.glob(pattern))]
 
     def partitions(self, table: str, key: str) -> list[str]:
         """Values of one partition key that have data, sorted."""
         prefix = f"{key}="
+        if self.fs is not None:
+            return sorted(p.parent.name[len(prefix) :] for p in self._committed_files(table, f"{prefix}*"))
         table_dir = self.table_dir(table)
         if not table_dir.exists():
             return []
@@ -232,14 +316,26 @@ class Lake:
     def read_table(self, table: str) -> pa.Table | None:
         """Every partition of a table in one Arrow table (None when nothing was written)."""
         table_dir = self.table_dir(table)
-        files = sorted(table_dir.glob(f"*/{PART_FILE}")) if table_dir.exists() else []
+        if self.fs is not None:
+            files = self._committed_files(table)
+        else:
+            files = sorted(table_dir.glob(f"*/{PART_FILE}")) if table_dir.exists() else []
         files = [f for f in files if f.parent.name != SCHEMA_PARTITION]
         if not files:
             return None
-        return pa.concat_tables([pq.read_table(f) for f in files], promote_options="default")
+        return pa.concat_tables([read_parquet_file(f) for f in files], promote_options="default")
 
     def _ensure_schema_file(self, table: str, schema: pa.Schema) -> None:
         path = self.table_dir(table) / SCHEMA_PARTITION / PART_FILE
+        if self.fs is not None:
+            try:
+                with path.open("rb") as handle:
+                    if pq.read_schema(handle).equals(schema, check_metadata=False):
+                        return
+            except FileNotFoundError:
+                pass
+            _commit_remote_parquet(self.fs, schema.empty_table(), path)
+            return
         if path.exists() and pq.read_schema(path).equals(schema, check_metadata=False):
             return
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -257,7 +353,7 @@ class PartitionWriter:
     """Appends Arrow data to one partition's temporary Parquet file (see
     `Lake.partition_writer`); `rows` counts what was written, `path` is the partition file."""
 
-    def __init__(self, tmp_name: str, target: Path, schema: pa.Schema, stored: pa.Schema, constants: dict[str, str]):
+    def __init__(self, tmp_name: Any, target: Path | RemotePath, schema: pa.Schema, stored: pa.Schema, constants: dict[str, str]):
         self.path = target
         self.rows = 0
         self._schema = schema
@@ -301,6 +397,12 @@ def _commit(staged: Path, target: Path) -> None:
             staged.unlink(missing_ok=True)
 
 
+def _commit_remote_parquet(fs: Any, data: pa.Table, target: RemotePath) -> None:
+    """Write one remote lake Parquet file: an attempt object, then its manifest (on success only)."""
+    with fs.open(target.path, "wb") as sink:
+        pq.write_table(data, sink, compression="zstd")
+
+
 def _atomic_write_parquet(data: pa.Table, target: Path, staged: Path) -> None:
     try:
         pq.write_table(data, staged, compression="zstd")
@@ -313,7 +415,11 @@ def _atomic_write_parquet(data: pa.Table, target: Path, staged: Path) -> None:
 def atomic_write_text(path: Path, text: str) -> None:
     """Write a small text file (report, pointer) by rename, so readers never see half. The
     file being written is `.<name>.<host>-<pid>.<random>.partial` beside it: no reader's
-    pattern matches that, and `sweep_partial_files` deletes it if its writer died."""
+    pattern matches that, and `sweep_partial_files` deletes it if its writer died. In a lake on
+    object storage: one PUT, atomic as it is."""
+    if isinstance(path, RemotePath):
+        path.write_text(text)
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     staged = staged_path(path.parent, path.name)
     try:

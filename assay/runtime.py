@@ -38,7 +38,12 @@ class AssayHome:
         return cls(Path(os.environ.get("ASSAY_HOME", ".assay")).resolve())
 
     @property
-    def lake(self) -> Path:
+    def lake(self) -> Path | str:
+        """`storage.lake` when assay.yaml sets it (a folder, or `s3://bucket/prefix`, exported
+        as ASSAY_LAKE by `load_config`), else `<ASSAY_HOME>/lake`."""
+        configured = os.environ.get("ASSAY_LAKE")
+        if configured:
+            return configured if "://" in configured else Path(configured)
         return self.root / "lake"
 
     @property
@@ -51,6 +56,18 @@ class AssayHome:
 
     @property
     def warehouse(self) -> Path:
+        """The DuckDB file readers of the marts open: the build file below, or, with
+        `storage.warehouse: lake`, the latest copy published to the lake (fetched once per
+        published version; `assay.warehouse_store`)."""
+        if os.environ.get("ASSAY_WAREHOUSE") == "lake":
+            from assay.warehouse_store import reading_path
+
+            return reading_path(self)
+        return self.warehouse_build
+
+    @property
+    def warehouse_build(self) -> Path:
+        """The DuckDB file dbt writes on this machine (dbt_project/profiles.yml)."""
         return self.root / "warehouse.duckdb"
 
     @property

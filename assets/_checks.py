@@ -3,8 +3,9 @@
 import warnings
 
 import dagster as dg
-import pyarrow.parquet as pq
 from assay.assets.quality import SuiteResult
+
+from assay.lake import read_parquet_file
 
 
 def blocking_suite_spec(name: str, asset: str, partitions_def: dg.PartitionsDefinition, description: str) -> dg.AssetCheckSpec:
@@ -19,7 +20,7 @@ def blocking_suite_spec(name: str, asset: str, partitions_def: dg.PartitionsDefi
 
 def read_for_suite(path, columns: list[str]):
     """Only the columns a suite checks: the whole partition in pandas could be gigabytes."""
-    return pq.read_table(path, columns=columns).to_pandas()
+    return read_parquet_file(path, columns).to_pandas()
 
 
 def suite_check_result(asset: str, name: str, suite: SuiteResult) -> dg.AssetCheckResult:

@@ -31,7 +31,8 @@ class AssayResource(ConfigurableResource):
 
     @cached_property
     def lake(self) -> Lake:
-        lake = Lake(self.home.lake)
+        # assay.yaml's `storage:` says where the lake is (loading it exports ASSAY_LAKE).
+        lake = Lake(self.home.lake if self.config.storage.lake else self.home.root / "lake")
         # Once per process: a run launched by the daemon starts clean of what killed writers
         # left (readers never see those files; this keeps them from piling up).
         lake.sweep()

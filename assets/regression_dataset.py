@@ -34,7 +34,7 @@ from assay.contracts.case import CASE_ARROW_SCHEMA, CASE_JSON_COLUMNS, new_case
 from assay.contracts.failure import FAILURE_JSON_COLUMNS
 from assay.contracts.score import SCORE_ARROW_SCHEMA
 from assay.dataset_pointer import CURRENT_POINTER, current_version, read_cases
-from assay.lake import Lake, atomic_write_text
+from assay.lake import Lake, atomic_write_text, connect_duckdb
 from assay.near_duplicates import group_near_duplicates
 from assay.selection import hash_fraction
 
@@ -329,7 +329,6 @@ def _cell(value: Any) -> str:
 
 def passing_calls(lake: Lake) -> list[dict[str, Any]]:
     """Sampled successful calls with at least one completed score and no failing one."""
-    import duckdb
 
     sql = f"""
         with scores as (
@@ -344,7 +343,7 @@ def passing_calls(lake: Lake) -> list[dict[str, Any]]:
         join scores on scores.subject_id = calls.call_id
         where calls.status = 'success' and scores.completed > 0 and scores.failed = 0
     """
-    with duckdb.connect() as con:
+    with connect_duckdb(lake.root) as con:
         rows = con.sql(sql).arrow().read_all().to_pylist()
     return [decode_row(r, CALL_JSON_COLUMNS) for r in rows]
 

@@ -23,6 +23,7 @@ from assay.config import AssayConfig, EvaluatorConfig, SubjectKind
 from assay.contracts._arrow import from_json_text, rows_to_table
 from assay.contracts.call import CALL_JSON_COLUMNS
 from assay.contracts.score import SCORE_ARROW_SCHEMA, SCORE_JSON_COLUMNS, Score
+from assay.lake import connect_duckdb
 from assay.llm.engine import SKIP_BUDGET, SKIP_DEADLINE, LLMEngine
 from assay.outcomes import EVALUATOR_CRASH, score_outcome_type
 from assay.selection import selects_sql
@@ -177,10 +178,9 @@ SUBJECT_CONTENT_FIELDS = (
 
 def subject_fingerprints(sampled: Path) -> dict[str, str]:
     """call_id -> a digest of the call's evaluable content, for every call of a partition."""
-    import duckdb
 
     fields = ", ".join(f"'{f}': {f}" for f in SUBJECT_CONTENT_FIELDS)
-    with duckdb.connect() as con:
+    with connect_duckdb(sampled) as con:
         rows = con.execute(
             f"SELECT call_id, md5(CAST(to_json({{{fields}}}) AS VARCHAR)) FROM read_parquet(?)", [str(sampled)]
         ).fetchall()
@@ -249,7 +249,6 @@ def score_call_partition(
     `done`: (evaluator name, subject id) pairs the partition already holds (an incremental
     run): they are not scored again, so a judge is never asked twice for the same score.
     """
-    import duckdb
 
     if parquet is None or not parquet.exists():
         return
@@ -259,7 +258,7 @@ def score_call_partition(
     relation = f"read_parquet({sql_string(str(parquet))})"
     scored_at = datetime.now(UTC)
     python_ids: dict[str, set[str]] = {}
-    con = duckdb.connect()
+    con = connect_duckdb(parquet)
     try:
         con.execute("SET TimeZone = 'UTC'")
         in_sql = 0

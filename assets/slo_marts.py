@@ -25,6 +25,7 @@ from assay.contracts.rejected import REJECTED_ARROW_SCHEMA
 from assay.contracts.score import SCORE_ARROW_SCHEMA
 from assay.contracts.span import SPAN_ARROW_SCHEMA
 from assay.dataset_pointer import current_version
+from assay.warehouse_store import publish, pull_for_build
 
 # Every lake table a dbt source reads, with its schema and partition keys. Each is created
 # empty when not yet written, so the marts build (empty) before the first candidate has run.
@@ -110,5 +111,14 @@ def slo_marts(context: AssetExecutionContext, dbt: OfflineDbtCliResource, assay:
         gate=assay.config.gate,
         replay_timeout_s=assay.config.judge.timeout_s,
     )
+    # A warehouse shared through the lake: build on top of the latest published copy, then
+    # publish (assay.warehouse_store). Local (the default): neither does anything.
+    shared = assay.config.storage.is_lake_warehouse
+    if shared:
+        pulled = pull_for_build(assay.home)
+        if pulled:
+            context.log.info(f"warehouse: building on published version {pulled}")
     yield from dbt.cli(DBT_BUILD_ARGS, context=context, env=env).stream()
+    if shared:
+        context.log.info(f"warehouse: published version {publish(assay.home)}")
 

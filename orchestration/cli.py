@@ -49,6 +49,19 @@ def _load_config():
     return load_config()
 
 
+def _export_storage() -> None:
+    """Before any command: where assay.yaml's `storage:` puts the lake and the warehouse
+    (exported to every process the command starts). A missing or broken config is left to
+    the commands that need it, which report it as they always did."""
+    from assay.config import ConfigError, config_path
+
+    if config_path().exists():
+        try:
+            _load_config()
+        except ConfigError:
+            pass
+
+
 # --- reading decisions ----------------------------------------------------------------------
 
 
@@ -891,6 +904,7 @@ def main(argv: list[str] | None = None) -> int:
     from assay.config import ConfigError
 
     try:
+        _export_storage()
         args.func(args)
         sys.stdout.flush()  # here, so a closed pipe is reported below, not at interpreter exit
     except BrokenPipeError:

@@ -231,7 +231,12 @@ def _dbt_source_sql(lake: Lake, table: str) -> str:
 
     sources = yaml.safe_load((ROOT / "dbt_project" / "models" / "staging" / "_sources.yml").read_text())
     location = sources["sources"][0]["meta"]["external_location"]
-    return location.replace("{{ env_var('ASSAY_HOME', '../.assay') }}/lake", str(lake.root)).replace("{name}", table)
+    import jinja2
+
+    def env_var(name: str, default: str | None = None) -> str:
+        return {"ASSAY_LAKE": str(lake.root)}.get(name, default)
+
+    return jinja2.Template(location).render(env_var=env_var).replace("{name}", table)
 
 
 def _every_reader_sees(lake: Lake) -> list[list[str]]:
