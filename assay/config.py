@@ -324,8 +324,9 @@ key is refused as unknown, with this hint (`_describe`), never echoing its value
 
 def _environment_setting_hint(loc: list[Any]) -> str | None:
     if len(loc) == 2 and loc[0] == "storage" and str(loc[1]).lower() in _ENVIRONMENT_SETTINGS:
-        return (f"does not go in assay.yaml: set {_ENVIRONMENT_SETTINGS[str(loc[1]).lower()]} in the environment "
-                "(assay reads endpoint, region and credentials as the AWS SDKs do)")
+        variable = _ENVIRONMENT_SETTINGS[str(loc[1]).lower()]
+        why = " (assay reads endpoint, region and credentials as the AWS SDKs do)" if variable.startswith("AWS") else ""
+        return f"does not go in assay.yaml: set {variable} in the environment{why}"
     return None
 
 

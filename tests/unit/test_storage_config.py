@@ -68,6 +68,8 @@ def test_a_local_lake_folder_is_relative_to_the_config(tmp_path):
      ":5: key `storage.endpoint_url`: does not go in assay.yaml: set AWS_ENDPOINT_URL_S3", "minio"),
     ("  lake: s3://b/p\n  region: eu-west-1", ":5: key `storage.region`: does not go in assay.yaml: set AWS_REGION",
      "eu-west"),
+    ("  instance: sqlite\n  postgres_url: postgresql+psycopg2://assay:pg-not-real@db/assay",
+     ":5: key `storage.postgres_url`: does not go in assay.yaml: set ASSAY_PG_URL in the environment", "pg-not-real"),
     ("  lake: s3://AKIAEXAMPLE:secret@bucket/p", ":4: key `storage.lake`: credentials do not go in the lake URL",
      "secret@"),
     ("  lake: gs://bucket/p", ":4: key `storage.lake`: must be a local folder or s3://bucket/prefix", "\0"),
