@@ -480,12 +480,12 @@ def cmd_labels_export(args: argparse.Namespace) -> None:
         sys.stdout.write(text)
 
 
-def _exec_dagster(tool: str, *args: str) -> None:
+def _exec_dagster(what: str, tool: str, *args: str) -> None:
     """Replace this process with one of Dagster's commands (`dagster dev`, `dagster-daemon run`,
     `dagster-webserver`) on assay's definitions and ASSAY_HOME's instance, after writing the
     instance's pool limits (a daemon alone on a fresh Postgres instance would otherwise run with
-    Dagster's default of one slot per pool)."""
-    _home()
+    Dagster's default of one slot per pool). `what` is said first, with where the instance is."""
+    home = _home()
     _load_config()
     from assay.orchestration.runner import configure_pools
     from dagster import DagsterInstance
@@ -494,6 +494,7 @@ def _exec_dagster(tool: str, *args: str) -> None:
         configure_pools(instance)
     beside_python = Path(sys.executable).with_name(tool)
     command = [str(beside_python) if beside_python.exists() else tool, *args]
+    _say(f"{what} (DAGSTER_HOME={home.dagster_home})")
     os.execvp(command[0], command)
 
 
@@ -503,21 +504,20 @@ DEFINITIONS_MODULE = ("-m", "assay.orchestration.definitions")
 
 def cmd_ui(args: argparse.Namespace) -> None:
     """Dagster's development server: the webserver and the daemon, while it runs."""
-    _say(f"Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={_home().dagster_home})")
-    _exec_dagster("dagster", "dev", *DEFINITIONS_MODULE, "-h", args.host, "-p", str(args.port))
+    _exec_dagster(f"Dagster UI on http://{args.host}:{args.port}",
+                  "dagster", "dev", *DEFINITIONS_MODULE, "-h", args.host, "-p", str(args.port))
 
 
 def cmd_daemon(args: argparse.Namespace) -> None:
     """Dagster's daemon alone, for a service manager (docs/deploy.md): the schedules, sensors,
     run queue and run monitoring, with no UI."""
-    _say(f"Dagster daemon (DAGSTER_HOME={_home().dagster_home})")
-    _exec_dagster("dagster-daemon", "run", *DEFINITIONS_MODULE)
+    _exec_dagster("Dagster daemon", "dagster-daemon", "run", *DEFINITIONS_MODULE)
 
 
 def cmd_webserver(args: argparse.Namespace) -> None:
     """Dagster's webserver alone, for a service manager; the daemon runs beside it (`assay daemon`)."""
-    _say(f"Dagster webserver on http://{args.host}:{args.port} (DAGSTER_HOME={_home().dagster_home})")
-    _exec_dagster("dagster-webserver", *DEFINITIONS_MODULE, "-h", args.host, "-p", str(args.port))
+    _exec_dagster(f"Dagster webserver on http://{args.host}:{args.port}",
+                  "dagster-webserver", *DEFINITIONS_MODULE, "-h", args.host, "-p", str(args.port))
 
 
 def cmd_worker(args: argparse.Namespace) -> None:

@@ -4,8 +4,8 @@ Dagster's stock SQLite storages build a new SQLAlchemy engine, open the database
 dispose of both for every statement: `SqliteEventLogStorage` does it for every event a run
 writes (and twice for an asset event, which is mirrored into the index shard). A day's run
 writes hundreds of events; on the reference machine that costs 2.6 ms of CPU an event against
-0.6 ms with the engine kept (`bench/` is not needed for this: 300 engine events, tmpfs, one
-process, measured while writing this module). Only that changes here: the same files, schema,
+0.6 ms with the engine kept (300 engine events, tmpfs, one process, measured while writing
+this module). Only that changes here: the same files, schema,
 migrations, locking (SQLite's own, with Dagster's busy timeout) and durability (each event is
 still its own committed transaction).
 
@@ -28,6 +28,7 @@ key (Postgres, see docs/deploy.md) replaces it as it replaces Dagster's default.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import threading
 import weakref
@@ -53,6 +54,9 @@ from dagster._utils import mkdir_p
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection, Engine
 
+INIT_LOCK_FILE = ".storage-init.lock"
+"""Beside Dagster's files: held while a process opens (and on a fresh home creates) them."""
+
 MAX_OPEN_SHARDS = 16
 """Run databases whose engines a process keeps open (besides the index)."""
 
@@ -68,19 +72,18 @@ class _Engines:
         self._lock = threading.Lock()
         _LIVE.add(self)
 
-    def get(self, url: str) -> tuple[Engine, bool]:
-        """The engine for `url` and whether it was created by this call."""
+    def get(self, url: str) -> Engine:
         with self._lock:
             engine = self._engines.get(url)
             if engine is not None:
                 self._engines.move_to_end(url)
-                return engine, False
+                return engine
             engine = create_engine(url, connect_args=_CONNECT_ARGS)
             self._engines[url] = engine
             while self._limit and len(self._engines) > self._limit:
                 _, oldest = self._engines.popitem(last=False)
                 oldest.dispose()
-            return engine, True
+            return engine
 
     def dispose(self) -> None:
         with self._lock:
@@ -111,7 +114,7 @@ class ReusedEngineSqliteEventLogStorage(SqliteEventLogStorage):
     def _connect(self, shard: str) -> Iterator[Connection]:
         # Dagster's `_connect` minus the engine's creation and disposal around each use.
         with self._db_lock:
-            engine, _ = self._engines.get(self.conn_string_for_shard(shard))
+            engine = self._engines.get(self.conn_string_for_shard(shard))
             if shard not in self._initialized_dbs:
                 self._initdb(engine)
                 self._initialized_dbs.add(shard)
@@ -136,7 +139,7 @@ class ReusedEngineSqliteRunStorage(SqliteRunStorage):
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
-        engine, _ = self._engines.get(self._conn_string)
+        engine = self._engines.get(self._conn_string)
         with engine.connect() as conn, conn.begin():
             yield conn
 
@@ -150,17 +153,24 @@ class ReusedEngineSqliteStorage(DagsterSqliteStorage):
     the run and event-log databases' engines kept open."""
 
     def __init__(self, base_dir: str, inst_data=None):
-        # DagsterSqliteStorage.__init__ builds the stock storages; build ours instead.
+        # DagsterSqliteStorage.__init__ builds the stock storages; build ours instead, one
+        # process at a time: on a fresh home, Dagster's SQLite run storage creates `runs.db` and
+        # stamps its schema version without any guard, so two processes starting together
+        # (`assay daemon` and `assay webserver` under systemd) each stamp it, and every later
+        # start fails ("alembic_version has more than one head"). Once the files exist, the
+        # lock is held for the few milliseconds it takes to open them.
         self.base_dir = base_dir
-        self._run_storage = ReusedEngineSqliteRunStorage.from_local(_runs_directory(base_dir))
-        self._event_log_storage = ReusedEngineSqliteEventLogStorage(_event_logs_directory(base_dir))
-        self._schedule_storage = SqliteScheduleStorage.from_local(_schedule_directory(base_dir))
+        mkdir_p(base_dir)
+        with open(os.path.join(base_dir, INIT_LOCK_FILE), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._run_storage = ReusedEngineSqliteRunStorage.from_local(_runs_directory(base_dir))
+            self._event_log_storage = ReusedEngineSqliteEventLogStorage(_event_logs_directory(base_dir))
+            self._schedule_storage = SqliteScheduleStorage.from_local(_schedule_directory(base_dir))
         self._inst_data = inst_data
         super(DagsterSqliteStorage, self).__init__()
 
     @classmethod
     def from_config_value(cls, inst_data, config_value):
-        mkdir_p(config_value["base_dir"])
         return cls(config_value["base_dir"], inst_data=inst_data)
 
 

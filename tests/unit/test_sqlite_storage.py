@@ -11,6 +11,7 @@ from assay.orchestration import sqlite_storage
 from assay.orchestration.sqlite_storage import (
     ReusedEngineSqliteEventLogStorage,
     ReusedEngineSqliteRunStorage,
+    ReusedEngineSqliteStorage,
 )
 from dagster import DagsterInstance
 from dagster._core.events import DagsterEvent, DagsterEventType, EngineEventData
@@ -81,3 +82,28 @@ def test_a_forked_child_opens_its_own_connections(tmp_path):
     storage.store_event(_event("run-a", "parent again"))  # the parent's engine still works
     assert _messages(storage, "run-a") == ["parent", "child", "parent again"]
     storage.dispose()
+
+
+def _open_storage_at_once(barrier, base_dir: str) -> None:
+    barrier.wait()
+    ReusedEngineSqliteStorage(base_dir).dispose()
+
+
+def test_processes_starting_together_on_a_fresh_home_create_it_once(tmp_path):
+    """Two services started together (the daemon and the webserver under systemd) on a fresh
+    home: each opens the instance, and the run database gets one schema version, not two (with
+    two, every later start fails)."""
+    import multiprocessing
+    import sqlite3
+
+    context = multiprocessing.get_context("fork")  # dagster is imported: the start is the race
+    barrier = context.Barrier(4)
+    processes = [context.Process(target=_open_storage_at_once, args=(barrier, str(tmp_path))) for _ in range(4)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(60)
+    assert [p.exitcode for p in processes] == [0] * 4
+    with sqlite3.connect(tmp_path / "history" / "runs.db") as db:
+        assert db.execute("select count(*) from alembic_version").fetchone() == (1,)
+    ReusedEngineSqliteStorage(str(tmp_path)).dispose()  # and it opens again
