@@ -231,6 +231,9 @@ class RedactionConfig(_Section):
 class ModelPrice(_Section):
     input_cost_per_token: float = Field(ge=0)
     output_cost_per_token: float = Field(ge=0)
+    # The provider's Batch API price, when it is not a plain discount of the above.
+    input_cost_per_token_batches: float | None = Field(None, ge=0)
+    output_cost_per_token_batches: float | None = Field(None, ge=0)
 
 
 class GateConfig(_Section):

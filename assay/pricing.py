@@ -16,6 +16,12 @@ COST_FROM_SOURCE = "source"
 COST_FROM_CONFIG = "config_price"
 COST_FROM_PRICE_MAP = "litellm_price_map"
 COST_UNKNOWN = "unknown"
+# A provider's Batch API price: litellm's map has it for many models (`*_cost_per_token_batches`);
+# for the rest assay applies the configured discount to the synchronous price and says so.
+COST_FROM_BATCH_PRICE_MAP = "litellm_batch_price_map"
+COST_FROM_BATCH_DISCOUNT = "batch_discount"
+# OpenAI, Anthropic, Azure, Vertex AI and Bedrock all sell batch inference at half price.
+DEFAULT_BATCH_DISCOUNT = 0.5
 
 
 def price_per_token(model: str, overrides: Mapping[str, Mapping[str, float]]) -> tuple[tuple[float, float], str] | None:
@@ -34,6 +40,42 @@ def price_per_token(model: str, overrides: Mapping[str, Mapping[str, float]]) ->
     if input_cost is None and output_cost is None:
         return None
     return (input_cost or 0.0, output_cost or 0.0), COST_FROM_PRICE_MAP
+
+
+def batch_price_per_token(
+    model: str,
+    overrides: Mapping[str, Mapping[str, float]],
+    discount: float = DEFAULT_BATCH_DISCOUNT,
+) -> tuple[tuple[float, float], str] | None:
+    """((input USD/token, output USD/token), where the price came from) for a request sent
+    through the provider's Batch API, or None if no price is known.
+
+    In order: a batch price in `pricing:` (`input_cost_per_token_batches`), litellm's batch
+    price, then the synchronous price (config or map) times `discount` (the fraction of the
+    synchronous price the provider charges: 0.5 is half price).
+    """
+    if not 0.0 < discount <= 1.0:
+        raise ValueError(f"batch discount must be in (0, 1], the fraction of the synchronous price charged; got {discount}")
+    configured = overrides.get(model, {})
+    batch_in, batch_out = configured.get("input_cost_per_token_batches"), configured.get("output_cost_per_token_batches")
+    if batch_in is not None or batch_out is not None:
+        return (batch_in or 0.0, batch_out or 0.0), COST_FROM_CONFIG
+    if model not in overrides:
+        import litellm
+
+        litellm.suppress_debug_info = True
+        try:
+            info = litellm.get_model_info(model)
+        except Exception:  # litellm raises its own error types for unmapped models
+            info = {}
+        input_cost, output_cost = info.get("input_cost_per_token_batches"), info.get("output_cost_per_token_batches")
+        if input_cost is not None or output_cost is not None:
+            return (input_cost or 0.0, output_cost or 0.0), COST_FROM_BATCH_PRICE_MAP
+    sync = price_per_token(model, overrides)
+    if sync is None:
+        return None
+    (input_cost, output_cost), _ = sync
+    return (input_cost * discount, output_cost * discount), COST_FROM_BATCH_DISCOUNT
 
 
 def fill_missing_costs(

@@ -152,7 +152,7 @@ def materialise_day(
 )
 def raw_calls(context: AssetExecutionContext, assay: AssayResource):
     day = date.fromisoformat(context.partition_key)
-    prices = {model: price.model_dump() for model, price in assay.config.pricing.items()}
+    prices = {model: price.model_dump(exclude_none=True) for model, price in assay.config.pricing.items()}
     done = materialise_day(
         assay.lake,
         assay.home.landing,

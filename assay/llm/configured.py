@@ -73,7 +73,7 @@ def configured_engine(
         budget_usd=budget_usd,
         budget_per_day_usd=judge.budget_per_day_usd if budget_usd is not None else None,
         spend_dir=home.llm_spend,
-        prices={model: price.model_dump() for model, price in config.pricing.items()},
+        prices={model: price.model_dump(exclude_none=True) for model, price in config.pricing.items()},
         worker_processes=judge.worker_processes,
         cache_dir=home.judge_cache,
         shared_redis_url=redis_url,  # the judge cache and the day's spend, shared by every worker

@@ -3,7 +3,7 @@
 import pyarrow as pa
 import pytest
 
-from assay.pricing import fill_missing_costs
+from assay.pricing import batch_price_per_token, fill_missing_costs
 
 
 def _calls(models, costs, input_tokens, output_tokens) -> pa.Table:
@@ -38,3 +38,21 @@ def test_unknown_model_or_no_tokens_stays_unknown_not_zero():
     table, counts = fill_missing_costs(_calls(["no-such-model-anywhere", "gpt-4o-mini"], [None, None], [10, None], [10, None]))
     assert table.column("cost_usd").to_pylist() == [None, None]
     assert counts == {"unknown": 2}
+
+
+def test_batch_price_comes_from_the_map_then_config_then_a_discount():
+    # gpt-4o-mini's Batch API price in litellm's bundled map: half of $0.15 / $0.60 per million.
+    (price_in, price_out), source = batch_price_per_token("gpt-4o-mini", {})
+    assert (price_in, price_out) == pytest.approx((0.075e-6, 0.3e-6))
+    assert source == "litellm_batch_price_map"
+    # A model the map lacks, priced in config: the configured discount applies to its price.
+    prices = {"in-house-llm": {"input_cost_per_token": 1e-6, "output_cost_per_token": 4e-6}}
+    (price_in, price_out), source = batch_price_per_token("in-house-llm", prices, discount=0.6)
+    assert (price_in, price_out) == pytest.approx((0.6e-6, 2.4e-6))
+    assert source == "batch_discount"
+    # A batch price in config wins over everything.
+    prices = {"gpt-4o-mini": {"input_cost_per_token_batches": 1e-9, "output_cost_per_token_batches": 2e-9}}
+    assert batch_price_per_token("gpt-4o-mini", prices) == ((1e-9, 2e-9), "config_price")
+    assert batch_price_per_token("no-such-model-anywhere", {}) is None
+    with pytest.raises(ValueError, match="fraction of the synchronous price"):
+        batch_price_per_token("gpt-4o-mini", {}, discount=1.5)
