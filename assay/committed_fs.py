@@ -47,20 +47,32 @@ class CommittedFileSystem(AbstractFileSystem):
     # `committed_filesystem`.
     cachable = False
 
-    def __init__(self, *, snapshot: bool = False, **storage_options: Any):
+    def __init__(self, *, snapshot: bool = False, s3: Any = None, **storage_options: Any):
         """`snapshot`: remember every listing and manifest for the life of this instance, so
-        one long reader (a dbt build) sees the lake as it was when it first looked, and asks
-        the store once per path instead of once per model."""
+        one long reader (a dbt build, a DuckDB connection) sees the lake as it was when it
+        first looked, and asks the store once per path instead of once per model. `s3`: the
+        S3 filesystem to go through (a view shares its parent's; building one costs ~0.1 s)."""
         super().__init__(snapshot=snapshot, **storage_options)
         self._ttl_s = float("inf") if snapshot else INFO_TTL_S
         self._listings: dict[str, tuple[float, list[dict[str, Any]]]] = {}
         self._objects: OrderedDict[str, bytes] = OrderedDict()
         self._object_bytes = 0
-        import s3fs
+        if s3 is None:
+            import s3fs
 
-        # No listings cache: a reader must see a manifest another process just committed.
-        self.s3 = s3fs.S3FileSystem(use_listings_cache=False, skip_instance_cache=True, **storage_options)
+            # No listings cache: a reader must see a manifest another process just committed.
+            s3 = s3fs.S3FileSystem(use_listings_cache=False, skip_instance_cache=True, **storage_options)
+        self.s3 = s3
         self._infos: dict[str, tuple[float, dict[str, Any] | None]] = {}
+
+    def pinned_view(self) -> CommittedFileSystem:
+        """A snapshot over the same store, for one DuckDB connection: each path resolves to
+        one committed version for the connection's life. DuckDB takes a file's size from the
+        glob, then opens the file several times from several threads; through the shared
+        instance a commit in between (by this process's writer, or seen once the info cache
+        expires) handed it the new object with the old size: "size mismatch" errors, never
+        mixed rows. Pinned, every open of a path reads the immutable object it first saw."""
+        return CommittedFileSystem(snapshot=True, s3=self.s3)
 
     def _remember(self, path: str, info: dict[str, Any] | None) -> None:
         self._infos[path] = (time.monotonic(), info)

@@ -128,14 +128,17 @@ starts, dbt included, inherits it). Unset: `<ASSAY_HOME>/lake`."""
 def connect_duckdb(*paths: object, **kwargs: Any):
     """`duckdb.connect(**kwargs)` that can read the lake: with a lake on object storage
     (one of `paths` is remote, or the configured lake is), its committed view is registered
-    on the connection (DuckDB 2.0's httpfs cannot be installed here; fsspec can)."""
+    on the connection (DuckDB 2.0's httpfs cannot be installed here; fsspec can). Meant for
+    short reads: the connection sees each file as it was when the connection first read it."""
     import duckdb
 
     con = duckdb.connect(**kwargs)
     if any(isinstance(p, RemotePath) or is_object_url(p) for p in (*paths, os.environ.get(LAKE_ENV, ""))):
         from assay.committed_fs import committed_filesystem
 
-        con.register_filesystem(committed_filesystem())
+        # Pinned: the connection reads each file as the version it first saw, whatever
+        # commits land while it runs (see `CommittedFileSystem.pinned_view`).
+        con.register_filesystem(committed_filesystem().pinned_view())
     return con
 
 

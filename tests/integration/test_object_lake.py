@@ -122,17 +122,26 @@ def test_a_reader_beside_a_rewriting_writer_never_sees_versions_mixed(lake):
 
     def read() -> None:
         reader = Lake(f"s3://{lake.root.path}")
-        with connect_duckdb(reader.root) as con:
+        try:
             while not done.is_set():
                 table = reader.read_partition("events", DAY)
                 versions = table.column("version").unique().to_pylist()
                 if len(versions) != 1 or table.num_rows != 100 * versions[0]:
                     failures.append(f"pyarrow read {versions} with {table.num_rows} rows")
                 seen.append((versions[0], table.num_rows))
-                rows = con.sql(f"select version, count(*) from read_parquet('{reader.glob('events')}') "
-                               "where version is not null group by all").fetchall()
-                if len(rows) != 1 or rows[0][1] != 100 * rows[0][0]:
-                    failures.append(f"DuckDB read {rows}")
+                # A connection per query, as assay's readers use them; and one held across
+                # queries, which keeps reading the version it first saw.
+                for con in (connect_duckdb(reader.root), held):
+                    rows = con.sql(f"select version, count(*) from read_parquet('{reader.glob('events')}') "
+                                   "where version is not null group by all").fetchall()
+                    if len(rows) != 1 or rows[0][1] != 100 * rows[0][0]:
+                        failures.append(f"DuckDB read {rows}")
+                    seen_by_duckdb.append(rows[0][0])
+        except Exception as exc:  # a reader that fails is a failure, not a thread that stops
+            failures.append(f"reader raised {type(exc).__name__}: {exc}")
+
+    held = connect_duckdb(lake.root)
+    seen_by_duckdb: list[int] = []
 
     thread = threading.Thread(target=read)
     thread.start()
@@ -143,8 +152,10 @@ def test_a_reader_beside_a_rewriting_writer_never_sees_versions_mixed(lake):
     finally:
         done.set()
         thread.join()
+    held.close()
     assert not failures, failures[:5]
     assert seen and {v for v, _ in seen} <= set(range(1, 8))
+    assert seen_by_duckdb and set(seen_by_duckdb) <= set(range(1, 8))
     assert committed(lake) == [(7, 700)]
 
 
