@@ -439,12 +439,20 @@ class PairwiseJudge(LLMJudge):
     value = the candidate's preference averaged over both orders (0..1, 0.5 = as good);
     passed = value >= 0.5 (not worse than the baseline); details record each order's verdict and
     `position_consistent` (both orders agree on which response is better, or both call a tie).
+    `order_reducer: both_orders` instead gives the consensus of the two orders: the candidate
+    wins (1) or loses (0) only when both orders say so, else a tie (0.5).
     """
 
     example: ClassVar[dict[str, Any]] = {"rubric": "pairwise"}
     default_category: ClassVar[str] = "reasoning_error"
 
     rubric: str = "pairwise"
+    order_reducer: Literal["mean", "both_orders"] = "mean"
+
+    def __post_init__(self) -> None:
+        if self.order_reducer not in ("mean", "both_orders"):
+            raise ValueError(f"evaluator {self.name}: order_reducer {self.order_reducer!r} is not one of mean, both_orders")
+        super().__post_init__()
 
     def plan(self, subject: Subject, *, default_model: str) -> JudgePlan | Score:
         missing = missing_fields(subject, self.required_fields)
@@ -472,6 +480,12 @@ class PairwiseJudge(LLMJudge):
         preference_ab = candidate_first.score
         preference_ba = 1.0 - baseline_first.score
         value = (preference_ab + preference_ba) / 2
+        if self.order_reducer == "both_orders":
+            from assay.calibration import both_orders, pairwise_verdicts, winner_preference
+
+            orders = pairwise_verdicts({"details": {"candidate_preference_candidate_first": preference_ab,
+                                                    "candidate_preference_baseline_first": preference_ba}})
+            value = winner_preference(both_orders(orders))
 
         def side(preference: float) -> int:
             return (preference > 0.5) - (preference < 0.5)
@@ -481,6 +495,7 @@ class PairwiseJudge(LLMJudge):
             "candidate_preference_candidate_first": preference_ab,
             "candidate_preference_baseline_first": preference_ba,
             "position_consistent": consistent,
+            "order_reducer": self.order_reducer,
             "repaired": sum(call.is_repaired for call in calls),
         }
         passed = value >= 0.5

@@ -421,14 +421,15 @@ def cmd_evaluators(args: argparse.Namespace) -> None:
 def cmd_labels_import(args: argparse.Namespace) -> None:
     """Store human labels in the lake; `judge_calibration` (in curate_job) measures the judges
     against them."""
-    from assay.calibration import LabelFileError, import_label_file
+    from assay.calibration import LabelFileError, import_label_file, scorer_names
     from assay.case_labels import import_case_label_file, is_case_label_file
     from assay.lake import Lake
 
     home = _home()
     config = _load_config()
-    known = [e.name for e in config.evaluators]
     lake = Lake(home.lake)
+    # Any scorer: assay.yaml's evaluators, and every scorer the lake has scores of.
+    known = sorted({e.name for e in config.evaluators} | scorer_names(lake))
     for raw_path in args.paths:
         try:
             if is_case_label_file(raw_path):  # no `evaluator` column: labels on regression cases
@@ -443,6 +444,26 @@ def cmd_labels_import(args: argparse.Namespace) -> None:
         print(f"{raw_path}: labels={count} batch={batch}")
     if args.calibrate:
         _runner().run("curate_job", label="dataset, marts, calibration")
+
+
+def cmd_judge_calibration(args: argparse.Namespace) -> None:
+    """Each scorer series against the human labels, computed now from the lake (the
+    `judge_calibration` asset stores the same rows, with their history)."""
+    from datetime import UTC, datetime
+
+    from assay.calibration import lake_calibration
+    from assay.calibration_report import calibration_json, calibration_text
+    from assay.lake import Lake
+
+    home = _home()
+    gate = _load_config().gate
+    _, rows = lake_calibration(Lake(home.lake), computed_at=datetime.now(UTC), confidence=gate.confidence,
+                               resamples=gate.bootstrap_resamples, seed=gate.seed)
+    rows = [r for r in rows if (args.period == "every" or (r["period"] == "all") == (args.period == "all"))
+            and (args.scorer is None or r["evaluator"] == args.scorer)]
+    if args.scorer is not None and not rows:
+        raise CliError(f"no calibration for scorer {args.scorer!r}: no labelled scores of it (`assay labels import`)")
+    sys.stdout.write(calibration_json(rows) if args.format == "json" else calibration_text(rows, confidence=gate.confidence))
 
 
 def cmd_labels_export(args: argparse.Namespace) -> None:
@@ -820,6 +841,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["csv", "jsonl"], default="csv")
     p.add_argument("--out", metavar="PATH", help="file to write (default: standard output)")
     p.set_defaults(func=cmd_labels_export)
+    p = sub.add_parser("judge", parents=[common], help="trust the judge: calibration of every scorer against human labels")
+    judge = p.add_subparsers(dest="judge_command", required=True)
+    p = judge.add_parser("calibration", parents=[common],
+        help="each scorer series (scorer, version, judge model) against the human labels: n, accuracy, Cohen's "
+        "kappa, F1, confusion matrix with bootstrap intervals; pairwise: position consistency, first-position "
+        "wins, accuracy per order and where both orders agree",
+    )
+    p.add_argument("--scorer", help="only this scorer (an evaluator name or imported:<source>)")
+    p.add_argument("--period", choices=["all", "week", "every"], default="all",
+                   help="all time (default), per ISO week of the scores, or both")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.set_defaults(func=cmd_judge_calibration)
     p = sub.add_parser("candidates", parents=[common], help="list candidates, or add one to assay.yaml")
     cands = p.add_subparsers(dest="candidates_command", required=True)
     p = cands.add_parser("add", parents=[common], help="add a candidate (model + prompt) to assay.yaml, comments kept")
@@ -836,7 +869,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_candidates_list)
     p = sub.add_parser("scores", parents=[common], help="scores from human raters or external evaluators")
     scores = p.add_subparsers(dest="scores_command", required=True)
-    p = scores.add_parser("import", parents=[common], help="import scores (CSV with a header, or JSONL): subject_id, metric, value, optional passed, candidate_id"
+    p = scores.add_parser("import", parents=[common], help="import scores (CSV with a header, or JSONL): subject_id, metric, value, optional passed, candidate_id, judge_model; "
+        "pairwise verdicts: winner (a/b/tie) and order (the output shown first: a or b)"
     )
     p.add_argument("paths", nargs="+", help="score files (.csv, .jsonl)")
     p.add_argument("--source", help="evaluator name after `imported:` (default: the file's stem)")
