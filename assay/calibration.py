@@ -471,6 +471,52 @@ def scorer_names(lake) -> set[str]:
     return names
 
 
+TRUST_FIGURES = ("series", "kind", "n", "cohen_kappa", "cohen_kappa_low", "cohen_kappa_high", "position_consistency",
+                 "pairs_both_orders")
+
+
+def judge_trust(
+    calibration: Iterable[dict[str, Any]], judge_models: dict[str, str | None]
+) -> dict[str, dict[str, Any] | None]:
+    """Per judge (name -> its configured judge model, None when unknown), the all-time row of
+    its series from the latest calibration: the configured model's series when there is one,
+    else the series with the most labels. None: never calibrated."""
+    latest: dict[str, list[dict[str, Any]]] = {}
+    for row in calibration:
+        name = row["evaluator"]
+        if name not in judge_models or (row.get("period") or "all") != "all":  # rows before periods were all-time
+            continue
+        if name not in latest or row["computed_at"] > latest[name][0]["computed_at"]:
+            latest[name] = [row]
+        elif row["computed_at"] == latest[name][0]["computed_at"]:
+            latest[name].append(row)
+    trust: dict[str, dict[str, Any] | None] = {}
+    for name, model in judge_models.items():
+        rows = latest.get(name, [])
+        chosen = next((r for r in rows if model is not None and r.get("judge_model") == model), None)
+        chosen = chosen or max(rows, key=lambda r: (r.get("n") or 0, r["series"]), default=None)
+        trust[name] = {k: chosen.get(k) for k in TRUST_FIGURES} if chosen else None
+        if chosen and not chosen.get("kind"):
+            trust[name]["kind"] = "binary"
+    return trust
+
+
+def with_position_consistency(trust: dict[str, Any] | None, scores: Iterable[dict[str, Any]], *, source: str) -> dict[str, Any] | None:
+    """A pairwise judge's trust with the position consistency of these scores (the verdicts it
+    gave on this decision's evidence) in place of the series' figure; unchanged without any."""
+    pairs: dict[str, dict[str, str]] = {}
+    for score in scores:
+        verdicts = pairwise_verdicts(score) if score.get("status") == "completed" else None
+        if verdicts:
+            pairs.setdefault(score["subject_id"], {}).update(verdicts)
+    if not pairs:
+        return trust
+    figures = pairwise_series_figures(pairs, {}, resamples=200)
+    return {**(trust or {k: None for k in TRUST_FIGURES}), "kind": "pairwise",
+            "position_consistency": figures["position_consistency"], "pairs_both_orders": figures["pairs_both_orders"],
+            "position_source": source}
+
+
 def _full_row(row: dict[str, Any]) -> dict[str, Any]:
     """Every column of the calibration contract (those a kind does not have are None)."""
     from assay.contracts.calibration import CALIBRATION_ARROW_SCHEMA
