@@ -233,3 +233,27 @@ def test_assays_own_pairwise_judge_scores_give_position_figures_without_labels(t
     assert row["position_consistency"] == pytest.approx(2 / 4)
     # Decisive verdicts: a,a | a,b | b,b | a,b -> first shown won in (a first: a,a,b,a -> 3 of 4) + (b first: a,b,b,b -> 3 of 4).
     assert row["first_position_win_share"] == pytest.approx(6 / 8)
+
+
+def test_the_pairwise_judge_can_reduce_its_two_orders_by_consensus():
+    from assay.evaluators.llm_judge import JudgeCall, PairwiseJudge
+    from assay.llm.engine import LLMRequest, LLMResult
+    from assay.llm.judge_prompt import JudgeVerdict
+
+    def call(score: float) -> JudgeCall:
+        judged = JudgeCall(LLMRequest("sim/judge", []), [LLMResult(status="completed", attempts=1)])
+        judged.verdict = JudgeVerdict(passed=score >= 0.5, score=score, label="", reason=f"r{score}")
+        return judged
+
+    subject = {"subject_id": "case-1", "output_text": "x", "baseline_output": "y"}
+    mean, consensus = PairwiseJudge(name="vs"), PairwiseJudge(name="vs", order_reducer="both_orders")
+    # Candidate slightly ahead shown first, clearly behind shown second: the mean says worse,
+    # the orders disagree, so the consensus is a tie (not worse).
+    calls = [call(0.6), call(0.7)]
+    assert mean.score_from_calls(subject, calls).value == pytest.approx(0.45)
+    tie = consensus.score_from_calls(subject, calls)
+    assert (tie.value, tie.passed, tie.details["order_reducer"]) == (0.5, True, "both_orders")
+    assert consensus.score_from_calls(subject, [call(0.2), call(0.9)]).value == 0.0  # baseline wins both orders
+    assert consensus.score_from_calls(subject, [call(0.8), call(0.3)]).value == 1.0
+    with pytest.raises(ValueError, match="order_reducer 'both' is not one of mean, both_orders"):
+        PairwiseJudge(name="vs", order_reducer="both")
