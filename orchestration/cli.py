@@ -466,6 +466,34 @@ def cmd_judge_calibration(args: argparse.Namespace) -> None:
     sys.stdout.write(calibration_json(rows) if args.format == "json" else calibration_text(rows, confidence=gate.confidence))
 
 
+def cmd_judge_compare(args: argparse.Namespace) -> None:
+    """Re-grade a stored sample of judged calls with another judge model (through the cache and
+    the judge budget) and report agreement and, where labelled, each judge's kappa against people."""
+    import json
+
+    from assay.assets.judge_compare import (
+        JudgeToolError,
+        check_judge,
+        compare_judges,
+        comparison_text,
+    )
+
+    from assay.lake import Lake
+    from assay.llm.configured import configured_engine
+
+    home = _home()
+    config = _load_config()
+    try:
+        check_judge(config, args.evaluator)
+        engine = configured_engine(config, home, budget_usd=config.judge.budget_usd)
+        result = compare_judges(config, Lake(home.lake), args.evaluator, args.model, engine, sample=args.sample,
+                                confidence=config.gate.confidence, resamples=config.gate.bootstrap_resamples,
+                                seed=config.gate.seed)
+    except JudgeToolError as exc:
+        raise CliError(str(exc)) from None
+    sys.stdout.write(json.dumps(result.as_dict(), indent=2) + "\n" if args.format == "json" else comparison_text(result))
+
+
 def cmd_labels_export(args: argparse.Namespace) -> None:
     """The current dataset version's cases, with the baseline's replay and failing evaluators
     when candidate scores exist, and empty `label` / `note` columns to fill in."""
@@ -853,6 +881,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="all time (default), per ISO week of the scores, or both")
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(func=cmd_judge_calibration)
+    p = judge.add_parser("compare", parents=[common],
+        help="re-grade a stored sample of calls the evaluator judged with another model (cache and budget apply): "
+        "agreement with the current judge and, on labelled calls, each one's kappa against people; config unchanged",
+    )
+    p.add_argument("evaluator", help="an LLM-judge evaluator of assay.yaml")
+    p.add_argument("--model", required=True, help="the judge model to try (a litellm model string)")
+    p.add_argument("--sample", type=int, default=200, help="how many judged calls to re-grade (default 200)")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.set_defaults(func=cmd_judge_compare)
     p = sub.add_parser("candidates", parents=[common], help="list candidates, or add one to assay.yaml")
     cands = p.add_subparsers(dest="candidates_command", required=True)
     p = cands.add_parser("add", parents=[common], help="add a candidate (model + prompt) to assay.yaml, comments kept")

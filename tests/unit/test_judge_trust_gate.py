@@ -59,7 +59,7 @@ judge: {model: openai/judge-1, params: {api_base: "http://127.0.0.1:9/v1"}}
 evaluators:
   - name: helpful
     type: llm_judge
-    params: {rubric: helpfulness}
+    params: {rubric: answers_query}
     applies_to: {subjects: [cases]}
   - name: vs_baseline
     type: pairwise
