@@ -494,6 +494,37 @@ def cmd_judge_compare(args: argparse.Namespace) -> None:
     sys.stdout.write(json.dumps(result.as_dict(), indent=2) + "\n" if args.format == "json" else comparison_text(result))
 
 
+def cmd_judge_align(args: argparse.Namespace) -> None:
+    """A new prompt version of a judge with graded examples from the labels it got wrong,
+    measured on held-out labels (k-fold); written into assay.yaml only when it does better."""
+    import json
+
+    from assay.assets.judge_align import align_judge, alignment_text, write_examples
+    from assay.assets.judge_compare import JudgeToolError, check_judge
+
+    from assay.config import config_path
+    from assay.lake import Lake
+    from assay.llm.configured import configured_engine
+
+    home = _home()
+    config = _load_config()
+    gate = config.gate
+    try:
+        check_judge(config, args.evaluator)
+        engine = configured_engine(config, home, budget_usd=config.judge.budget_usd)
+        result = align_judge(config, Lake(home.lake), args.evaluator, engine, folds=args.folds,
+                             max_examples=args.max_examples, token_budget=args.token_budget,
+                             confidence=gate.confidence, resamples=gate.bootstrap_resamples, seed=gate.seed)
+        if result.adopted or args.force:
+            existing = next(e for e in config.evaluators if e.name == args.evaluator).params.get("examples") or []
+            write_examples(config_path(), args.evaluator, [*existing, *result.examples])
+            result.written_to = str(config_path()) + (" (--force)" if not result.adopted else "")
+    except JudgeToolError as exc:
+        raise CliError(str(exc)) from None
+    sys.stdout.write(json.dumps(result.as_dict(), indent=2) + "\n" if args.format == "json"
+                     else alignment_text(result, confidence=gate.confidence))
+
+
 def cmd_labels_export(args: argparse.Namespace) -> None:
     """The current dataset version's cases, with the baseline's replay and failing evaluators
     when candidate scores exist, and empty `label` / `note` columns to fill in."""
@@ -890,6 +921,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample", type=int, default=200, help="how many judged calls to re-grade (default 200)")
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(func=cmd_judge_compare)
+    p = judge.add_parser("align", parents=[common],
+        help="a new prompt version of a custom_rubric judge carrying graded examples from the labels it got wrong; "
+        "kappa before/after on held-out labels (k-fold) with intervals; written to assay.yaml only when the "
+        "after-interval's lower bound beats the current kappa (or with --force)",
+    )
+    p.add_argument("evaluator", help="a custom_rubric evaluator of assay.yaml")
+    p.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
+    p.add_argument("--max-examples", type=int, default=4, help="most examples the new version carries (default 4)")
+    p.add_argument("--token-budget", type=int, default=1200, help="most tokens the examples take (default 1200)")
+    p.add_argument("--force", action="store_true", help="write the new version even when it does not do better")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.set_defaults(func=cmd_judge_align)
     p = sub.add_parser("candidates", parents=[common], help="list candidates, or add one to assay.yaml")
     cands = p.add_subparsers(dest="candidates_command", required=True)
     p = cands.add_parser("add", parents=[common], help="add a candidate (model + prompt) to assay.yaml, comments kept")
