@@ -378,6 +378,50 @@ def pairwise_verdicts(score: dict[str, Any]) -> dict[str, str] | None:
     return None
 
 
+def fleiss_kappa(ratings: list[list[bool]]) -> float | None:
+    """Fleiss' kappa of pass/fail ratings: one list per subject, one verdict per rater (the
+    same number of raters on every subject). None without two subjects and two raters."""
+    if len(ratings) < 2 or len(ratings[0]) < 2:
+        return None
+    raters = len(ratings[0])
+    passes = np.array([sum(r) for r in ratings], dtype=float)
+    counts = np.stack([passes, raters - passes], axis=1)
+    per_subject = ((counts**2).sum(axis=1) - raters) / (raters * (raters - 1))
+    observed = float(per_subject.mean())
+    shares = counts.sum(axis=0) / (len(ratings) * raters)
+    expected = float((shares**2).sum())
+    if expected >= 1.0 - 1e-12:
+        return 1.0 if observed >= 1.0 - 1e-12 else 0.0
+    return (observed - expected) / (1 - expected)
+
+
+def juror_scores(score: dict[str, Any]) -> list[dict[str, Any]]:
+    """A jury score's jurors as scores of their own (each juror's model is its judge model), so
+    every juror is a calibration series; [] for a score that is not a jury's."""
+    details = score.get("details")
+    if isinstance(details, str):
+        details = json.loads(details) if details else None
+    jurors = details.get("jurors") if isinstance(details, dict) else None
+    if not isinstance(jurors, dict):
+        return []
+    return [score | {"judge_model": model, "passed": verdict.get("passed"), "value": verdict.get("score"),
+                     "details": None, "status": "completed" if verdict.get("passed") is not None else "error"}
+            for model, verdict in jurors.items()]
+
+
+def _jury_agreement(scores: list[dict[str, Any]]) -> dict[str, Any]:
+    ratings, jurors = [], 0
+    for score in scores:
+        details = score.get("details")
+        details = json.loads(details) if isinstance(details, str) and details else details
+        verdicts = [v.get("passed") for v in (details or {}).get("jurors", {}).values()]
+        jurors = max(jurors, len(verdicts))
+        if verdicts and None not in verdicts:
+            ratings.append([bool(v) for v in verdicts])
+    ratings = [r for r in ratings if len(r) == jurors]
+    return {"jurors": jurors, "jury_fleiss_kappa": fleiss_kappa(ratings), "jury_subjects": len(ratings)}
+
+
 def _period(scored_at: Any) -> str | None:
     if not isinstance(scored_at, datetime):
         return None
@@ -399,6 +443,7 @@ def calibration_rows(
     their position figures. A score with a `candidate_id` is not matched to labels (see above).
     A subject scored again counts once, with its latest score."""
     latest: dict[tuple, dict[str, Any]] = {}
+    scores = [expanded for score in scores for expanded in (score, *juror_scores(score))]
     for score in scores:
         if score.get("status") != "completed":
             continue
@@ -426,8 +471,11 @@ def calibration_rows(
         if kinds["binary"]:
             pairs = [(human, bool(score["passed"])) for candidate, subject, _, score in kinds["binary"]
                      if not candidate and isinstance(human := labels.get((subject, evaluator)), bool)]
+            jury = _jury_agreement([score for *_, score in kinds["binary"]]) if model.startswith("jury:") else {}
             if pairs:
-                rows.append(_full_row(base | {"kind": "binary"} | binary_series_figures(pairs, **options)))
+                rows.append(_full_row(base | {"kind": "binary"} | binary_series_figures(pairs, **options) | jury))
+            elif jury.get("jury_fleiss_kappa") is not None:  # the jurors' agreement needs no label
+                rows.append(_full_row(base | {"kind": "binary", "n": 0} | jury))
         if kinds["pairwise"]:
             by_pair: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
             for candidate, subject, order, score in kinds["pairwise"]:

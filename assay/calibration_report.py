@@ -37,6 +37,9 @@ def calibration_text(rows: list[dict[str, Any]], *, confidence: float) -> str:
         else:
             out.append(f"  n={row['n']}  accuracy {_figure(row, 'accuracy')}  cohen kappa {_figure(row, 'cohen_kappa')}  "
                        f"F1 (fail) {_figure(row, 'f1_fail')}")
+        if row.get("jurors"):
+            out.append(f"  jury of {row['jurors']}: Fleiss' kappa between jurors {_plain(row['jury_fleiss_kappa'])} "
+                       f"on {row['jury_subjects']} subjects (each juror is a series of its own)")
         if row.get("confusion_matrix"):
             out.append(f"  confusion (human -> scorer): {row['confusion_matrix']}")
     return "\n".join(out) + "\n"

@@ -19,7 +19,7 @@ from assay.calibration import lake_calibration
 from assay.contracts.calibration import CALIBRATION_ARROW_SCHEMA
 
 SERIES_FIGURES = ("cohen_kappa", "cohen_kappa_low", "accuracy", "f1_fail", "n", "position_consistency",
-                  "first_position_win_share")
+                  "first_position_win_share", "jury_fleiss_kappa")
 
 
 def _fmt(value) -> str:

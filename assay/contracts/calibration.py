@@ -51,6 +51,9 @@ CALIBRATION_ARROW_SCHEMA = pa.schema(
         ("accuracy_b_first", pa.float64()),
         ("accuracy_both_orders_agree", pa.float64()),
         ("pairs_both_orders_agree", pa.int64()),
+        ("jurors", pa.int64()),
+        ("jury_fleiss_kappa", pa.float64()),
+        ("jury_subjects", pa.int64()),
         ("computed_at", UTC_TIMESTAMP),
     ],
     metadata={"contract": "judge_calibration", "version": str(CALIBRATION_SCHEMA_VERSION)},
@@ -61,4 +64,7 @@ CALIBRATION_ARROW_SCHEMA = pa.schema(
 `first_position_win_share` = share of decisive verdicts (not tie) that picked the output shown
 first, `accuracy_a_first` / `accuracy_b_first` = accuracy of the verdicts given in each order,
 `accuracy_both_orders_agree` = accuracy on the labelled pairs whose two orders agree;
-`accuracy` and `cohen_kappa` pool the verdicts of both orders (accuracy averaged over orders)."""
+`accuracy` and `cohen_kappa` pool the verdicts of both orders (accuracy averaged over orders).
+Jury (an evaluator judged by several models): the jury's series has `jurors`, and the agreement
+between them, `jury_fleiss_kappa`, over the `jury_subjects` every juror answered (labelled or
+not); each juror is also a series of its own (its model as the judge model)."""
