@@ -887,8 +887,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("labels", parents=[common], help="human labels: on judge scores (calibration) and on regression cases")
     labels = p.add_subparsers(dest="labels_command", required=True)
     p = labels.add_parser("import", parents=[common],
-        help="import labels (CSV with a header, or JSONL): judge labels (subject_id or call_id, evaluator, "
-        "label pass/fail) or, in a file with no evaluator column, case labels (case_id, label "
+        help="import labels (CSV with a header, or JSONL): scorer labels (subject_id, call_id or pair_id; evaluator, "
+        "an assay.yaml evaluator or imported:<source>; label pass/fail, or winner a/b/tie) or, in a file with no evaluator column, case labels (case_id, label "
         "correct/wrong/critical, note)",
     )
     p.add_argument("paths", nargs="+", help="label files (.csv, .jsonl)")

@@ -213,18 +213,26 @@ def test_both_orders_consensus_reduces_a_candidates_imported_pairs(tmp_path):
     assert reduced["c2"]["details"]["position_consistent"] is False
 
 
-def test_assays_own_pairwise_judge_scores_give_position_figures_without_labels(tmp_path):
-    lake = Lake(tmp_path / "lake")
-    prefs = [(0.9, 0.8), (0.9, 0.2), (0.1, 0.2), (0.9, 0.1)]  # (candidate shown first, baseline shown first)
-    rows = [Score(subject_id=f"case-{i}", evaluator="pairwise_quality", evaluator_version="pairwise_quality.v1",
-                  metric="pairwise_quality", value=(ab + ba) / 2, passed=True, status="completed", judge_model="sim/judge",
-                  details={"candidate_preference_candidate_first": ab, "candidate_preference_baseline_first": ba},
-                  scored_at=NOW).model_dump() | {"candidate_id": "cand", "dataset_version": "v1"}
-            for i, (ab, ba) in enumerate(prefs)]
+def write_pairwise_candidate_scores(lake: Lake, prefs: list[tuple[float, float]], *, evaluator: str, model: str,
+                                    candidate: str = "cand", dataset_version: str = "v1") -> None:
+    """Scores of assay's pairwise judge on a candidate's cases: (candidate's preference shown
+    first, shown second) per case."""
     from assay.assets.candidate_scores import CANDIDATE_SCORE_SCHEMA
 
-    lake.write_partition("candidate_scores", rows, partition={"candidate": "cand"}, schema=CANDIDATE_SCORE_SCHEMA,
+    rows = [Score(subject_id=f"case-{i}", evaluator=evaluator, evaluator_version=f"{evaluator}.v1", metric=evaluator,
+                  value=(ab + ba) / 2, passed=True, status="completed", judge_model=model,
+                  details={"candidate_preference_candidate_first": ab, "candidate_preference_baseline_first": ba},
+                  scored_at=NOW).model_dump() | {"candidate_id": candidate, "dataset_version": dataset_version}
+            for i, (ab, ba) in enumerate(prefs)]
+    lake.write_partition("candidate_scores", rows, partition={"candidate": candidate}, schema=CANDIDATE_SCORE_SCHEMA,
                          json_columns=SCORE_JSON_COLUMNS)
+
+
+def test_assays_own_pairwise_judge_scores_give_position_figures_without_labels(tmp_path):
+    lake = Lake(tmp_path / "lake")
+    # (candidate shown first, baseline shown first)
+    write_pairwise_candidate_scores(lake, [(0.9, 0.8), (0.9, 0.2), (0.1, 0.2), (0.9, 0.1)], evaluator="pairwise_quality",
+                                    model="sim/judge")
     lake.write_partition("call_scores", [_score("c1", True)], partition={"day": "2026-11-23"}, schema=SCORE_ARROW_SCHEMA,
                          json_columns=SCORE_JSON_COLUMNS)  # unlabelled: no binary row
     _, calibration = lake_calibration(lake, computed_at=NOW)
@@ -237,6 +245,7 @@ def test_assays_own_pairwise_judge_scores_give_position_figures_without_labels(t
 
 def test_the_pairwise_judge_can_reduce_its_two_orders_by_consensus():
     from assay.evaluators.llm_judge import JudgeCall, PairwiseJudge
+
     from assay.llm.engine import LLMRequest, LLMResult
     from assay.llm.judge_prompt import JudgeVerdict
 

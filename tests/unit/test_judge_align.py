@@ -64,15 +64,20 @@ def _judge(*, learns: bool) -> Faults:
     return Faults(rules=[blind_spot, {"when": RESPONSE + "BAD", "reply": FAIL}, {"when": RESPONSE, "reply": PASS}])
 
 
-def test_align_adopts_a_version_that_does_better_on_held_out_labels(tmp_path):
-    with LLMTestServer(_judge(learns=True)) as server:
+def _align(tmp_path, *, learns: bool, args: tuple[str, ...] = ()):
+    """(the run, assay.yaml, its text before, requests the server answered)."""
+    with LLMTestServer(_judge(learns=learns)) as server:
         config, home = _world(tmp_path, server.api_base)
         env = user_env(home, config, OPENAI_API_KEY="test")
         assert assay("labels", "import", "labels.csv", cwd=tmp_path, env=env).returncode == 0
         before = config.read_text()
-        run = assay("judge", "align", "policy", "--format", "json", cwd=tmp_path, env=env)
+        run = assay("judge", "align", "policy", *args, cwd=tmp_path, env=env)
         assert run.returncode == 0, run.stderr
-        paid = server.stats["requests"]
+        return run, config, before, server.stats["requests"]
+
+
+def test_align_adopts_a_version_that_does_better_on_held_out_labels(tmp_path):
+    run, config, before, paid = _align(tmp_path, learns=True, args=("--format", "json"))
     report = json.loads(run.stdout)
     assert (report["labelled"], report["disagreements"], report["folds"]) == (30, 10, 5)
     # Before: the judge passes the 10 refund promises people fail: kappa (2/3 - 4/9) / (5/9).
@@ -97,13 +102,7 @@ def test_align_adopts_a_version_that_does_better_on_held_out_labels(tmp_path):
 
 
 def test_align_does_not_adopt_examples_that_do_not_help(tmp_path):
-    with LLMTestServer(_judge(learns=False)) as server:
-        config, home = _world(tmp_path, server.api_base)
-        env = user_env(home, config, OPENAI_API_KEY="test")
-        assert assay("labels", "import", "labels.csv", cwd=tmp_path, env=env).returncode == 0
-        before = config.read_text()
-        run = assay("judge", "align", "policy", cwd=tmp_path, env=env)
-    assert run.returncode == 0, run.stderr
+    run, config, before, _ = _align(tmp_path, learns=False)
     assert "kappa before 0.400" in run.stdout and "kappa after  0.400" in run.stdout
     assert "change +0.000 [+0.000, +0.000]" in run.stdout
     assert "not adopted: held-out kappa lower bound" in run.stdout

@@ -8,14 +8,14 @@ from __future__ import annotations
 import textwrap
 from datetime import UTC, datetime
 
-from assay.assets.candidate_scores import CANDIDATE_SCORE_SCHEMA
 from assay.assets.deploy_decisions import judges_trust
 
 from assay.calibration import calibration_rows
 from assay.config import load_config
 from assay.contracts.calibration import CALIBRATION_ARROW_SCHEMA
-from assay.contracts.score import SCORE_JSON_COLUMNS, Score
+from assay.contracts.score import Score
 from assay.lake import Lake
+from tests.unit.test_calibrate_any_scorer import write_pairwise_candidate_scores
 from tests.unit.test_gate_policy import POLICY, _rows, _verdict
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
@@ -91,14 +91,8 @@ def test_the_decision_reads_each_judges_series_and_its_position_consistency_on_t
     rows = calibration_rows(labels, scores, computed_at=NOW, resamples=500)
     lake.write_partition("judge_calibration", rows, partition={"day": "2026-11-25"}, schema=CALIBRATION_ARROW_SCHEMA)
     # The pairwise judge on cand's cases: it flips with the order on 3 of 4 cases.
-    prefs = [(0.9, 0.8), (0.9, 0.2), (0.8, 0.1), (0.7, 0.3)]
-    pairwise = [Score(subject_id=f"case-{i}", evaluator="vs_baseline", evaluator_version="vs_baseline.v1",
-                      metric="vs_baseline", value=(ab + ba) / 2, passed=True, status="completed", judge_model="openai/judge-1",
-                      details={"candidate_preference_candidate_first": ab, "candidate_preference_baseline_first": ba},
-                      scored_at=NOW).model_dump() | {"candidate_id": "cand", "dataset_version": "v1"}
-                for i, (ab, ba) in enumerate(prefs)]
-    lake.write_partition("candidate_scores", pairwise, partition={"candidate": "cand"}, schema=CANDIDATE_SCORE_SCHEMA,
-                         json_columns=SCORE_JSON_COLUMNS)
+    write_pairwise_candidate_scores(lake, [(0.9, 0.8), (0.9, 0.2), (0.8, 0.1), (0.7, 0.3)], evaluator="vs_baseline",
+                                    model="openai/judge-1")
     trust = judges_trust(lake, config, "cand", "v1")
     assert trust["helpful"]["series"] == "helpful|helpful.v1|openai/judge-1"
     assert trust["helpful"]["cohen_kappa"] < 1.0 and trust["helpful"]["n"] == 30
