@@ -270,7 +270,13 @@ class GateConfig(_Section):
     """Evidence gate: every LLM judge the decision rests on must have a calibration against
     human labels (`assay labels import`), else the verdict is insufficient_evidence."""
     min_judge_kappa: float = Field(0.4, ge=-1, le=1)
-    """With `require_judge_calibration`: the lowest Cohen's kappa a judge may have."""
+    """With `require_judge_calibration`: the lowest Cohen's kappa a judge may have. A judge's
+    kappa counts by the lower bound of its bootstrap interval (`judge_calibration`): a judge
+    whose interval reaches below this has not shown that it agrees with people well enough."""
+    min_position_consistency: float | None = Field(None, ge=0, le=1)
+    """A pairwise judge (assay's `pairwise`, or imported a/b/tie verdicts with a judge_model)
+    must give the same winner in both orders on at least this share of the pairs it judged,
+    else the verdicts it feeds are insufficient_evidence. null (default): not checked."""
     version: str = "1"
     """Your name for this policy; with a hash of all its settings it is stored on every
     decision, so a changed policy is visible next to the verdicts it produced."""

@@ -79,7 +79,7 @@ def decide(
     candidate_metrics: list[dict[str, Any]] | None = None,
     baseline_metrics: list[dict[str, Any]] | None = None,
     metric_rows: Sequence[Mapping[str, Any]] | None = None,
-    judge_calibration: Mapping[str, float | None] | None = None,
+    judge_calibration: Mapping[str, Mapping[str, Any] | float | None] | None = None,
     candidate_model: str | None = None,
     baseline_model: str | None = None,
     judge_model: str | None = None,
@@ -94,7 +94,9 @@ def decide(
     gate is unavailable, never silently passed. `*_metrics`: per-evaluation rows (without them
     the evidence gate counts replays only). `metric_rows`: the stored comparison of this
     candidate (its `case_pass_share` row decides quality); computed from the case rows when not
-    given. `judge_calibration`: Cohen's kappa per LLM-judge evaluator (None: no labels).
+    given. `judge_calibration`: per judge the decision rests on, its calibration
+    (`assay.calibration.judge_trust`: kappa with its interval, position consistency), a bare
+    kappa, or None (no labels).
     `timeout_s`: the per-attempt timeout, the least a failed replay counts for in latency.
     `missing_reason`: why the candidate has no replays of this dataset version, when it has none.
     `confirm`: re-runs critical regressions (`gate.confirm_regressions`)."""
@@ -187,12 +189,49 @@ def rank_decisions(decisions: list[Decision]) -> list[Decision]:
     return ranked
 
 
+def judge_trust_problems(
+    calibration: Mapping[str, Mapping[str, Any] | float | None], gate: GateConfig
+) -> tuple[list[str], float | None]:
+    """What keeps the judges a decision rests on from being trusted, with the figures, and the
+    first figure at fault: no labels or a kappa interval reaching below `min_judge_kappa` (with
+    `require_judge_calibration`); position consistency below `min_position_consistency`."""
+    problems: list[str] = []
+    figures: list[float] = []
+    for name, trust in sorted(calibration.items()):
+        if not isinstance(trust, Mapping):  # a bare kappa (or None), as before intervals
+            trust = {"cohen_kappa": trust, "n": None} if trust is not None else None
+        if gate.require_judge_calibration:
+            kappa = trust.get("cohen_kappa") if trust else None
+            if kappa is None:
+                problems.append(f"no human labels for {name} (`assay labels import`)")
+            else:
+                low = trust.get("cohen_kappa_low")
+                bound = low if low is not None else kappa
+                if bound < gate.min_judge_kappa:
+                    interval = f" [{low:.2f}, {trust['cohen_kappa_high']:.2f}]" if low is not None else ""
+                    labels = f" on {trust['n']} labels" if trust.get("n") is not None else ""
+                    problems.append(f"{trust.get('series') or name}: kappa {kappa:.2f}{interval}{labels} reaches below "
+                                    f"gate.min_judge_kappa {gate.min_judge_kappa}")
+                    figures.append(bound)
+        floor = gate.min_position_consistency
+        if floor is not None and trust and trust.get("kind") == "pairwise":
+            consistency = trust.get("position_consistency")
+            if consistency is None:
+                problems.append(f"{name}: no pair judged in both orders, so no position consistency to check")
+            elif consistency < floor:
+                where = trust.get("position_source") or trust.get("series") or name
+                problems.append(f"{name}: position consistency {consistency:.2f} on {trust.get('pairs_both_orders')} "
+                                f"pairs ({where}) below gate.min_position_consistency {floor}")
+                figures.append(consistency)
+    return problems, (figures[0] if figures else None)
+
+
 def _evidence_gate(
     candidate: Side,
     baseline: Side,
     paired: list[str],
     gate: GateConfig,
-    calibration: Mapping[str, float | None],
+    calibration: Mapping[str, Mapping[str, Any] | float | None],
     *,
     judge_model: str | None,
     timeout_s: float | None,
@@ -237,18 +276,14 @@ def _evidence_gate(
             unit="cases", breakdown=breakdown,
             detail=f"only {len(paired)} cases scored for both candidate and baseline; at least {gate.min_cases} needed",
         ), False
-    if gate.require_judge_calibration:
-        uncalibrated = sorted(name for name, kappa in calibration.items() if kappa is None)
-        weak = sorted(f"{name} (kappa {kappa:.2f})" for name, kappa in calibration.items()
-                      if kappa is not None and kappa < gate.min_judge_kappa)
-        if uncalibrated or weak:
-            problems = ([f"no human labels for {', '.join(uncalibrated)}"] if uncalibrated else []) + (
-                [f"agreement below kappa {gate.min_judge_kappa}: {', '.join(weak)}"] if weak else [])
-            return GateResult(
-                gate="evidence", status="unavailable", n=len(calibration), threshold=gate.min_judge_kappa,
-                breakdown=breakdown,
-                detail="judges not calibrated: " + "; ".join(problems) + " (`assay labels import`)",
-            ), False
+    problems, figure = judge_trust_problems(calibration, gate)
+    if problems:
+        return GateResult(
+            gate="evidence", status="unavailable", n=len(calibration), observed=figure,
+            threshold=gate.min_judge_kappa if gate.require_judge_calibration else gate.min_position_consistency,
+            breakdown=breakdown,
+            detail="judges not trusted: " + "; ".join(problems),
+        ), False
     losses = ", ".join(
         f"{side.candidate_id} {side.worst[1].share:.1%} of its {SOURCE_UNITS[side.worst[0]]}" if side.worst[1].lost
         else f"{side.candidate_id} none" for side in sides

@@ -15,6 +15,7 @@ from assay.assets.run_failures import latest_run_failure
 from assay.assets.scoring import is_judged
 from dagster import AssetExecutionContext
 
+from assay.calibration import judge_trust, with_position_consistency
 from assay.contracts.candidate_output import output_text
 from assay.contracts.case import last_user_text
 from assay.contracts.decision import (
@@ -26,6 +27,7 @@ from assay.contracts.metric_comparison import METRIC_COMPARISON_ARROW_SCHEMA, OV
 from assay.contracts.regression_confirmation import CONFIRMATION_SCHEMA, CONFIRMATIONS_TABLE
 from assay.dataset_pointer import current_version, read_cases
 from assay.frontier import build_frontier, write_frontier
+from assay.imported_scores import IMPORTED_SCORES_TABLE
 from assay.lake import Lake
 from assay.metric_comparison import LAKE_TABLE as METRIC_TABLE
 from assay.metric_comparison import load_rows
@@ -61,16 +63,29 @@ def missing_replays_reason(lake: Lake, candidate, dataset_version: str, config_f
     return "its candidate_job has not produced replays (it failed, or has not run yet)"
 
 
-def judge_kappas(lake: Lake, judge_evaluators: list[str]) -> dict[str, float | None]:
-    """Latest Cohen's kappa per LLM-judge evaluator (None: never calibrated)."""
+def judges_trust(lake: Lake, config, candidate_id: str, dataset_version: str) -> dict[str, dict[str, Any] | None]:
+    """Each judge a candidate's verdict rests on — the config's LLM judges of cases, and imported
+    scorers that name a judge model on its or the baseline's outputs — with its latest
+    calibration (`assay.calibration.judge_trust`); a pairwise judge's position consistency is
+    measured on the verdicts it gave this candidate (this dataset version) when there are any."""
+    judge_models: dict[str, str | None] = {
+        e.name: e.params.get("model") or config.judge.model
+        for e in config.evaluators if "cases" in e.applies_to.subjects and is_judged(e.type)
+    }
+    sides = {candidate_id, config.baseline.candidate_id}
+    imported = lake.read_table(IMPORTED_SCORES_TABLE)
+    imported_rows = [r for r in (imported.to_pylist() if imported is not None else [])
+                     if r.get("candidate_id") in sides and r.get("judge_model")]
+    for row in imported_rows:
+        judge_models.setdefault(row["evaluator"], row["judge_model"])
     table = lake.read_table("judge_calibration")
-    rows = table.to_pylist() if table is not None else []
-    latest: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        name = row["evaluator"]
-        if name in judge_evaluators and (name not in latest or row["computed_at"] > latest[name]["computed_at"]):
-            latest[name] = row
-    return {name: (latest[name]["cohen_kappa"] if name in latest else None) for name in judge_evaluators}
+    trust = judge_trust(table.to_pylist() if table is not None else [], judge_models)
+    scores = lake.read_partition("candidate_scores", {"candidate": candidate_id})
+    own = [r for r in (scores.to_pylist() if scores is not None else []) if r.get("dataset_version") == dataset_version]
+    for name in judge_models:
+        given = [r for r in own + imported_rows if r["evaluator"] == name and r.get("candidate_id", candidate_id) == candidate_id]
+        trust[name] = with_position_consistency(trust[name], given, source=f"its verdicts on {candidate_id}")
+    return trust
 
 
 def case_details(
@@ -129,8 +144,6 @@ def deploy_decisions(context: AssetExecutionContext, assay: AssayResource) -> dg
     for metric_rows in stats.values():
         metric_rows.sort(key=lambda r: (r["metric"] != OVERALL_METRIC, r["metric"]))
     outputs = read_outputs(lake, [c.candidate_id for c in config.candidates], version)
-    judges = [e.name for e in config.evaluators if "cases" in e.applies_to.subjects and is_judged(e.type)]
-    kappas = judge_kappas(lake, judges)
     decided_at = datetime.now(UTC)
     decisions, reported, confirmation_rows = [], [], []
     cases = None
@@ -160,7 +173,7 @@ def deploy_decisions(context: AssetExecutionContext, assay: AssayResource) -> dg
             slos=config.slos,
             candidate_outputs={k: output_text(v) for k, v in outputs[candidate.candidate_id].items()},
             baseline_outputs={k: output_text(v) for k, v in outputs[baseline.candidate_id].items()},
-            judge_calibration=kappas,
+            judge_calibration=judges_trust(lake, config, candidate.candidate_id, version),
             candidate_model=candidate.model,
             baseline_model=baseline.model,
             judge_model=config.judge.model,

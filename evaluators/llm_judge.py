@@ -267,6 +267,9 @@ class LLMJudge:
     silently, and the score's details say so."""
     params: dict[str, Any] = field(default_factory=dict)
     """The config entry's params as given (kept for the record, like every evaluator's)."""
+    jury: list[str] = field(default_factory=list)
+    """Judge models that each judge the subject once (instead of `model`); empty: one judge."""
+    jury_reducer: Literal["majority", "mean", "unanimous"] = "majority"
 
     def __post_init__(self) -> None:
         if self.max_evidence_tokens < 100:
@@ -286,11 +289,47 @@ class LLMJudge:
         self._examples: tuple[str, ...] = self.build_examples()
         self.reply_format = self._rubric.reply
         self.version = self.build_version()
+        if self.jury:
+            self._check_jury()
+            self.version = f"{self.version}.jury-{self.jury_reducer}"
         self.metric = self.rubric
         self.required_fields = tuple(dict.fromkeys(SECTION_FIELDS[s] for s in self._rubric.required_sections))
         self._is_category_configured = self.failure_category is not None
         if self.failure_category is None:
             self.failure_category = self._rubric.category or self.default_category
+
+    def _check_jury(self) -> None:
+        if not isinstance(self.jury, list) or len(set(self.jury)) < 2 or not all(isinstance(m, str) and m for m in self.jury):
+            raise ValueError(f"evaluator {self.name}: jury must list two or more different judge models, got {self.jury!r}")
+        if self.jury_reducer not in ("majority", "mean", "unanimous"):
+            raise ValueError(f"evaluator {self.name}: jury_reducer {self.jury_reducer!r} is not one of majority, mean, unanimous")
+        if self.samples != 1:
+            raise ValueError(f"evaluator {self.name}: a jury asks each juror once; drop samples")
+
+    def _jury_score(self, subject: Subject, calls: list[JudgeCall]) -> Score:
+        """The jury's verdict from one call per juror; each juror's verdict in the details."""
+        jurors = {call.request.model: call for call in calls}
+        answered = {m: c.verdict for m, c in jurors.items() if c.verdict is not None}
+        judge = accounting(calls) | {"judge_model": "jury:" + "+".join(self.jury)}
+        if not answered:
+            return self._score(subject, **failure_fields(calls[0]), **judge)
+        votes = [v.passed for v in answered.values()]
+        pass_share = sum(votes) / len(votes)
+        mean = statistics.fmean(v.score for v in answered.values())
+        passed = {"majority": pass_share > 0.5, "mean": mean >= 0.5, "unanimous": all(votes)}[self.jury_reducer]
+        details = {
+            "jury_reducer": self.jury_reducer,
+            "jurors": {m: ({"passed": c.verdict.passed, "score": c.verdict.score} if c.verdict is not None
+                           else {"status": c.final.status if c.final.status != "completed" else "error"})
+                       for m, c in jurors.items()},
+            "jurors_answered": len(answered),
+            "jurors_agree": len(set(votes)) == 1,
+        }
+        reasons = [v.reason for v in answered.values() if v.passed == passed]
+        return self._score(
+            subject, value=mean if self.jury_reducer == "mean" else pass_share, passed=passed,
+            label="pass" if passed else "fail", explanation=reasons[0] if reasons else None, details=details, **judge,
+        )
 
     # Override points: where the rubric comes from (a file here; config for custom rubrics).
 
@@ -364,7 +403,9 @@ class LLMJudge:
             return self._score(subject, status="skipped", explanation=f"missing input: {', '.join(missing)}")
         sections, notes = self._evidence(subject)
         model = self.model or default_model
-        if self.samples == 1:
+        if self.jury:
+            requests = [self._request(sections, model=juror) for juror in self.jury]
+        elif self.samples == 1:
             requests = [self._request(sections, model=model)]
         else:
             # The sample index is part of the cache key only: the same question n times.
@@ -383,6 +424,8 @@ class LLMJudge:
         return self.score_from_calls(subject, [call])
 
     def score_from_calls(self, subject: Subject, calls: list[JudgeCall]) -> Score:
+        if self.jury:
+            return self._jury_score(subject, calls)
         judge = accounting(calls)
         answered = [call for call in calls if call.verdict is not None]
         repaired = sum(call.is_repaired for call in calls)
@@ -439,12 +482,20 @@ class PairwiseJudge(LLMJudge):
     value = the candidate's preference averaged over both orders (0..1, 0.5 = as good);
     passed = value >= 0.5 (not worse than the baseline); details record each order's verdict and
     `position_consistent` (both orders agree on which response is better, or both call a tie).
+    `order_reducer: both_orders` instead gives the consensus of the two orders: the candidate
+    wins (1) or loses (0) only when both orders say so, else a tie (0.5).
     """
 
     example: ClassVar[dict[str, Any]] = {"rubric": "pairwise"}
     default_category: ClassVar[str] = "reasoning_error"
 
     rubric: str = "pairwise"
+    order_reducer: Literal["mean", "both_orders"] = "mean"
+
+    def __post_init__(self) -> None:
+        if self.order_reducer not in ("mean", "both_orders"):
+            raise ValueError(f"evaluator {self.name}: order_reducer {self.order_reducer!r} is not one of mean, both_orders")
+        super().__post_init__()
 
     def plan(self, subject: Subject, *, default_model: str) -> JudgePlan | Score:
         missing = missing_fields(subject, self.required_fields)
@@ -472,6 +523,12 @@ class PairwiseJudge(LLMJudge):
         preference_ab = candidate_first.score
         preference_ba = 1.0 - baseline_first.score
         value = (preference_ab + preference_ba) / 2
+        if self.order_reducer == "both_orders":
+            from assay.calibration import both_orders, pairwise_verdicts, winner_preference
+
+            orders = pairwise_verdicts({"details": {"candidate_preference_candidate_first": preference_ab,
+                                                    "candidate_preference_baseline_first": preference_ba}})
+            value = winner_preference(both_orders(orders))
 
         def side(preference: float) -> int:
             return (preference > 0.5) - (preference < 0.5)
@@ -481,6 +538,7 @@ class PairwiseJudge(LLMJudge):
             "candidate_preference_candidate_first": preference_ab,
             "candidate_preference_baseline_first": preference_ba,
             "position_consistent": consistent,
+            "order_reducer": self.order_reducer,
             "repaired": sum(call.is_repaired for call in calls),
         }
         passed = value >= 0.5

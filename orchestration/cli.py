@@ -421,14 +421,15 @@ def cmd_evaluators(args: argparse.Namespace) -> None:
 def cmd_labels_import(args: argparse.Namespace) -> None:
     """Store human labels in the lake; `judge_calibration` (in curate_job) measures the judges
     against them."""
-    from assay.calibration import LabelFileError, import_label_file
+    from assay.calibration import LabelFileError, import_label_file, scorer_names
     from assay.case_labels import import_case_label_file, is_case_label_file
     from assay.lake import Lake
 
     home = _home()
     config = _load_config()
-    known = [e.name for e in config.evaluators]
     lake = Lake(home.lake)
+    # Any scorer: assay.yaml's evaluators, and every scorer the lake has scores of.
+    known = sorted({e.name for e in config.evaluators} | scorer_names(lake))
     for raw_path in args.paths:
         try:
             if is_case_label_file(raw_path):  # no `evaluator` column: labels on regression cases
@@ -443,6 +444,85 @@ def cmd_labels_import(args: argparse.Namespace) -> None:
         print(f"{raw_path}: labels={count} batch={batch}")
     if args.calibrate:
         _runner().run("curate_job", label="dataset, marts, calibration")
+
+
+def cmd_judge_calibration(args: argparse.Namespace) -> None:
+    """Each scorer series against the human labels, computed now from the lake (the
+    `judge_calibration` asset stores the same rows, with their history)."""
+    from datetime import UTC, datetime
+
+    from assay.calibration import lake_calibration
+    from assay.calibration_report import calibration_json, calibration_text
+    from assay.lake import Lake
+
+    home = _home()
+    gate = _load_config().gate
+    _, rows = lake_calibration(Lake(home.lake), computed_at=datetime.now(UTC), confidence=gate.confidence,
+                               resamples=gate.bootstrap_resamples, seed=gate.seed)
+    rows = [r for r in rows if (args.period == "every" or (r["period"] == "all") == (args.period == "all"))
+            and (args.scorer is None or r["evaluator"] == args.scorer)]
+    if args.scorer is not None and not rows:
+        raise CliError(f"no calibration for scorer {args.scorer!r}: no labelled scores of it (`assay labels import`)")
+    sys.stdout.write(calibration_json(rows) if args.format == "json" else calibration_text(rows, confidence=gate.confidence))
+
+
+def cmd_judge_compare(args: argparse.Namespace) -> None:
+    """Re-grade a stored sample of judged calls with another judge model (through the cache and
+    the judge budget) and report agreement and, where labelled, each judge's kappa against people."""
+    import json
+
+    from assay.assets.judge_compare import (
+        JudgeToolError,
+        check_judge,
+        compare_judges,
+        comparison_text,
+    )
+
+    from assay.lake import Lake
+    from assay.llm.configured import configured_engine
+
+    home = _home()
+    config = _load_config()
+    try:
+        check_judge(config, args.evaluator)
+        engine = configured_engine(config, home, budget_usd=config.judge.budget_usd)
+        result = compare_judges(config, Lake(home.lake), args.evaluator, args.model, engine, sample=args.sample,
+                                confidence=config.gate.confidence, resamples=config.gate.bootstrap_resamples,
+                                seed=config.gate.seed)
+    except JudgeToolError as exc:
+        raise CliError(str(exc)) from None
+    sys.stdout.write(json.dumps(result.as_dict(), indent=2) + "\n" if args.format == "json" else comparison_text(result))
+
+
+def cmd_judge_align(args: argparse.Namespace) -> None:
+    """A new prompt version of a judge with graded examples from the labels it got wrong,
+    measured on held-out labels (k-fold); written into assay.yaml only when it does better."""
+    import json
+
+    from assay.assets.judge_align import align_judge, alignment_text, write_examples
+    from assay.assets.judge_compare import JudgeToolError, check_judge
+
+    from assay.config import config_path
+    from assay.lake import Lake
+    from assay.llm.configured import configured_engine
+
+    home = _home()
+    config = _load_config()
+    gate = config.gate
+    try:
+        check_judge(config, args.evaluator)
+        engine = configured_engine(config, home, budget_usd=config.judge.budget_usd)
+        result = align_judge(config, Lake(home.lake), args.evaluator, engine, folds=args.folds,
+                             max_examples=args.max_examples, token_budget=args.token_budget,
+                             confidence=gate.confidence, resamples=gate.bootstrap_resamples, seed=gate.seed)
+        if result.adopted or args.force:
+            existing = next(e for e in config.evaluators if e.name == args.evaluator).params.get("examples") or []
+            write_examples(config_path(), args.evaluator, [*existing, *result.examples])
+            result.written_to = str(config_path()) + (" (--force)" if not result.adopted else "")
+    except JudgeToolError as exc:
+        raise CliError(str(exc)) from None
+    sys.stdout.write(json.dumps(result.as_dict(), indent=2) + "\n" if args.format == "json"
+                     else alignment_text(result, confidence=gate.confidence))
 
 
 def cmd_labels_export(args: argparse.Namespace) -> None:
@@ -807,8 +887,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("labels", parents=[common], help="human labels: on judge scores (calibration) and on regression cases")
     labels = p.add_subparsers(dest="labels_command", required=True)
     p = labels.add_parser("import", parents=[common],
-        help="import labels (CSV with a header, or JSONL): judge labels (subject_id or call_id, evaluator, "
-        "label pass/fail) or, in a file with no evaluator column, case labels (case_id, label "
+        help="import labels (CSV with a header, or JSONL): scorer labels (subject_id, call_id or pair_id; evaluator, "
+        "an assay.yaml evaluator or imported:<source>; label pass/fail, or winner a/b/tie) or, in a file with no evaluator column, case labels (case_id, label "
         "correct/wrong/critical, note)",
     )
     p.add_argument("paths", nargs="+", help="label files (.csv, .jsonl)")
@@ -820,6 +900,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["csv", "jsonl"], default="csv")
     p.add_argument("--out", metavar="PATH", help="file to write (default: standard output)")
     p.set_defaults(func=cmd_labels_export)
+    p = sub.add_parser("judge", parents=[common], help="trust the judge: calibration of every scorer against human labels")
+    judge = p.add_subparsers(dest="judge_command", required=True)
+    p = judge.add_parser("calibration", parents=[common],
+        help="each scorer series (scorer, version, judge model) against the human labels: n, accuracy, Cohen's "
+        "kappa, F1, confusion matrix with bootstrap intervals; pairwise: position consistency, first-position "
+        "wins, accuracy per order and where both orders agree",
+    )
+    p.add_argument("--scorer", help="only this scorer (an evaluator name or imported:<source>)")
+    p.add_argument("--period", choices=["all", "week", "every"], default="all",
+                   help="all time (default), per ISO week of the scores, or both")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.set_defaults(func=cmd_judge_calibration)
+    p = judge.add_parser("compare", parents=[common],
+        help="re-grade a stored sample of calls the evaluator judged with another model (cache and budget apply): "
+        "agreement with the current judge and, on labelled calls, each one's kappa against people; config unchanged",
+    )
+    p.add_argument("evaluator", help="an LLM-judge evaluator of assay.yaml")
+    p.add_argument("--model", required=True, help="the judge model to try (a litellm model string)")
+    p.add_argument("--sample", type=int, default=200, help="how many judged calls to re-grade (default 200)")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.set_defaults(func=cmd_judge_compare)
+    p = judge.add_parser("align", parents=[common],
+        help="a new prompt version of a custom_rubric judge carrying graded examples from the labels it got wrong; "
+        "kappa before/after on held-out labels (k-fold) with intervals; written to assay.yaml only when the "
+        "after-interval's lower bound beats the current kappa (or with --force)",
+    )
+    p.add_argument("evaluator", help="a custom_rubric evaluator of assay.yaml")
+    p.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
+    p.add_argument("--max-examples", type=int, default=4, help="most examples the new version carries (default 4)")
+    p.add_argument("--token-budget", type=int, default=1200, help="most tokens the examples take (default 1200)")
+    p.add_argument("--force", action="store_true", help="write the new version even when it does not do better")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.set_defaults(func=cmd_judge_align)
     p = sub.add_parser("candidates", parents=[common], help="list candidates, or add one to assay.yaml")
     cands = p.add_subparsers(dest="candidates_command", required=True)
     p = cands.add_parser("add", parents=[common], help="add a candidate (model + prompt) to assay.yaml, comments kept")
@@ -836,7 +949,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_candidates_list)
     p = sub.add_parser("scores", parents=[common], help="scores from human raters or external evaluators")
     scores = p.add_subparsers(dest="scores_command", required=True)
-    p = scores.add_parser("import", parents=[common], help="import scores (CSV with a header, or JSONL): subject_id, metric, value, optional passed, candidate_id"
+    p = scores.add_parser("import", parents=[common], help="import scores (CSV with a header, or JSONL): subject_id, metric, value, optional passed, candidate_id, judge_model; "
+        "pairwise verdicts: winner (a/b/tie) and order (the output shown first: a or b)"
     )
     p.add_argument("paths", nargs="+", help="score files (.csv, .jsonl)")
     p.add_argument("--source", help="evaluator name after `imported:` (default: the file's stem)")

@@ -34,6 +34,7 @@ import asyncio
 import hashlib
 import json
 import random
+import re
 import subprocess
 import sys
 import threading
@@ -79,6 +80,11 @@ class Faults:
     scripted: dict[str, list[str]] = field(default_factory=dict)
     """Replies by prompt: when a prompt contains a key, its n-th such request is answered with
     the n-th reply of the list (cycling). Faults still apply first."""
+    rules: list[dict[str, str]] = field(default_factory=list)
+    """A scripted judge: {"when": regex, "reply": content, "unless": regex (optional)}; the
+    first rule whose `when` matches the prompt and whose `unless` does not gives the reply
+    (before `scripted`). E.g. a judge that errs on one kind of item unless the prompt carries
+    a graded example of it (`unless` matching inside an `example_N` section)."""
     seed: int = 0
 
 
@@ -285,6 +291,9 @@ class _App:
         last_user = next((_text(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
         if model in self.answers:
             return self.answers[model].replace("{last_user}", last_user)
+        for rule in self.faults.rules:
+            if re.search(rule["when"], prompt_text) and not (rule.get("unless") and re.search(rule["unless"], prompt_text)):
+                return rule["reply"].replace("{last_user}", last_user)
         for marker, replies in self.faults.scripted.items():
             if marker in prompt_text and replies:
                 n = self._scripted_seen[marker]

@@ -31,6 +31,7 @@ COMMANDS = [
     ["evaluators"],
     ["candidates", "list"],
     ["labels", "export"],
+    ["judge", "calibration"],
     ["rejected"],
     ["metrics", "--textfile", "METRICS_FILE"],
 ]

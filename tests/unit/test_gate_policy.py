@@ -133,7 +133,7 @@ def test_uncalibrated_or_weak_judges_are_insufficient_evidence_when_required():
     assert _verdict(cand, base, gate=strict, judge_calibration={"faithfulness": 0.8}).verdict == "approved"
     missing = _verdict(cand, base, gate=strict, judge_calibration={"faithfulness": 0.8, "tool_choice": None})
     weak = _verdict(cand, base, gate=strict, judge_calibration={"faithfulness": 0.3})
-    for decision, text in ((missing, "no human labels for tool_choice"), (weak, "faithfulness (kappa 0.30)")):
+    for decision, text in ((missing, "no human labels for tool_choice"), (weak, "faithfulness: kappa 0.30")):
         assert decision.verdict == "insufficient_evidence"
         assert text in next(g for g in decision.gates if g.gate == "evidence").detail
     # Not required: the same evidence decides as before.

@@ -66,7 +66,7 @@ def test_read_csv_and_jsonl_labels(tmp_path):
         ("bad.csv", "call_id,evaluator,label\nc1,faithfulness,maybe\n", r"bad.csv:2: label: label 'maybe' is not a verdict; valid: .*pass"),
         ("bad.csv", "call_id,evaluator,verdict\nc1,faithfulness,pass\n", r"bad.csv:2: no verdict; give one of the columns label"),
         ("bad.csv", "evaluator,label\nfaithfulness,pass\n", r"bad.csv:2: no subject id"),
-        ("bad.csv", "call_id,evaluator,label\nc1,faithfulnes,pass\n", r"bad.csv:2: evaluator 'faithfulnes' is not in assay.yaml; valid: faithfulness"),
+        ("bad.csv", "call_id,evaluator,label\nc1,faithfulnes,pass\n", r"bad.csv:2: evaluator 'faithfulnes' names no scorer assay knows; valid: faithfulness, or imported:<source>"),
         ("bad.jsonl", '{"call_id": "c1", "evaluator": "faithfulness", "label": "pass"}\n{oops\n', r"bad.jsonl:2: not valid JSON"),
         ("bad.txt", "x", r"unknown label file type '.txt'; valid: .csv, .jsonl"),
         ("empty.csv", "call_id,evaluator,label\n", r"empty.csv: no labels"),
