@@ -24,6 +24,7 @@ from pydantic import (
 
 from assay.contracts.candidate import Candidate
 from assay.contracts.taxonomy import FailureCategory
+from assay.pricing import DEFAULT_BATCH_DISCOUNT
 
 DEFAULT_CONFIG_FILE = "assay.yaml"
 
@@ -117,6 +118,9 @@ class JudgeConfig(_Section):
     params: dict[str, Any] = Field(default_factory=dict)
     """Extra litellm arguments for every judge call (api_base, ...); an evaluator's own
     `completion_params` win. Keys go in the environment, never here."""
+    batch_discount: float = Field(DEFAULT_BATCH_DISCOUNT, gt=0, le=1)
+    """The fraction of the synchronous price a provider's Batch API charges, for models whose
+    batch price neither `pricing:` nor litellm's map gives (0.5: half price)."""
 
 
 SubjectKind = Literal["calls", "cases", "traces", "sessions"]
