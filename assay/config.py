@@ -238,6 +238,9 @@ class ModelPrice(_Section):
     # The provider's Batch API price, when it is not a plain discount of the above.
     input_cost_per_token_batches: float | None = Field(None, ge=0)
     output_cost_per_token_batches: float | None = Field(None, ge=0)
+    # Prompt caching: input read from the provider's cache, and written to it (litellm's names).
+    cache_read_input_token_cost: float | None = Field(None, ge=0)
+    cache_creation_input_token_cost: float | None = Field(None, ge=0)
 
 
 class GateConfig(_Section):

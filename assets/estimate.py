@@ -44,10 +44,12 @@ from assay.llm.engine import LLMRequest, estimate_input_tokens
 from assay.runtime import AssayHome
 
 DEFAULT_REPLY_OUTPUT_TOKENS = 40
-"""A judge's JSON verdict with a one-sentence reason, when this lake has none measured yet
-(replies of OpenAI and Anthropic judges to assay's rubrics run 25-60 tokens)."""
+"""A judge's JSON verdict with a one-sentence reason, when this lake has no measured size yet
+(an assumption, replaced by the lake's own figure after the first judged run)."""
 DEFAULT_REPLAY_OUTPUT_TOKENS = 150
 """A replayed answer when neither the logged call nor an earlier replay says its size."""
+STAND_IN_ANSWER = "An answer of the usual length stands in here for the one the candidate has not given yet. " * 4
+"""For a judge's estimate, an answer not given yet where no logged or reference answer exists."""
 
 
 @dataclass
@@ -148,19 +150,22 @@ class Estimator:
             self._prices[model] = (price_per_token(model, self.prices), batch_price_per_token(model, self.prices, self.discount))
         return self._prices[model]
 
-    def add(self, stage: str, what: str, request: LLMRequest, output_tokens: int) -> dict[str, Any] | None:
-        """Count one request; returns its cached answer when it is a cache hit."""
+    def add(self, stage: str, what: str, request: LLMRequest, output_tokens: int, *, is_stand_in: bool = False) -> dict[str, Any] | None:
+        """Count one request; returns its cached answer when it is a cache hit. A request built
+        on a stand-in answer (`is_stand_in`) is never a hit: the real one asks about an answer
+        not seen yet (while the stand-in, production's own answer, may well be cached)."""
         row = self._rows.get((stage, what, request.model))
         if row is None:
             row = self._rows[(stage, what, request.model)] = EstimateRow(stage, what, request.model)
             self.estimate.rows.append(row)
         row.requests += 1
         key = request.key
-        cached = self.cache.get(key)
-        if cached is not None or key in self._seen:
-            row.cache_hits += 1
-            return cached or {}
-        self._seen.add(key)
+        if not is_stand_in:
+            cached = self.cache.get(key)
+            if cached is not None or key in self._seen:
+                row.cache_hits += 1
+                return cached or {}
+            self._seen.add(key)
         input_tokens = estimate_input_tokens(request)
         output_tokens = min(output_tokens, request.max_output_tokens)
         row.input_tokens += input_tokens
@@ -176,13 +181,20 @@ class Estimator:
                     row.batch_cost_source = source
         return None
 
-    def add_plans(self, stage: str, plans: Iterable[JudgePlan]) -> None:
+    def add_plans(self, stage: str, plans: Iterable[JudgePlan], stand_ins: set[str] = frozenset()) -> None:
+        """Count the requests of judge plans; `stand_ins`: subjects whose answer is a stand-in.
+        The plans get the prompt-cache markers the run would set (they are part of the key)."""
+        from assay.llm.prompt_cache import mark_cacheable_prefixes
+
+        plans = list(plans)
+        mark_cacheable_prefixes([r for plan in plans for r in plan.requests], self.prices)
         for plan in plans:
             name = plan.judge.name
             per_request = self.reply_tokens.get(name)
             expected = round(per_request / len(plan.requests)) if per_request else DEFAULT_REPLY_OUTPUT_TOKENS
+            is_stand_in = str(plan.subject["subject_id"]) in stand_ins
             for request in plan.requests:
-                self.add(stage, name, request, expected)
+                self.add(stage, name, request, expected, is_stand_in=is_stand_in)
 
     def finish(self) -> CostEstimate:
         unpriced = sorted({r.model for r in self.estimate.rows if r.sync_usd is None and r.calls})
@@ -325,6 +337,7 @@ def _candidate_plans(estimator: Estimator, lake, config: AssayConfig, evaluators
         "re-curates it first: new failures add cases); judges of answers not cached read a stand-in answer"
     )
     answers: dict[str, dict[str, dict[str, Any]]] = {}
+    stand_ins: dict[str, set[str]] = {}
     for candidate in config.candidates:
         stored = _stored_outputs(lake, candidate.candidate_id, version)
         if candidate.recorded:
@@ -342,6 +355,7 @@ def _candidate_plans(estimator: Estimator, lake, config: AssayConfig, evaluators
         measured = [r.get("output_tokens") for r in stored.values() if r.get("output_tokens")]
         expected = round(sum(measured) / len(measured)) if measured else DEFAULT_REPLAY_OUTPUT_TOKENS
         per_case = {}
+        stand_ins[candidate.candidate_id] = set()
         for sample in range(candidate.samples):
             for case in cases:
                 request = replay_request(candidate, case, sample)
@@ -351,10 +365,10 @@ def _candidate_plans(estimator: Estimator, lake, config: AssayConfig, evaluators
                 if cached:
                     per_case[case["case_id"]] = {"output_text": cached.get("text"), "tool_calls": cached.get("tool_calls"),
                                                  "status": cached.get("status", "completed")}
-                elif case["case_id"] in stored:
-                    per_case[case["case_id"]] = stored[case["case_id"]] | {"status": "completed"}
                 else:
-                    per_case[case["case_id"]] = {"output_text": case.get("reference_output") or "", "status": "completed"}
+                    stand_ins[candidate.candidate_id].add(case["case_id"])
+                    per_case[case["case_id"]] = (stored[case["case_id"]] | {"status": "completed"} if case["case_id"] in stored
+                                                 else {"output_text": case.get("reference_output") or STAND_IN_ANSWER, "status": "completed"})
         answers[candidate.candidate_id] = per_case
     baseline = config.baseline
     by_id = {c["case_id"]: c for c in cases}
@@ -366,8 +380,11 @@ def _candidate_plans(estimator: Estimator, lake, config: AssayConfig, evaluators
         subjects = [case_subject(by_id[cid], output, baseline_outputs.get(cid))
                     for cid, output in answers[candidate.candidate_id].items() if output.get("status") == "completed"]
         _, plans = plan_subjects(subjects, config, "cases", evaluators, judged_only=True)
+        # A pairwise judge reads the baseline's answer too: a stand-in on either side is one.
+        unknown = stand_ins.get(candidate.candidate_id, set()) | (
+            stand_ins.get(baseline.candidate_id, set()) if baseline is not None else set())
         for _ in range(candidate.samples):
-            estimator.add_plans("candidate_scores", plans)
+            estimator.add_plans("candidate_scores", plans, unknown)
 
 
 def estimate_run(config: AssayConfig, home: AssayHome, days: list[str], *, log: Callable[[str], None] = lambda _m: None) -> CostEstimate:
@@ -409,18 +426,23 @@ def estimate_shadow(config: AssayConfig, home: AssayHome, candidate_id: str, day
         production = lake.read_partition("call_scores", {"day": day})
         day_config = same_evaluators(config, production.select(["evaluator"]).to_pylist() if production is not None else None)
         evaluators = build_evaluators(day_config.evaluators, day_config.judge.model, day_config.judge.params)
-        subjects = []
+        subjects, stand_ins = [], set()
         for call in calls:
-            output: dict[str, Any] = {"model": candidate.model, "status": "completed", "output_text": call.get("output_text"),
+            # Production's answer stands in for the candidate's (a failed call has none: the
+            # candidate will answer, so a sentence stands in, and its judges are counted).
+            stand_in = call.get("output_text") or (None if call.get("tool_calls") else STAND_IN_ANSWER)
+            output: dict[str, Any] = {"model": candidate.model, "status": "completed", "output_text": stand_in,
                                       "tool_calls": call.get("tool_calls")}
             if not candidate.recorded:
                 expected = call.get("output_tokens") or DEFAULT_REPLAY_OUTPUT_TOKENS
                 cached = estimator.add("shadow_outputs", candidate_id, shadow_request(candidate, call), expected)
                 if cached:
                     output |= {"output_text": cached.get("text"), "tool_calls": cached.get("tool_calls")}
+                else:
+                    stand_ins.add(str(call["call_id"]))
             subjects.append(shadow_subject(call, output))
         _, plans = plan_subjects(subjects, day_config, "calls", evaluators, judged_only=True)
-        estimator.add_plans("shadow_scores", plans)
+        estimator.add_plans("shadow_scores", plans, stand_ins)
     estimator.estimate.notes.append(
         "judges of answers not cached read production's answer as a stand-in; repair requests are not counted"
     )
