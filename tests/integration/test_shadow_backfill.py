@@ -133,6 +133,7 @@ def test_compare_killed_midway_resumes_only_the_missing_days(env, capsys):
     # 0. the bill first (issue 18): no request made; the candidate has no price, so a cost
     # ceiling cannot be checked and the compare refuses to start.
     requests = _served(server).requests
+    capsys.readouterr()
     assert main(["compare", CANDIDATE, "--days", "1", "--estimate", "json"]) == 0
     estimate = json.loads(capsys.readouterr().out)
     assert _served(server).requests == requests
