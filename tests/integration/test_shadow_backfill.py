@@ -139,7 +139,7 @@ def test_compare_killed_midway_resumes_only_the_missing_days(env, capsys):
     assert _served(server).requests == requests
     stages = {row["stage"]: row for row in estimate["rows"]}
     sampled = lake.read_partition("sampled_calls", {"day": days[-1]}).num_rows
-    assert stages["shadow_outputs"]["calls"] == sampled
+    assert stages["shadow_outputs"]["requests"] == sampled  # one replay per sampled call (repeats asked once)
     assert main(["compare", CANDIDATE, "--days", "1", "--max-cost", "1"]) == 1
     assert "no price is known for openai/shadow-model" in capsys.readouterr().err.strip().splitlines()[-1]
     assert _served(server).requests == requests
