@@ -479,7 +479,7 @@ class LLMEngine:
         return plain * price_in + self._prompt_cache_priced(model, cached, written) + (output_tokens or 0) * price_out
 
     def _prompt_cache_priced(self, model: str, cached: int, written: int) -> float:
-        from assay.llm.prompt_cache import cache_prices
+        from assay.pricing import cache_prices
 
         read_price, write_price = cache_prices(model, self.prices)
         return cached * read_price + written * write_price

@@ -25,36 +25,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from assay.llm.engine import LLMRequest, estimate_input_tokens
 from assay.llm.judge_prompt import split_fixed_prefix
+from assay.pricing import cache_prices, price_info
 
 MIN_CACHEABLE_TOKENS = 1024
 """Anthropic's minimum cacheable prompt for Claude Sonnet and Opus (Haiku's is 2048)."""
 CACHE_CONTROL = {"type": "ephemeral"}
-
-
-def _price_info(model: str, overrides: Mapping[str, Mapping[str, float]]) -> Mapping[str, Any]:
-    if model in overrides:
-        return overrides[model]
-    import litellm
-
-    litellm.suppress_debug_info = True
-    try:
-        return litellm.get_model_info(model)
-    except Exception:  # litellm raises its own error types for unmapped models
-        return {}
-
-
-def cache_prices(model: str, overrides: Mapping[str, Mapping[str, float]]) -> tuple[float, float]:
-    """(USD per input token read from the prompt cache, per token written to it): the config's
-    or litellm's price, else the plain input price (a provider that reports cached tokens
-    without saying their price is charged as for input)."""
-    info = _price_info(model, overrides)
-    plain = info.get("input_cost_per_token") or 0.0
-    read, write = info.get("cache_read_input_token_cost"), info.get("cache_creation_input_token_cost")
-    return (plain if read is None else read), (plain if write is None else write)
 
 
 def needs_markers(model: str, overrides: Mapping[str, Mapping[str, float]]) -> bool:
@@ -62,7 +40,7 @@ def needs_markers(model: str, overrides: Mapping[str, Mapping[str, float]]) -> b
     marked, and charge for the write (a cache-write price, from `pricing:` or litellm's map).
     Other models with a write price in the map (some Azure deployments) cache on their own."""
     is_anthropic = model.startswith("anthropic/") or "claude" in model.lower()
-    return is_anthropic and _price_info(model, overrides).get("cache_creation_input_token_cost") is not None
+    return is_anthropic and price_info(model, overrides).get("cache_creation_input_token_cost") is not None
 
 
 def pays_to_cache(requests: int, input_price: float, read_price: float, write_price: float) -> bool:
@@ -96,7 +74,7 @@ def mark_cacheable_prefixes(
         groups[(request.model, system, split[0])].append((request, *split))
     marked = 0
     for (model, _system, prefix), members in groups.items():
-        input_price = _price_info(model, overrides).get("input_cost_per_token") or 0.0
+        input_price = price_info(model, overrides).get("input_cost_per_token") or 0.0
         read_price, write_price = cache_prices(model, overrides)
         if not pays_to_cache(len(members), input_price, read_price, write_price):
             continue
