@@ -205,7 +205,7 @@ def _estimated(build, args: argparse.Namespace, title: str, config) -> bool:
         if cost is None:
             unpriced = sorted({r.model for r in estimate.rows if r.sync_usd is None and r.calls})
             raise CliError(f"--max-cost ${args.max_cost:g}: the cost cannot be estimated, no price is known for "
-                           f"{', '.join(unpriced)} (add it under `pricing:` in the config)")
+                           f"{', '.join(unpriced)} (add {'it' if len(unpriced) == 1 else 'them'} under `pricing:` in the config)")
         if cost > args.max_cost:
             raise CliError(f"--max-cost ${args.max_cost:g}: the estimate is ${cost:.4f} ({mode} prices, "
                            f"{estimate.total('calls')} calls); nothing was started")

@@ -141,7 +141,8 @@ def test_compare_killed_midway_resumes_only_the_missing_days(env, capsys):
     sampled = lake.read_partition("sampled_calls", {"day": days[-1]}).num_rows
     assert stages["shadow_outputs"]["requests"] == sampled  # one replay per sampled call (repeats asked once)
     assert main(["compare", CANDIDATE, "--days", "1", "--max-cost", "1"]) == 1
-    assert "no price is known for openai/shadow-model" in capsys.readouterr().err.strip().splitlines()[-1]
+    refusal = capsys.readouterr().err.strip().splitlines()[-1]
+    assert refusal.startswith("assay: --max-cost $1: the cost cannot be estimated, no price is known for openai/judge, openai/shadow-model")
     assert _served(server).requests == requests
 
     # 1. the latest day alone: exactly the calls estimated.
