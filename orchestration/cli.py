@@ -192,7 +192,14 @@ def _estimated(build, args: argparse.Namespace, title: str, config) -> bool:
     """Print what the command would ask of LLMs (`assay.assets.estimate`); with `--estimate`
     that is all (True: stop here), with `--max-cost` refuse to start above it. The price
     compared is the batch price when the judge runs in batch mode (`judge.mode: batch`)."""
-    estimate = build()
+    if not args.estimate and args.max_cost is None:
+        try:  # shown for information before a backfill: a failure to estimate stops nothing
+            estimate = build()
+        except Exception as exc:
+            _say(f"assay: no estimate ({type(exc).__name__}: {exc}); starting anyway")
+            return False
+    else:
+        estimate = build()
     mode = getattr(config.judge, "mode", "sync")
     if args.estimate == "json":
         print(json.dumps(estimate.as_dict() | {"judge_mode": mode}, indent=2, sort_keys=True))
