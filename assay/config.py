@@ -24,6 +24,7 @@ from pydantic import (
 
 from assay.contracts.candidate import Candidate
 from assay.contracts.taxonomy import FailureCategory
+from assay.pricing import DEFAULT_BATCH_DISCOUNT
 
 DEFAULT_CONFIG_FILE = "assay.yaml"
 
@@ -117,6 +118,9 @@ class JudgeConfig(_Section):
     params: dict[str, Any] = Field(default_factory=dict)
     """Extra litellm arguments for every judge call (api_base, ...); an evaluator's own
     `completion_params` win. Keys go in the environment, never here."""
+    batch_discount: float = Field(DEFAULT_BATCH_DISCOUNT, gt=0, le=1)
+    """The fraction of the synchronous price a provider's Batch API charges, for models whose
+    batch price neither `pricing:` nor litellm's map gives (0.5: half price)."""
 
 
 SubjectKind = Literal["calls", "cases", "traces", "sessions"]
@@ -234,6 +238,9 @@ class ModelPrice(_Section):
     # The provider's Batch API price, when it is not a plain discount of the above.
     input_cost_per_token_batches: float | None = Field(None, ge=0)
     output_cost_per_token_batches: float | None = Field(None, ge=0)
+    # Prompt caching: input read from the provider's cache, and written to it (litellm's names).
+    cache_read_input_token_cost: float | None = Field(None, ge=0)
+    cache_creation_input_token_cost: float | None = Field(None, ge=0)
 
 
 class GateConfig(_Section):

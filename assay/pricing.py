@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -76,6 +77,29 @@ def batch_price_per_token(
         return None
     (input_cost, output_cost), _ = sync
     return (input_cost * discount, output_cost * discount), COST_FROM_BATCH_DISCOUNT
+
+
+def price_info(model: str, overrides: Mapping[str, Mapping[str, float]]) -> Mapping[str, Any]:
+    """The model's price entry: the config's (`pricing:`), else litellm's map ({} if unmapped)."""
+    if model in overrides:
+        return overrides[model]
+    import litellm
+
+    litellm.suppress_debug_info = True
+    try:
+        return litellm.get_model_info(model)
+    except Exception:  # litellm raises its own error types for unmapped models
+        return {}
+
+
+def cache_prices(model: str, overrides: Mapping[str, Mapping[str, float]]) -> tuple[float, float]:
+    """(USD per input token read from the prompt cache, per token written to it): the config's
+    or litellm's price, else the plain input price (a provider that reports cached tokens
+    without saying their price is charged as for input)."""
+    info = price_info(model, overrides)
+    plain = info.get("input_cost_per_token") or 0.0
+    read, write = info.get("cache_read_input_token_cost"), info.get("cache_creation_input_token_cost")
+    return (plain if read is None else read), (plain if write is None else write)
 
 
 def fill_missing_costs(

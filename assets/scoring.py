@@ -65,21 +65,18 @@ def decode_row(row: Mapping[str, Any], json_columns: Iterable[str] = CALL_JSON_C
     return subject
 
 
-def score_subjects(
+def plan_subjects(
     subjects: list[dict[str, Any]],
     config: AssayConfig,
     kind: SubjectKind,
-    engine: LLMEngine,
+    evaluators: dict[str, Any],
     *,
-    run_id: str | None = None,
-    log: Callable[[str], None] = lambda _m: None,
     already_scored: Callable[[str, str], bool] | None = None,
-    evaluators: dict[str, Any] | None = None,
-) -> list[Score]:
-    """Scores for every (subject, selected evaluator) pair, except those `already_scored`
-    (evaluator name, subject id) says another path (the vectorised one) has done."""
-    if evaluators is None:
-        evaluators = build_evaluators(config.evaluators, config.judge.model, config.judge.params)
+    judged_only: bool = False,
+) -> tuple[list[Score], list[JudgePlan]]:
+    """The scores of the evaluators that need no LLM, and the judge plans (the LLM requests) of
+    the rest, for every (subject, selected evaluator) pair. `judged_only`: plans alone (the
+    cost estimate, which must count exactly the requests a run would make, and no more)."""
     scores: list[Score] = []
     plans: list[JudgePlan] = []
     for subject in subjects:
@@ -93,6 +90,8 @@ def score_subjects(
                     scores.append(plan)
                 else:
                     plans.append(plan)
+                continue
+            if judged_only:
                 continue
             try:
                 scores.extend(evaluator.evaluate(subject))
@@ -109,6 +108,25 @@ def score_subjects(
                         scored_at=datetime.now(UTC),
                     )
                 )
+    return scores, plans
+
+
+def score_subjects(
+    subjects: list[dict[str, Any]],
+    config: AssayConfig,
+    kind: SubjectKind,
+    engine: LLMEngine,
+    *,
+    run_id: str | None = None,
+    log: Callable[[str], None] = lambda _m: None,
+    already_scored: Callable[[str, str], bool] | None = None,
+    evaluators: dict[str, Any] | None = None,
+) -> list[Score]:
+    """Scores for every (subject, selected evaluator) pair, except those `already_scored`
+    (evaluator name, subject id) says another path (the vectorised one) has done."""
+    if evaluators is None:
+        evaluators = build_evaluators(config.evaluators, config.judge.model, config.judge.params)
+    scores, plans = plan_subjects(subjects, config, kind, evaluators, already_scored=already_scored)
     if plans:
         log(f"judging {len(plans)} (subject, evaluator) pairs with {config.judge.model}")
         scores.extend(judge_plans(plans, engine))

@@ -42,6 +42,7 @@ from assay.llm.judge_prompt import (
     ReplyFormat,
     render_judge_prompt,
 )
+from assay.llm.prompt_cache import mark_cacheable_prefixes
 
 REPAIR_INSTRUCTION = (
     "Your previous reply was not valid JSON ({error}). Reply again with exactly one JSON object "
@@ -98,9 +99,22 @@ class JudgePlan:
 
     def score(self) -> Score:
         score = self.judge.score_from_calls(self.subject, self.calls)
-        if self.notes:
-            score.details = {**(score.details or {}), **self.notes}
+        notes = {**(self.notes or {}), **prompt_cache_details(self.calls)}
+        if notes:
+            score.details = {**(score.details or {}), **notes}
         return score
+
+
+def prompt_cache_details(calls: list[JudgeCall]) -> dict[str, Any]:
+    """The provider prompt cache's part in a score's judge calls (`details.prompt_cache`):
+    input tokens read from it and written to it, and what they cost, when there were any."""
+    results = [r for call in calls for r in call.results if not r.is_cache_hit]
+    cached = sum(r.cached_input_tokens or 0 for r in results)
+    written = sum(r.cache_write_input_tokens or 0 for r in results)
+    if not (cached or written):
+        return {}
+    return {"prompt_cache": {"cached_input_tokens": cached, "cache_write_input_tokens": written,
+                             "cached_input_usd": sum(r.prompt_cache_usd or 0.0 for r in results)}}
 
 
 def repair_request(call: JudgeCall) -> LLMRequest:
@@ -119,6 +133,9 @@ def repair_request(call: JudgeCall) -> LLMRequest:
 
 async def judge_plans_async(plans: list[JudgePlan], engine: LLMEngine) -> list[Score]:
     requests = [request for plan in plans for request in plan.requests]
+    # Anthropic caches a prompt prefix only when marked, and a cache write costs extra: marked
+    # where the batch re-reads the rubric often enough to pay for it (assay.llm.prompt_cache).
+    mark_cacheable_prefixes(requests, engine.prices)
     async with engine.session(len(requests)):
         results = iter(await engine.run_async(requests))
         for plan in plans:

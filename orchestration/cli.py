@@ -163,6 +163,12 @@ def cmd_run(args: argparse.Namespace) -> None:
         if args.day:
             raise CliError(message)
         _say(f"warning: landed {message}; skipped")
+    if args.estimate or args.max_cost is not None or args.day:
+        # Re-processing chosen days is a backfill over history: it shows its bill first.
+        from assay.assets.estimate import estimate_run
+
+        if _estimated(lambda: estimate_run(config, home, days), args, f"assay run over {len(days)} day(s)", config):
+            return
     if not days:
         if not (found.golden_cases and config.candidates):
             raise CliError(
@@ -180,6 +186,37 @@ def cmd_run(args: argparse.Namespace) -> None:
     print_decisions(latest_decisions())
     for candidate_id, exc in failed:
         _say(f"assay: candidate {candidate_id}: its replay failed, so its decision is insufficient_evidence: {exc}")
+
+
+def _estimated(build, args: argparse.Namespace, title: str, config) -> bool:
+    """Print what the command would ask of LLMs (`assay.assets.estimate`); with `--estimate`
+    that is all (True: stop here), with `--max-cost` refuse to start above it. The price
+    compared is the batch price when the judge runs in batch mode (`judge.mode: batch`)."""
+    if not args.estimate and args.max_cost is None:
+        try:  # shown for information before a backfill: a failure to estimate stops nothing
+            estimate = build()
+        except Exception as exc:
+            _say(f"assay: no estimate ({type(exc).__name__}: {exc}); starting anyway")
+            return False
+    else:
+        estimate = build()
+    mode = getattr(config.judge, "mode", "sync")
+    if args.estimate == "json":
+        print(json.dumps(estimate.as_dict() | {"judge_mode": mode}, indent=2, sort_keys=True))
+    elif args.estimate:
+        print(estimate.format(f"Estimate for {title} (no provider called):"))
+    else:
+        _say(estimate.format(f"Estimate for {title}:"))
+    if args.max_cost is not None:
+        cost = estimate.batch_usd if mode == "batch" else estimate.sync_usd
+        if cost is None:
+            unpriced = sorted({r.model for r in estimate.rows if r.sync_usd is None and r.calls})
+            raise CliError(f"--max-cost ${args.max_cost:g}: the cost cannot be estimated, no price is known for "
+                           f"{', '.join(unpriced)} (add {'it' if len(unpriced) == 1 else 'them'} under `pricing:` in the config)")
+        if cost > args.max_cost:
+            raise CliError(f"--max-cost ${args.max_cost:g}: the estimate is ${cost:.4f} ({mode} prices, "
+                           f"{estimate.total('calls')} calls); nothing was started")
+    return bool(args.estimate)
 
 
 def _rows_from(lake, table: str, day: str, source_files: set[str]) -> int:
@@ -717,6 +754,11 @@ def cmd_compare(args: argparse.Namespace) -> None:
          + (f"; no sampled calls on {', '.join(no_calls)}" if no_calls else ""))
     for day in plan.done:
         _say(f"  skip {day}  (materialised)")
+    from assay.assets.estimate import estimate_shadow
+
+    if _estimated(lambda: estimate_shadow(config, home, candidate.candidate_id, plan.todo), args,
+                  f"assay compare {candidate.candidate_id} over {len(plan.todo)} day(s)", config):
+        return
     finished = []
 
     def progress(summary: dict) -> None:
@@ -841,6 +883,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--end-day", help="last day, YYYY-MM-DD (default: yesterday, UTC)")
         p.add_argument("--seed", type=int, default=7)
 
+    def cost_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--estimate", nargs="?", const="text", choices=["text", "json"],
+                       help="print the LLM calls the command would make, cache hits, tokens and dollars at sync and "
+                       "Batch API prices, per stage, evaluator/candidate and model, without calling any provider; "
+                       "then stop")
+        p.add_argument("--max-cost", type=float, metavar="USD",
+                       help="refuse to start when the estimate is above USD (batch prices with judge.mode: batch)")
+
     p = sub.add_parser("demo", parents=[common], help="generate demo traffic and run the whole loop; print the decisions")
     generation_options(p)
     p.set_defaults(func=cmd_demo)
@@ -848,7 +898,9 @@ def build_parser() -> argparse.ArgumentParser:
     generation_options(p)
     p.set_defaults(func=cmd_generate)
     p = sub.add_parser("run", parents=[common], help="run the loop over landed days: score, curate, replay candidates, decide")
-    p.add_argument("--day", action="append", help="a day to (re)process, YYYY-MM-DD; repeatable (default: all landed)")
+    p.add_argument("--day", action="append", help="a day to (re)process, YYYY-MM-DD; repeatable (default: all landed); "
+                   "the LLM calls it will make are estimated and shown first")
+    cost_options(p)
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("ingest", parents=[common],
         help="land log files (any supported format, each record to its own day) and ingest those days",
@@ -961,6 +1013,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=int, default=14, help="days back from the latest day with sampled calls (default 14)")
     p.add_argument("--end-day", help="last day of the window, YYYY-MM-DD")
     p.add_argument("--parallel", type=int, default=2, help="partitions run at once (default 2)")
+    cost_options(p)
     p.set_defaults(func=cmd_compare)
     p = sub.add_parser("evaluators", parents=[common], help="list the evaluator types (name, kind, inputs, output, offline)")
     p.add_argument("--format", choices=["table", "json", "markdown"], default="table")

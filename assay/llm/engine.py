@@ -88,6 +88,12 @@ class LLMResult:
     (a failure took at least that long, so it is never left out of a latency)."""
     attempts: int = 0
     is_cache_hit: bool = False
+    cached_input_tokens: int | None = None
+    """Of `input_tokens`, those the provider read from its prompt cache (billed lower)."""
+    cache_write_input_tokens: int | None = None
+    """Of `input_tokens`, those written to the provider's prompt cache (billed higher)."""
+    prompt_cache_usd: float | None = None
+    """What those cached and cache-written tokens cost (part of `cost_usd`; None: no price known)."""
     error_type: str | None = None
     """For `error`: the last attempt's stable type (`assay.outcomes`: auth, timeout...). For
     `skipped`: the reason (budget, deadline)."""
@@ -126,6 +132,12 @@ class RunStats:
     """Upper estimate of the uncached calls before the run (0 when no budget needs it)."""
     input_tokens: int = 0
     output_tokens: int = 0
+    cached_input_tokens: int = 0
+    """Of `input_tokens`, read from the providers' prompt caches."""
+    cache_write_input_tokens: int = 0
+    """Of `input_tokens`, written to the providers' prompt caches."""
+    prompt_cache_usd: float = 0.0
+    """What the cached and cache-written input tokens cost (part of `cost_usd`), where priced."""
     latency_p50_ms: float = 0.0
     latency_p95_ms: float = 0.0
     concurrency_limit_lowest: int = 0
@@ -146,6 +158,9 @@ class RunStats:
                 self.cost_usd += result.cost_usd or 0.0
                 self.input_tokens += result.input_tokens or 0
                 self.output_tokens += result.output_tokens or 0
+                self.cached_input_tokens += result.cached_input_tokens or 0
+                self.cache_write_input_tokens += result.cache_write_input_tokens or 0
+                self.prompt_cache_usd += result.prompt_cache_usd or 0.0
                 if result.latency_ms is not None:
                     self.latencies_ms.append(result.latency_ms)
         elif result.status == "error":
@@ -251,7 +266,10 @@ class LLMEngine:
                 results[i] = LLMResult(**{k: cached[k] for k in _CACHED_FIELDS if k in cached} | {"is_cache_hit": True})
                 if results[i].status == "completed" and request.model in self.prices:
                     # A price added to `pricing:` after the call applies to its cached answer too.
-                    results[i].cost_usd = self._priced_usd(request.model, results[i].input_tokens, results[i].output_tokens)
+                    results[i].cost_usd = self._priced_usd(
+                        request.model, results[i].input_tokens, results[i].output_tokens,
+                        results[i].cached_input_tokens, results[i].cache_write_input_tokens,
+                    )
             elif key in first_of:
                 repeats.append((i, first_of[key]))
             else:
@@ -387,7 +405,10 @@ class LLMEngine:
                     cost_usd=cost_usd,
                     latency_ms=latency_ms,
                     attempts=attempts,
+                    cached_input_tokens=outcome.cached_input_tokens,
+                    cache_write_input_tokens=outcome.cache_write_input_tokens,
                 )
+                result.prompt_cache_usd = self._prompt_cache_usd(request.model, result)
                 self.cache.put(request.key, asdict(result) | {"is_cache_hit": False})
                 return result
             if outcome.is_overload:
@@ -439,12 +460,37 @@ class LLMEngine:
     def _cost_usd(self, model: str, outcome: CallOutcome) -> float | None:
         """The call's cost; None when neither `pricing:` nor litellm's map knows the model."""
         if model in self.prices:  # the config's price wins over litellm's map
-            return self._priced_usd(model, outcome.input_tokens, outcome.output_tokens)
-        return outcome.provider_cost_usd
+            return self._priced_usd(
+                model, outcome.input_tokens, outcome.output_tokens, outcome.cached_input_tokens,
+                outcome.cache_write_input_tokens,
+            )
+        return outcome.provider_cost_usd  # litellm prices cached and cache-written tokens itself
 
-    def _priced_usd(self, model: str, input_tokens: int | None, output_tokens: int | None) -> float:
+    def _priced_usd(
+        self, model: str, input_tokens: int | None, output_tokens: int | None,
+        cached_input_tokens: int | None = None, cache_write_input_tokens: int | None = None,
+    ) -> float:
+        """At the config's price: plain input, prompt-cache reads and writes (each at its own
+        price, `cache_read_input_token_cost` / `cache_creation_input_token_cost`, else the
+        input price), output."""
         price_in, price_out = self._price(model)
-        return (input_tokens or 0) * price_in + (output_tokens or 0) * price_out
+        cached, written = cached_input_tokens or 0, cache_write_input_tokens or 0
+        plain = max(0, (input_tokens or 0) - cached - written)
+        return plain * price_in + self._prompt_cache_priced(model, cached, written) + (output_tokens or 0) * price_out
+
+    def _prompt_cache_priced(self, model: str, cached: int, written: int) -> float:
+        from assay.pricing import cache_prices
+
+        read_price, write_price = cache_prices(model, self.prices)
+        return cached * read_price + written * write_price
+
+    def _prompt_cache_usd(self, model: str, result: LLMResult) -> float | None:
+        """What a result's cached and cache-written input tokens cost (0 when there are none or
+        no price is known)."""
+        cached, written = result.cached_input_tokens or 0, result.cache_write_input_tokens or 0
+        if not (cached or written):
+            return 0.0
+        return self._prompt_cache_priced(model, cached, written) if self._price(model) is not None else None
 
     def _estimate(self, request: LLMRequest) -> tuple[int, float]:
         """(upper tokens, upper cost in USD) of one call: prompt tokens counted (litellm's

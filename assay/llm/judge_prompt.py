@@ -188,6 +188,17 @@ def render_judge_prompt(
     return "\n".join(parts)
 
 
+FENCE_START = "<<<BEGIN UNTRUSTED "
+
+
+def split_fixed_prefix(prompt: str) -> tuple[str, str]:
+    """(the part of a judge prompt that is the same for every subject: rubric id, reply format,
+    rubric text; the rest: every fenced block, examples and evidence). Providers' prefix caches
+    can reuse the first part; the fences carry a per-evidence nonce, so they never can."""
+    at = prompt.find(FENCE_START)
+    return (prompt, "") if at < 0 else (prompt[:at], prompt[at:])
+
+
 def parse_judge_prompt(prompt: str) -> tuple[str | None, dict[str, str]]:
     """Rubric id and fenced sections of a rendered judge prompt (used by the sim judge)."""
     rubric = _RUBRIC_ID.search(prompt)

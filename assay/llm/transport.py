@@ -55,6 +55,12 @@ class CallOutcome:
     output_tokens: int | None = None
     provider_cost_usd: float | None = None
     """What litellm priced the call at (its price map / registered models); None if unknown."""
+    cached_input_tokens: int | None = None
+    """Input tokens the provider read from its prompt cache (part of `input_tokens`): OpenAI's
+    `prompt_tokens_details.cached_tokens`, Anthropic's `cache_read_input_tokens` via litellm."""
+    cache_write_input_tokens: int | None = None
+    """Input tokens written to the provider's prompt cache (Anthropic's
+    `cache_creation_input_tokens`; part of `input_tokens`, priced above plain input)."""
     error_type: str | None = None
     error_message: str | None = None
     status_code: int | None = None
@@ -127,6 +133,7 @@ def outcome_from_response(response: Any) -> CallOutcome:
     usage = getattr(response, "usage", None)
     hidden = getattr(response, "_hidden_params", None) or {}
     cost = hidden.get("response_cost")
+    cached, written = prompt_cache_tokens(usage)
     return CallOutcome(
         ok=True,
         text=message.content,
@@ -135,8 +142,27 @@ def outcome_from_response(response: Any) -> CallOutcome:
         input_tokens=getattr(usage, "prompt_tokens", None),
         output_tokens=getattr(usage, "completion_tokens", None),
         provider_cost_usd=float(cost) if cost is not None else None,
+        cached_input_tokens=cached,
+        cache_write_input_tokens=written,
         rate_limit_headers=_rate_headers(hidden.get("additional_headers")),
     )
+
+
+def prompt_cache_tokens(usage: Any) -> tuple[int | None, int | None]:
+    """(tokens read from the provider's prompt cache, tokens written to it) as litellm reports
+    them: OpenAI's `prompt_tokens_details.cached_tokens`; Anthropic's `cache_read_input_tokens`
+    and `cache_creation_input_tokens`. None when the provider says nothing."""
+    if usage is None:
+        return None, None
+    details = getattr(usage, "prompt_tokens_details", None)
+    if isinstance(details, dict):
+        from_details = details.get("cached_tokens")
+    else:
+        from_details = getattr(details, "cached_tokens", None)
+    read = getattr(usage, "cache_read_input_tokens", None)
+    written = getattr(usage, "cache_creation_input_tokens", None)
+    found = [int(v) for v in (from_details, read) if isinstance(v, int | float)]
+    return (max(found) if found else None), (int(written) if isinstance(written, int | float) else None)
 
 
 def outcome_from_exception(exc: BaseException) -> CallOutcome:

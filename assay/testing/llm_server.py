@@ -86,6 +86,11 @@ class Faults:
     (before `scripted`). E.g. a judge that errs on one kind of item unless the prompt carries
     a graded example of it (`unless` matching inside an `example_N` section)."""
     seed: int = 0
+    prefix_cache_block_chars: int = 0
+    """A provider's prompt cache, by a deterministic rule: a request whose prompt (its messages'
+    text, joined) begins with the same whole blocks of this many characters as a prompt
+    answered before reports those blocks as cached, at 4 characters a token, in
+    `usage.prompt_tokens_details.cached_tokens` (OpenAI's field). 0: no prompt cache."""
 
 
 @dataclass
@@ -99,6 +104,8 @@ class ServerStats:
     again shows as a count above 1)."""
     input_tokens: int = 0
     output_tokens: int = 0
+    cached_tokens: int = 0
+    """Of `input_tokens`, reported as read from the prompt cache (`Faults.prefix_cache_block_chars`)."""
     max_in_flight: int = 0
     embedding_requests: int = 0
     """Every embeddings request received (not counted in `requests`, which are chats)."""
@@ -116,6 +123,7 @@ class ServerStats:
             "prompts_answered_twice": sum(1 for n in self.answered_per_prompt.values() if n > 1),
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
+            "cached_tokens": self.cached_tokens,
             "max_in_flight": self.max_in_flight,
             "embedding_requests": self.embedding_requests,
             "held": self.held,
@@ -160,6 +168,8 @@ class _App:
         self._seen: Counter = Counter()
         self._scripted_seen: Counter = Counter()
         self._in_flight = 0
+        self._prefixes: set[str] = set()
+        """Digests of the prompt prefixes answered (whole blocks), for the prompt cache."""
         self.hold_model: str | None = None
         self.hold_passes = 0
         self._released: asyncio.Event | None = None
@@ -241,8 +251,10 @@ class _App:
             content = JUNK_REPLY if outcome == "junk" else self._answer(messages, prompt_text, prompt_key, body.get("model"))
             input_tokens = max(1, len(prompt_text) // 4)
             output_tokens = max(1, len(content) // 4)
+            cached_tokens = min(input_tokens, self._cached_chars(prompt_text) // 4)
             self.stats.input_tokens += input_tokens
             self.stats.output_tokens += output_tokens
+            self.stats.cached_tokens += cached_tokens
             self.stats.answered_per_prompt[prompt_key] += 1
             self.stats.answered_per_request[(str(body.get("model", "")), prompt_key)] += 1
             return web.json_response(
@@ -258,11 +270,30 @@ class _App:
                         "prompt_tokens": input_tokens,
                         "completion_tokens": output_tokens,
                         "total_tokens": input_tokens + output_tokens,
+                        **({"prompt_tokens_details": {"cached_tokens": cached_tokens}} if self.faults.prefix_cache_block_chars else {}),
                     },
                 }
             )
         finally:
             self._in_flight -= 1
+
+    def _cached_chars(self, prompt_text: str) -> int:
+        """Characters of the prompt's longest prefix of whole blocks answered before; the
+        prompt's own prefixes are remembered for the requests after it."""
+        block = self.faults.prefix_cache_block_chars
+        if block <= 0:
+            return 0
+        digest = hashlib.sha256()
+        cached, is_hit = 0, True
+        for end in range(block, len(prompt_text) + 1, block):
+            digest.update(prompt_text[end - block : end].encode())
+            key = digest.copy().hexdigest()
+            if is_hit and key in self._prefixes:
+                cached = end
+            else:
+                is_hit = False
+                self._prefixes.add(key)
+        return cached
 
     def _refusal(self, request, body: dict[str, Any]):
         """A 401 or 404 the way OpenAI words them, before any fault or answer."""

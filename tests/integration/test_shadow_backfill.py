@@ -130,9 +130,27 @@ def test_compare_killed_midway_resumes_only_the_missing_days(env, capsys):
     assert main(["candidates", "add", "Shadow Cand", "--model", "openai/shadow-model", "--param", f"api_base={server.api_base}"]) == 0
     assert env["config"].read_text().startswith("# test config: comments must survive")
 
-    # 1. the latest day alone.
+    # 0. the bill first (issue 18): no request made; the candidate has no price, so a cost
+    # ceiling cannot be checked and the compare refuses to start.
+    requests = _served(server).requests
+    capsys.readouterr()
+    assert main(["compare", CANDIDATE, "--days", "1", "--estimate", "json"]) == 0
+    estimate = json.loads(capsys.readouterr().out)
+    assert _served(server).requests == requests
+    stages = {row["stage"]: row for row in estimate["rows"]}
+    sampled = lake.read_partition("sampled_calls", {"day": days[-1]}).num_rows
+    assert stages["shadow_outputs"]["requests"] == sampled  # one replay per sampled call (repeats asked once)
+    assert main(["compare", CANDIDATE, "--days", "1", "--max-cost", "1"]) == 1
+    refusal = capsys.readouterr().err.strip().splitlines()[-1]
+    assert refusal.startswith("assay: --max-cost $1: the cost cannot be estimated, no price is known for openai/judge, openai/shadow-model")
+    assert _served(server).requests == requests
+
+    # 1. the latest day alone: exactly the calls estimated.
     assert main(["compare", CANDIDATE, "--days", "1", "--parallel", "1"]) == 0
-    assert "ran=1 skipped=0 days=1" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "ran=1 skipped=0 days=1" in captured.out
+    assert "Estimate for assay compare shadow-cand over 1 day(s):" in captured.err
+    assert _served(server).requests - requests == estimate["total"]["calls"]
     first_day_prompts = dict(_served(server).answered_per_prompt)
     assert first_day_prompts
 
