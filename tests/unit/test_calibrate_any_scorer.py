@@ -139,6 +139,7 @@ def _independent_figures(gold: dict[str, str], verdicts: dict[str, dict[str, str
     }
 
 
+@pytest.mark.integration  # `assay` subprocesses: not in make test-fast
 def test_pairwise_judge_with_gold_labels_through_the_cli(tmp_path):
     """Acceptance: 100 pairs, gold labels, a judge's verdicts in both orders: assay's figures
     equal an independent computation."""

@@ -76,6 +76,7 @@ def _align(tmp_path, *, learns: bool, args: tuple[str, ...] = ()):
         return run, config, before, server.stats["requests"]
 
 
+@pytest.mark.integration  # `assay` subprocesses: not in make test-fast
 def test_align_adopts_a_version_that_does_better_on_held_out_labels(tmp_path):
     run, config, before, paid = _align(tmp_path, learns=True, args=("--format", "json"))
     report = json.loads(run.stdout)
@@ -101,6 +102,7 @@ def test_align_adopts_a_version_that_does_better_on_held_out_labels(tmp_path):
     assert report["new_version"] != report["old_version"]
 
 
+@pytest.mark.integration  # `assay` subprocesses: not in make test-fast
 def test_align_does_not_adopt_examples_that_do_not_help(tmp_path):
     run, config, before, _ = _align(tmp_path, learns=False)
     assert "kappa before 0.400" in run.stdout and "kappa after  0.400" in run.stdout

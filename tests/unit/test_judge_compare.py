@@ -58,6 +58,7 @@ def _world(tmp_path, api_base: str, calls: int = 12):
     return config, home, old, people
 
 
+@pytest.mark.integration  # `assay` subprocesses: not in make test-fast
 def test_compare_regrades_once_reports_agreement_and_kappa_against_people(tmp_path):
     with LLMTestServer(Faults()) as server:
         config, home, old, people = _world(tmp_path, server.api_base)
