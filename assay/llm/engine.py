@@ -93,6 +93,12 @@ class LLMResult:
     `skipped`: the reason (budget, deadline)."""
     error_message: str | None = None
     """The provider's own words, prefixed with the exception class and HTTP status."""
+    judge_mode: str = "sync"
+    """How the call was made: `sync` (one request) or `batch` (a provider's Batch API,
+    `assay.llm.batch`)."""
+    cost_source: str | None = None
+    """Where `cost_usd` came from (`assay.pricing`: config_price, litellm_price_map,
+    litellm_batch_price_map, batch_discount, unknown); None for a call that was not made."""
 
     @property
     def paid_usd(self) -> float:
@@ -387,6 +393,7 @@ class LLMEngine:
                     cost_usd=cost_usd,
                     latency_ms=latency_ms,
                     attempts=attempts,
+                    cost_source=self._cost_source(request.model, cost_usd),
                 )
                 self.cache.put(request.key, asdict(result) | {"is_cache_hit": False})
                 return result
@@ -441,6 +448,13 @@ class LLMEngine:
         if model in self.prices:  # the config's price wins over litellm's map
             return self._priced_usd(model, outcome.input_tokens, outcome.output_tokens)
         return outcome.provider_cost_usd
+
+    def _cost_source(self, model: str, cost_usd: float | None) -> str:
+        from assay.pricing import COST_FROM_CONFIG, COST_FROM_PRICE_MAP, COST_UNKNOWN
+
+        if model in self.prices:
+            return COST_FROM_CONFIG
+        return COST_UNKNOWN if cost_usd is None else COST_FROM_PRICE_MAP
 
     def _priced_usd(self, model: str, input_tokens: int | None, output_tokens: int | None) -> float:
         price_in, price_out = self._price(model)
