@@ -88,10 +88,15 @@ class BatchSettings:
     """Fraction of the synchronous price charged when litellm's map has no batch price."""
     max_attempts: int = 3
     """Batches a request is sent in before it ends as an error."""
-    sync_margin_h: float = 2.0
-    """Closer than this to the deadline, what still needs an answer is judged synchronously."""
+    sync_margin_h: float | None = None
+    """Closer than this to the deadline, what still needs an answer is judged synchronously
+    (None: 2 h, or a quarter of the deadline if that is less)."""
     max_requests_per_batch: int = 50_000
     """OpenAI's limit per batch file."""
+
+    @property
+    def margin_h(self) -> float:
+        return self.sync_margin_h if self.sync_margin_h is not None else min(2.0, self.deadline_h / 4)
 
 
 @dataclass
@@ -336,6 +341,10 @@ class BatchJudge:
 
     async def submit(self, scope: str, requests: Sequence[LLMRequest]) -> SubmitReport:
         """Results for what is answered; new batches for what is neither answered nor open."""
+        for request in requests:  # the key the requests carry reaches the provider, not the lake
+            if "api_key" in request.params and "api_key" not in self.secrets:
+                self.secrets["api_key"] = request.params["api_key"]
+                break
         for intent in self.ledger.intents(scope):
             if intent["intent_status"] == "intent":
                 await self._resume(intent)
@@ -428,7 +437,7 @@ class BatchJudge:
         batch = await litellm.aretrieve_batch(batch_id=intent["batch_id"], **kwargs)
         intent["provider_status"] = batch.status
         if batch.status not in TERMINAL:
-            if self._hours_left(intent) <= self.settings.sync_margin_h and batch.status != "cancelling":
+            if self._hours_left(intent) <= self.settings.margin_h and batch.status != "cancelling":
                 # The deadline nears: stop the batch; its unanswered lines are judged synchronously.
                 self.log(f"batch {intent['batch_id']}: deadline near, cancelling it")
                 await litellm.acancel_batch(batch_id=intent["batch_id"], **kwargs)
@@ -465,9 +474,9 @@ class BatchJudge:
             if hours_left <= 0:
                 give_up[custom_id] = asdict(LLMResult(status="skipped", error_type=SKIP_DEADLINE, error_message=(
                     f"deadline: no answer within judge.batch_deadline_h={self.settings.deadline_h:g} (last: {reason})"))) | {"judge_mode": JUDGE_MODE_BATCH}
-            elif hours_left <= self.settings.sync_margin_h:
+            elif hours_left <= self.settings.margin_h:
                 sync.append(records[custom_id])
-            elif intent["attempt"] < self.settings.max_attempts:
+            elif intent["attempt"] < self.settings.max_attempts and _is_retryable(reason):
                 retry.append(records[custom_id])
             else:
                 give_up[custom_id] = asdict(LLMResult(status="error", error_type=_error_type(reason), error_message=(
@@ -555,18 +564,41 @@ def _line_error(line: Mapping[str, Any]) -> str:
     return f"HTTP {response.get('status_code')}" + (f": {message}" if message else "")
 
 
+def _status_of(reason: str) -> int | None:
+    if reason.startswith("HTTP "):
+        try:
+            return int(reason.split()[1].rstrip(":"))
+        except (IndexError, ValueError):
+            return None
+    return None
+
+
+def _is_retryable(reason: str) -> bool:
+    """A line the provider refused (400, 401, 403, 404, 422) fails again in any batch, as it
+    does synchronously; 408, 409, 429 and 5xx lines, missing lines and the lines of expired,
+    failed or cancelled batches may succeed in the next."""
+    status = _status_of(reason)
+    return status is None or status in (408, 409, 429) or status >= 500
+
+
 def _error_type(reason: str) -> str:
     from assay.outcomes import classify_error
 
     if reason in (MISSING_LINE, "batch_expired", "batch_failed", "batch_cancelled"):
         return reason
-    status = None
-    if reason.startswith("HTTP "):
-        try:
-            status = int(reason.split()[1].rstrip(":"))
-        except ValueError:
-            status = None
-    return classify_error("BatchLineError", status, reason)
+    return classify_error("BatchLineError", _status_of(reason), reason)
+
+
+def open_batches_markdown(ledger: BatchLedger) -> str:
+    """The open batches as a Markdown table (the UI: provider, requests, submitted at, status,
+    expiry)."""
+    rows = ledger.open_batches()
+    if not rows:
+        return "No open judge batches."
+    columns = ["scope", "batch_id", "provider", "model", "requests", "attempt", "submitted_at", "status", "expires_at"]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(row[c]) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
 
 
 def _run(coroutine):

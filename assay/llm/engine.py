@@ -47,6 +47,9 @@ from assay.outcomes import UNKNOWN_ERROR, classify_error
 DEFAULT_MAX_OUTPUT_TOKENS = 512
 SKIP_BUDGET = "budget"
 SKIP_DEADLINE = "deadline"
+BATCH_PENDING = "batch_pending"
+"""Not a score reason: a request whose provider batch is still open (`LLMEngine.batch`). A run
+that meets one does not write its partition; the batch sensor re-runs it when collected."""
 
 
 @dataclass
@@ -136,6 +139,10 @@ class RunStats:
     latency_p95_ms: float = 0.0
     concurrency_limit_lowest: int = 0
     """The lowest adaptive concurrency any model was cut to (its max if never cut)."""
+    batch_submitted: int = 0
+    """Batch mode: requests sent in new provider batches by this run."""
+    batch_pending: int = 0
+    """Batch mode: requests whose batch is still open (the partition waits for them)."""
     latencies_ms: list[float] = field(default_factory=list, repr=False)
 
     def as_metadata(self) -> dict[str, float | int]:
@@ -230,6 +237,12 @@ class LLMEngine:
         self._sleep = asyncio.sleep
         """How the engine waits before a retry (a test records the waits instead)."""
         self._open_transport: InProcessTransport | WorkerPoolTransport | None = None
+        self.batch: Any = None
+        """A `assay.llm.batch.BatchJudge`: when set with `batch_scope`, `run_async` submits
+        uncached requests to the provider's Batch API instead of calling it, and answers from
+        what was collected (`judge.mode: batch`, a candidate's `replay_mode: batch`)."""
+        self.batch_scope: str | None = None
+        """The partition the requests belong to ('call_scores/day=2026-03-01')."""
 
     # ------------------------------------------------------------------ running
 
@@ -238,6 +251,8 @@ class LLMEngine:
         return asyncio.run(self.run_async(requests))
 
     async def run_async(self, requests: Sequence[LLMRequest]) -> list[LLMResult]:
+        if self.batch is not None and self.batch_scope:
+            return await self._run_batch(requests)
         if self._deadline is None and self.deadline_s is not None:
             self._deadline = time.monotonic() + self.deadline_s  # the first batch starts the clock
         self.stats.requests += len(requests)
@@ -302,6 +317,20 @@ class LLMEngine:
             self.stats.record(result)
         self.stats.finish(self._limiters)
         return results  # type: ignore[return-value]
+
+    async def _run_batch(self, requests: Sequence[LLMRequest]) -> list[LLMResult]:
+        """Batch mode: collected or cached answers; the rest submitted (once) and pending."""
+        report = await self.batch.submit(self.batch_scope, requests)
+        self.stats.requests += len(requests)
+        self.stats.batch_submitted += report.submitted
+        self.stats.batch_pending += report.pending
+        pending = LLMResult(status="skipped", error_type=BATCH_PENDING,
+                            error_message="its provider batch is still open", judge_mode="batch")
+        results = [result if result is not None else replace(pending) for result in report.results]
+        for result in results:
+            if result.error_type != BATCH_PENDING:
+                self.stats.record(result)
+        return results
 
     @asynccontextmanager
     async def session(self, expected_calls: int) -> AsyncIterator[LLMEngine]:

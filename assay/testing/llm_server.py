@@ -93,6 +93,10 @@ class Faults:
     are `expired`, their first half of lines answered, the rest in the error file."""
     batch_fail: list[int] = field(default_factory=list)
     """The n-th batches created (1-based) that end `failed` (no output at all)."""
+    sim_models: list[str] = field(default_factory=list)
+    """Models answered by the `sim/` provider's model of the same name (`judge` -> `sim/judge`):
+    the demo's judge behind a real HTTP server (its Batch API included). A prompt the sim judge
+    cannot answer gets a 400, as from the sim provider."""
 
 
 @dataclass
@@ -262,7 +266,10 @@ class _App:
                 await asyncio.sleep(self.faults.hang_s)
             if outcome == "malformed":
                 return web.Response(text="<html><body>502 Bad Gateway</body></html>", content_type="text/html")
-            content = JUNK_REPLY if outcome == "junk" else self._answer(messages, prompt_text, prompt_key, body.get("model"))
+            try:
+                content = JUNK_REPLY if outcome == "junk" else self._answer(messages, prompt_text, prompt_key, body.get("model"))
+            except ValueError as exc:  # the sim judge cannot answer this prompt: a provider's 400
+                return web.json_response({"error": {"message": str(exc), "type": "invalid_request_error"}}, status=400)
             input_tokens = max(1, len(prompt_text) // 4)
             output_tokens = max(1, len(content) // 4)
             self.stats.input_tokens += input_tokens
@@ -312,6 +319,10 @@ class _App:
         return None
 
     def _answer(self, messages: list[dict[str, Any]], prompt_text: str, prompt_key: str, model: str | None) -> str:
+        if model in self.faults.sim_models:
+            from assay.sim.provider import simulate
+
+            return simulate(f"sim/{model}", messages).content or ""  # raises SimJudgeCannotAnswer
         last_user = next((_text(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
         if model in self.answers:
             return self.answers[model].replace("{last_user}", last_user)
@@ -475,7 +486,13 @@ class _App:
             messages = body.get("messages") or []
             prompt_text = "\n".join(_text(m.get("content")) for m in messages)
             prompt_key = hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()
-            content = self._answer(messages, prompt_text, prompt_key, body.get("model"))
+            try:
+                content = self._answer(messages, prompt_text, prompt_key, body.get("model"))
+            except ValueError as exc:  # the sim judge cannot answer this prompt: a provider's 400
+                errors.append({"id": f"batch_req_{i}", "custom_id": custom_id, "error": None, "response": {
+                    "status_code": 400, "request_id": request_id,
+                    "body": {"error": {"message": str(exc), "type": "invalid_request_error"}}}})
+                continue
             input_tokens, output_tokens = max(1, len(prompt_text) // 4), max(1, len(content) // 4)
             self.stats.input_tokens += input_tokens
             self.stats.output_tokens += output_tokens
