@@ -357,10 +357,9 @@ class BatchJudge:
         report = SubmitReport(results=results)
         budget_refused: dict[str, str] = {}
         if new and self.engine.budget.is_limited:
-            self.engine.budget.bind_to_loop()
             admitted: dict[str, LLMRequest] = {}
             for key, request in new.items():
-                refusal = await self.engine.budget.reserve(self._upper_cost_usd(request))
+                refusal = self.engine.budget.reserve_now(self._upper_cost_usd(request))
                 if refusal is None:
                     admitted[key] = request
                 else:
