@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 import pyarrow.parquet as pq
+import pytest
 from assay.assets.assay_resource import AssayResource
 from assay.assets.call_scores import call_scores
 from assay.assets.sampled_calls import SAMPLED_SCHEMA
@@ -54,6 +55,7 @@ def _home(tmp_path, api_base: str):
     return config, lake
 
 
+@pytest.mark.integration  # three real Dagster materialisations
 def test_batch_mode_submits_then_the_sensor_collects_and_the_day_is_scored(tmp_path, monkeypatch):
     with LLMTestServer(Faults(batch_delay_s=0.0)) as server:
         config, lake = _home(tmp_path, server.api_base)
