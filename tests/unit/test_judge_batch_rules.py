@@ -112,3 +112,20 @@ def test_server_batches_cancel_list_and_missing_lines(tmp_path):
         assert len(results) == 20 and all(r is not None for r in results)
         assert {r.status for r in results} <= {"completed", "error"}
         assert any(r.error_type == "missing_from_output" for r in results if r.status == "error")
+
+
+def test_a_misspelt_mode_names_its_line_and_the_valid_values(tmp_path):
+    import pytest
+
+    from assay.config import ConfigError, load_config
+
+    path = tmp_path / "assay.yaml"
+    path.write_text("judge:\n  model: openai/judge\n  mode: bacth\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    message = str(raised.value)
+    assert f"{path}:3" in message and "judge.mode" in message and "'sync'" in message and "'batch'" in message
+    path.write_text("judge:\n  batch_discount: 1.5\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert f"{path}:2" in str(raised.value) and "judge.batch_discount" in str(raised.value)
