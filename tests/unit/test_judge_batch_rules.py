@@ -129,3 +129,18 @@ def test_a_misspelt_mode_names_its_line_and_the_valid_values(tmp_path):
     with pytest.raises(ConfigError) as raised:
         load_config(path)
     assert f"{path}:2" in str(raised.value) and "judge.batch_discount" in str(raised.value)
+
+
+def test_scores_kept_from_a_partition_written_before_judge_mode_existed_are_written_with_it_null(tmp_path):
+    import pyarrow as pa
+
+    from assay.contracts.score import SCORE_ARROW_SCHEMA
+    from assay.lake import Lake
+
+    before = pa.table({f.name: pa.array(["c1"] if f.name == "subject_id" else [None], f.type)
+                       for f in SCORE_ARROW_SCHEMA if f.name not in ("judge_mode", "judge_cost_source")})
+    lake = Lake(tmp_path / "lake")
+    with lake.partition_writer("call_scores", partition={"day": "2026-03-01"}, schema=SCORE_ARROW_SCHEMA) as writer:
+        writer.write(before)
+    (row,) = lake.read_partition("call_scores", {"day": "2026-03-01"}).to_pylist()
+    assert row["subject_id"] == "c1" and row["judge_mode"] is None and row["judge_cost_source"] is None
