@@ -29,6 +29,7 @@ def _call(i: int) -> dict:
     return {
         "call_id": f"c{i}", "ts": datetime(2026, 3, 1, 12, tzinfo=UTC), "app": "a", "feature": "rag_answer",
         "model": "m", "messages": [{"role": "user", "content": f"How do I reset password {i}?"}],
+        "input_text": f"How do I reset password {i}?",
         "output_text": f"Open settings and choose reset ({i}).", "status": "success", "latency_ms": 100.0,
         "metadata": {}, "source_file": "f.jsonl", "source_offset": i * 100, "sample_reason": "rate",
     }
@@ -81,7 +82,10 @@ def test_batch_mode_submits_then_the_sensor_collects_and_the_day_is_scored(tmp_p
         assert run().success  # a re-run while the batch is open submits nothing
         assert server.stats["batches_created"] == 1
 
-        result = judge_batch_sensor(dg.build_sensor_context(instance=instance))
+        for _tick in range(5):  # validating -> in_progress -> completed: one step per poll
+            result = judge_batch_sensor(dg.build_sensor_context(instance=instance))
+            if result.run_requests:
+                break
         (request,) = result.run_requests
         assert (request.job_name, request.partition_key) == ("daily_job", DAY)
         assert request.asset_selection == [dg.AssetKey("call_scores"), dg.AssetKey("failures")]
