@@ -15,7 +15,7 @@ CHROMIUM_STAMP := $(VENV)/.chromium
 MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project/models dbt_project/tests -type f) dbt_project/dbt_project.yml dbt_project/profiles.yml
 
-.PHONY: setup bytecode team-services demo test test-fast ui bench lint docs clean
+.PHONY: setup bytecode team-services demo demo-batch test test-fast ui bench lint docs clean
 
 setup: $(INSTALLED) $(MANIFEST) bytecode team-services
 
@@ -98,6 +98,11 @@ test: setup $(CHROMIUM_STAMP)
 # subprocesses over generated homes) and the few unit tests marked slow.
 test-fast: setup $(CHROMIUM_STAMP)
 	$(PYTEST) -m "not integration and not slow"
+
+# The demo with its judge in batch mode (behind the local server's Batch API) against sync mode:
+# the same decisions (bench/demo_batch.py prints demo_batch_same_decisions=1).
+demo-batch: setup
+	$(BIN)/python bench/demo_batch.py
 
 ui: setup
 	$(BIN)/assay ui

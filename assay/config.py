@@ -118,9 +118,18 @@ class JudgeConfig(_Section):
     params: dict[str, Any] = Field(default_factory=dict)
     """Extra litellm arguments for every judge call (api_base, ...); an evaluator's own
     `completion_params` win. Keys go in the environment, never here."""
+    mode: Literal["sync", "batch"] = "sync"
+    """`sync`: every judge call is one request, answered within the run. `batch`: the day's
+    judge requests go to the provider's Batch API (about half price, answered within 24 h):
+    `call_scores` submits them and is not materialised until they are answered; the
+    `judge_batch_sensor` collects them and re-runs the day (`assay.llm.batch`)."""
+    batch_deadline_h: float = Field(24, gt=0, le=24 * 7)
+    """Batch mode: hours from a request's first submission until it must have a result. Lines
+    that failed are retried in new batches; within 2 h of this (or a quarter of it, if less)
+    they are judged synchronously instead; past it they end `skipped` (deadline)."""
     batch_discount: float = Field(DEFAULT_BATCH_DISCOUNT, gt=0, le=1)
-    """The fraction of the synchronous price a provider's Batch API charges, for models whose
-    batch price neither `pricing:` nor litellm's map gives (0.5: half price)."""
+    """Batch mode: the fraction of the synchronous price charged when neither `pricing:`
+    (`input_cost_per_token_batches`) nor litellm's price map has a batch price."""
 
 
 SubjectKind = Literal["calls", "cases", "traces", "sessions"]

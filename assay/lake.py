@@ -368,6 +368,10 @@ class PartitionWriter:
             raise ValueError("the partition writer is closed")
         if isinstance(data, pa.RecordBatch):
             data = pa.Table.from_batches([data])
+        for missing in (f for f in self._schema if f.name not in data.column_names):
+            # Rows kept from a partition written before a contract gained a field (fields are
+            # only ever added): the new field is null for them.
+            data = data.append_column(missing.name, pa.nulls(data.num_rows, missing.type))
         data = data.select(self._schema.names).cast(self._schema)
         for key, value in self._constants.items():
             data = data.append_column(key, pa.array([value] * data.num_rows, pa.string()))

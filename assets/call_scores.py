@@ -16,7 +16,7 @@ from pathlib import Path
 import dagster as dg
 from assay.assets._checks import blocking_suite_spec, read_for_suite, suite_check_result
 from assay.assets._metadata import counts_table, partition_metadata
-from assay.assets.assay_resource import AssayResource
+from assay.assets.assay_resource import AssayResource, BatchesOpen, batches_open_check
 from assay.assets.partitions import daily_partitions
 from assay.assets.quality import SCORE_CHECKED_COLUMNS, validate_scores_partition
 from assay.assets.scoring import (
@@ -54,6 +54,9 @@ def read_series(folder: Path, name: str = SERIES_FILE) -> dict[str, str] | None:
     group_name="evaluate",
     kinds={"parquet"},
     pool="llm",
+    # Batch mode (judge.mode: batch): a run that submitted judge batches writes nothing; the
+    # judge_batch_sensor re-runs the day once they are collected.
+    output_required=False,
     check_specs=[
         blocking_suite_spec(
             CALL_SCORES_SUITE,
@@ -64,10 +67,13 @@ def read_series(folder: Path, name: str = SERIES_FILE) -> dict[str, str] | None:
         )
     ],
 )
-def call_scores(context: AssetExecutionContext, assay: AssayResource) -> dg.MaterializeResult:
+def call_scores(context: AssetExecutionContext, assay: AssayResource):
     """One score per (sampled call, evaluator, metric): completed, error, skipped or unavailable."""
     partition = {"day": context.partition_key}
     engine = assay.llm_engine(context.log.info, budget_usd=assay.config.judge.budget_usd)
+    if assay.config.judge.mode == "batch":
+        engine.batch = assay.batch_judge(engine, context.log.info)
+        engine.batch_scope = f"call_scores/day={context.partition_key}"
     sampled = assay.lake.partition_dir("sampled_calls", partition) / PART_FILE
     folder = assay.lake.partition_dir("call_scores", partition)
     evaluators = build_evaluators(assay.config.evaluators, assay.config.judge.model, assay.config.judge.params)
@@ -87,18 +93,24 @@ def call_scores(context: AssetExecutionContext, assay: AssayResource) -> dg.Mate
         context.log.info(f"kept {kept.num_rows} existing scores (unchanged evaluator series); scoring the rest")
     tally = ScoreTally()
     new_rows = 0
-    with assay.lake.partition_writer("call_scores", partition=partition, schema=SCORE_ARROW_SCHEMA) as writer:
-        if kept is not None and kept.num_rows:
-            writer.write(kept)
-            tally.add(kept)
-        for scores in score_call_partition(sampled, assay.config, engine, run_id=context.run_id, log=context.log.info, done=done):
-            writer.write(scores)
-            tally.add(scores)
-            new_rows += scores.num_rows
+    try:
+        with assay.lake.partition_writer("call_scores", partition=partition, schema=SCORE_ARROW_SCHEMA) as writer:
+            if kept is not None and kept.num_rows:
+                writer.write(kept)
+                tally.add(kept)
+            for scores in score_call_partition(sampled, assay.config, engine, run_id=context.run_id, log=context.log.info, done=done):
+                writer.write(scores)
+                tally.add(scores)
+                new_rows += scores.num_rows
+            if engine.stats.batch_pending:
+                raise BatchesOpen  # discards the staged partition: the day's scores are not all known
+    except BatchesOpen:
+        yield batches_open_check(engine, assay, CALL_SCORES_SUITE, context.log.info)
+        return
     atomic_write_text(folder / SERIES_FILE, json.dumps(series, sort_keys=True, indent=1))
     atomic_write_text(folder / SUBJECTS_FILE, json.dumps(fingerprints, sort_keys=True))
     path = folder / PART_FILE
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
         metadata={
             **partition_metadata(path, tally.rows),
             "scores_kept": tally.rows - new_rows,

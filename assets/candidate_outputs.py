@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 from assay.assets._checks import blocking_suite_spec, read_for_suite, suite_check_result
 from assay.assets._metadata import counts_table, partition_metadata
-from assay.assets.assay_resource import AssayResource
+from assay.assets.assay_resource import AssayResource, batches_open_check
 from assay.assets.partitions import candidate_partitions
 from assay.assets.quality import (
     CANDIDATE_OUTPUT_CHECKED_COLUMNS,
@@ -216,6 +216,9 @@ def replay_results(
     group_name="regress",
     kinds={"parquet"},
     pool="llm",
+    # replay_mode: batch: a run that submitted replay batches writes nothing; the
+    # judge_batch_sensor re-runs the candidate once they are collected.
+    output_required=False,
     check_specs=[
         blocking_suite_spec(
             CANDIDATE_OUTPUTS_SUITE,
@@ -226,7 +229,7 @@ def replay_results(
         )
     ],
 )
-def candidate_outputs(context: AssetExecutionContext, assay: AssayResource) -> dg.MaterializeResult:
+def candidate_outputs(context: AssetExecutionContext, assay: AssayResource):
     """The current regression dataset replayed through one candidate (model + prompt)."""
     candidate = load_candidate(assay.config, context.partition_key)
     version = current_version(assay.lake)
@@ -234,12 +237,18 @@ def candidate_outputs(context: AssetExecutionContext, assay: AssayResource) -> d
         raise dg.Failure("no regression dataset yet: materialise regression_dataset first")
     cases = read_cases(assay.lake, version)
     engine = assay.llm_engine(context.log.info)
+    if candidate.replay_mode == "batch" and not candidate.recorded:
+        engine.batch = assay.batch_judge(engine, context.log.info)
+        engine.batch_scope = f"candidate_outputs/candidate={candidate.candidate_id}/version={version}"
     how = f"read from {candidate.recorded}" if candidate.recorded else f"replayed through {candidate.model}"
     context.log.info(f"{len(cases)} cases of {version} x {candidate.samples} sample(s), {how}")
     try:
         per_sample = replay_results(candidate, cases, engine, config_file=assay.config_file)
     except ValueError as exc:  # a bad recorded file: its message names file, line and key
         raise dg.Failure(str(exc)) from None
+    if engine.stats.batch_pending:
+        yield batches_open_check(engine, assay, CANDIDATE_OUTPUTS_SUITE, context.log.info)
+        return
     samples = [
         [output_row(candidate, case, result, dataset_version=version) for case, result in zip(cases, results, strict=True)]
         for results in per_sample
@@ -261,7 +270,7 @@ def candidate_outputs(context: AssetExecutionContext, assay: AssayResource) -> d
         schema=CANDIDATE_OUTPUT_ARROW_SCHEMA,
         json_columns=CANDIDATE_OUTPUT_JSON_COLUMNS,
     )
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
         metadata={
             **partition_metadata(path, len(rows)),
             "dataset_version": version,

@@ -12,7 +12,7 @@ import dagster as dg
 import pyarrow as pa
 from assay.assets._checks import blocking_suite_spec, read_for_suite, suite_check_result
 from assay.assets._metadata import counts_table, partition_metadata
-from assay.assets.assay_resource import AssayResource
+from assay.assets.assay_resource import AssayResource, batches_open_check
 from assay.assets.candidate_outputs import SAMPLES_TABLE, case_subject, load_candidate
 from assay.assets.partitions import candidate_partitions
 from assay.assets.quality import SCORE_CHECKED_COLUMNS, validate_scores_partition
@@ -128,6 +128,7 @@ def read_baseline_outputs(assay: AssayResource, candidate_id: str, dataset_versi
     group_name="regress",
     kinds={"parquet"},
     pool="llm",
+    output_required=False,  # judge.mode: batch: not materialised while its judge batches are open
     check_specs=[
         blocking_suite_spec(
             CANDIDATE_SCORES_SUITE,
@@ -138,7 +139,7 @@ def read_baseline_outputs(assay: AssayResource, candidate_id: str, dataset_versi
         )
     ],
 )
-def candidate_scores(context: AssetExecutionContext, assay: AssayResource) -> dg.MaterializeResult:
+def candidate_scores(context: AssetExecutionContext, assay: AssayResource):
     """Scores of one candidate's replays of the regression dataset."""
     candidate = load_candidate(assay.config, context.partition_key)
     partition = {"candidate": candidate.candidate_id}
@@ -150,6 +151,9 @@ def candidate_scores(context: AssetExecutionContext, assay: AssayResource) -> dg
     cases = {c["case_id"]: c for c in read_cases(assay.lake, version)}
     baseline_outputs = read_baseline_outputs(assay, candidate.candidate_id, version)
     engine = assay.llm_engine(context.log.info, budget_usd=assay.config.judge.budget_usd)
+    if assay.config.judge.mode == "batch":
+        engine.batch = assay.batch_judge(engine, context.log.info)
+        engine.batch_scope = f"candidate_scores/candidate={candidate.candidate_id}/version={version}"
     scores = score_replays(cases, outputs, baseline_outputs, assay.config, engine, is_baseline=candidate.is_baseline,
                            run_id=context.run_id, log=context.log.info)
     rows = scores_to_rows(scores, candidate_id=candidate.candidate_id, dataset_version=version)
@@ -163,6 +167,9 @@ def candidate_scores(context: AssetExecutionContext, assay: AssayResource) -> dg
             assay, candidate.candidate_id, version, cases, baseline_outputs, engine, run_id=context.run_id, log=context.log.info
         )
         consistency = consistency_metadata(own_rows, outputs, sample_rows, sample_outputs)
+    if engine.stats.batch_pending:
+        yield batches_open_check(engine, assay, CANDIDATE_SCORES_SUITE, context.log.info)
+        return
     # Always written (empty for one sample), so fewer samples leave no stale scores behind.
     assay.lake.write_partition(
         SAMPLE_SCORES_TABLE, sample_rows, partition=partition, schema=SAMPLE_SCORE_SCHEMA, json_columns=SCORE_JSON_COLUMNS
@@ -171,7 +178,7 @@ def candidate_scores(context: AssetExecutionContext, assay: AssayResource) -> dg
         "candidate_scores", rows, partition=partition, schema=CANDIDATE_SCORE_SCHEMA, json_columns=SCORE_JSON_COLUMNS
     )
     completed = [s for s in scores if s.status == "completed"]
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
         metadata={
             **partition_metadata(path, len(rows)),
             "dataset_version": version,

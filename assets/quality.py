@@ -15,7 +15,7 @@ import pandas as pd
 
 from assay.contracts.call import CALL_STATUSES
 from assay.contracts.candidate_output import OUTPUT_STATUSES
-from assay.contracts.score import SCORE_STATUSES
+from assay.contracts.score import JUDGE_MODES, SCORE_STATUSES
 from assay.contracts.taxonomy import FAILURE_CATEGORIES
 
 # The most any listed model charges is well under $0.001 per token; above that a cost is
@@ -85,7 +85,7 @@ def validate_calls_partition(df: pd.DataFrame, day: date) -> SuiteResult:
 
 SCORE_CHECKED_COLUMNS = [
     "subject_id", "evaluator", "evaluator_version", "metric", "status", "passed", "explanation",
-    "failure_category", "judge_input_tokens", "judge_output_tokens", "judge_cost_usd", "duration_ms",
+    "failure_category", "judge_input_tokens", "judge_output_tokens", "judge_cost_usd", "duration_ms", "judge_mode",
 ]
 
 
@@ -101,6 +101,8 @@ def validate_scores_partition(df: pd.DataFrame, *, name: str) -> SuiteResult:
         gxe.ExpectColumnValuesToNotBeNull(column="passed", row_condition='status=="completed"', condition_parser="pandas"),
         gxe.ExpectColumnValuesToNotBeNull(column="explanation", row_condition='status!="completed"', condition_parser="pandas"),
         gxe.ExpectColumnValuesToBeInSet(column="failure_category", value_set=list(FAILURE_CATEGORIES)),
+        # judge_mode came with batch judging (score contract v3): a frame read from before has none.
+        *([gxe.ExpectColumnValuesToBeInSet(column="judge_mode", value_set=list(JUDGE_MODES))] if "judge_mode" in df.columns else []),
         *(
             gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0)
             for c in ("judge_input_tokens", "judge_output_tokens", "judge_cost_usd", "duration_ms")

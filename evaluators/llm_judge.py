@@ -171,6 +171,18 @@ def accounting(calls: list[JudgeCall]) -> dict[str, Any]:
         "duration_ms": sum(latencies) if latencies else None,
         "judge_attempts": sum(r.attempts for r in results),
         "judge_is_cache_hit": bool(results) and all(r.is_cache_hit for r in results),
+        **judge_mode_fields(results),
+    }
+
+
+def judge_mode_fields(results: list[LLMResult]) -> dict[str, Any]:
+    """judge_mode (batch if any call went through a Batch API) and judge_cost_source of the
+    calls that were made."""
+    made = [r for r in results if r.status in ("completed", "error") or r.attempts]
+    sources = sorted({r.cost_source for r in made if r.cost_source})
+    return {
+        "judge_mode": ("batch" if any(r.judge_mode == "batch" for r in made) else "sync") if made else None,
+        "judge_cost_source": "+".join(sources) or None,
     }
 
 

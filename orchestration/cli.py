@@ -177,9 +177,13 @@ def cmd_run(args: argparse.Namespace) -> None:
                 "(`dataset.golden_dir` and `candidates:` in the config)"
             )
         _say(f"no production logs landed: comparing the candidates on {found.golden_cases} golden/red-team case(s)")
-    from assay.orchestration.loop import run_loop
+    from assay.orchestration.loop import BatchesOpen, run_loop
 
-    failed = run_loop(days)
+    try:
+        failed = run_loop(days, wait_batches=getattr(args, "wait_batches", False))
+    except BatchesOpen as exc:
+        _say(f"assay: submitted to the provider's Batch API: {exc}")
+        return
     if not config.candidates:
         print_monitoring(days)
         return
@@ -319,7 +323,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
     _load_config()
     from assay.orchestration.loop import run_loop
 
-    run_loop(days)
+    # judge.mode: batch in the demo's config: its judge is a local server (`make demo-batch`)
+    # that answers batches in milliseconds, so the demo waits for them.
+    run_loop(days, wait_batches=True)
     print_decisions(latest_decisions())
     print_detection(home, days)
     _say(f"demo finished in {time.perf_counter() - started:.0f}s; ASSAY_HOME={home.root}; `make ui` to explore")
@@ -901,6 +907,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--day", action="append", help="a day to (re)process, YYYY-MM-DD; repeatable (default: all landed); "
                    "the LLM calls it will make are estimated and shown first")
     cost_options(p)
+    p.add_argument("--wait-batches", action="store_true",
+                   help="judge.mode: batch / replay_mode: batch: wait here for the provider's batches and finish the "
+                   "loop (default: stop once submitted; the judge_batch_sensor finishes it)")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("ingest", parents=[common],
         help="land log files (any supported format, each record to its own day) and ingest those days",

@@ -14,6 +14,7 @@ from assay.assets.day_ingest import ingested_fingerprint, landing_fingerprint
 from assay.assets.decision_gates import policy_version
 from assay.assets.partitions import DAYS_TAG, FIRST_DAY, candidate_partitions
 from assay.assets.slo_marts import days_from_tag
+from assay.orchestration.batch_sensor import judge_batch_sensor
 from assay.orchestration.jobs import candidate_job, curate_job, daily_job, decide_job
 
 from assay.config import config_path, load_config
@@ -313,6 +314,6 @@ def curated_since(day: str | None, curate_run_tags: list[dict[str, str]]) -> boo
     return False
 
 
-ALL_SENSORS = [regression_sensor, late_landing_sensor, source_watch_sensor, nightly_followup_sensor]
+ALL_SENSORS = [regression_sensor, late_landing_sensor, source_watch_sensor, nightly_followup_sensor, judge_batch_sensor]
 
 

@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 from pathlib import PurePath
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -55,6 +55,9 @@ class Candidate(BaseModel):
     """A JSONL or CSV file of outputs produced elsewhere (case_id or input text -> output,
     optional latency_ms, tokens, cost_usd): read instead of replayed through a model.
     A relative path is taken from the config file's folder."""
+    replay_mode: Literal["sync", "batch"] = "sync"
+    """`batch`: replay the dataset through the provider's Batch API (about half price); the
+    candidate's outputs are written when the batches are collected (`assay.llm.batch`)."""
     samples: int = Field(1, ge=1, le=20)
     """Replays per case (a regression run): each sample is its own call (its own cache key);
     `candidate_scores` reports how consistent the samples are."""

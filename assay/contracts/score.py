@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from assay.contracts._arrow import UTC_TIMESTAMP
 
-SCORE_SCHEMA_VERSION = 2
+SCORE_SCHEMA_VERSION = 3
 
 ScoreStatus = Literal["completed", "error", "skipped", "unavailable"]
 SCORE_STATUSES: tuple[str, ...] = get_args(ScoreStatus)
@@ -19,6 +19,9 @@ EvaluationOutcome = Literal["completed", "error", "skipped"]
 EVALUATION_OUTCOMES: tuple[str, ...] = get_args(EvaluationOutcome)
 """How one evaluator's scores of one case ended, together (`candidate_case_metrics.outcome`):
 error if any errored, else completed if any completed, else skipped."""
+JudgeMode = Literal["sync", "batch"]
+JUDGE_MODES: tuple[str, ...] = get_args(JudgeMode)
+"""How a score's judge calls were made: one request each, or through a provider's Batch API."""
 
 
 class Score(BaseModel):
@@ -54,6 +57,12 @@ class Score(BaseModel):
     """Calls sent to the judge's provider for this score, retries and repair included."""
     judge_is_cache_hit: bool | None = None
     """True when every judge answer came from the cache (nothing was paid)."""
+    judge_mode: JudgeMode | None = None
+    """`sync` or `batch` (`judge.mode`); None for a score with no judge call."""
+    judge_cost_source: str | None = None
+    """Where `judge_cost_usd` came from (`assay.pricing`): config_price, litellm_price_map,
+    litellm_batch_price_map (the provider's batch price), batch_discount (the configured
+    fraction of the synchronous price), unknown; several joined by `+` when the calls differ."""
     details: dict[str, Any] | None = None
     """Evaluator-specific evidence: the votes and their spread for n-sample judging, both
     orders and position consistency for pairwise judging, whether a reply was repaired."""
@@ -81,6 +90,8 @@ SCORE_ARROW_SCHEMA = pa.schema(
         ("judge_attempts", pa.int64()),
         ("judge_is_cache_hit", pa.bool_()),
         ("details", pa.string()),
+        ("judge_mode", pa.string()),
+        ("judge_cost_source", pa.string()),
     ],
     metadata={"contract": "score", "version": str(SCORE_SCHEMA_VERSION)},
 )

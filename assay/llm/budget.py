@@ -150,6 +150,21 @@ class Budget:
                 # It may fit once the calls in flight settle below their reservations.
                 await self._settled.wait()
 
+    def reserve_now(self, amount_usd: float) -> str | None:
+        """Reserve without waiting (a Batch API submission: the whole batch is reserved before
+        it is sent, and nothing of it settles until it is collected, so waiting would never
+        end). What does not fit next to the reservations made is refused."""
+        refusal = self._refusal(amount_usd)
+        if refusal is _WAIT:
+            limit = (f"judge.budget_usd=${self.run_limit_usd:.4f}" if self.run_limit_usd is not None
+                     else f"judge.budget_per_day_usd=${self.daily.limit_usd:.4f}")
+            refusal = (f"budget: this request's upper cost ${amount_usd:.6f} at the batch price does not fit next to "
+                       f"the ${self.reserved_usd:.4f} reserved for the rest of its batch in {limit}")
+        if refusal is None:
+            self.reserved_usd += amount_usd
+            self.reservations += 1
+        return refusal
+
     def _refusal(self, amount_usd: float) -> str | None:
         if self.run_limit_usd is not None:
             if self.spent_usd + amount_usd > self.run_limit_usd:

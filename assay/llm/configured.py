@@ -79,3 +79,14 @@ def configured_engine(
         shared_redis_url=redis_url,  # the judge cache and the day's spend, shared by every worker
         log=log,
     )
+
+
+def configured_batch_judge(config: AssayConfig, home: AssayHome, engine: LLMEngine, log: Callable[[str], None] | None = None):
+    """The Batch API judge of a home (`judge.mode: batch`, `replay_mode: batch`): its ledger in
+    the lake, the engine's cache, budget and prices. Provider keys come from the environment
+    (OPENAI_API_KEY, ...), as litellm reads them."""
+    from assay.llm.batch import BatchJudge, BatchLedger, BatchSettings
+
+    judge = config.judge
+    settings = BatchSettings(deadline_h=judge.batch_deadline_h, discount=judge.batch_discount)
+    return BatchJudge(BatchLedger.of_lake(home.lake), engine, settings, log=log)

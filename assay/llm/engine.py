@@ -47,6 +47,9 @@ from assay.outcomes import UNKNOWN_ERROR, classify_error
 DEFAULT_MAX_OUTPUT_TOKENS = 512
 SKIP_BUDGET = "budget"
 SKIP_DEADLINE = "deadline"
+BATCH_PENDING = "batch_pending"
+"""Not a score reason: a request whose provider batch is still open (`LLMEngine.batch`). A run
+that meets one does not write its partition; the batch sensor re-runs it when collected."""
 
 
 @dataclass
@@ -99,6 +102,12 @@ class LLMResult:
     `skipped`: the reason (budget, deadline)."""
     error_message: str | None = None
     """The provider's own words, prefixed with the exception class and HTTP status."""
+    judge_mode: str = "sync"
+    """How the call was made: `sync` (one request) or `batch` (a provider's Batch API,
+    `assay.llm.batch`)."""
+    cost_source: str | None = None
+    """Where `cost_usd` came from (`assay.pricing`: config_price, litellm_price_map,
+    litellm_batch_price_map, batch_discount, unknown); None for a call that was not made."""
 
     @property
     def paid_usd(self) -> float:
@@ -142,6 +151,10 @@ class RunStats:
     latency_p95_ms: float = 0.0
     concurrency_limit_lowest: int = 0
     """The lowest adaptive concurrency any model was cut to (its max if never cut)."""
+    batch_submitted: int = 0
+    """Batch mode: requests sent in new provider batches by this run."""
+    batch_pending: int = 0
+    """Batch mode: requests whose batch is still open (the partition waits for them)."""
     latencies_ms: list[float] = field(default_factory=list, repr=False)
 
     def as_metadata(self) -> dict[str, float | int]:
@@ -239,6 +252,12 @@ class LLMEngine:
         self._sleep = asyncio.sleep
         """How the engine waits before a retry (a test records the waits instead)."""
         self._open_transport: InProcessTransport | WorkerPoolTransport | None = None
+        self.batch: Any = None
+        """A `assay.llm.batch.BatchJudge`: when set with `batch_scope`, `run_async` submits
+        uncached requests to the provider's Batch API instead of calling it, and answers from
+        what was collected (`judge.mode: batch`, a candidate's `replay_mode: batch`)."""
+        self.batch_scope: str | None = None
+        """The partition the requests belong to ('call_scores/day=2026-03-01')."""
 
     # ------------------------------------------------------------------ running
 
@@ -247,6 +266,8 @@ class LLMEngine:
         return asyncio.run(self.run_async(requests))
 
     async def run_async(self, requests: Sequence[LLMRequest]) -> list[LLMResult]:
+        if self.batch is not None and self.batch_scope:
+            return await self._run_batch(requests)
         if self._deadline is None and self.deadline_s is not None:
             self._deadline = time.monotonic() + self.deadline_s  # the first batch starts the clock
         self.stats.requests += len(requests)
@@ -314,6 +335,20 @@ class LLMEngine:
             self.stats.record(result)
         self.stats.finish(self._limiters)
         return results  # type: ignore[return-value]
+
+    async def _run_batch(self, requests: Sequence[LLMRequest]) -> list[LLMResult]:
+        """Batch mode: collected or cached answers; the rest submitted (once) and pending."""
+        report = await self.batch.submit(self.batch_scope, requests)
+        self.stats.requests += len(requests)
+        self.stats.batch_submitted += report.submitted
+        self.stats.batch_pending += report.pending
+        pending = LLMResult(status="skipped", error_type=BATCH_PENDING,
+                            error_message="its provider batch is still open", judge_mode="batch")
+        results = [result if result is not None else replace(pending) for result in report.results]
+        for result in results:
+            if result.error_type != BATCH_PENDING:
+                self.stats.record(result)
+        return results
 
     @asynccontextmanager
     async def session(self, expected_calls: int) -> AsyncIterator[LLMEngine]:
@@ -407,6 +442,7 @@ class LLMEngine:
                     attempts=attempts,
                     cached_input_tokens=outcome.cached_input_tokens,
                     cache_write_input_tokens=outcome.cache_write_input_tokens,
+                    cost_source=self._cost_source(request.model, cost_usd),
                 )
                 result.prompt_cache_usd = self._prompt_cache_usd(request.model, result)
                 self.cache.put(request.key, asdict(result) | {"is_cache_hit": False})
@@ -465,6 +501,13 @@ class LLMEngine:
                 outcome.cache_write_input_tokens,
             )
         return outcome.provider_cost_usd  # litellm prices cached and cache-written tokens itself
+
+    def _cost_source(self, model: str, cost_usd: float | None) -> str:
+        from assay.pricing import COST_FROM_CONFIG, COST_FROM_PRICE_MAP, COST_UNKNOWN
+
+        if model in self.prices:
+            return COST_FROM_CONFIG
+        return COST_UNKNOWN if cost_usd is None else COST_FROM_PRICE_MAP
 
     def _priced_usd(
         self, model: str, input_tokens: int | None, output_tokens: int | None,

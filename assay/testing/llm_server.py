@@ -91,6 +91,23 @@ class Faults:
     text, joined) begins with the same whole blocks of this many characters as a prompt
     answered before reports those blocks as cached, at 4 characters a token, in
     `usage.prompt_tokens_details.cached_tokens` (OpenAI's field). 0: no prompt cache."""
+    batch_delay_s: float = 0.0
+    """Files and Batches API: a batch stays `in_progress` at least this long after it was
+    created (status moves one step per retrieve: validating -> in_progress -> final)."""
+    batch_line_error_rate: float = 0.0
+    """Share of a batch's lines answered in the error file (a 500 body), drawn per custom_id
+    (and how many times that custom_id was submitted, unless `persistent`)."""
+    batch_line_missing_rate: float = 0.0
+    """Share of a batch's lines in neither the output nor the error file (a provider bug)."""
+    batch_expire: list[int] = field(default_factory=list)
+    """The n-th batches created (1-based) that never complete: after `batch_delay_s` they
+    are `expired`, their first half of lines answered, the rest in the error file."""
+    batch_fail: list[int] = field(default_factory=list)
+    """The n-th batches created (1-based) that end `failed` (no output at all)."""
+    sim_models: list[str] = field(default_factory=list)
+    """Models answered by the `sim/` provider's model of the same name (`judge` -> `sim/judge`):
+    the demo's judge behind a real HTTP server (its Batch API included). A prompt the sim judge
+    cannot answer gets a 400, as from the sim provider."""
 
 
 @dataclass
@@ -114,6 +131,13 @@ class ServerStats:
     asked the same messages are two requests."""
     held: int = 0
     """Requests waiting now behind a `hold` (see `LLMTestServer.hold`)."""
+    batches_created: int = 0
+    batch_lines: Counter = field(default_factory=Counter)
+    """custom_id -> how many times a line with it was submitted in a created batch: every
+    request line the server ever received (a count above 1 is a request submitted twice)."""
+    batch_retrieves: int = 0
+    batch_lists: int = 0
+    files_uploaded: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -127,6 +151,13 @@ class ServerStats:
             "max_in_flight": self.max_in_flight,
             "embedding_requests": self.embedding_requests,
             "held": self.held,
+            "batches_created": self.batches_created,
+            "batch_lines": sum(self.batch_lines.values()),
+            "batch_lines_by_custom_id": dict(self.batch_lines),
+            "batch_lines_submitted_twice": sum(1 for n in self.batch_lines.values() if n > 1),
+            "batch_retrieves": self.batch_retrieves,
+            "batch_lists": self.batch_lists,
+            "files_uploaded": self.files_uploaded,
         }
 
 
@@ -173,6 +204,9 @@ class _App:
         self.hold_model: str | None = None
         self.hold_passes = 0
         self._released: asyncio.Event | None = None
+        self.files: dict[str, dict[str, Any]] = {}
+        self.batches: dict[str, dict[str, Any]] = {}
+        self._batch_started: dict[str, float] = {}
 
     async def _was_held(self, model: str) -> bool:
         """Wait here while a hold applies to this request; True if it was held."""
@@ -248,7 +282,10 @@ class _App:
                 await asyncio.sleep(self.faults.hang_s)
             if outcome == "malformed":
                 return web.Response(text="<html><body>502 Bad Gateway</body></html>", content_type="text/html")
-            content = JUNK_REPLY if outcome == "junk" else self._answer(messages, prompt_text, prompt_key, body.get("model"))
+            try:
+                content = JUNK_REPLY if outcome == "junk" else self._answer(messages, prompt_text, prompt_key, body.get("model"))
+            except ValueError as exc:  # the sim judge cannot answer this prompt: a provider's 400
+                return web.json_response({"error": {"message": str(exc), "type": "invalid_request_error"}}, status=400)
             input_tokens = max(1, len(prompt_text) // 4)
             output_tokens = max(1, len(content) // 4)
             cached_tokens = min(input_tokens, self._cached_chars(prompt_text) // 4)
@@ -319,6 +356,10 @@ class _App:
         return None
 
     def _answer(self, messages: list[dict[str, Any]], prompt_text: str, prompt_key: str, model: str | None) -> str:
+        if model in self.faults.sim_models:
+            from assay.sim.provider import simulate
+
+            return simulate(f"sim/{model}", messages).content or ""  # raises SimJudgeCannotAnswer
         last_user = next((_text(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
         if model in self.answers:
             return self.answers[model].replace("{last_user}", last_user)
@@ -359,6 +400,207 @@ class _App:
             }
         )
 
+    # ------------------------------------------------------------ Files and Batches API
+
+    def _file_object(self, file_id: str) -> dict[str, Any]:
+        f = self.files[file_id]
+        return {"id": file_id, "object": "file", "bytes": len(f["content"]), "created_at": f["created_at"],
+                "filename": f["filename"], "purpose": f["purpose"], "status": "processed"}
+
+    def _new_file(self, content: bytes, filename: str, purpose: str) -> str:
+        file_id = f"file-{len(self.files) + 1:06d}"
+        self.files[file_id] = {"content": content, "filename": filename, "purpose": purpose,
+                               "created_at": int(time.time())}
+        return file_id
+
+    @staticmethod
+    def _not_found(what: str):
+        from aiohttp import web
+
+        return web.json_response({"error": {"message": f"No such {what} (test server)",
+                                            "type": "invalid_request_error", "code": "not_found"}}, status=404)
+
+    async def upload_file(self, request):
+        from aiohttp import web
+
+        form = await request.post()
+        upload = form.get("file")
+        if upload is None or not hasattr(upload, "file"):
+            return web.json_response({"error": {"message": "a multipart `file` is required",
+                                                "type": "invalid_request_error"}}, status=400)
+        self.stats.files_uploaded += 1
+        file_id = self._new_file(upload.file.read(), upload.filename or "upload.jsonl", str(form.get("purpose", "batch")))
+        return web.json_response(self._file_object(file_id))
+
+    async def get_file(self, request):
+        from aiohttp import web
+
+        file_id = request.match_info["file_id"]
+        if file_id not in self.files:
+            return self._not_found("file")
+        return web.json_response(self._file_object(file_id))
+
+    async def file_content(self, request):
+        from aiohttp import web
+
+        file_id = request.match_info["file_id"]
+        if file_id not in self.files:
+            return self._not_found("file")
+        return web.Response(body=self.files[file_id]["content"], content_type="application/octet-stream")
+
+    async def create_batch(self, request):
+        from aiohttp import web
+
+        body = await request.json()
+        input_file_id = body.get("input_file_id")
+        if input_file_id not in self.files:
+            return self._not_found("input file")
+        lines = []
+        for number, raw in enumerate(self.files[input_file_id]["content"].decode().splitlines(), 1):
+            if not raw.strip():
+                continue
+            try:
+                line = json.loads(raw)
+                lines.append({"custom_id": str(line["custom_id"]), "body": dict(line["body"])})
+            except (ValueError, KeyError, TypeError):
+                return web.json_response({"error": {"message": f"input file line {number} is not a batch request",
+                                                    "type": "invalid_request_error"}}, status=400)
+        self.stats.batches_created += 1
+        n = self.stats.batches_created
+        for line in lines:
+            self.stats.batch_lines[line["custom_id"]] += 1
+        batch_id = f"batch_{n:06d}"
+        now = int(time.time())
+        self.batches[batch_id] = {
+            "id": batch_id, "object": "batch", "endpoint": body.get("endpoint", "/v1/chat/completions"),
+            "errors": None, "input_file_id": input_file_id,
+            "completion_window": body.get("completion_window", "24h"), "status": "validating",
+            "output_file_id": None, "error_file_id": None, "created_at": now, "in_progress_at": None,
+            "expires_at": now + 86400, "finalizing_at": None, "completed_at": None, "failed_at": None,
+            "expired_at": None, "cancelling_at": None, "cancelled_at": None,
+            "request_counts": {"total": len(lines), "completed": 0, "failed": 0},
+            "metadata": body.get("metadata") or {},
+            "_lines": lines, "_fate": "expire" if n in self.faults.batch_expire else "fail" if n in self.faults.batch_fail else "complete",
+            "_draws": {line["custom_id"]: self.stats.batch_lines[line["custom_id"]] for line in lines},
+        }
+        self._batch_started[batch_id] = time.monotonic()
+        return web.json_response(self._batch_object(batch_id))
+
+    def _batch_object(self, batch_id: str) -> dict[str, Any]:
+        return {k: v for k, v in self.batches[batch_id].items() if not k.startswith("_")}
+
+    def _line_fate(self, custom_id: str, submitted: int) -> str:
+        rng = random.Random(f"{self.faults.seed}:batch:{custom_id}" + ("" if self.faults.persistent else f":{submitted}"))
+        x = rng.random()
+        if x < self.faults.batch_line_error_rate:
+            return "error"
+        if x < self.faults.batch_line_error_rate + self.faults.batch_line_missing_rate:
+            return "missing"
+        return "ok"
+
+    def _finish(self, batch: dict[str, Any], status: str) -> None:
+        """Answer a batch's lines into its output and error files, as the provider does."""
+        now = int(time.time())
+        lines = batch["_lines"]
+        answered = len(lines) if status == "completed" else (len(lines) // 2 if status == "expired" else 0)
+        output, errors = [], []
+        for i, line in enumerate(lines):
+            custom_id, body = line["custom_id"], line["body"]
+            request_id = "req_" + hashlib.sha256(f"{batch['id']}:{custom_id}".encode()).hexdigest()[:16]
+            if i >= answered:
+                if status == "expired":
+                    errors.append({"id": f"batch_req_{i}", "custom_id": custom_id, "response": None,
+                                   "error": {"code": "batch_expired",
+                                             "message": "This request could not be executed before the completion window expired."}})
+                continue
+            fate = self._line_fate(custom_id, batch["_draws"][custom_id])
+            if fate == "missing":
+                continue
+            if fate == "error":
+                errors.append({"id": f"batch_req_{i}", "custom_id": custom_id,
+                               "response": {"status_code": 500, "request_id": request_id,
+                                            "body": {"error": {"message": "internal error (test server)",
+                                                               "type": "server_error"}}},
+                               "error": None})
+                continue
+            messages = body.get("messages") or []
+            prompt_text = "\n".join(_text(m.get("content")) for m in messages)
+            prompt_key = hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()
+            try:
+                content = self._answer(messages, prompt_text, prompt_key, body.get("model"))
+            except ValueError as exc:  # the sim judge cannot answer this prompt: a provider's 400
+                errors.append({"id": f"batch_req_{i}", "custom_id": custom_id, "error": None, "response": {
+                    "status_code": 400, "request_id": request_id,
+                    "body": {"error": {"message": str(exc), "type": "invalid_request_error"}}}})
+                continue
+            input_tokens, output_tokens = max(1, len(prompt_text) // 4), max(1, len(content) // 4)
+            self.stats.input_tokens += input_tokens
+            self.stats.output_tokens += output_tokens
+            self.stats.answered_per_prompt[prompt_key] += 1
+            self.stats.answered_per_request[(str(body.get("model", "")), prompt_key)] += 1
+            output.append({"id": f"batch_req_{i}", "custom_id": custom_id, "error": None, "response": {
+                "status_code": 200, "request_id": request_id, "body": {
+                    "id": f"chatcmpl-{prompt_key[:24]}", "object": "chat.completion", "created": now,
+                    "model": body.get("model", "test"),
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
+                                 "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": input_tokens, "completion_tokens": output_tokens,
+                              "total_tokens": input_tokens + output_tokens}}}})
+        if output:
+            batch["output_file_id"] = self._new_file(
+                "".join(json.dumps(o) + "\n" for o in output).encode(), f"{batch['id']}_output.jsonl", "batch_output")
+        if errors:
+            batch["error_file_id"] = self._new_file(
+                "".join(json.dumps(e) + "\n" for e in errors).encode(), f"{batch['id']}_error.jsonl", "batch_output")
+        batch["request_counts"] = {"total": len(lines), "completed": len(output), "failed": len(errors)}
+        batch["status"] = status
+        batch[f"{status}_at"] = now
+        if status == "failed":
+            batch["errors"] = {"object": "list", "data": [{"code": "invalid_request", "line": None,
+                                                          "message": "the batch failed (test server)", "param": None}]}
+
+    async def retrieve_batch(self, request):
+        from aiohttp import web
+
+        batch_id = request.match_info["batch_id"]
+        if batch_id not in self.batches:
+            return self._not_found("batch")
+        self.stats.batch_retrieves += 1
+        batch = self.batches[batch_id]
+        if batch["status"] == "validating":
+            batch["status"], batch["in_progress_at"] = "in_progress", int(time.time())
+        elif batch["status"] in ("in_progress", "cancelling"):
+            if batch["status"] == "cancelling":
+                self._finish(batch, "cancelled")
+            elif time.monotonic() - self._batch_started[batch_id] >= self.faults.batch_delay_s:
+                self._finish(batch, {"expire": "expired", "fail": "failed"}.get(batch["_fate"], "completed"))
+        return web.json_response(self._batch_object(batch_id))
+
+    async def cancel_batch(self, request):
+        from aiohttp import web
+
+        batch_id = request.match_info["batch_id"]
+        if batch_id not in self.batches:
+            return self._not_found("batch")
+        batch = self.batches[batch_id]
+        if batch["status"] in ("validating", "in_progress"):
+            batch["status"], batch["cancelling_at"] = "cancelling", int(time.time())
+        return web.json_response(self._batch_object(batch_id))
+
+    async def list_batches(self, request):
+        from aiohttp import web
+
+        self.stats.batch_lists += 1
+        limit = int(request.query.get("limit", 20))
+        after = request.query.get("after")
+        ids = sorted(self.batches, reverse=True)  # newest first, as OpenAI lists them
+        if after in self.batches:
+            ids = ids[ids.index(after) + 1:]
+        page = ids[:limit]
+        return web.json_response({"object": "list", "data": [self._batch_object(i) for i in page],
+                                  "first_id": page[0] if page else None, "last_id": page[-1] if page else None,
+                                  "has_more": len(ids) > limit})
+
     async def stats_handler(self, _request):
         from aiohttp import web
 
@@ -367,12 +609,20 @@ class _App:
     def build(self):
         from aiohttp import web
 
-        app = web.Application()
+        app = web.Application(client_max_size=512 * 1024**2)  # batch input files are large
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_post("/chat/completions", self.chat)
         app.router.add_post("/v1/embeddings", self.embeddings)
         app.router.add_post("/embeddings", self.embeddings)
         app.router.add_get("/_stats", self.stats_handler)
+        for prefix in ("/v1", ""):
+            app.router.add_post(f"{prefix}/files", self.upload_file)
+            app.router.add_get(f"{prefix}/files/{{file_id}}", self.get_file)
+            app.router.add_get(f"{prefix}/files/{{file_id}}/content", self.file_content)
+            app.router.add_post(f"{prefix}/batches", self.create_batch)
+            app.router.add_get(f"{prefix}/batches", self.list_batches)
+            app.router.add_get(f"{prefix}/batches/{{batch_id}}", self.retrieve_batch)
+            app.router.add_post(f"{prefix}/batches/{{batch_id}}/cancel", self.cancel_batch)
         return app
 
 

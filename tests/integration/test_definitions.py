@@ -85,7 +85,7 @@ def test_jobs_schedule_and_sensors_are_wired(defs):
     assert schedule.default_status == DefaultScheduleStatus.RUNNING
     assert schedule.cron_schedule == "0 2 * * *"
     assert {s.name for s in defs.sensors} == {
-        "regression_sensor", "late_landing_sensor", "source_watch_sensor", "nightly_followup_sensor",
+        "regression_sensor", "late_landing_sensor", "source_watch_sensor", "nightly_followup_sensor", "judge_batch_sensor",
         "rejection_alert_sensor", "slo_drift_alert_sensor", "nightly_failure_alert_sensor",
     }
 

@@ -14,13 +14,14 @@ import yaml
 from assay.contracts.call import CALL_STATUSES
 from assay.contracts.candidate_output import OUTPUT_STATUSES
 from assay.contracts.metric_comparison import DIRECTIONS
-from assay.contracts.score import EVALUATION_OUTCOMES, SCORE_STATUSES
+from assay.contracts.score import EVALUATION_OUTCOMES, JUDGE_MODES, SCORE_STATUSES
 
 ROOT = Path(__file__).resolve().parents[2]
 
 CONTRACT_OF = {
     ("stg_calls", "status"): ("assay.contracts.call.CALL_STATUSES", CALL_STATUSES),
     ("stg_call_scores", "score_status"): ("assay.contracts.score.SCORE_STATUSES", SCORE_STATUSES),
+    ("stg_call_scores", "judge_mode"): ("assay.contracts.score.JUDGE_MODES", JUDGE_MODES),
     ("stg_candidate_outputs", "output_status"): ("assay.contracts.candidate_output.OUTPUT_STATUSES", OUTPUT_STATUSES),
     ("candidate_case_metrics", "outcome"): ("assay.contracts.score.EVALUATION_OUTCOMES", EVALUATION_OUTCOMES),
     ("candidate_metric_comparison", "direction"): ("assay.contracts.metric_comparison.DIRECTIONS", DIRECTIONS),

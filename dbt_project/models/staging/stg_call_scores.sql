@@ -18,6 +18,8 @@ renamed as (
         judge_input_tokens,
         judge_output_tokens,
         judge_cost_usd,
+        judge_mode,
+        judge_cost_source,
         duration_ms,
         scored_at
     from source

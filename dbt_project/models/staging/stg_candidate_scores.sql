@@ -16,7 +16,9 @@ renamed as (
         failure_category,
         status as score_status,
         judge_model,
-        judge_cost_usd
+        judge_cost_usd,
+        judge_mode,
+        judge_cost_source
     from source
 )
 
