@@ -11,13 +11,14 @@ from assay.config import load_config
 from assay.runtime import AssayHome
 
 
-def run_loop(days: list[str]) -> list[tuple[str, JobFailed]]:
+def run_loop(days: list[str], runner: Runner | None = None) -> list[tuple[str, JobFailed]]:
     """The whole loop over `days`: daily chain per day, curation, every candidate, decision.
     No days: the dataset is the golden and red-team cases alone. A candidate whose replay
     fails does not stop the others: it is decided (insufficient evidence, the cause named)
-    with them, and returned with its failure."""
+    with them, and returned with its failure. `runner`: where the jobs run (default: this
+    process; a `QueuedRunner` puts them on the daemon's run queue)."""
     config = load_config()
-    runner = Runner()
+    runner = runner or Runner()
     say(f"assay: {len(days)} day(s), {len(config.candidates)} candidate(s)")
     runner.run_days(days)
     # The SLO marts rebuild only the days this run scored (incremental by day).
@@ -26,10 +27,8 @@ def run_loop(days: list[str]) -> list[tuple[str, JobFailed]]:
     failed: list[tuple[str, JobFailed]] = []
     if ids:  # without candidates the loop monitors only: scores and SLO marts, nothing to decide
         runner.register_candidates(ids)
-        for cid in ids:
-            try:
-                runner.run("candidate_job", partition_key=cid)
-            except JobFailed as exc:
+        for cid, exc in runner.run_each("candidate_job", ids):
+            if exc is not None:
                 say(f"  FAIL candidate_job  {cid}: {exc}")
                 failed.append((cid, exc))
         runner.run("decide_job", label="marts + decisions")

@@ -510,6 +510,18 @@ class Runner:
         for day in days:
             self.run("daily_job", partition_key=day)
 
+    def run_each(self, job_name: str, partition_keys: list[str]) -> list[tuple[str, JobFailed | None]]:
+        """One run per partition, in turn; (key, its failure or None) each: one failing does
+        not stop the others."""
+        outcomes: list[tuple[str, JobFailed | None]] = []
+        for key in partition_keys:
+            try:
+                self.run(job_name, partition_key=key)
+                outcomes.append((key, None))
+            except JobFailed as exc:
+                outcomes.append((key, exc))
+        return outcomes
+
     def register_candidates(self, candidate_ids: list[str]) -> None:
         from assay.assets.partitions import candidate_partitions
 
