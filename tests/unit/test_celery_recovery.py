@@ -72,7 +72,8 @@ def _deliver(redis_url: str, body: str, consumers: list) -> str:
 def test_a_held_message_is_renewed_and_a_dead_workers_message_comes_back(redis_url, monkeypatch):
     import redis
 
-    monkeypatch.setenv("ASSAY_REDIS_URL", redis_url)  # the worker's app reads its broker at import    from assay.orchestration.celery_worker import UNACKED_INDEX_KEY, MessageRenewer
+    monkeypatch.setenv("ASSAY_REDIS_URL", redis_url)  # the worker's app reads its broker at import
+    from assay.orchestration.celery_worker import UNACKED_INDEX_KEY, MessageRenewer
 
     consumers: list = []
     held, lost = _deliver(redis_url, "held-step", consumers), _deliver(redis_url, "lost-step", consumers)
