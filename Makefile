@@ -15,7 +15,7 @@ CHROMIUM_STAMP := $(VENV)/.chromium
 MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project/models dbt_project/tests -type f) dbt_project/dbt_project.yml dbt_project/profiles.yml
 
-.PHONY: setup bytecode team-services demo test test-fast ui bench lint docs clean
+.PHONY: setup bytecode team-services demo demo-team test test-fast ui bench lint docs clean
 
 setup: $(INSTALLED) $(MANIFEST) bytecode team-services
 
@@ -70,6 +70,13 @@ $(MANIFEST): $(INSTALLED) $(DBT_SOURCES)
 
 demo: setup
 	$(BIN)/assay demo
+
+# `make demo` on the team stack, all on 127.0.0.1: Postgres and Redis (Debian's), moto_server
+# as the S3 endpoint (a stand-in: no S3 server installs from the registries here), the daemon's
+# run queue and two Celery workers; the demo's runs go through the queue. Everything it starts
+# is stopped when it ends (Ctrl-C too); its data stays in $(ASSAY_HOME)/team for the next run.
+demo-team: setup
+	$(BIN)/python -m assay.orchestration.demo_team
 
 # One pytest worker (pytest-xdist) per CPU (`nproc`: two on the reference machine); `--dist loadfile` keeps each test file on one
 # worker, so a file's module fixtures (the loop's home, the crash matrix's homes) are built once.
