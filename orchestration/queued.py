@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from typing import Any
 
-from assay.orchestration.runner import JobFailed, configure_pools, say
+from assay.orchestration.runner import JobFailed, configure_pools, register_candidates, say
 from dagster import DagsterInstance, DagsterRunStatus, MultiPartitionKey
 
 DEFINITIONS_MODULE = "assay.orchestration.definitions"
@@ -148,12 +148,7 @@ class QueuedRunner:
             raise failure
 
     def register_candidates(self, candidate_ids: list[str]) -> None:
-        from assay.assets.partitions import candidate_partitions
-
-        existing = set(self.instance.get_dynamic_partitions(candidate_partitions.name))
-        new = [cid for cid in candidate_ids if cid not in existing]
-        if new:
-            self.instance.add_dynamic_partitions(candidate_partitions.name, new)
+        register_candidates(self.instance, candidate_ids)
 
 
 def _partition_tags(job_name: str, partition_key: str | MultiPartitionKey) -> dict[str, str]:

@@ -523,9 +523,14 @@ class Runner:
         return outcomes
 
     def register_candidates(self, candidate_ids: list[str]) -> None:
-        from assay.assets.partitions import candidate_partitions
+        register_candidates(self.instance, candidate_ids)
 
-        existing = set(self.instance.get_dynamic_partitions(candidate_partitions.name))
-        new = [cid for cid in candidate_ids if cid not in existing]
-        if new:
-            self.instance.add_dynamic_partitions(candidate_partitions.name, new)
+
+def register_candidates(instance: DagsterInstance, candidate_ids: list[str]) -> None:
+    """A candidate partition for each id the instance does not have yet."""
+    from assay.assets.partitions import candidate_partitions
+
+    existing = set(instance.get_dynamic_partitions(candidate_partitions.name))
+    new = [cid for cid in candidate_ids if cid not in existing]
+    if new:
+        instance.add_dynamic_partitions(candidate_partitions.name, new)
