@@ -45,7 +45,9 @@ class QueuedRunner:
         configure_pools(self.instance)
         self._stack = ExitStack()
         context = self._stack.enter_context(
-            WorkspaceProcessContext(self.instance, ModuleTarget(DEFINITIONS_MODULE, None, None, None))
+            # The code server's own start/stop lines stay off the user's terminal.
+            WorkspaceProcessContext(self.instance, ModuleTarget(DEFINITIONS_MODULE, None, None, None),
+                                    code_server_log_level="WARNING")
         )
         self.workspace = context.create_request_context()
         (name,) = self.workspace.code_location_names
