@@ -144,6 +144,11 @@ storage:
   postgres:
     postgres_url:
       env: ASSAY_PG_URL
+# The daemon's code server imports assay's definitions (dagster, dbt, the assets) before it
+# answers; on a busy machine that took longer than Dagster's 180 s, and the daemon then failed
+# the runs it was dequeuing (measured on the 2-core test machine under load).
+code_servers:
+  local_startup_timeout: 600
 """
 
 SQLITE_RUN_LIMITS = """\

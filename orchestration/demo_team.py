@@ -134,7 +134,10 @@ def main(argv: list[str] | None = None) -> int:
             client = store.client()
             restored = restore_bucket(client, data / "s3")
             stack.callback(lambda: _say(f"saved {save_bucket(client, data / 's3')} lake object(s) to {data / 's3'}"))
-            env = {**os.environ, **pg.env(), **redis.env(), **store.environ(),
+            # Dagster's calls to a code server give up after 60 s by default; a machine this busy
+            # (2 cores: the daemon, a code server, two workers, the runs) can take longer to
+            # answer the daemon's "start this run", which then fails the run.
+            env = {"DAGSTER_GRPC_TIMEOUT_SECONDS": "300", **os.environ, **pg.env(), **redis.env(), **store.environ(),
                    "ASSAY_HOME": str(team.root), "DAGSTER_HOME": str(team.dagster_home), "ASSAY_CONFIG": str(config_file)}
             _say(f"postgres {pg.url.split('@')[1]}, redis 127.0.0.1:{redis.port}, s3 stand-in (moto_server) "
                  f"{store.endpoint_url} ({restored} lake object(s) restored), data in {data}")
