@@ -148,10 +148,10 @@ def _step_success_at(instance, run_id: str, step_key: str) -> float | None:
 
 
 def _kill_during(world: World, workers: Workers, instance, process: subprocess.Popen, *, job: str, step: str,
-                 model: str, replacement: str) -> dict:
+                 model: str) -> dict:
     """Hold `model`'s calls at the server after a few answers; once `step` of a `job` run waits
     on them and every answer so far is in the judge cache, `kill -9` the worker running it,
-    start `replacement`, release the calls. When the step had ended, and on which worker."""
+    start a new worker in its place, release the calls. When the step had ended, and on which worker."""
     from dagster import RunsFilter
 
     world.server.hold(model, after=3)
@@ -170,7 +170,7 @@ def _kill_during(world: World, workers: Workers, instance, process: subprocess.P
     run_id, victim = running[0]
     workers.kill(victim)
     killed_at = time.time()
-    workers.start(replacement)
+    workers.start(f"{victim}-new")
     world.server.release()
     return {"run_id": run_id, "killed": victim, "killed_at": killed_at, "answered_before_kill": stats["answered"]}
 
@@ -217,13 +217,13 @@ def worlds(tmp_path_factory):
         with DagsterInstance.get() as instance:
             loop = team.start("run", "--queue")
             scoring_kill = _kill_during(team, workers, instance, loop, job="daily_job", step="call_scores",
-                                        model="judge", replacement="w0b")
+                                        model="judge")
             loop_status = team.finish(loop)
             shadow_kill, compare_status = None, -1
             if loop_status == 0:
                 compare = team.start(*window, "--queue")
                 shadow_kill = _kill_during(team, workers, instance, compare, job="shadow_job", step="shadow_outputs",
-                                           model=CANDIDATE, replacement="w1b")
+                                           model=CANDIDATE)
                 compare_status = team.finish(compare)
             for kill in filter(None, [scoring_kill, shadow_kill]):
                 step = "call_scores" if kill is scoring_kill else "shadow_outputs"
