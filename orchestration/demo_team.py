@@ -101,6 +101,22 @@ def lake_rows(env: dict[str, str], tables: list[str]) -> dict[str, int]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _run_demo(command: list[str], env: dict[str, str]) -> int:
+    """The demo in a process group of its own; interrupted, the group gets SIGINT (the demo
+    cancels its runs and stops its code server), then SIGKILL if it has not ended in 30 s."""
+    demo = subprocess.Popen(command, env=env, start_new_session=True)
+    try:
+        return demo.wait()
+    except KeyboardInterrupt:
+        os.killpg(demo.pid, signal.SIGINT)
+        try:
+            demo.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(demo.pid, signal.SIGKILL)
+            demo.wait()
+        raise
+
+
 def _say(message: str) -> None:
     print(f"demo-team: {message}", file=sys.stderr, flush=True)
 
@@ -147,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             for service in services:
                 stack.enter_context(service)
             _say(f"assay daemon (run queue) and {WORKERS} assay workers started; the demo's runs go through the queue")
-            status = subprocess.run([assay, "demo", "--queue", *(argv or [])], env=env).returncode
+            status = _run_demo([assay, "demo", "--queue", *(argv or [])], env)
             dead = [s.log.name for s in services if not s.is_running]
             if dead:
                 _say(f"stopped on its own during the demo: {', '.join(dead)} (see {data / 'logs'})")
