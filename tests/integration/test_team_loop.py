@@ -262,8 +262,8 @@ def test_the_loop_on_two_workers_decides_and_stores_as_the_embedded_stack(worlds
         team_rows, embedded_rows = _table_rows(team.lake, table), _table_rows(embedded.lake, table)
         assert len(team_rows) == len(embedded_rows), table
         assert team_rows == embedded_rows, table
-    decisions = {r["candidate_id"]: r["decision"] for r in team.lake.read_table("deploy_decisions").to_pylist()}
-    assert decisions == {r["candidate_id"]: r["decision"] for r in embedded.lake.read_table("deploy_decisions").to_pylist()}
+    decisions = {r["candidate_id"]: r["verdict"] for r in team.lake.read_table("deploy_decisions").to_pylist()}
+    assert decisions == {r["candidate_id"]: r["verdict"] for r in embedded.lake.read_table("deploy_decisions").to_pylist()}
     assert decisions  # a decision was made
 
 
