@@ -241,7 +241,8 @@ def worlds(tmp_path_factory):
         thread.join(HANG_GUARD_S)
         print(f"\nteam-stack kills: {json.dumps([scoring_kill, shadow_kill], default=str)}")
         yield {"embedded": embedded, "team": team, "embedded_status": embedded_status,
-               "team_status": [loop_status, compare_status],  # `candidates add`: in the commands' log "kills": {"scoring": scoring_kill, "shadow": shadow_kill},
+               "team_status": [loop_status, compare_status],  # `candidates add`: in the commands' log
+               "kills": {"scoring": scoring_kill, "shadow": shadow_kill},
                "daemon_alive": daemon_alive}
 
 
