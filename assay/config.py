@@ -446,6 +446,12 @@ class WorkersConfig(_Section):
     that runs the run) or `celery` (dagster-celery: queued in Redis at ASSAY_REDIS_URL, run by
     `assay worker` processes on any machine; needs `storage.instance: postgres`). `assay run`
     always runs in its own process."""
+    visibility_timeout_s: float = Field(default=120.0, ge=2.0, le=86400.0)
+    """How long a step whose worker died (killed, its machine gone) waits before another worker
+    runs it again: Celery's Redis `visibility_timeout`. Live workers renew the steps they hold
+    every fifth of it, so a step may run far longer than this without being run twice
+    (`assay.orchestration.celery_worker`). Redis's default of 1 h would leave a nightly run
+    waiting an hour for one lost step."""
 
     @field_validator("executor")
     @classmethod

@@ -144,6 +144,11 @@ storage:
   postgres:
     postgres_url:
       env: ASSAY_PG_URL
+# The daemon's code server imports assay's definitions (dagster, dbt, the assets) before it
+# answers; on a busy machine that took longer than Dagster's 180 s, and the daemon then failed
+# the runs it was dequeuing (measured on the 2-core test machine under load).
+code_servers:
+  local_startup_timeout: 600
 """
 
 SQLITE_RUN_LIMITS = """\
@@ -175,7 +180,7 @@ def dagster_yaml(instance: str = "sqlite") -> str:
     return DAGSTER_YAML.replace(SQLITE_RUN_LIMITS, TEAM_RUN_QUEUE) + POSTGRES_STORAGE_YAML
 
 
-def _team_setting(section: str, key: str, allowed: tuple[str, ...], config_file: Path | None) -> str:
+def _team_setting(section: str, key: str, allowed: tuple, config_file: Path | None, *, check: bool = True):
     """`section.key` of the config file (default: the first of `allowed`), read without
     validating the rest of the file: every command needs Dagster's home and the definitions
     their executor, not all of them the whole config (the commands that load it say what else
@@ -191,7 +196,7 @@ def _team_setting(section: str, key: str, allowed: tuple[str, ...], config_file:
         return allowed[0]
     block = data.get(section) if isinstance(data, dict) else None
     value = block.get(key, allowed[0]) if isinstance(block, dict) else allowed[0]
-    if value not in allowed:
+    if check and value not in allowed:
         raise ConfigError(f"{path}: key `{section}.{key}`: must be {' or '.join(allowed)} (got {value!r})")
     return value
 
@@ -211,6 +216,21 @@ def configured_instance(config_file: Path | None = None) -> str:
 def configured_executor_name(config_file: Path | None = None) -> str:
     """`workers.executor`: `multiprocess` or `celery`."""
     return _team_setting("workers", "executor", ("multiprocess", "celery"), config_file)
+
+
+AUTOMATION_ENV = "ASSAY_AUTOMATION"
+"""`off`: the definitions carry no schedule and no sensor (`assay daemon --queue-only` sets it
+for the code server its daemon starts)."""
+
+
+def configured_visibility_timeout_s(config_file: Path | None = None) -> float:
+    """`workers.visibility_timeout_s` (validated as assay.yaml's other keys are when the whole
+    config loads; here only read, as `_team_setting` reads, for the executor and the workers)."""
+    from assay.config import WorkersConfig
+
+    default = WorkersConfig.model_fields["visibility_timeout_s"].default
+    value = _team_setting("workers", "visibility_timeout_s", (default,), config_file, check=False)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) and value >= 2 else default
 
 
 def ensure_home(home: AssayHome | None = None, *, instance: str | None = None) -> AssayHome:

@@ -37,6 +37,25 @@ def _runner():
     return Runner()
 
 
+def _queued_runner():
+    """Runs through the daemon's run queue (`--queue`): one code server for the command's runs."""
+    from assay.orchestration.queued import QueuedRunner, QueueNotAvailable
+
+    try:
+        return QueuedRunner()
+    except QueueNotAvailable as exc:
+        raise CliError(str(exc)) from None
+
+
+def _loop(days: list[str], queue: bool, *, wait_batches: bool = False):
+    from assay.orchestration.loop import run_loop
+
+    if not queue:
+        return run_loop(days, wait_batches=wait_batches)
+    with _queued_runner() as runner:
+        return run_loop(days, runner, wait_batches=wait_batches)
+
+
 def _home():
     from assay.runtime import ensure_home
 
@@ -177,10 +196,10 @@ def cmd_run(args: argparse.Namespace) -> None:
                 "(`dataset.golden_dir` and `candidates:` in the config)"
             )
         _say(f"no production logs landed: comparing the candidates on {found.golden_cases} golden/red-team case(s)")
-    from assay.orchestration.loop import BatchesOpen, run_loop
+    from assay.orchestration.loop import BatchesOpen
 
     try:
-        failed = run_loop(days, wait_batches=getattr(args, "wait_batches", False))
+        failed = _loop(days, args.queue, wait_batches=getattr(args, "wait_batches", False))
     except BatchesOpen as exc:
         _say(f"assay: submitted to the provider's Batch API: {exc}")
         return
@@ -321,11 +340,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
     end = date.fromisoformat(args.end_day) if args.end_day else datetime.now(UTC).date() - timedelta(days=1)
     days = [(end - timedelta(days=i)).isoformat() for i in reversed(range(args.days))]
     _load_config()
-    from assay.orchestration.loop import run_loop
-
     # judge.mode: batch in the demo's config: its judge is a local server (`make demo-batch`)
     # that answers batches in milliseconds, so the demo waits for them.
-    run_loop(days, wait_batches=True)
+    _loop(days, args.queue, wait_batches=True)
     print_decisions(latest_decisions())
     print_detection(home, days)
     _say(f"demo finished in {time.perf_counter() - started:.0f}s; ASSAY_HOME={home.root}; `make ui` to explore")
@@ -633,8 +650,15 @@ def cmd_ui(args: argparse.Namespace) -> None:
 
 def cmd_daemon(args: argparse.Namespace) -> None:
     """Dagster's daemon alone, for a service manager (docs/deploy.md): the schedules, sensors,
-    run queue and run monitoring, with no UI."""
-    _exec_dagster("Dagster daemon", "dagster-daemon", "run", *DEFINITIONS_MODULE)
+    run queue and run monitoring, with no UI. `--queue-only`: the run queue and run monitoring
+    only, for a team whose runs come from `assay run --queue` (or CI), not from the daemon's
+    schedule and sensors (which would start the same days' runs beside them)."""
+    from assay.runtime import AUTOMATION_ENV
+
+    if args.queue_only:
+        os.environ[AUTOMATION_ENV] = "off"  # read by the code server the daemon starts
+    _exec_dagster("Dagster daemon" + (" (run queue only: no schedule, no sensors)" if args.queue_only else ""),
+                  "dagster-daemon", "run", *DEFINITIONS_MODULE)
 
 
 def cmd_webserver(args: argparse.Namespace) -> None:
@@ -729,6 +753,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
         format_progress,
         plan_shadow,
         run_backfill,
+        run_backfill_queued,
         stored_fingerprint_reader,
         window_days,
     )
@@ -750,13 +775,14 @@ def cmd_compare(args: argparse.Namespace) -> None:
         raise CliError("no day in the window has sampled calls: run `assay run` (or the daily job) first")
     from dagster import AssetKey
 
-    runner = _runner()
+    runner = _queued_runner() if args.queue else _runner()
     runner.register_candidates([candidate.candidate_id])
     materialised = set(runner.instance.get_materialized_partitions(AssetKey("shadow_scores")))
     plan = plan_shadow(candidate.candidate_id, candidate.fingerprint, days, materialised,
                        stored_fingerprint_reader(lake, candidate.candidate_id))
     _say(f"compare {candidate.candidate_id} ({candidate.model}) over {len(days)} day(s) {days[0]}..{days[-1]}: "
-         f"{len(plan.done)} already done, {len(plan.todo)} to run, up to {args.parallel} at once"
+         f"{len(plan.done)} already done, {len(plan.todo)} to run, "
+         + ("on the run queue" if args.queue else f"up to {args.parallel} at once")
          + (f"; no sampled calls on {', '.join(no_calls)}" if no_calls else ""))
     for day in plan.done:
         _say(f"  skip {day}  (materialised)")
@@ -771,7 +797,11 @@ def cmd_compare(args: argparse.Namespace) -> None:
         finished.append(summary)
         _say(format_progress(summary, len(finished), len(plan.todo)))
 
-    summaries = run_backfill(plan, parallel=args.parallel, on_progress=progress)
+    if args.queue:
+        with runner:
+            summaries = run_backfill_queued(plan, runner, on_progress=progress)
+    else:
+        summaries = run_backfill(plan, parallel=args.parallel, on_progress=progress)
     failed = [s["day"] for s in summaries if not s["ok"]]
     if failed:
         raise CliError(f"{len(failed)} partition(s) failed: {', '.join(sorted(failed))}; run the command again to retry them")
@@ -899,6 +929,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", parents=[common], help="generate demo traffic and run the whole loop; print the decisions")
     generation_options(p)
+    p.add_argument("--queue", action="store_true",
+                   help="submit the runs to the daemon's run queue and wait for them (the team stack: "
+                        "`assay daemon` running, steps on `assay worker`s) instead of running them here")
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("generate", parents=[common], help="write demo traffic (with injected failures) to the landing folder")
     generation_options(p)
@@ -910,6 +943,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait-batches", action="store_true",
                    help="judge.mode: batch / replay_mode: batch: wait here for the provider's batches and finish the "
                    "loop (default: stop once submitted; the judge_batch_sensor finishes it)")
+    p.add_argument("--queue", action="store_true",
+                   help="submit the runs to the daemon's run queue and wait for them (the team stack: "
+                        "`assay daemon` running, steps on `assay worker`s) instead of running them here")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("ingest", parents=[common],
         help="land log files (any supported format, each record to its own day) and ingest those days",
@@ -1023,6 +1059,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--end-day", help="last day of the window, YYYY-MM-DD")
     p.add_argument("--parallel", type=int, default=2, help="partitions run at once (default 2)")
     cost_options(p)
+    p.add_argument("--queue", action="store_true",
+                   help="submit the runs to the daemon's run queue and wait for them (the team stack: "
+                        "`assay daemon` running, steps on `assay worker`s) instead of running them here")
     p.set_defaults(func=cmd_compare)
     p = sub.add_parser("evaluators", parents=[common], help="list the evaluator types (name, kind, inputs, output, offline)")
     p.add_argument("--format", choices=["table", "json", "markdown"], default="table")
@@ -1058,6 +1097,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ui)
     p = sub.add_parser("daemon", parents=[common],
                        help="Dagster's daemon alone (schedules, sensors, run queue), for systemd: see docs/deploy.md")
+    p.add_argument("--queue-only", action="store_true",
+                   help="only the run queue and run monitoring: no schedule, no sensors (runs come from "
+                        "`assay run --queue`)")
     p.set_defaults(func=cmd_daemon)
     p = sub.add_parser("webserver", parents=[common],
                        help="Dagster's webserver alone (binds 127.0.0.1), for systemd beside `assay daemon`")

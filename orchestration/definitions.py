@@ -6,6 +6,8 @@ ASSAY_HOME (default ./.assay) and ASSAY_CONFIG (default ./assay.yaml).
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 from assay.assets.agent_scores import agent_scores
 from assay.assets.agent_subjects import agent_subjects
@@ -31,10 +33,12 @@ from assay.orchestration.sensors import ALL_SENSORS
 
 import assay  # noqa: F401  (applies the no-telemetry defaults before anything else loads)
 from assay.config import config_path
-from assay.runtime import AssayHome, configured_executor_name
+from assay.runtime import AUTOMATION_ENV, AssayHome, configured_executor_name
 
 
 def build_definitions() -> dg.Definitions:
+    # `assay daemon --queue-only`: the daemon's code server offers no schedule or sensor to fire.
+    automation = os.environ.get(AUTOMATION_ENV) != "off"
     return dg.Definitions(
         assets=[
             raw_calls,
@@ -53,8 +57,8 @@ def build_definitions() -> dg.Definitions:
             shadow_scores,
         ],
         jobs=ALL_JOBS,
-        schedules=[nightly_schedule],
-        sensors=[*ALL_SENSORS, *ALERT_SENSORS],
+        schedules=[nightly_schedule] if automation else [],
+        sensors=[*ALL_SENSORS, *ALERT_SENSORS] if automation else [],
         # `workers.executor`: steps of launched runs on Celery workers, or Dagster's default.
         executor=configured_executor(configured_executor_name()),
         resources={

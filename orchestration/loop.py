@@ -49,32 +49,43 @@ def settle_batches(runner: Runner, job: str, *, wait: bool, partition_key: str |
     raise RuntimeError(f"{job}: batches still submitted after {max_rounds} rounds")
 
 
-def run_loop(days: list[str], *, wait_batches: bool = False) -> list[tuple[str, JobFailed]]:
+def run_loop(days: list[str], runner: Runner | None = None, *, wait_batches: bool = False) -> list[tuple[str, JobFailed]]:
     """The whole loop over `days`: daily chain per day, curation, every candidate, decision.
     No days: the dataset is the golden and red-team cases alone. A candidate whose replay
     fails does not stop the others: it is decided (insufficient evidence, the cause named)
-    with them, and returned with its failure. In batch mode the loop waits for the provider's
-    batches only with `wait_batches`; otherwise it raises `BatchesOpen` once they are submitted."""
+    with them, and returned with its failure. `runner`: where the jobs run (default: this
+    process; a `QueuedRunner` puts them on the daemon's run queue). In batch mode the loop
+    waits for the provider's batches only with `wait_batches`; otherwise it raises
+    `BatchesOpen` once they are submitted."""
     config = load_config()
-    runner = Runner()
+    runner = runner or Runner()
     say(f"assay: {len(days)} day(s), {len(config.candidates)} candidate(s)")
     batch_mode = config.judge.mode == "batch" or any(c.replay_mode == "batch" for c in config.candidates)
-    for day in days:
-        runner.run("daily_job", partition_key=day)
-        if batch_mode:
+    if batch_mode:  # each day settled before the next is submitted
+        for day in days:
+            runner.run("daily_job", partition_key=day)
             settle_batches(runner, "daily_job", partition_key=day, wait=wait_batches)
+    else:
+        runner.run_days(days)
     # The SLO marts rebuild only the days this run scored (incremental by day).
     runner.run("curate_job", label="dataset + SLO marts", tags={DAYS_TAG: ",".join(days)} if days else None)
     ids = [c.candidate_id for c in config.candidates]
     failed: list[tuple[str, JobFailed]] = []
     if ids:  # without candidates the loop monitors only: scores and SLO marts, nothing to decide
         runner.register_candidates(ids)
-        for cid in ids:
-            try:
-                runner.run("candidate_job", partition_key=cid)
-                if batch_mode:
+        if batch_mode:  # each candidate's batches settled before the next candidate's
+            outcomes = []
+            for cid in ids:
+                try:
+                    runner.run("candidate_job", partition_key=cid)
                     settle_batches(runner, "candidate_job", partition_key=cid, wait=wait_batches)
-            except JobFailed as exc:
+                    outcomes.append((cid, None))
+                except JobFailed as exc:
+                    outcomes.append((cid, exc))
+        else:
+            outcomes = runner.run_each("candidate_job", ids)
+        for cid, exc in outcomes:
+            if exc is not None:
                 say(f"  FAIL candidate_job  {cid}: {exc}")
                 failed.append((cid, exc))
         runner.run("decide_job", label="marts + decisions")

@@ -510,10 +510,27 @@ class Runner:
         for day in days:
             self.run("daily_job", partition_key=day)
 
-    def register_candidates(self, candidate_ids: list[str]) -> None:
-        from assay.assets.partitions import candidate_partitions
+    def run_each(self, job_name: str, partition_keys: list[str]) -> list[tuple[str, JobFailed | None]]:
+        """One run per partition, in turn; (key, its failure or None) each: one failing does
+        not stop the others."""
+        outcomes: list[tuple[str, JobFailed | None]] = []
+        for key in partition_keys:
+            try:
+                self.run(job_name, partition_key=key)
+                outcomes.append((key, None))
+            except JobFailed as exc:
+                outcomes.append((key, exc))
+        return outcomes
 
-        existing = set(self.instance.get_dynamic_partitions(candidate_partitions.name))
-        new = [cid for cid in candidate_ids if cid not in existing]
-        if new:
-            self.instance.add_dynamic_partitions(candidate_partitions.name, new)
+    def register_candidates(self, candidate_ids: list[str]) -> None:
+        register_candidates(self.instance, candidate_ids)
+
+
+def register_candidates(instance: DagsterInstance, candidate_ids: list[str]) -> None:
+    """A candidate partition for each id the instance does not have yet."""
+    from assay.assets.partitions import candidate_partitions
+
+    existing = set(instance.get_dynamic_partitions(candidate_partitions.name))
+    new = [cid for cid in candidate_ids if cid not in existing]
+    if new:
+        instance.add_dynamic_partitions(candidate_partitions.name, new)

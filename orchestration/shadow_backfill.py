@@ -102,8 +102,13 @@ def run_partition(candidate_id: str, day: str) -> dict[str, Any]:
             run_config=runner.FILE_LOGS,
             raise_on_error=False,
         )
-    summary: dict[str, Any] = {"day": day, "ok": result.success, "run_id": result.run_id, "seconds": time.perf_counter() - started}
-    for event in result.all_events:
+    return partition_summary(day, result.success, result.run_id, time.perf_counter() - started, result.all_events)
+
+
+def partition_summary(day: str, ok: bool, run_id: str, seconds: float, events: list) -> dict[str, Any]:
+    """A partition's progress line data from its run's Dagster events."""
+    summary: dict[str, Any] = {"day": day, "ok": ok, "run_id": run_id, "seconds": seconds}
+    for event in events:
         if event.is_step_materialization:
             materialization = event.step_materialization_data.materialization
             metadata = {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
@@ -115,12 +120,35 @@ def run_partition(candidate_id: str, day: str) -> dict[str, Any]:
                 summary["judge_calls_paid"] = metadata.get("judge_attempts", 0)
                 summary["pass_rate"] = metadata.get("pass_rate")
                 summary["production_pass_rate"] = metadata.get("production_pass_rate")
-    if not result.success:
+    if not ok:
         from assay.assets.run_failures import first_step_failure
 
-        step, cause, _ = first_step_failure(result.all_events)
+        step, cause, _ = first_step_failure(events)
         summary["error"] = f"{step}: {cause}"
     return summary
+
+
+def run_backfill_queued(plan: ShadowPlan, runner, on_progress: Callable[[dict[str, Any]], None]) -> list[dict[str, Any]]:
+    """The plan's partitions as runs on the daemon's run queue (`assay compare --queue`, a
+    `QueuedRunner`): all submitted at once; the queue runs at most two runs of the job at a
+    time (its `assay/job` tag, assay.runtime.TEAM_RUN_QUEUE), their steps on the workers."""
+    from dagster import DagsterRunStatus, MultiPartitionKey
+
+    started = time.perf_counter()
+    run_days = {
+        runner.submit(SHADOW_JOB, partition_key=MultiPartitionKey({"candidate": plan.candidate_id, "day": day})): day
+        for day in plan.todo
+    }
+    summaries: list[dict[str, Any]] = []
+
+    def ended(run) -> None:
+        summary = partition_summary(run_days[run.run_id], run.status == DagsterRunStatus.SUCCESS, run.run_id,
+                                    time.perf_counter() - started, runner.events(run.run_id))
+        on_progress(summary)
+        summaries.append(summary)
+
+    runner.wait(list(run_days), on_end=ended)
+    return summaries
 
 
 RESULT_PREFIX = "shadow-result "

@@ -134,6 +134,10 @@ class PostgresServer(_Service):
 
     def start(self) -> PostgresServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0 and not (self.data_dir / "WHERE").exists():
+            # Before the probe below: a folder the service user can reach (`make demo-team`'s
+            # under ASSAY_HOME) becomes its own, and the data stays where it was asked to be.
+            os.chown(self.data_dir, self._user.pw_uid, self._user.pw_gid)
         # Beside the folder asked for, wherever the data lives: the server writes to the file
         # this process opens for it, so the service user needs no access to it.
         log = self.data_dir.parent / f"{self.data_dir.name}.log"
