@@ -171,7 +171,7 @@ def test_no_sensor_requests_a_run_on_a_home_where_nothing_changed(demo_home, on_
             sensor.name: [(r.job_name, r.partition_key) for r in _tick(sensor, instance, defs).run_requests]
             for sensor in defs.sensors
         }
-    assert len(requested) == 7  # every sensor of the definitions, the watched-source one included
+    assert len(requested) == 8  # every sensor of the definitions, the watched-source and batch-collecting ones included
     assert requested == {name: [] for name in requested}
 
 
