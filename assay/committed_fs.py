@@ -51,7 +51,7 @@ class CommittedFileSystem(AbstractFileSystem):
         """`snapshot`: remember every listing and manifest for the life of this instance, so
         one long reader (a dbt build, a DuckDB connection) sees the lake as it was when it
         first looked, and asks the store once per path instead of once per model. `s3`: the
-        S3 filesystem to go through (a view shares its parent's; building one costs ~0.1 s)."""
+        S3 filesystem to go through (a view shares its parent's client and its connections)."""
         super().__init__(snapshot=snapshot, **storage_options)
         self._ttl_s = float("inf") if snapshot else INFO_TTL_S
         self._listings: dict[str, tuple[float, list[dict[str, Any]]]] = {}
