@@ -47,6 +47,11 @@ from assay.runtime import POOL_LIMITS, AssayHome
 
 PID_TAG = "assay/runner_pid"
 HOST_TAG = "assay/runner_host"
+START_TAG = "assay/runner_start_ticks"
+"""The process's start in clock ticks after boot (/proc), which tells it from a later process
+given the same pid without a wall clock: comparing a start time in epoch seconds (boot time +
+ticks) with the run's creation time breaks whenever the clock is stepped between the two (NTP
+after a VM resumes), and once called a live run dead in CI."""
 IN_FLIGHT_STATUSES = [
     DagsterRunStatus.NOT_STARTED,
     DagsterRunStatus.STARTING,
@@ -81,9 +86,13 @@ class Interrupted(KeyboardInterrupt):
 # --- whose process is a run's ----------------------------------------------------------------
 
 
-def runner_tags() -> dict[str, str]:
-    """Tags of a run executed in this process: which process to check when it looks stuck."""
-    return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+def runner_tags(pid: int | None = None) -> dict[str, str]:
+    """Tags of a run executed in process `pid` (this one by default): which process to check
+    when the run looks stuck."""
+    pid = os.getpid() if pid is None else pid
+    tags = {PID_TAG: str(pid), HOST_TAG: socket.gethostname()}
+    ticks = process_start_ticks(pid)
+    return tags if ticks is None else tags | {START_TAG: str(ticks)}
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,9 @@ class RunProcess:
     started_by: float
     """Epoch seconds by which the process had started (a pid whose process started later was
     reused by another process after the run's died)."""
+    start_ticks: int | None = None
+    """The process's start in clock ticks after boot, where its run recorded it (`START_TAG`):
+    an exact identity that `started_by` only approximates."""
 
 
 def run_process(instance: DagsterInstance, record: RunRecord) -> RunProcess | None:
@@ -100,7 +112,9 @@ def run_process(instance: DagsterInstance, record: RunRecord) -> RunProcess | No
     if PID_TAG in run.tags:
         if run.tags.get(HOST_TAG) != socket.gethostname() or not run.tags[PID_TAG].isdigit():
             return None
-        return RunProcess(int(run.tags[PID_TAG]), record.create_timestamp.timestamp())
+        ticks = run.tags.get(START_TAG, "")
+        return RunProcess(int(run.tags[PID_TAG]), record.create_timestamp.timestamp(),
+                          int(ticks) if ticks.isdigit() else None)
     if not isinstance(instance.run_launcher, LocalRunLauncher) or not _is_one_machine(instance):
         # Dagster's events name a pid but not a machine: trusted only where every run worker
         # is on this one (assay's own instance config in SQLite). On a Postgres instance the
@@ -122,21 +136,34 @@ def _is_one_machine(instance: DagsterInstance) -> bool:
     return isinstance(instance.run_storage, SqliteRunStorage)
 
 
-def process_started_at(pid: int) -> float | None:
-    """When a process started (epoch seconds), from /proc; None where there is no /proc."""
+def process_start_ticks(pid: int) -> int | None:
+    """When a process started, in clock ticks after boot (/proc); None where there is no /proc."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Field 22 is the start time in clock ticks after boot; the name (field 2) may hold spaces.
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def process_started_at(pid: int) -> float | None:
+    """When a process started (epoch seconds), from /proc; None where there is no /proc."""
+    ticks = process_start_ticks(pid)
+    try:
         boot = next(line for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime "))
     except (OSError, StopIteration):
         return None
-    # Field 22 is the start time in clock ticks after boot; the name (field 2) may hold spaces.
-    ticks = int(stat.rsplit(")", 1)[1].split()[19])
-    return int(boot.split()[1]) + ticks / os.sysconf("SC_CLK_TCK")
+    return None if ticks is None else int(boot.split()[1]) + ticks / os.sysconf("SC_CLK_TCK")
 
 
 def is_running(process: RunProcess) -> bool:
     if not process_is_alive(process.pid):
         return False
+    if process.start_ticks is not None:
+        ticks = process_start_ticks(process.pid)
+        return ticks is None or ticks == process.start_ticks
+    # Only Dagster's engine event names the process (a daemon-launched run): its time is all
+    # there is to compare with.
     started = process_started_at(process.pid)
     return started is None or started <= process.started_by + CLOCK_SLACK_S
 

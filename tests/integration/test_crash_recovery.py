@@ -328,9 +328,8 @@ def test_a_secret_in_any_string_field_of_any_format_is_stored_nowhere(homes, lan
 
 def _hold_pool(home: Path, pool: str, holder_pid: int, slots: int) -> list[str]:
     """Runs of a live process (not `assay run`'s) holding every slot of `pool`."""
-    import socket
 
-    from assay.orchestration.runner import HOST_TAG, PID_TAG
+    from assay.orchestration.runner import runner_tags
     from dagster import DagsterInstance, DagsterRun, DagsterRunStatus
     from dagster._core.utils import make_new_run_id
 
@@ -339,7 +338,7 @@ def _hold_pool(home: Path, pool: str, holder_pid: int, slots: int) -> list[str]:
         run_ids = []
         for _ in range(slots):
             run = DagsterRun(job_name="daily_job", run_id=make_new_run_id(), status=DagsterRunStatus.STARTED,
-                             tags={PID_TAG: str(holder_pid), HOST_TAG: socket.gethostname(), "dagster/partition": SECRET_DAY})
+                             tags=runner_tags(holder_pid) | {"dagster/partition": SECRET_DAY})
             instance.add_run(run)
             assert instance.event_log_storage.claim_concurrency_slot(pool, run.run_id, "call_scores").is_claimed
             run_ids.append(run.run_id)

@@ -11,6 +11,7 @@ import pytest
 from assay.orchestration.runner import (
     HOST_TAG,
     PID_TAG,
+    START_TAG,
     LocalRunLauncher,
     PoolWaiter,
     PoolWaitTimeout,
@@ -84,6 +85,14 @@ def test_a_reused_pid_is_not_the_runs_process(live_process):
     # The pid exists, but its process started after the run's: the run's process is gone.
     assert is_running(RunProcess(live_process.pid, started_by=10**10))
     assert not is_running(RunProcess(live_process.pid, started_by=1_000_000))
+
+
+def test_a_process_known_by_its_start_ticks_is_told_apart_without_the_clock(live_process):
+    # The run's creation time says 1970 (as a clock stepped forward after the run started would
+    # make it look): the recorded start ticks still name the live process, and only it.
+    ticks = int(runner_tags(live_process.pid)[START_TAG])
+    assert is_running(RunProcess(live_process.pid, started_by=1_000_000, start_ticks=ticks))
+    assert not is_running(RunProcess(live_process.pid, started_by=10**10, start_ticks=ticks + 1))
 
 
 def test_run_monitoring_marks_a_daemon_run_whose_worker_died_failed(instance, live_process):
