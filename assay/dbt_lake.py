@@ -1,5 +1,5 @@
-"""dbt-duckdb plugin (dbt_project/profiles.yml `plugins:`): lets dbt's DuckDB read a lake on
-object storage. The sources read `<lake>/<table>/*/part.parquet`; with `storage.lake:
+"""dbt-duckdb plugin (dbt_project/profiles.yml `plugins:`): opens the home's warehouse, and lets
+dbt's DuckDB read a lake on object storage. The sources read `<lake>/<table>/*/part.parquet`; with `storage.lake:
 s3://...` that is `assaylake://...`, the committed view of `assay.object_lake`, registered on
 each connection dbt opens. With a local lake it does nothing (and imports nothing heavy).
 
@@ -16,6 +16,15 @@ from dbt.adapters.duckdb.plugins import BasePlugin
 
 
 class Plugin(BasePlugin):
+    def update_connection_config(self, creds, config) -> None:
+        """Open this home's warehouse (`AssayHome.warehouse_build`). The profile names no home
+        (profiles.yml says why); dbt-duckdb connects to `creds.path` right after this hook."""
+        from pathlib import Path
+
+        from assay.runtime import AssayHome
+
+        creds.path = str(AssayHome(Path(os.environ.get("ASSAY_HOME", "../.assay"))).warehouse_build)
+
     def configure_connection(self, conn) -> None:
         from assay.committed_fs import committed_filesystem
         from assay.object_lake import is_object_url

@@ -55,6 +55,10 @@ def test_dbt_writes_its_target_files_and_logs_under_assay_home_not_the_checkout(
     resource.cli(["parse"], raise_on_error=True).wait()
     (folder,) = (tmp_path / "dbt").iterdir()  # the invocation's own folder
     assert (folder / "manifest.json").is_file() and (folder / "dbt.log").is_file()
+    # The home's first build started from the project's own parse state: the profile names no
+    # home, so the state matches (only the files reading the home's lake are parsed again).
+    said = (folder / "dbt.log").read_text()
+    assert "Unable to do partial parsing" not in said and "Starting full parse" not in said, said[-3000:]
     after = {p: p.stat().st_mtime_ns for p in project_dir.rglob("*")}
     assert after == before  # nothing written, created or touched in the checkout
 
@@ -83,10 +87,14 @@ def test_a_build_starts_from_the_newest_parse_state_of_the_home(tmp_path):
     fresh = tmp_path / "slo_marts-new"
     seed_partial_parse(tmp_path, fresh)  # the home's first build: nothing to start from
     assert not fresh.exists()
+    project_state = tmp_path.parent / f"{tmp_path.name}-project.msgpack"
+    project_state.write_bytes(b"project")
+    seed_partial_parse(tmp_path, fresh, project_state)  # ... but the project's own parse
+    assert (fresh / PARTIAL_PARSE_FILE).read_bytes() == b"project"
     for i, name in enumerate(["slo_marts-a", "slo_marts-b", "slo_marts-c"]):
         (tmp_path / name).mkdir()
         if name != "slo_marts-c":  # a build killed before dbt wrote its state
             (tmp_path / name / PARTIAL_PARSE_FILE).write_bytes(name.encode())
             os.utime(tmp_path / name / PARTIAL_PARSE_FILE, (1_000_000 + i, 1_000_000 + i))
-    seed_partial_parse(tmp_path, fresh)
+    seed_partial_parse(tmp_path, fresh, project_state)  # the home's own state comes first
     assert (fresh / PARTIAL_PARSE_FILE).read_bytes() == b"slo_marts-b"
