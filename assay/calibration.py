@@ -275,6 +275,27 @@ def _interval_columns(name: str, figure: tuple[float | None, float | None, float
     return {name: figure[0], f"{name}_low": figure[1], f"{name}_high": figure[2]}
 
 
+def _with_cell_shares(figures: Callable[[np.ndarray], dict[str, np.ndarray]]) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
+    """`figures` plus each confusion cell's share of the verdicts (`cell_<i>`), so the
+    confusion matrix gets bootstrap intervals like every other figure."""
+
+    def with_shares(counts: np.ndarray) -> dict[str, np.ndarray]:
+        total = counts.sum(axis=1).astype(float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            shares = counts / total[:, None]
+        return figures(counts) | {f"cell_{i}": shares[:, i] for i in range(counts.shape[1])}
+
+    return with_shares
+
+
+def _shares_json(cells: tuple, resampled: dict[str, tuple], word: Callable[[Any], str]) -> str:
+    """{human: {scorer: [share, low, high]}} of a confusion matrix's cells."""
+    matrix: dict[str, dict[str, list[float | None]]] = {}
+    for i, (human, judged) in enumerate(cells):
+        matrix.setdefault(word(human), {})[word(judged)] = list(resampled[f"cell_{i}"])
+    return json.dumps(matrix, sort_keys=True)
+
+
 def _matrix_json(cells: tuple, counts: np.ndarray, word: Callable[[Any], str]) -> str:
     matrix: dict[str, dict[str, int]] = {}
     for (human, judged), count in zip(cells, counts, strict=True):
@@ -290,13 +311,15 @@ def binary_series_figures(pairs: list[tuple[bool, bool]], *, confidence: float =
                           seed: int = 20261122) -> dict[str, Any]:
     """(human passed, scorer passed) pairs -> the binary columns of a calibration row."""
     per_unit = np.array([[int(pair == cell) for cell in BINARY_CELLS] for pair in pairs], dtype=np.int64)
-    resampled = _resampled(per_unit, _binary_figures, confidence=confidence, resamples=resamples, seed=seed)
+    resampled = _resampled(per_unit, _with_cell_shares(_binary_figures), confidence=confidence, resamples=resamples,
+                           seed=seed)
     return {
         **agreement(pairs),
         **_interval_columns("accuracy", resampled["accuracy"]),
         **_interval_columns("cohen_kappa", resampled["cohen_kappa"]),
         **_interval_columns("f1_fail", resampled["f1_fail"]),
         "confusion_matrix": _matrix_json(BINARY_CELLS, per_unit.sum(axis=0), _pass_word),
+        "confusion_shares": _shares_json(BINARY_CELLS, resampled, _pass_word),
     }
 
 
@@ -329,6 +352,7 @@ def pairwise_series_figures(
         "accuracy": None, "accuracy_low": None, "accuracy_high": None,
         "cohen_kappa": None, "cohen_kappa_low": None, "cohen_kappa_high": None,
         "confusion_matrix": None,
+        "confusion_shares": None,
     }
     if both:
         row |= _interval_columns("position_consistency", _resampled(
@@ -337,9 +361,11 @@ def pairwise_series_figures(
     if labelled:
         per_unit = np.array([[sum(1 for w in verdicts.values() if (human, w) == cell) for cell in PAIRWISE_CELLS]
                              for human, verdicts in labelled], dtype=np.int64)
-        resampled = _resampled(per_unit, _pairwise_figures, confidence=confidence, resamples=resamples, seed=seed)
+        resampled = _resampled(per_unit, _with_cell_shares(_pairwise_figures), confidence=confidence,
+                               resamples=resamples, seed=seed)
         row |= _interval_columns("accuracy", resampled["accuracy"]) | _interval_columns("cohen_kappa", resampled["cohen_kappa"])
         row["confusion_matrix"] = _matrix_json(PAIRWISE_CELLS, per_unit.sum(axis=0), str)
+        row["confusion_shares"] = _shares_json(PAIRWISE_CELLS, resampled, str)
     return row
 
 
