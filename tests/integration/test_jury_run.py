@@ -83,7 +83,7 @@ def test_a_jury_reports_its_jurors_agreement_beside_the_verdict(tmp_path):
     assert (jury["evaluator"], jury["jurors"], jury["jury_reducer"]) == ("helpful", JURY, "majority")
     for side, cid in (("candidate", "challenger"), ("baseline", "current")):
         assert jury[side]["outputs"] == 12
-        assert jury[side]["fleiss_kappa"] == pytest.approx(kappa)
+        assert jury[side]["fleiss_kappa"] == pytest.approx(_fleiss_by_hand(ratings[cid]))
         assert jury[side]["unanimous_share"] == pytest.approx(1 / 12)  # only the bags answer: all fail
     sentence = (f"helpful: a jury of 3 ({', '.join(JURY)}; majority); Fleiss' kappa between the jurors "
                 f"{kappa:.2f} on the candidate's 12 outputs (all jurors agree on 8%), {kappa:.2f} on the "

@@ -8,23 +8,17 @@ line naming why."""
 
 from __future__ import annotations
 
-import json
-import textwrap
-from datetime import UTC, datetime
-
 import pytest
 import yaml
 from assay.evaluators.llm_judge import LLMJudge, PairwiseJudge
 
 from assay.config import load_config
-from assay.contracts.call import CALL_JSON_COLUMNS, CallRecord
-from assay.lake import Lake
-from assay.testing.llm_server import Faults, LLMTestServer
+from assay.testing.llm_server import Faults
 from tests.support.cli import assay, one_line, user_env
+from tests.unit.test_judge_align import RESPONSE, adopted_report, labelled_world, run_align
 
 PASS = '{"passed": true, "score": 1.0, "label": "supported", "reason": "every claim is in the context"}'
 FAIL = '{"passed": false, "score": 0.0, "label": "unsupported", "reason": "a claim is not in the context"}'
-RESPONSE = r"UNTRUSTED response \w+>>>\n[^\n]*"
 # A graded example of the blind spot: its response states opening hours and people failed it.
 HOURS_EXAMPLE = r"UNTRUSTED example_\d+ \w+>>>\n(?:[^\n]*\n)*?response: [^\n]*opens at[^\n]*\nverdict: fail"
 CONFIG = """\
@@ -44,25 +38,13 @@ candidates:
 
 
 def _world(tmp_path, api_base: str):
-    from assay.assets.sampled_calls import SAMPLED_SCHEMA
-
-    config = tmp_path / "assay.yaml"
-    config.write_text(textwrap.dedent(CONFIG.format(api_base=api_base)))
-    home = tmp_path / "home"
-    ts = datetime(2026, 11, 24, 9, tzinfo=UTC)
     context = ["The Elm Street clinic opens at 9 am on weekdays.", "Parking is paid, 2 EUR an hour."]
     # 10 state the wrong hours (people: fail), 10 invent free parking (fail), 10 are grounded (pass).
     calls = [(f"When do you open on day {i}?", f"The clinic opens at 7 am on day {i}.", False) for i in range(10)]
     calls += [(f"Where do I park for visit {i}?", f"Parking is free for visit {i}.", False) for i in range(10)]
     calls += [(f"Is visit {i} on a weekday?", f"Yes, and visit {i} is at the Elm Street clinic.", True) for i in range(10)]
-    rows = [CallRecord(call_id=f"call-{i:02d}", ts=ts, app="clinic", feature="front_desk", model="openai/model-a",
-                       input_text=question, context=context, output_text=answer).model_dump() | {"sample_reason": "hash"}
-            for i, (question, answer, _) in enumerate(calls)]
-    Lake(home / "lake").write_partition("sampled_calls", rows, partition={"day": "2026-11-24"}, schema=SAMPLED_SCHEMA,
-                                        json_columns=CALL_JSON_COLUMNS)
-    (tmp_path / "labels.csv").write_text("call_id,evaluator,label\n" + "".join(
-        f"call-{i:02d},grounded,{'pass' if ok else 'fail'}\n" for i, (*_, ok) in enumerate(calls)))
-    return config, home
+    return labelled_world(tmp_path, CONFIG.format(api_base=api_base), calls, evaluator="grounded", app="clinic",
+                          context=context)
 
 
 def _judge(*, learns: bool) -> Faults:
@@ -74,28 +56,13 @@ def _judge(*, learns: bool) -> Faults:
 
 
 def _align(tmp_path, *, learns: bool, args: tuple[str, ...] = ()):
-    with LLMTestServer(_judge(learns=learns)) as server:
-        config, home = _world(tmp_path, server.api_base)
-        env = user_env(home, config, OPENAI_API_KEY="test")
-        imported = assay("labels", "import", "labels.csv", cwd=tmp_path, env=env)
-        assert imported.returncode == 0, imported.stderr
-        before = config.read_text()
-        run = assay("judge", "align", "grounded", *args, cwd=tmp_path, env=env)
-        assert run.returncode == 0, run.stderr
-        return run, config, before, server.stats["requests"]
+    return run_align(tmp_path, _judge(learns=learns), lambda api_base: _world(tmp_path, api_base), "grounded", args)
 
 
 @pytest.mark.integration  # `assay` subprocesses: not in make test-fast
 def test_align_a_builtin_rubric_adopts_examples_that_help_on_held_out_labels(tmp_path):
     run, config, before, paid = _align(tmp_path, learns=True, args=("--format", "json"))
-    report = json.loads(run.stdout)
-    assert (report["labelled"], report["disagreements"], report["folds"]) == (30, 10, 5)
-    assert report["before"]["cohen_kappa"] == pytest.approx(0.4)  # the 10 wrong hours passed
-    assert report["after"]["cohen_kappa"] == pytest.approx(1.0)
-    gain, low, high = report["kappa_gain"]
-    assert gain == pytest.approx(0.6) and 0 < low <= gain <= high
-    assert report["adopted"] is True and report["written_to"] == str(config)
-    assert paid == 30 + 30
+    report = adopted_report(run, config, paid)  # the 10 wrong hours, passed before, learnt
     # The examples are in the rubric's own shape: question, context, response, verdict.
     assert report["examples"] and all(set(ex) == {"question", "context", "response", "verdict"}
                                       and "opens at" in ex["response"] and ex["verdict"] == "fail"
