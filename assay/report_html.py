@@ -101,7 +101,7 @@ class ReportView:
 def jury_sentences(juries: Sequence[dict[str, Any]]) -> list[str]:
     """One sentence per jury evaluator behind a verdict: who the jurors are and how much they
     agreed (Fleiss' kappa) on the candidate's and the baseline's outputs."""
-    CANDIDATES, BASELINES = "candidate's", "baseline's"  # noqa: N806 (f-strings of 3.11 cannot nest the quote)
+    candidates, baselines = "candidate's", "baseline's"  # 3.11's f-strings cannot nest the quote
 
     def side(figures: dict[str, Any] | None, whose: str) -> str:
         if not figures or not figures.get("outputs"):
@@ -111,7 +111,7 @@ def jury_sentences(juries: Sequence[dict[str, Any]]) -> list[str]:
                 f"{figures['unanimous_share']:.0%})")
 
     return [f"{j['evaluator']}: a jury of {len(j['jurors'])} ({', '.join(j['jurors'])}; {j['jury_reducer']}); "
-            f"Fleiss' kappa between the jurors {side(j.get('candidate'), CANDIDATES)}, {side(j.get('baseline'), BASELINES)}"
+            f"Fleiss' kappa between the jurors {side(j.get('candidate'), candidates)}, {side(j.get('baseline'), baselines)}"
             for j in juries]
 
 

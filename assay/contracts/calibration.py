@@ -61,8 +61,8 @@ CALIBRATION_ARROW_SCHEMA = pa.schema(
 )
 """Columns as `assay.calibration.calibration_rows` makes them. `confusion_matrix` is JSON
 {human: {scorer: count}} (pass/fail, or a/b/tie); `confusion_shares` the same cells as shares of
-the verdicts with their intervals, {human: {scorer: [share, low, high]}} (version 3). Pairwise: `pairs` labelled or not,
-`position_consistency` = share of pairs judged in both orders with the same winner in both,
+the verdicts with their intervals, {human: {scorer: [share, low, high]}} (version 3).
+Pairwise: `pairs` labelled or not, `position_consistency` = share of pairs judged in both orders with the same winner in both,
 `first_position_win_share` = share of decisive verdicts (not tie) that picked the output shown
 first, `accuracy_a_first` / `accuracy_b_first` = accuracy of the verdicts given in each order,
 `accuracy_both_orders_agree` = accuracy on the labelled pairs whose two orders agree;
