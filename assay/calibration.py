@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -275,6 +275,27 @@ def _interval_columns(name: str, figure: tuple[float | None, float | None, float
     return {name: figure[0], f"{name}_low": figure[1], f"{name}_high": figure[2]}
 
 
+def _with_cell_shares(figures: Callable[[np.ndarray], dict[str, np.ndarray]]) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
+    """`figures` plus each confusion cell's share of the verdicts (`cell_<i>`), so the
+    confusion matrix gets bootstrap intervals like every other figure."""
+
+    def with_shares(counts: np.ndarray) -> dict[str, np.ndarray]:
+        total = counts.sum(axis=1).astype(float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            shares = counts / total[:, None]
+        return figures(counts) | {f"cell_{i}": shares[:, i] for i in range(counts.shape[1])}
+
+    return with_shares
+
+
+def _shares_json(cells: tuple, resampled: dict[str, tuple], word: Callable[[Any], str]) -> str:
+    """{human: {scorer: [share, low, high]}} of a confusion matrix's cells."""
+    matrix: dict[str, dict[str, list[float | None]]] = {}
+    for i, (human, judged) in enumerate(cells):
+        matrix.setdefault(word(human), {})[word(judged)] = list(resampled[f"cell_{i}"])
+    return json.dumps(matrix, sort_keys=True)
+
+
 def _matrix_json(cells: tuple, counts: np.ndarray, word: Callable[[Any], str]) -> str:
     matrix: dict[str, dict[str, int]] = {}
     for (human, judged), count in zip(cells, counts, strict=True):
@@ -290,13 +311,15 @@ def binary_series_figures(pairs: list[tuple[bool, bool]], *, confidence: float =
                           seed: int = 20261122) -> dict[str, Any]:
     """(human passed, scorer passed) pairs -> the binary columns of a calibration row."""
     per_unit = np.array([[int(pair == cell) for cell in BINARY_CELLS] for pair in pairs], dtype=np.int64)
-    resampled = _resampled(per_unit, _binary_figures, confidence=confidence, resamples=resamples, seed=seed)
+    resampled = _resampled(per_unit, _with_cell_shares(_binary_figures), confidence=confidence, resamples=resamples,
+                           seed=seed)
     return {
         **agreement(pairs),
         **_interval_columns("accuracy", resampled["accuracy"]),
         **_interval_columns("cohen_kappa", resampled["cohen_kappa"]),
         **_interval_columns("f1_fail", resampled["f1_fail"]),
         "confusion_matrix": _matrix_json(BINARY_CELLS, per_unit.sum(axis=0), _pass_word),
+        "confusion_shares": _shares_json(BINARY_CELLS, resampled, _pass_word),
     }
 
 
@@ -329,6 +352,7 @@ def pairwise_series_figures(
         "accuracy": None, "accuracy_low": None, "accuracy_high": None,
         "cohen_kappa": None, "cohen_kappa_low": None, "cohen_kappa_high": None,
         "confusion_matrix": None,
+        "confusion_shares": None,
     }
     if both:
         row |= _interval_columns("position_consistency", _resampled(
@@ -337,9 +361,11 @@ def pairwise_series_figures(
     if labelled:
         per_unit = np.array([[sum(1 for w in verdicts.values() if (human, w) == cell) for cell in PAIRWISE_CELLS]
                              for human, verdicts in labelled], dtype=np.int64)
-        resampled = _resampled(per_unit, _pairwise_figures, confidence=confidence, resamples=resamples, seed=seed)
+        resampled = _resampled(per_unit, _with_cell_shares(_pairwise_figures), confidence=confidence,
+                               resamples=resamples, seed=seed)
         row |= _interval_columns("accuracy", resampled["accuracy"]) | _interval_columns("cohen_kappa", resampled["cohen_kappa"])
         row["confusion_matrix"] = _matrix_json(PAIRWISE_CELLS, per_unit.sum(axis=0), str)
+        row["confusion_shares"] = _shares_json(PAIRWISE_CELLS, resampled, str)
     return row
 
 
@@ -409,17 +435,41 @@ def juror_scores(score: dict[str, Any]) -> list[dict[str, Any]]:
             for model, verdict in jurors.items()]
 
 
-def _jury_agreement(scores: list[dict[str, Any]]) -> dict[str, Any]:
+def _jury_ratings(scores: Iterable[dict[str, Any]]) -> tuple[int, list[list[bool]]]:
+    """(jurors, one list of juror verdicts per score every juror answered) of jury scores."""
     ratings, jurors = [], 0
     for score in scores:
         details = score.get("details")
         details = json.loads(details) if isinstance(details, str) and details else details
-        verdicts = [v.get("passed") for v in (details or {}).get("jurors", {}).values()]
+        verdicts = [v.get("passed") for v in ((details or {}).get("jurors") or {}).values()]
         jurors = max(jurors, len(verdicts))
         if verdicts and None not in verdicts:
             ratings.append([bool(v) for v in verdicts])
-    ratings = [r for r in ratings if len(r) == jurors]
+    return jurors, [r for r in ratings if len(r) == jurors]
+
+
+def jury_agreement(scores: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """The jurors' agreement on these jury scores: how many jurors, Fleiss' kappa between them
+    and over how many subjects every juror answered."""
+    jurors, ratings = _jury_ratings(scores)
     return {"jurors": jurors, "jury_fleiss_kappa": fleiss_kappa(ratings), "jury_subjects": len(ratings)}
+
+
+def jury_verdict_agreement(juries: Mapping[str, Mapping[str, Any]],
+                           scores_by_side: Mapping[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """For a decision's report: per jury evaluator (name -> its params: `jury`, `jury_reducer`),
+    the agreement between its jurors on the verdicts it gave each side (candidate, baseline):
+    Fleiss' kappa, the outputs every juror judged, and the share of them all jurors agreed on."""
+    rows = []
+    for name, params in sorted(juries.items()):
+        row: dict[str, Any] = {"evaluator": name, "jurors": list(params.get("jury") or []),
+                               "jury_reducer": params.get("jury_reducer") or "majority"}
+        for side, scores in scores_by_side.items():
+            _, ratings = _jury_ratings(s for s in scores if s["evaluator"] == name and s.get("status") == "completed")
+            row[side] = {"fleiss_kappa": fleiss_kappa(ratings), "outputs": len(ratings),
+                         "unanimous_share": sum(len(set(r)) == 1 for r in ratings) / len(ratings) if ratings else None}
+        rows.append(row)
+    return rows
 
 
 def _period(scored_at: Any) -> str | None:
@@ -471,7 +521,7 @@ def calibration_rows(
         if kinds["binary"]:
             pairs = [(human, bool(score["passed"])) for candidate, subject, _, score in kinds["binary"]
                      if not candidate and isinstance(human := labels.get((subject, evaluator)), bool)]
-            jury = _jury_agreement([score for *_, score in kinds["binary"]]) if model.startswith("jury:") else {}
+            jury = jury_agreement([score for *_, score in kinds["binary"]]) if model.startswith("jury:") else {}
             if pairs:
                 rows.append(_full_row(base | {"kind": "binary"} | binary_series_figures(pairs, **options) | jury))
             elif jury.get("jury_fleiss_kappa") is not None:  # the jurors' agreement needs no label
@@ -488,7 +538,8 @@ def calibration_rows(
 
 CALIBRATED_TABLES = ("call_scores", "imported_scores", "candidate_scores")
 """Where scores to calibrate come from: production calls, imported scores, and (for the
-position figures of pairwise judges, which need no label) the candidates' scores."""
+position figures of pairwise judges and the agreement between a jury's jurors, which need no
+label) the candidates' scores."""
 
 
 def lake_calibration(
@@ -502,8 +553,8 @@ def lake_calibration(
     for name in CALIBRATED_TABLES:
         table = lake.read_table(name)
         rows = table.to_pylist() if table is not None else []
-        if name == "candidate_scores":
-            rows = [row for row in rows if pairwise_verdicts(row) is not None]
+        if name == "candidate_scores":  # what needs no label: pairwise position, jurors' agreement
+            rows = [row for row in rows if pairwise_verdicts(row) is not None or juror_scores(row)]
         scores.extend(rows)
     return labels, calibration_rows(labels, scores, computed_at=computed_at, confidence=confidence,
                                     resamples=resamples, seed=seed)

@@ -42,6 +42,11 @@ def calibration_text(rows: list[dict[str, Any]], *, confidence: float) -> str:
                        f"on {row['jury_subjects']} subjects (each juror is a series of its own)")
         if row.get("confusion_matrix"):
             out.append(f"  confusion (human -> scorer): {row['confusion_matrix']}")
+        if row.get("confusion_shares"):
+            cells = [f"{human}->{scorer} {_plain(share)} [{_plain(low)}, {_plain(high)}]"
+                     for human, by_scorer in json.loads(row["confusion_shares"]).items()
+                     for scorer, (share, low, high) in by_scorer.items()]
+            out.append(f"  confusion shares: {'; '.join(cells)}")
     return "\n".join(out) + "\n"
 
 

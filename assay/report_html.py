@@ -94,6 +94,25 @@ class ReportView:
     """The definitions of the numbers on the page (assay.glossary)."""
     frontier: list[Any] = field(default_factory=list)
     """Every candidate of the decision run on quality, cost and latency (FrontierPoint)."""
+    juries: list[dict[str, Any]] = field(default_factory=list)
+    """Per jury evaluator behind the verdict, its jurors' agreement (`jury_verdict_agreement`)."""
+
+
+def jury_sentences(juries: Sequence[dict[str, Any]]) -> list[str]:
+    """One sentence per jury evaluator behind a verdict: who the jurors are and how much they
+    agreed (Fleiss' kappa) on the candidate's and the baseline's outputs."""
+    candidates, baselines = "candidate's", "baseline's"  # 3.11's f-strings cannot nest the quote
+
+    def side(figures: dict[str, Any] | None, whose: str) -> str:
+        if not figures or not figures.get("outputs"):
+            return f"no {whose} output judged by every juror"
+        kappa = "—" if figures["fleiss_kappa"] is None else f"{figures['fleiss_kappa']:.2f}"
+        return (f"{kappa} on the {whose} {figures['outputs']} outputs (all jurors agree on "
+                f"{figures['unanimous_share']:.0%})")
+
+    return [f"{j['evaluator']}: a jury of {len(j['jurors'])} ({', '.join(j['jurors'])}; {j['jury_reducer']}); "
+            f"Fleiss' kappa between the jurors {side(j.get('candidate'), candidates)}, {side(j.get('baseline'), baselines)}"
+            for j in juries]
 
 
 CSS = """
@@ -342,7 +361,10 @@ def render_html(view: ReportView) -> str:
         + (f" Rank {d.rank} of the candidates decided together." if d.rank else "") + "</p>",
         "<h2>Why</h2><ul>",
         *[f"<li>{esc(reason)}</li>" for reason in d.reasons],
-        "</ul><h2>Gates</h2>",
+        "</ul>",
+        *(["<h2>Jury agreement</h2><ul>", *[f"<li>{esc(line)}</li>" for line in jury_sentences(view.juries)], "</ul>"]
+          if view.juries else []),
+        "<h2>Gates</h2>",
         "<table><tr><th>gate</th><th>status</th><th>observed</th><th>threshold</th><th>interval</th><th>n</th>"
         "<th>detail</th></tr>",
     ]

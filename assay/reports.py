@@ -26,7 +26,7 @@ from assay.glossary import TERMS, glossary_markdown, show
 from assay.lake import Lake, atomic_write_text
 from assay.metric_comparison import read_stored
 from assay.report_data import read_snapshot
-from assay.report_html import IntervalRow, ReportView, case_origin, render_html
+from assay.report_html import IntervalRow, ReportView, case_origin, jury_sentences, render_html
 from assay.runtime import AssayHome
 
 MAX_CASES_SHOWN = 10
@@ -99,6 +99,7 @@ def render_markdown(
     case_details: dict[str, dict[str, Any]],
     metric_rows: Sequence[Mapping[str, Any]] = (),
     frontier: Sequence[FrontierPoint] = (),
+    juries: Sequence[dict[str, Any]] = (),
 ) -> str:
     rank = f" Rank {decision.rank} of the candidates decided together." if decision.rank else ""
     lines = [
@@ -111,6 +112,7 @@ def render_markdown(
         "## Why",
         *[f"- {reason}" for reason in decision.reasons],
         "",
+        *(["## Jury agreement", "", *[f"- {line}" for line in jury_sentences(juries)], ""] if juries else []),
         "## Gates",
         "| gate | status | observed | threshold | interval | n |",
         "|---|---|---|---|---|---|",
@@ -208,6 +210,7 @@ def build_view(
     files: dict[str, Path],
     metric_rows: Sequence[Mapping[str, Any]] = (),
     frontier: Sequence[FrontierPoint] = (),
+    juries: Sequence[dict[str, Any]] = (),
 ) -> ReportView:
     critical = list(traces.get("critical_regressions", []))
     flaky = list(traces.get("flaky_critical_cases", []))
@@ -234,6 +237,7 @@ def build_view(
         files={name: path.name for name, path in files.items()},
         terms={name: TERMS[name] for name in REPORT_TERMS},
         frontier=list(frontier),
+        juries=list(juries),
     )
 
 
@@ -264,6 +268,7 @@ def write_reports(
     slos: SloConfig | None = None,
     metric_rows: Sequence[Mapping[str, Any]] | None = None,
     frontier: Sequence[FrontierPoint] = (),
+    juries: Sequence[dict[str, Any]] = (),
 ) -> Path:
     """Write `<reports_dir>/<YYYY-MM-DD>/<candidate>.{md,html,json,junit.xml}`; returns the
     Markdown path (also set as `decision.report_path`).
@@ -273,6 +278,8 @@ def write_reports(
     metric_rows: the candidate's metric comparison; default: its `candidate_metric_comparison`
     rows in the warehouse.
     frontier: every candidate of the decision run on quality, cost and latency (assay.frontier).
+    juries: per jury evaluator behind the verdict, its jurors' agreement on each side's outputs
+    (`assay.calibration.jury_verdict_agreement`), shown beside the verdict.
     """
     day_dir = reports_dir / decision.decided_at.date().isoformat()
     md_path = day_dir / f"{decision.candidate_id}.md"
@@ -285,9 +292,10 @@ def write_reports(
         warehouse, candidate_ids=(decision.candidate_id, decision.baseline_id), dataset_version=decision.dataset_version
     )
     rows = [dict(r) for r in (metric_rows if metric_rows is not None else snapshot.metric_rows)]
-    atomic_write_text(md_path, render_markdown(decision, candidate, baseline, traces, case_details, rows, frontier))
+    atomic_write_text(md_path, render_markdown(decision, candidate, baseline, traces, case_details, rows, frontier,
+                                               juries))
     view = build_view(decision, candidate, baseline, traces, case_details, snapshot, gate=gate, slos=slos, files=files,
-                      metric_rows=rows, frontier=frontier)
+                      metric_rows=rows, frontier=frontier, juries=juries)
     atomic_write_text(files["html"], render_html(view))
     atomic_write_text(files["junit"], render_junit(decision))
     payload = {
@@ -296,6 +304,7 @@ def write_reports(
         "baseline": baseline.model_dump(mode="json"),
         "metrics": rows,
         "frontier": [p.model_dump(mode="json") for p in frontier],
+        "jury_agreement": list(juries),
         "definitions": {name: TERMS[name] for name in REPORT_TERMS},
         "case_ids": traces,
         "report_files": {name: str(path) for name, path in files.items()},

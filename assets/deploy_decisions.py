@@ -15,7 +15,7 @@ from assay.assets.run_failures import latest_run_failure
 from assay.assets.scoring import is_judged
 from dagster import AssetExecutionContext
 
-from assay.calibration import judge_trust, with_position_consistency
+from assay.calibration import judge_trust, jury_verdict_agreement, with_position_consistency
 from assay.contracts.candidate_output import output_text
 from assay.contracts.case import last_user_text
 from assay.contracts.decision import (
@@ -86,6 +86,21 @@ def judges_trust(lake: Lake, config, candidate_id: str, dataset_version: str) ->
         given = [r for r in own + imported_rows if r["evaluator"] == name and r.get("candidate_id", candidate_id) == candidate_id]
         trust[name] = with_position_consistency(trust[name], given, source=f"its verdicts on {candidate_id}")
     return trust
+
+
+def juries_agreement(lake: Lake, config, candidate_id: str, dataset_version: str) -> list[dict[str, Any]]:
+    """Per evaluator of cases judged by a jury, its jurors' agreement (Fleiss' kappa) on the
+    verdicts it gave the candidate's and the baseline's outputs of this dataset version."""
+    juries = {e.name: e.params for e in config.evaluators
+              if e.params.get("jury") and "cases" in e.applies_to.subjects and is_judged(e.type)}
+    if not juries:
+        return []
+    sides = {}
+    for side, cid in (("candidate", candidate_id), ("baseline", config.baseline.candidate_id)):
+        table = lake.read_partition("candidate_scores", {"candidate": cid})
+        sides[side] = [r for r in (table.to_pylist() if table is not None else [])
+                       if r.get("dataset_version") == dataset_version and r["evaluator"] in juries]
+    return jury_verdict_agreement(juries, sides)
 
 
 def case_details(
@@ -199,6 +214,7 @@ def deploy_decisions(context: AssetExecutionContext, assay: AssayResource) -> dg
             assay.home.reports, decision, candidate, baseline, traces, details,
             warehouse=assay.home.warehouse, gate=config.gate, slos=config.slos,
             metric_rows=stats.get(candidate.candidate_id, []), frontier=frontier,
+            juries=juries_agreement(lake, config, candidate.candidate_id, version),
         )
         context.log.info(f"{candidate.candidate_id}: {decision.verdict} (rank {decision.rank}) — {'; '.join(decision.reasons)}")
     decisions.sort(key=lambda d: d.rank or 0)

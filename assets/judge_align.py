@@ -2,10 +2,12 @@
 got wrong, adopted only when it does better on labels it was not built from.
 
 The judge's verdicts on the labelled calls are compared with the people's; the calls it got
-wrong are the material. Graded examples (input, output, the people's verdict) are chosen from
-them for coverage — round-robin over the kinds of mistake (the people's verdict x the call's
-feature), within a token budget and a count — and put in the prompt (`examples` of a
-`custom_rubric` judge: a new evaluator version, so a new calibration series). Whether that
+wrong are the material. Graded examples (the evidence the judge reads, the people's verdict)
+are chosen from them for coverage — round-robin over the kinds of mistake (the people's verdict
+x the call's feature), within a token budget and a count — and put in the prompt (`examples`:
+the built-in rubrics of `llm_judge` and its presets, `rag_judge`, `g_eval` and `custom_rubric`
+all take them; a new evaluator version, so a new calibration series). A pairwise judge is
+refused (`PairwiseJudge.align_refusal` says why). Whether that
 helps is measured by k-fold cross-validation: for each fold, examples are chosen from the
 other folds' mistakes and the new prompt judges this fold's calls, so every call is judged by
 a prompt built without its label. Kappa before and after, each with a bootstrap interval, and
@@ -19,6 +21,7 @@ Every judge call goes through the engine (cache and budget): aligning again cost
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from collections import defaultdict
@@ -48,8 +51,6 @@ from assay.config import AssayConfig, load_config
 from assay.lake import Lake
 from assay.llm.engine import LLMEngine
 
-ALIGNABLE_TYPES = ("custom_rubric",)
-"""Judges whose prompt carries graded examples (`examples`)."""
 CHARS_PER_TOKEN = 4
 
 
@@ -82,24 +83,18 @@ def _stable(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-def example_of(subject: dict[str, Any], human: bool) -> dict[str, Any]:
-    example = {"input": subject.get("input_text") or "", "output": subject.get("output_text") or "",
-               "verdict": "pass" if human else "fail"}
-    return {k: v for k, v in example.items() if v != "" or k == "verdict"}
-
-
 def _tokens(example: dict[str, Any]) -> int:
     return sum(len(str(v)) for v in example.values()) // CHARS_PER_TOKEN + 1
 
 
-def choose_examples(mistakes: list[tuple[str, dict[str, Any], bool]], *, max_examples: int,
+def choose_examples(mistakes: list[tuple[str, dict[str, Any], bool]], judge: Any, *, max_examples: int,
                     token_budget: int) -> list[tuple[str, dict[str, Any]]]:
     """(subject id, example) for a bounded set of the judge's mistakes, chosen for coverage:
     one of each kind (the people's verdict x the feature) in turn, largest kinds first, the
     shortest first within a kind, until the count or the token budget is reached."""
     kinds: dict[tuple[bool, str], list[tuple[str, dict[str, Any]]]] = defaultdict(list)
     for sid, subject, human in mistakes:
-        kinds[(human, str(subject.get("feature") or ""))].append((sid, example_of(subject, human)))
+        kinds[(human, str(subject.get("feature") or ""))].append((sid, judge.example_from(subject, human)))
     queues = [sorted(items, key=lambda item: (_tokens(item[1]), _stable(item[0])))
               for _, items in sorted(kinds.items(), key=lambda kv: (-len(kv[1]), str(kv[0])))]
     chosen, used = [], 0
@@ -131,9 +126,9 @@ def align_judge(config: AssayConfig, lake: Lake, evaluator: str, engine: LLMEngi
                 seed: int = 20261122) -> Alignment:
     model = check_judge(config, evaluator)
     cfg = next(e for e in config.evaluators if e.name == evaluator)
-    if cfg.type not in ALIGNABLE_TYPES:
-        raise JudgeToolError(f"evaluator {evaluator!r} (type {cfg.type}) carries no graded examples; judge align "
-                             f"works on {', '.join(ALIGNABLE_TYPES)} judges (criteria + examples)")
+    from assay.assets.scoring import build_evaluators
+
+    judge = alignable_judge(build_evaluators([cfg], config.judge.model, config.judge.params)[evaluator], cfg.type)
     table = lake.read_table(LABELS_TABLE)
     labels = {sid: v for (sid, name), v in (latest_labels(table.to_pylist()) if table is not None else {}).items()
               if name == evaluator and isinstance(v, bool)}
@@ -154,7 +149,7 @@ def align_judge(config: AssayConfig, lake: Lake, evaluator: str, engine: LLMEngi
     fold_examples = []
     for fold in range(folds):
         train = [(s, subjects[s], labels[s]) for s in mistakes if fold_of[s] != fold]
-        chosen = choose_examples(train, max_examples=max_examples, token_budget=token_budget)
+        chosen = choose_examples(train, judge, max_examples=max_examples, token_budget=token_budget)
         fold_examples.append([sid for sid, _ in chosen])
         held_out = [subjects[s] for s in judged if fold_of[s] == fold]
         params = {"examples": existing + [example for _, example in chosen]}
@@ -166,11 +161,9 @@ def align_judge(config: AssayConfig, lake: Lake, evaluator: str, engine: LLMEngi
     after_pairs = [(labels[s], after[s]) for s in both]
     before, after_figures = binary_series_figures(before_pairs, **options), binary_series_figures(after_pairs, **options)
     gain = _paired_gain(before_pairs, after_pairs, **options)
-    final = choose_examples([(s, subjects[s], labels[s]) for s in mistakes], max_examples=max_examples,
+    final = choose_examples([(s, subjects[s], labels[s]) for s in mistakes], judge, max_examples=max_examples,
                             token_budget=token_budget)
     new_params = {**cfg.params, "examples": existing + [example for _, example in final]}
-    from assay.assets.scoring import build_evaluators
-
     versions = [build_evaluators([cfg.model_copy(update={"params": p})], config.judge.model)[evaluator].version
                 for p in (cfg.params, new_params)]
     low = after_figures["cohen_kappa_low"]
@@ -186,6 +179,18 @@ def align_judge(config: AssayConfig, lake: Lake, evaluator: str, engine: LLMEngi
         reason=reason, paid_requests=stats.completed - stats.cache_hits, cache_hits=stats.cache_hits,
         fold_examples=fold_examples,
     )
+
+
+def alignable_judge(judge: Any, type_: str) -> Any:
+    """The judge, when `judge align` can give it examples; else a JudgeToolError saying why."""
+    refusal = getattr(judge, "align_refusal", None)
+    if refusal:
+        raise JudgeToolError(f"evaluator {judge.name!r} (type {type_}) is not aligned: {refusal}")
+    if not callable(getattr(judge, "example_from", None)):
+        raise JudgeToolError(f"evaluator {judge.name!r} (type {type_}) takes no graded examples (no `examples` "
+                             "param): judge align works on llm_judge (and its presets), rag_judge, g_eval and "
+                             "custom_rubric judges")
+    return judge
 
 
 def write_examples(config_file: Path, evaluator: str, examples: list[dict[str, Any]]) -> None:
@@ -204,7 +209,10 @@ def write_examples(config_file: Path, evaluator: str, examples: list[dict[str, A
     entry["params"] = {**(entry.get("params") or {}), "examples": examples}
     lines = text.splitlines()
     start = item_node.start_mark.line
-    end = item_node.end_mark.line if item_node.end_mark.column == 0 else item_node.end_mark.line + 1
+    # The item ends where the next token starts: at the start of a line (the next item's dash
+    # indented, or the next key), or after the last character on its own line.
+    end_line, end_column = item_node.end_mark.line, item_node.end_mark.column
+    end = end_line if end_line >= len(lines) or not lines[end_line][:end_column].strip() else end_line + 1
     while end > start + 1 and (not lines[end - 1].strip() or lines[end - 1].lstrip().startswith("#")):
         end -= 1
     new_text = "\n".join([*lines[:start], *render_entry(entry, max(0, item_node.start_mark.column - 2)), *lines[end:]]) + "\n"
@@ -238,8 +246,11 @@ def alignment_text(a: Alignment, *, confidence: float) -> str:
         f"  new version {a.new_version} carries {len(a.examples)} example(s):",
     ]
     for sid, example in zip(a.example_subjects, a.examples, strict=True):
-        output = example.get("output", "")
-        lines.append(f"    - {sid}: {example['verdict']}  output: {output[:70]}{'…' if len(output) > 70 else ''}")
+        # What was judged: a custom rubric's `output`, else the response (or the last section).
+        shown = "output" if "output" in example else "response" if "response" in example else \
+            next((k for k in reversed(example) if k not in ("verdict", "reason")), "verdict")
+        text = example[shown] if isinstance(example[shown], str) else json.dumps(example[shown], ensure_ascii=False)
+        lines.append(f"    - {sid}: {example['verdict']}  {shown}: {text[:70]}{'…' if len(text) > 70 else ''}")
     verdict = "adopted" if a.adopted else "not adopted"
     lines.append(f"  {verdict}: {a.reason}" + (f"; written to {a.written_to}" if a.written_to else ""))
     lines.append(f"  paid requests {a.paid_requests}, cache hits {a.cache_hits}")

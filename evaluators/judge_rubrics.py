@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from assay.evaluators.llm_judge import LLMJudge
+from assay.evaluators.llm_judge import LLMJudge, pass_fail_verdict
 from assay.evaluators.rubric import SECTION_FIELDS, Rubric, params_digest, parse_rubric
 
 from assay.llm.judge_prompt import ReplyFormat
@@ -69,6 +69,7 @@ class CustomRubricJudge(LLMJudge):
         "mode": "pass_fail",
     }
     default_category: ClassVar[str] = "reasoning_error"
+    examples_in_rubric: ClassVar[bool] = True
 
     rubric: str = field(default="custom_rubric", init=False)
     """Fixed: the rubric is the criteria (the prompt's rubric id, which the sim judge reads)."""
@@ -144,9 +145,6 @@ class CustomRubricJudge(LLMJudge):
             )
         return _rubric_from_config("custom_rubric", "\n".join(parts), sections, reply)
 
-    def build_examples(self) -> tuple[str, ...]:
-        return tuple(self._example_text(i, e) for i, e in enumerate(self.examples, 1))
-
     def _example_text(self, i: int, example: Any) -> str:
         where = f"evaluator {self.name}: examples[{i - 1}]"
         if not isinstance(example, dict):
@@ -161,13 +159,15 @@ class CustomRubricJudge(LLMJudge):
             lines.append(f"reason: {example['reason']}")
         return "\n".join(lines)
 
+    def example_from(self, subject: dict[str, Any], passed: bool) -> dict[str, Any]:
+        """A graded example in a custom rubric's shape (input, output, verdict)."""
+        example = {"input": subject.get("input_text") or "", "output": subject.get("output_text") or "",
+                   "verdict": "pass" if passed else "fail"}
+        return {k: v for k, v in example.items() if v != "" or k == "verdict"}
+
     def _example_verdict(self, where: str, verdict: Any) -> str:
         if self.mode == "pass_fail":
-            if isinstance(verdict, bool):
-                return "pass" if verdict else "fail"
-            if isinstance(verdict, str) and verdict.strip().lower() in ("pass", "fail"):
-                return verdict.strip().lower()
-            raise ValueError(f"{where}: verdict must be pass/fail (or true/false), got {verdict!r}")
+            return pass_fail_verdict(where, verdict)
         if self.mode == "score_1_5":
             if not isinstance(verdict, bool) and isinstance(verdict, int | float) and 1 <= verdict <= 5:
                 return f"{verdict:g}"

@@ -235,6 +235,21 @@ HISTORY_NOTE = (
 )
 
 
+EXAMPLES_NOTE = (
+    "The example_N sections are graded examples (evidence and the verdict people gave it) showing how "
+    "this rubric is applied; grade only the evidence sections that follow them."
+)
+
+
+def pass_fail_verdict(where: str, verdict: Any) -> str:
+    """An example's pass/fail verdict as the prompt writes it (true/false accepted)."""
+    if isinstance(verdict, bool):
+        return "pass" if verdict else "fail"
+    if isinstance(verdict, str) and verdict.strip().lower() in ("pass", "fail"):
+        return verdict.strip().lower()
+    raise ValueError(f"{where}: verdict must be pass/fail (or true/false), got {verdict!r}")
+
+
 def with_response(subject: Subject) -> Any:
     """The conversation a conversation judge reads: `messages`, and the response after them when
     they end with the user's turn (a single call, or a multi-turn case replayed at its failing
@@ -299,6 +314,17 @@ class LLMJudge:
     jury: list[str] = field(default_factory=list)
     """Judge models that each judge the subject once (instead of `model`); empty: one judge."""
     jury_reducer: Literal["majority", "mean", "unanimous"] = "majority"
+    examples: list[dict[str, Any]] = field(default_factory=list)
+    """Graded examples, each fenced in the prompt before the evidence: the rubric's evidence
+    sections by name (`question`, `context`, `response`, ...), the `verdict` people gave it
+    (pass/fail) and optionally a `reason`. They make a new version (a new calibration series);
+    `assay judge align` writes them from the human labels the judge got wrong."""
+
+    examples_in_rubric: ClassVar[bool] = False
+    """The class puts its examples' note in its rubric text and its examples in its version
+    itself (`custom_rubric`); otherwise both are added here."""
+    align_refusal: ClassVar[str | None] = None
+    """Why `assay judge align` cannot align this kind of judge (None: it can)."""
 
     def __post_init__(self) -> None:
         if self.max_evidence_tokens < 100:
@@ -318,6 +344,10 @@ class LLMJudge:
         self._examples: tuple[str, ...] = self.build_examples()
         self.reply_format = self._rubric.reply
         self.version = self.build_version()
+        if self._examples and not self.examples_in_rubric:
+            self._text = f"{self._text}\n\n{EXAMPLES_NOTE}"
+            # Other examples ask the judge another way: a new series, never mixed with the old one.
+            self.version = f"{self.version}.e{params_digest(list(self._examples))}"
         if self.jury:
             self._check_jury()
             self.version = f"{self.version}.jury-{self.jury_reducer}"
@@ -366,8 +396,41 @@ class LLMJudge:
         return load_rubric(self.rubric)
 
     def build_examples(self) -> tuple[str, ...]:
-        """Graded examples, each fenced in the prompt before the evidence."""
-        return ()
+        """Graded examples, each fenced in the prompt before the evidence (redacted as the
+        evidence is: they are sent to the judge provider too)."""
+        if not isinstance(self.examples, list):
+            raise ValueError(f"evaluator {self.name}: examples must be a list, got {self.examples!r}")
+        texts = tuple(self._example_text(i, e) for i, e in enumerate(self.examples, 1))
+        if self.redact_pii and texts:
+            from assay.privacy.pii import redact
+
+            texts = tuple(redact(t) for t in texts)
+        return texts
+
+    def _example_text(self, i: int, example: Any) -> str:
+        where = f"evaluator {self.name}: examples[{i - 1}]"
+        sections = self._rubric.sections
+        valid = f"the rubric's sections ({', '.join(sections)}), verdict (pass or fail) and optionally reason"
+        if not isinstance(example, dict):
+            raise ValueError(f"{where} must be a mapping of {valid}, got {example!r}")
+        unknown = sorted(set(example) - set(sections) - {"verdict", "reason"})
+        if unknown or "verdict" not in example or not set(example) & set(sections):
+            raise ValueError(f"{where}: keys {sorted(example)}; valid: {valid}, with at least one section")
+        lines = [f"{s}: {render_section(s, example[s])}" for s in sections if s in example]
+        lines.append(f"verdict: {pass_fail_verdict(where, example['verdict'])}")
+        if example.get("reason"):
+            lines.append(f"reason: {example['reason']}")
+        return "\n".join(lines)
+
+    def example_from(self, subject: Subject, passed: bool) -> dict[str, Any]:
+        """A graded example of a subject with the people's verdict, in this judge's `examples`
+        shape: the evidence sections the subject has, then the verdict."""
+        example = {}
+        for section in self._rubric.sections:
+            value = with_response(subject) if section == "conversation" else subject.get(SECTION_FIELDS[section])
+            if value not in (None, "", []):
+                example[section] = value
+        return example | {"verdict": "pass" if passed else "fail"}
 
     def build_version(self) -> str:
         version = f"{self.rubric}.v{self._rubric.version}"
@@ -517,6 +580,11 @@ class PairwiseJudge(LLMJudge):
 
     example: ClassVar[dict[str, Any]] = {"rubric": "pairwise"}
     default_category: ClassVar[str] = "reasoning_error"
+    align_refusal: ClassVar[str | None] = (
+        "a pairwise judge's labels are winners of a pair (a/b/tie), not the pass/fail verdicts whose kappa align "
+        "measures, and an example pair shown in one order teaches a position; hold it with order_reducer: "
+        "both_orders and gate.min_position_consistency instead"
+    )
 
     rubric: str = "pairwise"
     order_reducer: Literal["mean", "both_orders"] = "mean"
@@ -524,6 +592,8 @@ class PairwiseJudge(LLMJudge):
     def __post_init__(self) -> None:
         if self.order_reducer not in ("mean", "both_orders"):
             raise ValueError(f"evaluator {self.name}: order_reducer {self.order_reducer!r} is not one of mean, both_orders")
+        if self.examples:
+            raise ValueError(f"evaluator {self.name}: a pairwise judge takes no examples ({self.align_refusal})")
         super().__post_init__()
 
     def plan(self, subject: Subject, *, default_model: str) -> JudgePlan | Score:

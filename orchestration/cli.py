@@ -1019,11 +1019,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(func=cmd_judge_compare)
     p = judge.add_parser("align", parents=[common],
-        help="a new prompt version of a custom_rubric judge carrying graded examples from the labels it got wrong; "
+        help="a new prompt version of an LLM judge (llm_judge and its presets such as faithfulness, rag_judge, g_eval, "
+        "custom_rubric; not pairwise) carrying graded examples from the labels it got wrong; "
         "kappa before/after on held-out labels (k-fold) with intervals; written to assay.yaml only when the "
         "after-interval's lower bound beats the current kappa (or with --force)",
     )
-    p.add_argument("evaluator", help="a custom_rubric evaluator of assay.yaml")
+    p.add_argument("evaluator", help="an LLM-judge evaluator of assay.yaml")
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
     p.add_argument("--max-examples", type=int, default=4, help="most examples the new version carries (default 4)")
     p.add_argument("--token-budget", type=int, default=1200, help="most tokens the examples take (default 1200)")

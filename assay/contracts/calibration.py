@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from assay.contracts._arrow import UTC_TIMESTAMP
 
-CALIBRATION_SCHEMA_VERSION = 2
+CALIBRATION_SCHEMA_VERSION = 3
 
 CALIBRATION_ARROW_SCHEMA = pa.schema(
     [
@@ -41,6 +41,7 @@ CALIBRATION_ARROW_SCHEMA = pa.schema(
         ("judge_fail_human_pass", pa.int64()),
         ("judge_pass_human_fail", pa.int64()),
         ("confusion_matrix", pa.string()),
+        ("confusion_shares", pa.string()),
         ("pairs", pa.int64()),
         ("pairs_both_orders", pa.int64()),
         ("position_consistency", pa.float64()),
@@ -59,8 +60,9 @@ CALIBRATION_ARROW_SCHEMA = pa.schema(
     metadata={"contract": "judge_calibration", "version": str(CALIBRATION_SCHEMA_VERSION)},
 )
 """Columns as `assay.calibration.calibration_rows` makes them. `confusion_matrix` is JSON
-{human: {scorer: count}} (pass/fail, or a/b/tie). Pairwise: `pairs` labelled or not,
-`position_consistency` = share of pairs judged in both orders with the same winner in both,
+{human: {scorer: count}} (pass/fail, or a/b/tie); `confusion_shares` the same cells as shares of
+the verdicts with their intervals, {human: {scorer: [share, low, high]}} (version 3).
+Pairwise: `pairs` labelled or not, `position_consistency` = share of pairs judged in both orders with the same winner in both,
 `first_position_win_share` = share of decisive verdicts (not tie) that picked the output shown
 first, `accuracy_a_first` / `accuracy_b_first` = accuracy of the verdicts given in each order,
 `accuracy_both_orders_agree` = accuracy on the labelled pairs whose two orders agree;

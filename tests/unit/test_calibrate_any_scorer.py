@@ -19,6 +19,7 @@ from assay.calibration import (
     lake_calibration,
     read_label_file,
 )
+from assay.calibration_report import calibration_text
 from assay.contracts.score import SCORE_ARROW_SCHEMA, SCORE_JSON_COLUMNS, Score
 from assay.imported_scores import (
     ScoreFileError,
@@ -60,6 +61,13 @@ def test_a_deterministic_evaluator_is_calibrated_with_intervals_and_per_week():
         assert whole[f"{name}_low"] <= whole[name] <= whole[f"{name}_high"]
     assert whole["cohen_kappa_high"] - whole["cohen_kappa_low"] > 0  # errors exist, so the interval is not a point
     assert json.loads(whole["confusion_matrix"]) == {"fail": {"fail": 18, "pass": 2}, "pass": {"fail": 0, "pass": 20}}
+    # The confusion matrix with intervals too: each cell's share of the 40 verdicts.
+    shares = json.loads(whole["confusion_shares"])
+    for human, scorer, count in (("fail", "fail", 18), ("fail", "pass", 2), ("pass", "fail", 0), ("pass", "pass", 20)):
+        share, low, high = shares[human][scorer]
+        assert share == pytest.approx(count / 40) and low <= share <= high
+    assert shares["fail"]["pass"][1] < shares["fail"]["pass"][2]  # a real interval, not a point
+    assert "confusion shares: fail->fail 0.450 [" in calibration_text(rows, confidence=0.95)
     # Four times the evidence, same agreement: a narrower interval.
     more = calibration_rows({(f"{s}-{k}", e): v for (s, e), v in labels.items() for k in range(4)},
                             [s | {"subject_id": f"{s['subject_id']}-{k}"} for s in scores for k in range(4)],
