@@ -24,6 +24,7 @@ from assay.contracts.call import CALL_JSON_COLUMNS
 from assay.lake import Lake
 from assay.testing.llm_server import Faults, LLMTestServer
 from assay.testing.object_store import ObjectStore
+from tests.unit.test_judge_batch_flow import batch_judge_config
 
 pytestmark = pytest.mark.integration
 
@@ -61,22 +62,8 @@ def test_one_machine_submits_and_another_collects_through_the_object_store(tmp_p
         for key, value in store.environ().items():
             monkeypatch.setenv(key, value)
         config = tmp_path / "assay.yaml"
-        config.write_text(
-            "project: {app: helpdesk, start_day: '2026-02-01'}\n"
-            "storage:\n"
-            f"  lake: s3://{BUCKET}/lake\n"
-            "judge:\n"
-            "  model: openai/judge\n"
-            "  mode: batch\n"
-            f"  params: {{api_base: '{server.api_base}'}}\n"
-            "pricing:\n"
-            "  openai/judge: {input_cost_per_token: 0.000002, output_cost_per_token: 0.000008}\n"
-            "evaluators:\n"
-            "  - name: relevance\n"
-            "    type: llm_judge\n"
-            "    params: {rubric: answer_relevance}\n",
-            encoding="utf-8",
-        )
+        config.write_text(f"project: {{app: helpdesk, start_day: '2026-02-01'}}\nstorage:\n  lake: s3://{BUCKET}/lake\n"
+                          + batch_judge_config(server.api_base), encoding="utf-8")
         lake = Lake(f"s3://{BUCKET}/lake")
         lake.write_partition("sampled_calls", [_call(i) for i in range(CALLS)], partition={"day": DAY},
                              schema=SAMPLED_SCHEMA, json_columns=CALL_JSON_COLUMNS)
