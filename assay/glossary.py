@@ -16,6 +16,13 @@ LATENCY_RULE = (
     "took before giving up and never less than the per-attempt timeout (judge.timeout_s), so a candidate "
     "cannot look fast by failing fast or by timing out"
 )
+BATCH_REPLAY_LATENCY = (
+    "not measured: replayed through the Batch API (`replay_mode: batch`), where the time to an answer is "
+    "its wait in the provider's queue (up to 24 h), not the model's latency; the latency gate is not part of "
+    "this verdict (replay with `replay_mode: sync`, or `assay compare` over production days, to measure it)"
+)
+"""What the latency gate and the replay metadata say of a candidate replayed through a Batch API:
+neither a pass nor a fail on queue time, and never a number."""
 COST_RULE = (
     "mean cost of the completed replays; every one needs a known cost (litellm's price map, `pricing:` or "
     "the candidate's price_override): an unknown cost is never $0"

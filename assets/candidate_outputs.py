@@ -31,7 +31,7 @@ from assay.contracts.candidate_output import (
 )
 from assay.contracts.case import last_user_text
 from assay.dataset_pointer import current_version, read_cases
-from assay.glossary import COST_RULE, LATENCY_RULE, round_sig
+from assay.glossary import BATCH_REPLAY_LATENCY, COST_RULE, LATENCY_RULE, round_sig
 from assay.llm.engine import LLMRequest, LLMResult
 from assay.outcomes import BAD_RESPONSE
 from assay.privacy.redaction import Redactor
@@ -156,9 +156,10 @@ def latency_values(rows: list[dict[str, Any]], timeout_s: float | None) -> tuple
     return (values if not unknown else []), breakdown
 
 
-def replay_measures(rows: list[dict[str, Any]], timeout_s: float | None) -> dict[str, Any]:
+def replay_measures(rows: list[dict[str, Any]], timeout_s: float | None, *, is_batch: bool = False) -> dict[str, Any]:
     """The replays' latency p95 and cost per request by the gate's rules, rounded, for the
-    Dagster UI: an unknown one is said to be unknown, never shown as 0."""
+    Dagster UI: an unknown one is said to be unknown, never shown as 0; a batch replay's
+    latency is not measured (`is_batch`: its time is queue time)."""
     values, counts = latency_values(rows, timeout_s)
     completed = [r for r in rows if r["status"] == "completed"]
     costs = [r["cost_usd"] for r in completed if r["cost_usd"] is not None]
@@ -168,7 +169,9 @@ def replay_measures(rows: list[dict[str, Any]], timeout_s: float | None) -> dict
             f"- **cost_per_request_usd**: {COST_RULE}"
         ),
     }
-    if values:
+    if is_batch:
+        measures["latency_p95_ms"] = BATCH_REPLAY_LATENCY
+    elif values:
         measures["latency_p95_ms"] = round(float(np.quantile(values, 0.95)), 1)
     else:
         measures["latency_p95_ms"] = f"unknown ({counts['unknown_latency']} completed replays without a latency)"
@@ -237,7 +240,7 @@ def candidate_outputs(context: AssetExecutionContext, assay: AssayResource):
         raise dg.Failure("no regression dataset yet: materialise regression_dataset first")
     cases = read_cases(assay.lake, version)
     engine = assay.llm_engine(context.log.info)
-    if candidate.replay_mode == "batch" and not candidate.recorded:
+    if candidate.replays_in_batch:
         engine.batch = assay.batch_judge(engine, context.log.info)
         engine.batch_scope = f"candidate_outputs/candidate={candidate.candidate_id}/version={version}"
     how = f"read from {candidate.recorded}" if candidate.recorded else f"replayed through {candidate.model}"
@@ -278,7 +281,7 @@ def candidate_outputs(context: AssetExecutionContext, assay: AssayResource):
             "samples": candidate.samples,
             "recorded": candidate.recorded or "",
             "missing_outputs": sum(1 for r in rows if r["error_type"] == "missing_output"),
-            **replay_measures(rows, assay.config.judge.timeout_s),
+            **replay_measures(rows, assay.config.judge.timeout_s, is_batch=candidate.replays_in_batch),
             "by_status": counts_table(Counter(r["status"] for r in rows), "status"),
             "by_error_type": counts_table(Counter(r["error_type"] for r in rows if r["error_type"]), "error_type"),
             "redacted_entities": counts_table(redacted, "entity"),

@@ -44,7 +44,7 @@ from assay.contracts.decision import (
 )
 from assay.contracts.metric_comparison import OVERALL_METRIC
 from assay.frontier import ReplaySamples
-from assay.glossary import COST_RULE, show
+from assay.glossary import BATCH_REPLAY_LATENCY, COST_RULE, show
 from assay.metric_comparison import case_outcomes, compare_metric
 from assay.stats import bootstrap_ci, mean_rows, p95_rows
 
@@ -87,6 +87,7 @@ def decide(
     missing_reason: str | None = None,
     confirm: ConfirmFn | None = None,
     decided_at: datetime | None = None,
+    replay_mode: str = "sync",
 ) -> tuple[Decision, dict[str, list[str]]]:
     """The decision, and the case ids behind each gate (for the report's traceability).
 
@@ -99,7 +100,9 @@ def decide(
     kappa, or None (no labels).
     `timeout_s`: the per-attempt timeout, the least a failed replay counts for in latency.
     `missing_reason`: why the candidate has no replays of this dataset version, when it has none.
-    `confirm`: re-runs critical regressions (`gate.confirm_regressions`)."""
+    `confirm`: re-runs critical regressions (`gate.confirm_regressions`).
+    `replay_mode`: how the candidate was replayed; `batch` (a provider's Batch API) has no
+    per-call latency, so the latency gate says it was not measured and is not part of the verdict."""
     # The latency and cost intervals resample these rows: a fixed order makes them depend on
     # the evidence only, never on the order it was read in.
     candidate = Side(candidate_id, sorted(candidate_rows, key=lambda r: r["case_id"]), candidate_metrics,
@@ -119,7 +122,7 @@ def decide(
         _quality_gate(overall, cand_cases, base_cases, paired, gate, traces),
         _critical_gate(candidate, baseline, overall, paired, gate, traces, confirm),
         _degenerate_output_gate(candidate.outputs, baseline.outputs, paired, gate, traces),
-        _latency_gate(candidate.rows, gate, slos, timeout_s),
+        _latency_gate(candidate.rows, gate, slos, timeout_s, replay_mode=replay_mode),
         _cost_gate(candidate.rows, gate, slos),
     ]
     decisive = [g for g in gates if g.status != "off"]
@@ -139,6 +142,9 @@ def decide(
         reasons = [f"evidence: {evidence.detail}"]
     else:
         reasons = [f"{g.gate}: {g.detail}" for g in gates if g.status not in ("pass", "off")]
+    # Whatever the verdict, it says which gate it could not measure (a batch replay's latency).
+    reasons += [f"{g.gate}: {g.detail}" for g in gates
+                if (g.breakdown or {}).get("not_measured") and f"{g.gate}: {g.detail}" not in reasons]
     decision = Decision(
         candidate_id=candidate_id,
         baseline_id=baseline_id,
@@ -459,11 +465,18 @@ def _slo_gate(
                              f"{'within' if ok else 'over'} the {describe(threshold)} {limit_name}{note}")
 
 
-def _latency_gate(rows: list[dict[str, Any]], gate: GateConfig, slos: SloConfig, timeout_s: float | None) -> GateResult:
+def _latency_gate(rows: list[dict[str, Any]], gate: GateConfig, slos: SloConfig, timeout_s: float | None,
+                  *, replay_mode: str = "sync") -> GateResult:
     limit = gate.limit("latency_p95_ms", slos)
     if limit is None:
         return _gate_off("latency_p95", "latency_p95_ms", "ms")
     values, breakdown = latency_values(rows, timeout_s)
+    if replay_mode == "batch":
+        # A batch answer's time is queue time (hours), not latency: passing or failing the SLO
+        # on it would be a verdict on the provider's queue. Off for this verdict, and said so.
+        return GateResult(gate="latency_p95", status="off", threshold=limit, n=breakdown["completed"], unit="ms",
+                          breakdown=breakdown | {"replay_mode": "batch", "not_measured": True},
+                          detail=BATCH_REPLAY_LATENCY)
     if breakdown["unknown_latency"]:
         return GateResult(
             gate="latency_p95", status="unavailable", threshold=limit, n=breakdown["completed"], unit="ms",

@@ -196,6 +196,7 @@ def deploy_decisions(context: AssetExecutionContext, assay: AssayResource) -> dg
             missing_reason=missing,
             confirm=confirm,
             decided_at=decided_at,
+            replay_mode="batch" if candidate.replays_in_batch else "sync",
         )
         decisions.append(decision)
         reported.append((decision, candidate, traces))

@@ -67,11 +67,20 @@ class EstimateRow:
     """None when no price is known for the model (`pricing:` adds one)."""
     batch_usd: float | None = 0.0
     batch_cost_source: str | None = None
+    mode: str = "sync"
+    """How the run sends them: `batch` for the judges of call_scores and candidate_scores under
+    `judge.mode: batch` and the replays of a `replay_mode: batch` candidate; else `sync` (agent
+    judges and shadow replays are always synchronous)."""
 
     @property
     def calls(self) -> int:
         """Requests that go to the provider (not answered from the cache)."""
         return self.requests - self.cache_hits
+
+    @property
+    def charged_usd(self) -> float | None:
+        """At the price the run pays: the batch price for batch rows, else the sync price."""
+        return self.batch_usd if self.mode == "batch" else self.sync_usd
 
 
 @dataclass
@@ -83,9 +92,15 @@ class CostEstimate:
 
     def total(self, name: str) -> Any:
         values = [getattr(r, name) for r in self.rows]
-        if name in ("sync_usd", "batch_usd"):
+        if name in ("sync_usd", "batch_usd", "charged_usd"):
             return None if any(v is None for v in values) else sum(values)
         return sum(values)
+
+    @property
+    def charged_usd(self) -> float | None:
+        """What the run would pay: each row at the price of how it is sent (`EstimateRow.mode`).
+        `--max-cost` compares this."""
+        return self.total("charged_usd")
 
     @property
     def sync_usd(self) -> float | None:
@@ -96,9 +111,10 @@ class CostEstimate:
         return self.total("batch_usd")
 
     def as_dict(self) -> dict[str, Any]:
-        totals = {n: self.total(n) for n in ("requests", "cache_hits", "calls", "input_tokens", "output_tokens", "sync_usd", "batch_usd")}
+        totals = {n: self.total(n) for n in ("requests", "cache_hits", "calls", "input_tokens", "output_tokens", "sync_usd",
+                                             "batch_usd", "charged_usd")}
         return {
-            "rows": [{**r.__dict__, "calls": r.calls} for r in self.rows],
+            "rows": [{**r.__dict__, "calls": r.calls, "charged_usd": r.charged_usd} for r in self.rows],
             "total": totals,
             "notes": list(self.notes),
         }
@@ -150,13 +166,23 @@ class Estimator:
             self._prices[model] = (price_per_token(model, self.prices), batch_price_per_token(model, self.prices, self.discount))
         return self._prices[model]
 
+    def _mode(self, stage: str, what: str) -> str:
+        """`EstimateRow.mode`: how the run sends this stage's requests (the assets' batch scopes)."""
+        if stage in ("call_scores", "candidate_scores"):
+            return self.config.judge.mode
+        if stage == "candidate_outputs":
+            candidate = next((c for c in self.config.candidates if c.candidate_id == what), None)
+            return "batch" if candidate is not None and candidate.replays_in_batch else "sync"
+        return "sync"
+
     def add(self, stage: str, what: str, request: LLMRequest, output_tokens: int, *, is_stand_in: bool = False) -> dict[str, Any] | None:
         """Count one request; returns its cached answer when it is a cache hit. A request built
         on a stand-in answer (`is_stand_in`) is never a hit: the real one asks about an answer
         not seen yet (while the stand-in, production's own answer, may well be cached)."""
         row = self._rows.get((stage, what, request.model))
         if row is None:
-            row = self._rows[(stage, what, request.model)] = EstimateRow(stage, what, request.model)
+            row = self._rows[(stage, what, request.model)] = EstimateRow(stage, what, request.model,
+                                                                         mode=self._mode(stage, what))
             self.estimate.rows.append(row)
         row.requests += 1
         key = request.key

@@ -51,11 +51,11 @@ def judge_batch_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult |
     from assay.llm.batch import BatchLedger, open_batches_markdown
     from assay.llm.configured import configured_batch_judge, configured_engine
 
+    config = load_config()  # first: `storage.lake` (an s3:// lake) says where the ledger is
     home = AssayHome.from_env()
     ledger = BatchLedger.of_lake(home.lake)
     if not ledger.open_intents():
         return dg.SkipReason("no open judge batches")
-    config = load_config()
     engine = configured_engine(config, home, context.log.info)
     judge = configured_batch_judge(config, home, engine, context.log.info)
     report = judge.collect_now()

@@ -214,7 +214,8 @@ def cmd_run(args: argparse.Namespace) -> None:
 def _estimated(build, args: argparse.Namespace, title: str, config) -> bool:
     """Print what the command would ask of LLMs (`assay.assets.estimate`); with `--estimate`
     that is all (True: stop here), with `--max-cost` refuse to start above it. The price
-    compared is the batch price when the judge runs in batch mode (`judge.mode: batch`)."""
+    compared is what the run pays: the batch price for what goes through a Batch API
+    (`judge.mode: batch`, a candidate's `replay_mode: batch`), the sync price for the rest."""
     if not args.estimate and args.max_cost is None:
         try:  # shown for information before a backfill: a failure to estimate stops nothing
             estimate = build()
@@ -231,7 +232,9 @@ def _estimated(build, args: argparse.Namespace, title: str, config) -> bool:
     else:
         _say(estimate.format(f"Estimate for {title}:"))
     if args.max_cost is not None:
-        cost = estimate.batch_usd if mode == "batch" else estimate.sync_usd
+        cost = estimate.charged_usd  # each stage at the price of how it is sent (sync or batch)
+        modes = {r.mode for r in estimate.rows if r.calls}
+        mode = "sync and batch" if len(modes) > 1 else next(iter(modes), mode)
         if cost is None:
             unpriced = sorted({r.model for r in estimate.rows if r.sync_usd is None and r.calls})
             raise CliError(f"--max-cost ${args.max_cost:g}: the cost cannot be estimated, no price is known for "
@@ -925,7 +928,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "Batch API prices, per stage, evaluator/candidate and model, without calling any provider; "
                        "then stop")
         p.add_argument("--max-cost", type=float, metavar="USD",
-                       help="refuse to start when the estimate is above USD (batch prices with judge.mode: batch)")
+                       help="refuse to start when the estimate is above USD (batch prices for what goes through a "
+                       "Batch API: judge.mode: batch, a candidate's replay_mode: batch)")
 
     p = sub.add_parser("demo", parents=[common], help="generate demo traffic and run the whole loop; print the decisions")
     generation_options(p)

@@ -27,6 +27,7 @@ def settle_batches(runner: Runner, job: str, *, wait: bool, partition_key: str |
     from assay.llm.batch import BatchLedger
     from assay.llm.configured import configured_batch_judge, configured_engine
 
+    config = load_config()  # first: `storage.lake` (an s3:// lake) says where the ledger is
     home = AssayHome.from_env()
     ledger = BatchLedger.of_lake(home.lake)
     for _ in range(max_rounds):
@@ -39,7 +40,6 @@ def settle_batches(runner: Runner, job: str, *, wait: bool, partition_key: str |
                               "judge_batch_sensor collects them and finishes the loop (`assay services`), "
                               "or run `assay run --wait-batches`")
         say(f"  waiting for {len(open_rows)} provider batch(es), {requests} requests ({job})")
-        config = load_config()
         judge = configured_batch_judge(config, home, configured_engine(config, home), say)
         while ledger.open_intents():
             judge.collect_now()

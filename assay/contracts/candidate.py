@@ -80,6 +80,11 @@ class Candidate(BaseModel):
         return params
 
     @property
+    def replays_in_batch(self) -> bool:
+        """Replayed through the provider's Batch API (a recording is read, never replayed)."""
+        return self.replay_mode == "batch" and not self.recorded
+
+    @property
     def fingerprint(self) -> str:
         """Changes when anything that shapes the candidate's outputs changes (model, prompt,
         params, price): replays recorded under another fingerprint are stale."""

@@ -16,7 +16,9 @@ DECISION_SCHEMA_VERSION = 3
 Verdict = Literal["approved", "rejected", "insufficient_evidence"]
 GateStatus = Literal["pass", "fail", "unavailable", "off"]
 """`unavailable`: not enough evidence to tell (the verdict is then never approved). `off`: the
-team turned the gate off in config (`gate.cost_per_request_usd: null`); shown, never decisive."""
+team turned the gate off in config (`gate.cost_per_request_usd: null`), or chose a replay that
+cannot measure it (the latency of a `replay_mode: batch` candidate, `breakdown.not_measured`);
+shown, never decisive."""
 GateUnit = Literal["cases", "share", "delta", "ms", "usd", "count"]
 
 

@@ -35,6 +35,8 @@ gets the provider parameters from the caller (the config's judge params, the env
 from __future__ import annotations
 
 import asyncio
+import fnmatch
+import itertools
 import json
 import os
 import socket
@@ -55,6 +57,7 @@ from assay.llm.engine import (
     LLMResult,
     estimate_input_tokens,
 )
+from assay.object_lake import RemotePath, is_object_url
 
 LEDGER_DIR = "_judge_batches"
 RESULTS_DIR = "results"
@@ -124,19 +127,64 @@ class CollectReport:
 
 
 class BatchLedger:
-    """The intent records and final results of batch judging, in the lake."""
+    """The intent records and final results of batch judging, in the lake: a folder, or the
+    lake's prefix on object storage (`storage.lake: s3://...`), so whichever worker runs the
+    collection, on whichever machine, finds what another submitted. Each record is one small
+    JSON file, written whole (a rename in a folder, one PUT on object storage)."""
 
-    def __init__(self, root: Path):
-        self.root = Path(root)
-        self._parsed: dict[Path, tuple[tuple[int, int], dict[str, Any]]] = {}
-        """path -> ((mtime_ns, size), record): a poll re-reads only what changed."""
+    def __init__(self, root: Path | str | RemotePath):
+        if isinstance(root, RemotePath):
+            self.root: Path | RemotePath = root
+        elif is_object_url(root):
+            from assay.lake import Lake
+
+            self.root = Lake(str(root)).root
+        else:
+            self.root = Path(root)
+        self._parsed: dict[str, tuple[Any, dict[str, Any]]] = {}
+        """path -> (version, record): a poll re-reads only what changed (version: mtime and
+        size in a folder, the ETag on object storage)."""
 
     @classmethod
-    def of_lake(cls, lake_root: Path | str) -> BatchLedger:
-        return cls(Path(lake_root) / LEDGER_DIR)
+    def of_lake(cls, lake_root: Path | str | RemotePath) -> BatchLedger:
+        """The ledger of a lake (`AssayHome.lake`: a folder or `s3://bucket/prefix`)."""
+        from assay.lake import Lake
 
-    def _intent_path(self, scope: str, intent_id: str) -> Path:
+        return cls(Lake(lake_root).root / LEDGER_DIR)
+
+    def _intent_path(self, scope: str, intent_id: str) -> Path | RemotePath:
         return self.root / scope_folder(scope) / f"{intent_id}.json"
+
+    def _files(self, pattern: str) -> list[tuple[Path | RemotePath, Any, float]]:
+        """(path, version, modified epoch seconds) of the ledger's files matching `pattern`
+        (`<folder or *>/.../*.json`, one `*` per path part), sorted by path."""
+        if isinstance(self.root, RemotePath):
+            parts = pattern.split("/")
+            fixed = "/".join(itertools.takewhile(lambda p: "*" not in p, parts))
+            base = f"{self.root.path}/{fixed}" if fixed else self.root.path
+            listing = self.root.fs.find(base, detail=True)
+            found = []
+            for key, entry in listing.items():
+                relative = key[len(self.root.path) + 1:].split("/")
+                if len(relative) == len(parts) and all(fnmatch.fnmatchcase(a, b) for a, b in zip(relative, parts, strict=True)):
+                    modified = entry.get("LastModified")
+                    found.append((RemotePath(self.root.fs, key), (entry.get("ETag"), entry.get("size")),
+                                  modified.timestamp() if modified is not None else 0.0))
+            return sorted(found, key=lambda f: f[0].path)
+        found = []
+        for path in sorted(self.root.glob(pattern)):
+            try:
+                stat = path.stat()
+            except FileNotFoundError:
+                continue
+            found.append((path, (stat.st_mtime_ns, stat.st_size), stat.st_mtime))
+        return found
+
+    def _read(self, path: Path | RemotePath, version: Any) -> dict[str, Any]:
+        seen = self._parsed.get(str(path))
+        if seen is None or seen[0] != version:
+            seen = self._parsed[str(path)] = (version, json.loads(path.read_text(encoding="utf-8")))
+        return seen[1]
 
     def save(self, intent: dict[str, Any]) -> None:
         atomic_write_text(self._intent_path(intent["scope"], intent["intent_id"]), json.dumps(intent, sort_keys=True))
@@ -144,14 +192,10 @@ class BatchLedger:
     def intents(self, scope: str | None = None) -> list[dict[str, Any]]:
         pattern = f"{scope_folder(scope)}/*.json" if scope is not None else "*/*.json"
         found = []
-        for path in sorted(self.root.glob(pattern)):
+        for path, version, _ in self._files(pattern):
             try:
-                stat = path.stat()
-                seen = self._parsed.get(path)
-                if seen is None or seen[0] != (stat.st_mtime_ns, stat.st_size):
-                    seen = self._parsed[path] = ((stat.st_mtime_ns, stat.st_size), json.loads(path.read_text(encoding="utf-8")))
-                found.append(dict(seen[1]))  # a shallow copy: callers set top-level fields only
-            except (json.JSONDecodeError, FileNotFoundError):  # never torn (renames); hand-edited
+                found.append(dict(self._read(path, version)))  # a shallow copy: callers set top-level fields only
+            except (json.JSONDecodeError, FileNotFoundError):  # never torn (whole writes); hand-edited
                 continue
         return sorted(found, key=lambda i: (i["created_at"], i["intent_id"]))
 
@@ -165,9 +209,9 @@ class BatchLedger:
     def results(self, scope: str) -> dict[str, dict[str, Any]]:
         """custom_id -> final result (LLMResult fields) of every collected intent of the scope."""
         merged: dict[str, dict[str, Any]] = {}
-        folder = self.root / scope_folder(scope) / RESULTS_DIR
-        for path in sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime):
-            merged.update(json.loads(path.read_text(encoding="utf-8")))
+        files = self._files(f"{scope_folder(scope)}/{RESULTS_DIR}/*.json")
+        for path, version, _ in sorted(files, key=lambda f: f[2]):
+            merged.update(self._read(path, version))
         return merged
 
     def is_complete(self, scope: str) -> bool:

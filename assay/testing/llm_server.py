@@ -114,6 +114,9 @@ class Faults:
 class ServerStats:
     requests: int = 0
     """Every chat request received."""
+    requests_by_model: Counter = field(default_factory=Counter)
+    """Chat requests received per model (as the request names it): a replay through the Batch
+    API shows here as none, its lines in `batch_lines`."""
     outcomes: Counter = field(default_factory=Counter)
     """ok / junk / malformed / 429 / 500 / hang / 401 / 404 per request."""
     answered_per_prompt: Counter = field(default_factory=Counter)
@@ -142,6 +145,7 @@ class ServerStats:
     def as_dict(self) -> dict[str, Any]:
         return {
             "requests": self.requests,
+            "requests_by_model": dict(self.requests_by_model),
             "outcomes": dict(self.outcomes),
             "answered": sum(self.answered_per_prompt.values()),
             "prompts_answered_twice": sum(1 for n in self.answered_per_prompt.values() if n > 1),
@@ -247,6 +251,7 @@ class _App:
         prompt_text = "\n".join(_text(m.get("content")) for m in messages)
         prompt_key = hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()
         self.stats.requests += 1
+        self.stats.requests_by_model[str(body.get("model", ""))] += 1
         refused = self._refusal(request, body)
         if refused is not None:
             return refused

@@ -7,7 +7,10 @@ a subprocess:
 - `--max-cost` below the estimate refuses to start: exit 1, one line, no request, nothing in the lake;
 - `--estimate` makes no request, and counts exactly the calls the run then makes, with tokens
   within 10% of what the server counted;
-- after the run, the same estimate has nothing left to pay.
+- after the run, the same estimate has nothing left to pay;
+- an evaluator added later and backfilled over a past day (`assay run --day`) shows its bill
+  before anything starts, and the backfill makes exactly the calls it showed (the other
+  evaluators' scores are kept, not asked again).
 """
 
 import json
@@ -92,3 +95,19 @@ def test_run_estimate_counts_the_calls_and_tokens_the_run_then_makes(tmp_path):
         assert again.returncode == 0, again.stderr
         assert json.loads(again.stdout)["total"]["calls"] == 0  # everything scored: nothing to pay
         assert server.stats["requests"] == served["requests"]
+
+        # An evaluator added later, backfilled over the first day: the estimate comes first.
+        added = _config(server.api_base)
+        added["evaluators"].append({"name": "helpfulness", "type": "llm_judge", "params": {"rubric": "answer_relevance"},
+                                    "applies_to": {"features": ["rag_answer"]}})
+        config.write_text(yaml.safe_dump(added, sort_keys=False))
+        backfill = _assay(env, "run", "--day", "2026-11-19")
+        assert backfill.returncode == 0, backfill.stderr
+        err = backfill.stderr
+        assert err.index("Estimate for assay run over 1 day(s):") < err.index("  ok  daily_job"), err
+        table = err[err.index("Estimate for assay run"):err.index("  ok  daily_job")]
+        rows = {line.split()[1]: line.split() for line in table.splitlines() if line.startswith("  call_scores")}
+        assert set(rows) == {"helpfulness"}, table  # the other evaluators' scores of that day are kept
+        (total,) = [line.split() for line in table.splitlines() if line.startswith("  total")]
+        assert int(total[3]) == int(rows["helpfulness"][5]) > 0
+        assert server.stats["requests"] - served["requests"] == int(total[3])  # exactly the calls shown

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 from assay.orchestration.demo_team import BUCKET, LAKE_URL, restore_bucket, save_bucket, team_config
 
-from assay.config import load_config
+from assay.config import LAKE_ENV, WAREHOUSE_ENV, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,6 +30,8 @@ def test_the_team_config_is_the_projects_plus_the_team_sections_and_loads(tmp_pa
     monkeypatch.setenv("ASSAY_CONFIG", str(written))
     monkeypatch.setenv("ASSAY_PG_URL", "postgresql+psycopg2://assay@127.0.0.1:5432/assay")
     monkeypatch.setenv("ASSAY_REDIS_URL", "redis://127.0.0.1:6379/0")
+    for name in (LAKE_ENV, WAREHOUSE_ENV):  # load_config exports the s3 lake process-wide: restored after
+        monkeypatch.setenv(name, "placeholder")
     loaded = load_config()
     assert (loaded.storage.instance, loaded.workers.executor) == ("postgres", "celery")
 

@@ -35,9 +35,9 @@ def _call(i: int) -> dict:
     }
 
 
-def _home(tmp_path, api_base: str):
-    config = tmp_path / "assay.yaml"
-    config.write_text(
+def batch_judge_config(api_base: str) -> str:
+    """assay.yaml's judge in batch mode behind the local server, with one judged evaluator."""
+    return (
         "judge:\n"
         "  model: openai/judge\n"
         "  mode: batch\n"
@@ -47,9 +47,13 @@ def _home(tmp_path, api_base: str):
         "evaluators:\n"
         "  - name: relevance\n"
         "    type: llm_judge\n"
-        "    params: {rubric: answer_relevance}\n",
-        encoding="utf-8",
+        "    params: {rubric: answer_relevance}\n"
     )
+
+
+def _home(tmp_path, api_base: str):
+    config = tmp_path / "assay.yaml"
+    config.write_text(batch_judge_config(api_base), encoding="utf-8")
     lake = Lake(tmp_path / "lake")
     rows = rows_to_table([_call(i) for i in range(CALLS)], SAMPLED_SCHEMA, frozenset(CALL_JSON_COLUMNS))
     lake.write_partition("sampled_calls", rows, partition={"day": DAY}, schema=SAMPLED_SCHEMA)

@@ -395,6 +395,27 @@ def test_a_recorded_candidate_without_latency_is_unavailable_unless_the_gate_is_
     assert "latency_p95: turned off in config (gate.latency_p95_ms: null)" in " ".join(decision.reasons)
 
 
+def test_a_batch_replayed_candidate_is_not_judged_on_queue_time():
+    """replay_mode: batch answers carry no latency (their time is the provider's queue): the
+    latency gate neither passes nor fails, is not part of the verdict, and every verdict's
+    reasons say it was not measured."""
+    decision, _ = _decide(_rows(40, latency_ms=None), _rows(40), replay_mode="batch")
+    latency = _gates(decision)["latency_p95"]
+    assert (latency.status, latency.observed, latency.breakdown["replay_mode"]) == ("off", None, "batch")
+    assert latency.detail.startswith("not measured: replayed through the Batch API")
+    assert decision.verdict == "approved"
+    assert decision.reasons[0] == "all 5 gates passed on 40 paired cases"
+    assert f"latency_p95: {latency.detail}" in decision.reasons
+    # Queue time looks like a breach of any SLO: it is not one.
+    queued = _decide(_rows(40, latency_ms=3_600_000.0), _rows(40), replay_mode="batch")[0]
+    assert queued.verdict == "approved"
+    # Rejected on quality: the reasons still say latency was not measured, once.
+    worse = _decide([_row(i, pass_share=0.0) for i in range(40)], _rows(40), replay_mode="batch")[0]
+    assert worse.verdict == "rejected"
+    assert [r.split(":")[0] for r in worse.reasons].count("latency_p95") == 1
+    assert any(r.startswith("latency_p95: not measured: replayed through the Batch API") for r in worse.reasons)
+
+
 def test_unknown_cost_is_unavailable_and_the_gate_can_be_turned_off_visibly():
     decision, _ = _decide(_rows(40, cost_usd=None), _rows(40))
     cost = _gates(decision)["cost_per_request"]
