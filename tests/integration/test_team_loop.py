@@ -44,8 +44,8 @@ from assay.testing.llm_server import Faults, LLMTestServer
 from assay.testing.services import PostgresServer, ProcessGroup, RedisServer
 from tests.integration.test_crash_recovery import CONFIG, _table_rows, _tables
 
-# About 9 minutes of queueing and launching on 2 cores: out of `make test` (CI's 20 minutes),
-# run by `make test-team`.
+# 9-16 minutes on 2 cores, ~9 minutes of CPU, half of it launching runs: out of `make test` (CI's
+# 20 minutes), run by `make test-team` (docs/deploy.md, "The team loop and CI's 20 minutes").
 pytestmark = [pytest.mark.integration, pytest.mark.team_loop]
 
 ROOT = Path(__file__).resolve().parents[2]
