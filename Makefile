@@ -107,7 +107,7 @@ test-fast: setup $(CHROMIUM_STAMP)
 	$(PYTEST) -m "not integration and not slow"
 
 # The team stack's whole loop with Celery workers killed mid-step (tests/integration/test_team_loop.py):
-# 9-16 minutes on 2 cores and ~9 minutes of CPU, half of it launching runs (a process each), so
+# 6-16 minutes on 2 cores and 7.5-9 minutes of CPU, a third to half its wall launching runs, so
 # not in `make test` (CI stays under 20 minutes; docs/deploy.md, "The team loop and CI's 20
 # minutes"). `PYTEST_ADDOPTS=-rP make test-team` prints where its time went.
 test-team: setup
