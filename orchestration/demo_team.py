@@ -149,7 +149,14 @@ def main(argv: list[str] | None = None) -> int:
             store = stack.enter_context(ObjectStore(log_file=data / "logs" / "s3.log"))
             client = store.client()
             restored = restore_bucket(client, data / "s3")
-            stack.callback(lambda: _say(f"saved {save_bucket(client, data / 's3')} lake object(s) to {data / 's3'}"))
+
+            def save() -> None:
+                try:
+                    _say(f"saved {save_bucket(client, data / 's3')} lake object(s) to {data / 's3'}")
+                except Exception as exc:  # the copy saved last stays whole (see save_bucket)
+                    _say(f"could not save the lake's objects ({exc}); {data / 's3'} keeps the last saved copy")
+
+            stack.callback(save)
             # Dagster's calls to a code server give up after 60 s by default; a machine this busy
             # (2 cores: the daemon, a code server, two workers, the runs) can take longer to
             # answer the daemon's "start this run", which then fails the run.

@@ -77,7 +77,9 @@ class ObjectStore:
         self._log = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
         self._process = subprocess.Popen(
             [*_moto_server(), "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            # A session of its own: a Ctrl-C at the terminal reaches the program that started it
+            # (`make demo-team` saves the bucket before stopping it), not the server.
+            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )
         deadline = time.monotonic() + READY_TIMEOUT_S
         while True:

@@ -3,7 +3,9 @@
 Each service is a real server from Debian's packages (postgresql 15, redis-server 7), started
 on a free loopback port with its data in a folder the caller names (a temp folder in tests;
 under ASSAY_HOME for the demo, so a second run finds the first run's data), and stopped on
-`stop()`, on leaving the `with` block, or at interpreter exit, whichever comes first.
+`stop()`, on leaving the `with` block, or at interpreter exit, whichever comes first. Each
+server runs in a session of its own: a Ctrl-C at the terminal reaches the program that started
+it (which stops what depends on the server first), not the server itself.
 
 Postgres refuses to run as root. As root, its data folder is handed to the `postgres` user
 (Debian's package creates it) and the server runs as that user; as anyone else it runs as the
@@ -164,7 +166,7 @@ class PostgresServer(_Service):
                 "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
                 "-c", "max_connections=200",
             ],
-            stdout=log.open("a"), stderr=subprocess.STDOUT, cwd="/", **self._as_user,
+            stdout=log.open("a"), stderr=subprocess.STDOUT, cwd="/", start_new_session=True, **self._as_user,
         )
         self._started()
         _wait_for_port(self.port, self.process, "postgres", log)
@@ -266,11 +268,50 @@ class RedisServer(_Service):
         self.process = subprocess.Popen(
             [program, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.data_dir),
              "--protected-mode", "yes", "--daemonize", "no", "--logfile", str(log), *persistence],
-            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
         )
         self._started()
         _wait_for_port(self.port, self.process, "redis-server", log)
         return self
+
+
+GROUP_GRACE_S = 10.0
+"""How long what a stopped group's leader started has to end on SIGTERM before SIGKILL."""
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    """Signal every process left in a group (none left: nothing to do)."""
+    try:
+        os.killpg(pgid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _live_members(pgid: int) -> list[int]:
+    """The processes of a group still running; a zombie (ended, its parent not having reaped it
+    yet: an orphan's new parent may take its time) is not."""
+    live = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as stat:
+                state, _ppid, group = stat.read().rsplit(")", 1)[1].split()[:3]
+        except (OSError, ValueError):
+            continue  # ended meanwhile
+        if int(group) == pgid and state != "Z":
+            live.append(int(entry.name))
+    return live
+
+
+def _ended(pgid: int, within_s: float) -> bool:
+    """Wait up to `within_s` for every process of the group to end; whether they all did."""
+    deadline = time.monotonic() + within_s
+    while _live_members(pgid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
 
 
 class ProcessGroup:
@@ -299,15 +340,21 @@ class ProcessGroup:
             return ""
 
     def stop(self) -> None:
+        """SIGTERM to the whole group; what is left of it once the leader has ended (or after
+        20 s) gets GROUP_GRACE_S more, then SIGKILL. Seen here: the daemon's code server, still
+        running minutes after the daemon ended on SIGTERM. Returns once none of it runs."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
+        if process is None:
             return
-        os.killpg(process.pid, signal.SIGTERM)
+        _signal_group(process.pid, signal.SIGTERM)
         try:
             process.wait(20)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(5)
+            pass
+        if not _ended(process.pid, GROUP_GRACE_S):
+            _signal_group(process.pid, signal.SIGKILL)
+            _ended(process.pid, 5.0)
+        process.wait(5)
 
     def __enter__(self) -> ProcessGroup:
         return self.start()

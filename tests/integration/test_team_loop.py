@@ -44,8 +44,8 @@ from assay.testing.llm_server import Faults, LLMTestServer
 from assay.testing.services import PostgresServer, ProcessGroup, RedisServer
 from tests.integration.test_crash_recovery import CONFIG, _table_rows, _tables
 
-# About 9 minutes of queueing and launching on 2 cores: out of `make test` (CI's 20 minutes),
-# run by `make test-team`.
+# 6-16 minutes on 2 cores, 7.5-9 minutes of CPU, much of it launching runs: out of `make test` (CI's
+# 20 minutes), run by `make test-team` (docs/deploy.md, "The team loop and CI's 20 minutes").
 pytestmark = [pytest.mark.integration, pytest.mark.team_loop]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,6 +91,8 @@ class World:
             **(team or {}),
         }
         self.commands: list[tuple[list[str], int, str]] = []
+        self.durations_s: list[tuple[str, float]] = []
+        """(command, seconds from start to end), printed by the fixture."""
 
     @property
     def lake(self) -> Lake:
@@ -99,6 +101,7 @@ class World:
     def start(self, *args: str) -> subprocess.Popen:
         log = self.root.parent / f"{self.root.name}-{len(self.commands)}.log"
         self.commands.append((list(args), -1, str(log)))
+        self._started_at = time.monotonic()
         return subprocess.Popen([ASSAY, *args], cwd=ROOT, env=self.env, stdout=log.open("w"),
                                 stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -106,6 +109,7 @@ class World:
         status = process.wait(HANG_GUARD_S)
         args, _, log = self.commands[-1]
         self.commands[-1] = (args, status, log)
+        self.durations_s.append((" ".join(args[:2]), round(time.monotonic() - self._started_at, 1)))
         return status
 
     def output(self, index: int = -1) -> str:
@@ -189,12 +193,54 @@ def _cached_answers(home: Path) -> int:
     return sum(1 for p in entries if json.loads(p.read_text())["cost_usd"] is None)
 
 
+def _run_phases(instance) -> list[dict]:
+    """Where a team run's time goes, from its events: queued until the daemon launched it and
+    its process began (`queue_launch_s`), the run itself (`run_s`), and per step the wait from
+    its Celery task being sent to the step starting on a worker (`pickup_s`) and the step's own
+    time (`step_s`). Printed by the fixture (`-s`): the figures behind the test's length."""
+    from dagster import DagsterEventType, RunsFilter
+
+    phases = []
+    for record in sorted(instance.get_run_records(RunsFilter()), key=lambda r: r.create_timestamp):
+        run = record.dagster_run
+        sent, started, ended = {}, {}, {}
+        for entry in instance.all_logs(run.run_id):
+            event = entry.dagster_event
+            if event is None or entry.step_key is None:
+                continue
+            if event.event_type == DagsterEventType.ENGINE_EVENT and "celery task" in (entry.message or ""):
+                sent.setdefault(entry.step_key, entry.timestamp)
+            elif event.event_type == DagsterEventType.STEP_START:
+                started[entry.step_key] = entry.timestamp
+            elif event.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
+                ended[entry.step_key] = entry.timestamp
+        created = record.create_timestamp.timestamp()
+        phases.append({
+            "job": run.job_name, "partition": run.tags.get("dagster/partition", ""),
+            "queue_launch_s": round((record.start_time or created) - created, 1),
+            "run_s": round((record.end_time or created) - (record.start_time or created), 1),
+            "steps": {k: {"pickup_s": round(started[k] - sent[k], 1) if k in sent and k in started else None,
+                          "step_s": round(ended[k] - started[k], 1) if k in ended and k in started else None}
+                      for k in started},
+        })
+    return phases
+
+
 @pytest.fixture(scope="module")
 def worlds(tmp_path_factory):
     base = tmp_path_factory.mktemp("team")
     template = base / "template"
+    phases_s: dict[str, float] = {}
+    clock = [time.monotonic()]
+
+    def phase(name: str) -> None:
+        now = time.monotonic()
+        phases_s[name] = round(now - clock[0], 1)
+        clock[0] = now
+
     generate(template, days=DAYS, calls_per_day=CALLS_PER_DAY, end_day=END_DAY, seed=17, agents=False)
     window = ["compare", CANDIDATE, "--days", str(DAYS)]
+    phase("generate")
 
     with ExitStack() as stack:
         # The embedded world runs beside the team stack's start.
@@ -206,7 +252,9 @@ def worlds(tmp_path_factory):
         thread.start()
 
         pg = stack.enter_context(PostgresServer(base / "pg"))
+        phase("postgres")
         redis = stack.enter_context(RedisServer(base / "redis"))
+        phase("redis")
         team = World(base / "teamhome", template / "landing", team={**pg.env(), **redis.env()})
         stack.callback(team.server.stop)
         mp = stack.enter_context(pytest.MonkeyPatch.context())
@@ -215,10 +263,12 @@ def worlds(tmp_path_factory):
         from assay.runtime import ensure_home
 
         ensure_home()  # the instance's dagster.yaml, before the daemon, the workers and this process read it
+        phase("team home")
         daemon = stack.enter_context(ProcessGroup([ASSAY, "daemon", "--queue-only"], cwd=ROOT, env=team.env, log=base / "daemon.log"))
         workers = Workers(team, stack)
         for name in ("w0", "w1"):
             workers.start(name)
+        phase("daemon and workers started")
 
         from dagster import DagsterInstance
 
@@ -227,21 +277,33 @@ def worlds(tmp_path_factory):
             scoring_kill = _kill_during(team, workers, instance, loop, job="daily_job", step="call_scores",
                                         model="judge")
             loop_status = team.finish(loop)
+            phase("team loop (run --queue, one kill)")
             shadow_kill, compare_status = None, -1
             if loop_status == 0 and team.run(*ADD_CANDIDATE) == 0:
                 compare = team.start(*window, "--queue")
                 shadow_kill = _kill_during(team, workers, instance, compare, job="shadow_job", step="shadow_outputs",
                                            model=CANDIDATE)
                 compare_status = team.finish(compare)
+            phase("team candidates add + compare --queue (one kill)")
             for kill in filter(None, [scoring_kill, shadow_kill]):
                 step = "call_scores" if kill is scoring_kill else "shadow_outputs"
                 kill["resumed_on"] = _step_worker(instance, kill["run_id"], step)
                 ended = _step_success_at(instance, kill["run_id"], step)
                 kill["recovery_s"] = None if ended is None else ended - kill["killed_at"]
                 kill["run_status"] = instance.get_run_by_id(kill["run_id"]).status.value
+            runs = _run_phases(instance)
         daemon_alive = daemon.is_running
         thread.join(HANG_GUARD_S)
+        phase("waiting for the embedded world")
         print(f"\nteam-stack kills: {json.dumps([scoring_kill, shadow_kill], default=str)}")
+        print(f"team-loop phases (s): {json.dumps(phases_s)}")
+        print(f"answered per model: team {_answered_per_model(team.server._app.stats)} (requests "
+              f"{team.server.stats['requests']}), embedded {_answered_per_model(embedded.server._app.stats)} "
+              f"(requests {embedded.server.stats['requests']})")
+        print(f"commands (s): embedded {embedded.durations_s}; team {team.durations_s}")
+        for run in runs:
+            print(f"run {run['job']:<14} {run['partition']:<24} queued+launch {run['queue_launch_s']:6.1f}s  "
+                  f"run {run['run_s']:6.1f}s  steps {json.dumps(run['steps'])}")
         yield {"embedded": embedded, "team": team, "embedded_status": embedded_status,
                "team_status": [loop_status, compare_status],  # `candidates add`: in the commands' log
                "kills": {"scoring": scoring_kill, "shadow": shadow_kill},
@@ -279,7 +341,24 @@ def test_a_worker_killed_mid_step_is_replaced_and_nothing_is_paid_twice(worlds, 
     assert evidence["resumed_on"] not in (None, evidence["killed"]), evidence
     assert evidence["run_status"] == "SUCCESS", evidence
     assert evidence["answered_before_kill"] >= 3
-    # Each judge call and replay was answered exactly as often as in the embedded run: the
-    # answers the killed worker got came from the cache the second time.
+    # Paid = answered by the server (a held request the kill cut off got no answer). Per model,
+    # the team stack was answered exactly as many requests as the undisturbed embedded run, and
+    # each (model, prompt) as often: what the killed worker had been answered came from the
+    # judge cache the second time, not from the provider.
     team, embedded = worlds["team"].server._app.stats, worlds["embedded"].server._app.stats
+    team_per_model, embedded_per_model = _answered_per_model(team), _answered_per_model(embedded)
+    assert kill_model(kill) in team_per_model, team_per_model
+    assert team_per_model == embedded_per_model, (team_per_model, embedded_per_model)
     assert team.answered_per_request == embedded.answered_per_request
+
+
+def kill_model(kill: str) -> str:
+    return "judge" if kill == "scoring" else CANDIDATE
+
+
+def _answered_per_model(stats) -> dict[str, int]:
+    """Requests the server answered (200), per model named in the request."""
+    per_model: dict[str, int] = {}
+    for (model, _prompt), answered in stats.answered_per_request.items():
+        per_model[model] = per_model.get(model, 0) + answered
+    return per_model

@@ -37,6 +37,8 @@ def test_a_queued_run_from_the_daemon_runs_its_steps_on_two_workers_within_one_p
 
     with ExitStack() as stack:
         pg = stack.enter_context(PostgresServer(tmp_path / "pg"))
+        # a session of its own: a Ctrl-C at a terminal reaches whoever started it, not the server
+        assert os.getsid(pg.process.pid) == pg.process.pid
         redis = stack.enter_context(RedisServer(tmp_path / "redis"))
         server = stack.enter_context(LLMTestServer(Faults(latency_s=0.2), in_subprocess=True))
         config = tmp_path / "assay.yaml"
