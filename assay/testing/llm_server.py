@@ -40,8 +40,10 @@ import sys
 import threading
 import time
 import urllib.request
+import warnings
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 JUNK_REPLY = "Sure! The answer looks mostly fine to me, I would say it passes."
@@ -732,7 +734,15 @@ class LLMTestServer:
     def stop(self) -> None:
         if self._process is not None:
             self._process.terminate()
-            self._process.wait(10)
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                # Seen twice in a full `make test`, never alone: the server outlived SIGTERM.
+                # SIGKILL ends it; the warning keeps what the kernel said about its signals.
+                warnings.warn(f"test server (pid {self._process.pid}) outlived SIGTERM by 10 s: "
+                              f"{_signal_state(self._process.pid)}; killed", stacklevel=2)
+                self._process.kill()
+                self._process.wait(10)
             self._process = None
         if self._loop is not None:
             if self._runner is not None:
@@ -747,6 +757,15 @@ class LLMTestServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _signal_state(pid: int) -> str:
+    """The process's state and its blocked / ignored / caught signal masks (/proc)."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError as exc:
+        return f"no /proc status ({exc})"
+    return ", ".join(line.replace("\t", " ") for line in lines if line.startswith(("State", "SigBlk", "SigIgn", "SigCgt")))
 
 
 def main() -> None:
