@@ -35,6 +35,7 @@ import hashlib
 import json
 import random
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -737,12 +738,14 @@ class LLMTestServer:
             try:
                 self._process.wait(10)
             except subprocess.TimeoutExpired:
-                # Seen twice in a full `make test`, never alone: the server outlived SIGTERM.
-                # SIGKILL ends it; the warning keeps what the kernel said about its signals.
+                # It resets SIGTERM when it starts (main); should something still keep it alive,
+                # SIGKILL ends it and the warning keeps what the kernel said about its signals.
                 warnings.warn(f"test server (pid {self._process.pid}) outlived SIGTERM by 10 s: "
                               f"{_signal_state(self._process.pid)}; killed", stacklevel=2)
                 self._process.kill()
                 self._process.wait(10)
+            if self._process.stdout is not None:
+                self._process.stdout.close()
             self._process = None
         if self._loop is not None:
             if self._runner is not None:
@@ -774,6 +777,10 @@ def main() -> None:
     parser.add_argument("--faults", default="{}", help="Faults as JSON, e.g. '{\"latency_s\": 0.2}'")
     parser.add_argument("--answers", default="{}", help='scripted models as JSON, e.g. \'{"bot": "Sure: {last_user}"}\'')
     args = parser.parse_args()
+    # Stopped by SIGTERM (`LLMTestServer.stop`), whatever its parent ignored: an ignored signal
+    # is inherited, and one pytest launch here started its workers with SIGINT, SIGQUIT and
+    # SIGTERM ignored (/proc's SigIgn), so the server outlived every stop.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     app = _App(Faults(**json.loads(args.faults)), json.loads(args.answers))
 
     async def serve_forever() -> None:

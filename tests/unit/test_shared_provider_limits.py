@@ -162,3 +162,19 @@ def test_the_engines_worker_processes_take_the_shared_limit_too(redis):
         stats = server.stats
     assert [r.status for r in results] == ["completed"] * 32
     assert 3 <= stats["max_in_flight"] <= 4, stats
+
+
+def test_a_server_subprocess_stops_on_sigterm_even_when_its_parent_ignores_it():
+    """An ignored signal is inherited: a test run started with SIGTERM ignored made every
+    server outlive its stop by 10 s (and then SIGKILL). The server resets SIGTERM itself."""
+    import signal
+    import warnings
+
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        server = LLMTestServer(in_subprocess=True).start()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the "outlived SIGTERM" warning fails the test
+        server.stop()
