@@ -70,6 +70,15 @@ def _writer_of(path: Path) -> tuple[str, int] | None:
     return (host, int(pid)) if host and pid.isdigit() else None
 
 
+def process_stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the process's name (which may hold spaces), the
+    state first (field 3 of proc(5)); None when the process has ended or there is no /proc."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
 def process_is_alive(pid: int) -> bool:
     """Whether a process with this pid exists on this machine (signal 0 probes, sends nothing)."""
     try:

@@ -42,7 +42,7 @@ from dagster._core.events import DagsterEventType
 from dagster._core.launcher import CheckRunHealthResult, DefaultRunLauncher, WorkerStatus
 from dagster._core.storage.dagster_run import FINISHED_STATUSES, DagsterRun, RunRecord
 
-from assay.lake import Lake, process_is_alive, sweep_partial_files
+from assay.lake import Lake, process_is_alive, process_stat, sweep_partial_files
 from assay.runtime import POOL_LIMITS, AssayHome
 
 PID_TAG = "assay/runner_pid"
@@ -138,12 +138,8 @@ def _is_one_machine(instance: DagsterInstance) -> bool:
 
 def process_start_ticks(pid: int) -> int | None:
     """When a process started, in clock ticks after boot (/proc); None where there is no /proc."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # Field 22 is the start time in clock ticks after boot; the name (field 2) may hold spaces.
-    return int(stat.rsplit(")", 1)[1].split()[19])
+    fields = process_stat(pid)
+    return None if fields is None else int(fields[22 - 3])  # proc(5) field 22, counted from field 3
 
 
 def process_started_at(pid: int) -> float | None:

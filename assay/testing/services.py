@@ -26,6 +26,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from assay.lake import process_stat
+
 PG_BIN_DIRS = [Path("/usr/lib/postgresql/15/bin"), Path("/usr/lib/postgresql/16/bin")]
 PG_SERVICE_USER = "postgres"
 START_TIMEOUT_S = 30.0
@@ -294,11 +296,10 @@ def _live_members(pgid: int) -> list[int]:
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
-        try:
-            with open(f"/proc/{entry.name}/stat") as stat:
-                state, _ppid, group = stat.read().rsplit(")", 1)[1].split()[:3]
-        except (OSError, ValueError):
+        fields = process_stat(int(entry.name))
+        if fields is None:
             continue  # ended meanwhile
+        state, _ppid, group = fields[:3]
         if int(group) == pgid and state != "Z":
             live.append(int(entry.name))
     return live

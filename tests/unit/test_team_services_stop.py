@@ -9,6 +9,7 @@ import os
 import sys
 import time
 
+from assay.lake import process_stat
 from assay.testing import services
 from assay.testing.object_store import ObjectStore
 from assay.testing.services import ProcessGroup, RedisServer
@@ -28,8 +29,8 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     # a zombie (ended, not yet reaped by its parent) has no state left to stop
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().split(") ")[1][0] != "Z"
+    fields = process_stat(pid)
+    return fields is not None and fields[0] != "Z"
 
 
 def test_stopping_a_group_ends_a_member_that_ignores_sigterm(tmp_path, monkeypatch):
