@@ -14,7 +14,6 @@ their rubric from config instead of a file and run through this same engine path
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import statistics
@@ -35,6 +34,7 @@ from assay.evaluators.rubric import (
 
 from assay.contracts.score import Score
 from assay.llm.engine import LLMEngine, LLMRequest, LLMResult
+from assay.llm.event_loops import run_to_end
 from assay.llm.judge_prompt import (
     DEFAULT_REPLY,
     JudgeReplyError,
@@ -156,7 +156,7 @@ async def judge_plans_async(plans: list[JudgePlan], engine: LLMEngine) -> list[S
 
 
 def judge_plans(plans: list[JudgePlan], engine: LLMEngine) -> list[Score]:
-    return asyncio.run(judge_plans_async(plans, engine)) if plans else []
+    return run_to_end(judge_plans_async(plans, engine)) if plans else []
 
 
 def accounting(calls: list[JudgeCall]) -> dict[str, Any]:

@@ -57,6 +57,7 @@ from assay.llm.engine import (
     LLMResult,
     estimate_input_tokens,
 )
+from assay.llm.event_loops import run_to_end
 from assay.object_lake import RemotePath, is_object_url
 
 LEDGER_DIR = "_judge_batches"
@@ -304,10 +305,10 @@ class BatchJudge:
     # ------------------------------------------------------------------ from synchronous code
 
     def submit_now(self, scope: str, requests: Sequence[LLMRequest]) -> SubmitReport:
-        return _run(self.submit(scope, requests))
+        return run_to_end(self.submit(scope, requests))
 
     def collect_now(self, scope: str | None = None) -> CollectReport:
-        return _run(self.collect(scope))
+        return run_to_end(self.collect(scope))
 
     # ------------------------------------------------------------------ provider calls
 
@@ -644,46 +645,6 @@ def open_batches_markdown(ledger: BatchLedger) -> str:
     return "\n".join(lines)
 
 
-def _run(coroutine):
-    """asyncio.run, closing litellm's cached async HTTP clients before the loop ends: they
-    belong to the loop that made them (a later loop reusing one fails, and one collected after
-    its loop closed raises 'Event loop is closed')."""
-
-    async def run_and_close():
-        try:
-            return await coroutine
-        finally:
-            await _close_litellm_clients()
-
-    return asyncio.run(run_and_close())
-
-
-async def _close_litellm_clients() -> None:
-    import inspect
-
-    import litellm
-
-    cache = litellm.in_memory_llm_clients_cache
-    clients = list(cache.cache_dict.values())
-    cache.cache_dict.clear()
-    cache.ttl_dict.clear()
-    cache.expiration_heap.clear()
-    for client in clients:
-        close = getattr(client, "close", None) or getattr(client, "aclose", None)
-        if close is not None and inspect.iscoroutinefunction(close):
-            try:
-                await close()
-            except Exception:  # closing is best effort: the loop is ending anyway
-                pass
-    # litellm's file and batch calls also make SDK clients it does not cache; the SDK closes
-    # one from __del__ on the running loop. Collect them now, while their loop still runs.
-    import gc
-
-    gc.collect()
-    for _ in range(3):
-        await asyncio.sleep(0)
-
-
 def run_until_collected(judge: BatchJudge, scope: str, *, max_polls: int = 1000) -> CollectReport:
     """Collect one scope until every intent is collected (tests and benchmarks: the server's
     delays are milliseconds; production leaves this to the sensor)."""
@@ -700,4 +661,4 @@ def run_until_collected(judge: BatchJudge, scope: str, *, max_polls: int = 1000)
             await asyncio.sleep(0.005)
         raise TimeoutError(f"batches of {scope} still open after {max_polls} polls")
 
-    return _run(loop())
+    return run_to_end(loop())

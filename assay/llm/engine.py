@@ -38,6 +38,7 @@ from typing import Any, Literal
 
 from assay.llm.budget import Budget, DailySpendLedger, RedisSpendLedger
 from assay.llm.cache import ResponseCache
+from assay.llm.event_loops import run_to_end
 from assay.llm.limits import DEFAULT_OVERLOAD_THRESHOLD, DeadlineReached, ModelLimiter, ModelLimits
 from assay.llm.providers import ensure_providers
 from assay.llm.shared_limits import SharedLimit
@@ -263,7 +264,7 @@ class LLMEngine:
 
     def run(self, requests: Sequence[LLMRequest]) -> list[LLMResult]:
         """Run all requests; results come back in request order."""
-        return asyncio.run(self.run_async(requests))
+        return run_to_end(self.run_async(requests))
 
     async def run_async(self, requests: Sequence[LLMRequest]) -> list[LLMResult]:
         if self.batch is not None and self.batch_scope:

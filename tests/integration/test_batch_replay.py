@@ -1,15 +1,18 @@
-"""A candidate replayed through the Batch API (`replay_mode: batch`), end to end as a user runs it.
+"""A candidate replayed through the Batch API (`replay_mode: batch`), with the judge in batch mode
+too (`judge.mode: batch`), end to end as a user runs it.
 
 The travel-bot team's own config (tests/integration/user_world.py, not the demo's): its golden
 set, its baseline replayed synchronously, and a challenger with `replay_mode: batch`, both served
 by the local OpenAI-compatible server over litellm's real HTTP path, `assay` run as a subprocess:
 
-1. `assay run` submits the challenger's replays as one batch and stops (exit 0, nothing decided,
-   no outputs written for it); no replay of it goes out synchronously;
-2. `assay run --wait-batches` re-runs the challenger while its batch is still open (nothing is
-   submitted again), collects the batch, writes one output per case and decides: the latency
-   gate says it was not measured (batch answers carry queue time, not latency), in the decision
-   and in its report, and is not part of the verdict.
+1. `assay run` replays the baseline, submits its judge requests as one batch and stops (exit 0,
+   nothing decided, nothing of the challenger written); no replay of the challenger goes out;
+2. `assay run --wait-batches` re-runs the baseline while its batch is still open (nothing is
+   submitted again), collects it, submits the challenger's replays as one batch, collects it,
+   writes one output per case and decides: the latency gate says it was not measured (batch
+   answers carry queue time, not latency), in the decision and in its report, and is not part
+   of the verdict. Nothing goes synchronously but the baseline's replays, and stderr holds no
+   traceback (collecting once left SDK clients that failed on the next event loop).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ def _project(folder: Path, api_base: str) -> Path:
         {"candidate_id": "challenger", "model": "openai/model-challenger", "params": {"api_base": api_base},
          "replay_mode": "batch"},
     ]
+    config["judge"]["mode"] = "batch"  # the judge too: every call but the baseline's replays goes in batches
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     return config_path
 
@@ -65,11 +69,16 @@ def test_a_batch_replayed_candidate_is_submitted_collected_and_decided_without_a
         finished = assay("run", "--wait-batches", cwd=project, env=env, timeout_s=1800)
         assert finished.returncode == 0, finished.stderr
         assert f"waiting for 1 provider batch(es), {cases} requests (candidate_job)" in finished.stderr
+        # Collecting closes what it opened while its event loop still runs: no "Event loop is
+        # closed" traceback from an SDK client collected later.
+        assert "Traceback" not in finished.stderr and "Event loop is closed" not in finished.stderr, finished.stderr
         stats = server.stats
-        # The re-run while the batch was open submitted nothing; every case went once, in one batch.
-        assert stats["batches_created"] == 1 and stats["batch_lines_submitted_twice"] == 0
-        assert len(stats["batch_lines_by_custom_id"]) == cases
-        assert stats["requests_by_model"].get("model-challenger", 0) == 0
+        # The re-run while the batches were open submitted nothing; every line went once: the
+        # baseline's judge requests in one batch, the challenger's replays in another (its
+        # answers are the baseline's, so their judge requests were answered from the cache).
+        assert stats["batches_created"] == 2 and stats["batch_lines_submitted_twice"] == 0
+        assert len(stats["batch_lines_by_custom_id"]) == 2 * cases
+        assert set(stats["requests_by_model"]) == {"model-current"}  # neither the challenger nor the judge went sync
         assert stats["requests_by_model"]["model-current"] == cases  # the baseline's answers came from the cache
 
         outputs = [r for r in lake_rows(home, "candidate_outputs") if r["candidate_id"] == "challenger"]

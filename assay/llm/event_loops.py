@@ -1,0 +1,90 @@
+"""Running litellm from synchronous code: one event loop per call, ended cleanly.
+
+Each synchronous entry (`LLMEngine.run`, `BatchJudge.submit_now` / `collect_now`) runs its
+coroutine on a loop of its own, as `asyncio.run` does. litellm outlives those loops in two
+ways, and both used to surface in the *next* loop as "RuntimeError: Event loop is closed"
+tracebacks on stderr (seen with `assay run --wait-batches` in judge batch mode):
+
+- its async HTTP clients are cached process-wide, but belong to the loop that made them;
+- its logging worker carries the callbacks still queued when a loop ends over to the next
+  loop, and those hold the call's objects, SDK clients among them. The OpenAI SDK closes an
+  unreferenced client from `__del__` by starting a task on whatever loop runs *then*: a client
+  of an ended loop closing its connections on a new one fails.
+
+So before a loop ends, `run_to_end` drains litellm's logging worker on it, closes the cached
+clients, and collects the garbage while the loop still runs, letting the closing tasks that
+starts finish. Each wait is bounded: the loop ends anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import inspect
+import logging
+import sys
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SETTLE_TIMEOUT_S = 5.0
+"""The most the end of a loop waits for litellm's queued callbacks, and then for the tasks
+left on the loop, before it ends anyway."""
+SETTLE_ROUNDS = 5
+
+
+def run_to_end(coroutine: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run(coroutine)`, leaving nothing of litellm's tied to the ended loop."""
+
+    async def run_and_settle() -> T:
+        try:
+            return await coroutine
+        finally:
+            await settle_litellm()
+
+    return asyncio.run(run_and_settle())
+
+
+async def settle_litellm() -> None:
+    """Drain litellm's logging worker, close its cached clients and let every client that
+    becomes garbage close on this loop. Best effort throughout: the loop is ending."""
+    worker_module = sys.modules.get("litellm.litellm_core_utils.logging_worker")
+    worker = getattr(worker_module, "GLOBAL_LOGGING_WORKER", None)
+    if worker is not None:
+        try:
+            await asyncio.wait_for(worker.flush(), timeout=SETTLE_TIMEOUT_S)
+        except Exception:  # noqa: BLE001 - a callback that never ends does not hold the loop
+            log.debug("litellm's logging worker did not drain before the loop ended", exc_info=True)
+        try:
+            await worker.stop()
+        except Exception:  # noqa: BLE001
+            log.debug("litellm's logging worker did not stop cleanly", exc_info=True)
+    litellm = sys.modules.get("litellm")
+    cache = getattr(litellm, "in_memory_llm_clients_cache", None)
+    if cache is not None:
+        clients = list(cache.cache_dict.values())
+        cache.cache_dict.clear()
+        cache.ttl_dict.clear()
+        cache.expiration_heap.clear()
+        for client in clients:
+            close = getattr(client, "close", None) or getattr(client, "aclose", None)
+            if close is not None and inspect.iscoroutinefunction(close):
+                try:
+                    await close()
+                except Exception:  # noqa: BLE001
+                    pass
+    current = asyncio.current_task()
+
+    def others() -> list[asyncio.Task]:
+        return [task for task in asyncio.all_tasks() if task is not current and not task.done()]
+
+    for _ in range(SETTLE_ROUNDS):
+        if pending := others():
+            await asyncio.wait(pending, timeout=SETTLE_TIMEOUT_S)
+        gc.collect()  # unreferenced SDK clients start their closing tasks now, on this loop
+        await asyncio.sleep(0)
+        if not others():
+            return
