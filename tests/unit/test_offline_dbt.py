@@ -98,3 +98,59 @@ def test_a_build_starts_from_the_newest_parse_state_of_the_home(tmp_path):
             os.utime(tmp_path / name / PARTIAL_PARSE_FILE, (1_000_000 + i, 1_000_000 + i))
     seed_partial_parse(tmp_path, fresh, project_state)  # the home's own state comes first
     assert (fresh / PARTIAL_PARSE_FILE).read_bytes() == b"slo_marts-b"
+
+
+@pytest.mark.integration
+def test_a_build_runs_in_this_process_and_leaves_the_warehouse_to_other_processes(tmp_path, monkeypatch, dbt_manifest):
+    """dbt runs in the step's process (assay.assets.dbt_in_process): no dbt subprocess, the
+    build's events reach Dagster as before, and the DuckDB warehouse is released when it ends:
+    another process (a report, `assay metrics`) opens it read-write at once."""
+    import os
+    import sys
+    from types import SimpleNamespace
+
+    import dagster_dbt.core.dbt_cli_invocation as invocation_module
+    from assay.assets.slo_marts import SOURCE_TABLES
+
+    from assay.lake import Lake
+    from assay.runtime import AssayHome
+
+    def no_subprocess(*args, **kwargs):
+        raise AssertionError(f"unexpected subprocess: {args}")
+
+    # dagster-dbt's own way to start dbt, refused (dbt itself may run `uname` and the like)
+    monkeypatch.setattr(invocation_module, "subprocess", SimpleNamespace(
+        Popen=no_subprocess, PIPE=subprocess.PIPE, STDOUT=subprocess.STDOUT, TimeoutExpired=subprocess.TimeoutExpired,
+    ))
+    monkeypatch.setenv("ASSAY_HOME", str(tmp_path))
+    home = AssayHome(tmp_path)
+    lake = Lake(home.lake)
+    for table, schema, keys in SOURCE_TABLES:
+        lake.ensure_table(table, schema, keys)
+    resource = OfflineDbtCliResource(
+        project_dir=str(dbt_manifest.parent.parent), dbt_executable=dbt_executable(), artifacts_dir=str(home.dbt_artifacts)
+    )
+    invocation = resource.cli(["build", "--select", "stg_cases", "--exclude-resource-type", "unit_test"], raise_on_error=True)
+    events = [event.raw_event["info"]["name"] for event in invocation.stream_raw_events()]
+    assert invocation.process.pid == os.getpid() and invocation.wait().is_successful()
+    # dbt's result events, as dagster-dbt turns them into a materialization and a check
+    assert events.count("LogModelResult") == 1 and events.count("LogTestResult") >= 1, events
+    opened = subprocess.run(
+        [sys.executable, "-c", f"import duckdb; duckdb.connect({str(home.warehouse_build)!r}).execute('select 1')"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert opened.returncode == 0, opened.stderr
+
+
+@pytest.mark.integration
+def test_a_failing_dbt_command_fails_the_invocation_with_dbt_s_message(tmp_path, monkeypatch, dbt_manifest):
+    from dagster_dbt.errors import DagsterDbtCliRuntimeError
+
+    monkeypatch.setenv("ASSAY_HOME", str(tmp_path))
+    resource = OfflineDbtCliResource(
+        project_dir=str(dbt_manifest.parent.parent), dbt_executable=dbt_executable(), artifacts_dir=str(tmp_path / "dbt")
+    )
+    with pytest.raises(DagsterDbtCliRuntimeError, match="no_such_macro"):
+        resource.cli(["run-operation", "no_such_macro"], raise_on_error=True).wait()
+    # and the next invocation in the same process runs as usual
+    assert resource.cli(["parse"], raise_on_error=True).wait().is_successful()
