@@ -156,7 +156,10 @@ async def judge_plans_async(plans: list[JudgePlan], engine: LLMEngine) -> list[S
 
 
 def judge_plans(plans: list[JudgePlan], engine: LLMEngine) -> list[Score]:
-    return run_to_end(judge_plans_async(plans, engine)) if plans else []
+    if not plans:
+        return []
+    # In batch mode, litellm's file and batch calls leave SDK clients to collect (see run_to_end).
+    return run_to_end(judge_plans_async(plans, engine), collect_garbage=engine.batch is not None)
 
 
 def accounting(calls: list[JudgeCall]) -> dict[str, Any]:

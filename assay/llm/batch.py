@@ -305,10 +305,10 @@ class BatchJudge:
     # ------------------------------------------------------------------ from synchronous code
 
     def submit_now(self, scope: str, requests: Sequence[LLMRequest]) -> SubmitReport:
-        return run_to_end(self.submit(scope, requests))
+        return run_to_end(self.submit(scope, requests), collect_garbage=True)
 
     def collect_now(self, scope: str | None = None) -> CollectReport:
-        return run_to_end(self.collect(scope))
+        return run_to_end(self.collect(scope), collect_garbage=True)
 
     # ------------------------------------------------------------------ provider calls
 
@@ -661,4 +661,4 @@ def run_until_collected(judge: BatchJudge, scope: str, *, max_polls: int = 1000)
             await asyncio.sleep(0.005)
         raise TimeoutError(f"batches of {scope} still open after {max_polls} polls")
 
-    return run_to_end(loop())
+    return run_to_end(loop(), collect_garbage=True)

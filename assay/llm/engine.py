@@ -264,7 +264,8 @@ class LLMEngine:
 
     def run(self, requests: Sequence[LLMRequest]) -> list[LLMResult]:
         """Run all requests; results come back in request order."""
-        return run_to_end(self.run_async(requests))
+        # In batch mode, litellm's file and batch calls leave SDK clients to collect (see run_to_end).
+        return run_to_end(self.run_async(requests), collect_garbage=self.batch is not None)
 
     async def run_async(self, requests: Sequence[LLMRequest]) -> list[LLMResult]:
         if self.batch is not None and self.batch_scope:

@@ -12,8 +12,9 @@ tracebacks on stderr (seen with `assay run --wait-batches` in judge batch mode):
   of an ended loop closing its connections on a new one fails.
 
 So before a loop ends, `run_to_end` drains litellm's logging worker on it, closes the cached
-clients, and collects the garbage while the loop still runs, letting the closing tasks that
-starts finish. Each wait is bounded: the loop ends anyway.
+clients, and (in batch mode, where litellm drops uncached SDK clients) collects the garbage
+while the loop still runs, letting the client-closing tasks that starts finish. Each wait is
+bounded, and only those tasks are waited for: the loop ends anyway.
 """
 
 from __future__ import annotations
@@ -31,24 +32,28 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SETTLE_TIMEOUT_S = 5.0
-"""The most the end of a loop waits for litellm's queued callbacks, and then for the tasks
-left on the loop, before it ends anyway."""
+"""The most the end of a loop waits for litellm's queued callbacks, and then for each round of
+clients closing, before it ends anyway."""
 SETTLE_ROUNDS = 5
+CLOSING_COROUTINES = {"aclose", "close"}
 
 
-def run_to_end(coroutine: Coroutine[Any, Any, T]) -> T:
-    """`asyncio.run(coroutine)`, leaving nothing of litellm's tied to the ended loop."""
+def run_to_end(coroutine: Coroutine[Any, Any, T], *, collect_garbage: bool = False) -> T:
+    """`asyncio.run(coroutine)`, leaving nothing of litellm's tied to the ended loop.
+    `collect_garbage`: also collect, so that SDK clients litellm made and dropped without
+    caching (its file and batch calls) close on this loop; a full collection costs about 0.3 s
+    in a process that has loaded Dagster, so only the batch calls ask for it."""
 
     async def run_and_settle() -> T:
         try:
             return await coroutine
         finally:
-            await settle_litellm()
+            await settle_litellm(collect_garbage=collect_garbage)
 
     return asyncio.run(run_and_settle())
 
 
-async def settle_litellm() -> None:
+async def settle_litellm(*, collect_garbage: bool = False) -> None:
     """Drain litellm's logging worker, close its cached clients and let every client that
     becomes garbage close on this loop. Best effort throughout: the loop is ending."""
     worker_module = sys.modules.get("litellm.litellm_core_utils.logging_worker")
@@ -78,13 +83,16 @@ async def settle_litellm() -> None:
                     pass
     current = asyncio.current_task()
 
-    def others() -> list[asyncio.Task]:
-        return [task for task in asyncio.all_tasks() if task is not current and not task.done()]
+    def closing() -> list[asyncio.Task]:
+        """Tasks closing a client (`AsyncClient.aclose`, an SDK's `close`); other tasks left on
+        the loop (a lease renewal, a watcher) are asyncio.run's to cancel, as before."""
+        return [task for task in asyncio.all_tasks() if task is not current and not task.done()
+                and task.get_coro().__qualname__.rsplit(".", 1)[-1] in CLOSING_COROUTINES]
 
     for _ in range(SETTLE_ROUNDS):
-        if pending := others():
-            await asyncio.wait(pending, timeout=SETTLE_TIMEOUT_S)
-        gc.collect()  # unreferenced SDK clients start their closing tasks now, on this loop
+        if collect_garbage:
+            gc.collect()  # unreferenced SDK clients start their closing tasks now, on this loop
         await asyncio.sleep(0)
-        if not others():
+        if not (pending := closing()):
             return
+        await asyncio.wait(pending, timeout=SETTLE_TIMEOUT_S)
