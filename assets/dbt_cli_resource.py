@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -11,7 +12,7 @@ from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Any
 
-from assay.assets.dbt_in_process import environ, in_process_invocation_class
+from assay.assets.dbt_in_process import ENVIRON_LOCK, in_process_invocation_class
 from assay.assets.warehouse_project import dbt_executable
 from dagster_dbt import DbtCliResource
 from packaging.version import Version
@@ -68,8 +69,23 @@ class OfflineDbtCliResource(DbtCliResource):
         # the values are set there only while the invocation is started. dbt then runs in this
         # process (assay.assets.dbt_in_process): dagster-dbt's `cli` starts its invocation class
         # by name, which is swapped for the in-process one while it does.
-        with environ(env or {}), _invocations_in_process():
+        with _environ(env or {}), _invocations_in_process():
             return super().cli(args, target_path=target_path, **kwargs)
+
+
+@contextmanager
+def _environ(values: Mapping[str, str]) -> Iterator[None]:
+    with ENVIRON_LOCK:
+        before = {name: os.environ.get(name) for name in values}
+        os.environ.update(values)
+        try:
+            yield
+        finally:
+            for name, value in before.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 @contextmanager

@@ -22,7 +22,6 @@ builds here instead, through dbt's own programmatic entry (`dbtRunner`), in a th
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import functools
 import json
@@ -64,10 +63,12 @@ class _Lines:
     def __exit__(self, *exc: object) -> None:
         self.closed = True
 
+    def close(self) -> None:
+        self.closed = True
+
 
 class InProcessDbt:
-    """`subprocess.Popen(args, env=env)` of the dbt CLI, run by dbtRunner in a thread: what
-    dagster-dbt uses of a Popen (`args`, `stdout`, `wait`, `returncode`, `send_signal`)."""
+    """`subprocess.Popen(args, env=env)` of the dbt CLI, run by dbtRunner in a thread."""
 
     def __init__(self, args: Sequence[str], env: Mapping[str, str]) -> None:
         self.args = list(args)
@@ -80,6 +81,9 @@ class InProcessDbt:
 
     # ------------------------------------------------------------------ Popen's interface
 
+    def poll(self) -> int | None:
+        return self.returncode
+
     def wait(self, timeout: float | None = None) -> int:
         self._thread.join(timeout)
         if self._thread.is_alive():
@@ -90,6 +94,12 @@ class InProcessDbt:
         """Stop the build as Ctrl-C stops dbt: a KeyboardInterrupt in its thread."""
         if self._thread.is_alive() and self._thread.ident is not None:
             ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._thread.ident), ctypes.py_object(KeyboardInterrupt))
+
+    def terminate(self) -> None:
+        self.send_signal(15)
+
+    def kill(self) -> None:
+        self.send_signal(9)
 
     # ------------------------------------------------------------------ the build
 
@@ -103,7 +113,7 @@ class InProcessDbt:
 
     def _build(self, env: dict[str, str]) -> None:
         try:
-            with environ(env):
+            with ENVIRON_LOCK, _environment(env):
                 from dbt.cli.main import dbtRunner
 
                 try:
@@ -131,20 +141,24 @@ class InProcessDbt:
         self._lines.put(json.dumps(line).encode() + b"\n")
 
 
-@contextlib.contextmanager
-def environ(values: Mapping[str, str]) -> Iterator[None]:
-    """os.environ with `values` set, under ENVIRON_LOCK, then as it was."""
-    with ENVIRON_LOCK:
-        before = {name: os.environ.get(name) for name in values}
-        os.environ.update(values)
-        try:
-            yield
-        finally:
-            for name, value in before.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+class _environment:
+    """os.environ as `env` for the build's length, then as it was."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.before: dict[str, str | None] = {}
+
+    def __enter__(self) -> None:
+        self.before = {name: os.environ.get(name) for name, value in self.env.items() if os.environ.get(name) != value}
+        for name in self.before:
+            os.environ[name] = self.env[name]
+
+    def __exit__(self, *exc: object) -> None:
+        for name, value in self.before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _close_duckdb() -> None:
