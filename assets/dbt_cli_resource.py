@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -12,7 +13,6 @@ from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Any
 
-from assay.assets.dbt_in_process import ENVIRON_LOCK, in_process_invocation_class
 from assay.assets.warehouse_project import dbt_executable
 from dagster_dbt import DbtCliResource
 from packaging.version import Version
@@ -22,6 +22,7 @@ KEPT_DBT_INVOCATIONS = 20
 
 PARTIAL_PARSE_FILE = "partial_parse.msgpack"
 
+_ENVIRON_LOCK = threading.Lock()
 
 
 __all__ = ["OfflineDbtCliResource", "dbt_executable"]
@@ -66,16 +67,14 @@ class OfflineDbtCliResource(DbtCliResource):
             project_state = Path(self.project_dir) / "target" / PARTIAL_PARSE_FILE  # `make setup`'s dbt parse
             seed_partial_parse(Path(self.artifacts_dir), target_path, project_state)
         # dagster-dbt builds the dbt process's environment from os.environ and takes no other:
-        # the values are set there only while the invocation is started. dbt then runs in this
-        # process (assay.assets.dbt_in_process): dagster-dbt's `cli` starts its invocation class
-        # by name, which is swapped for the in-process one while it does.
-        with _environ(env or {}), _invocations_in_process():
+        # the values are set there only while the process is started.
+        with _environ(env or {}):
             return super().cli(args, target_path=target_path, **kwargs)
 
 
 @contextmanager
 def _environ(values: Mapping[str, str]) -> Iterator[None]:
-    with ENVIRON_LOCK:
+    with _ENVIRON_LOCK:
         before = {name: os.environ.get(name) for name in values}
         os.environ.update(values)
         try:
@@ -86,19 +85,6 @@ def _environ(values: Mapping[str, str]) -> Iterator[None]:
                     os.environ.pop(name, None)
                 else:
                     os.environ[name] = value
-
-
-@contextmanager
-def _invocations_in_process() -> Iterator[None]:
-    """Held under ENVIRON_LOCK (by `cli`), so no two swaps interleave."""
-    from dagster_dbt.core import resource as dagster_dbt_resource
-
-    started_by_name = dagster_dbt_resource.DbtCliInvocation
-    dagster_dbt_resource.DbtCliInvocation = in_process_invocation_class()
-    try:
-        yield
-    finally:
-        dagster_dbt_resource.DbtCliInvocation = started_by_name
 
 
 def seed_partial_parse(artifacts_dir: Path, target_path: Path, project_state: Path | None = None) -> None:
