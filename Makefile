@@ -34,8 +34,8 @@ team-services:
 	  else echo "missing:$$missing (sudo apt-get install -y$$missing) for the team-stack tests and make bench-scale"; fi; \
 	fi
 
-# Every `assay` command and Dagster code server is a fresh Python process that imports dagster,
-# dbt (dbt builds run inside the step's process) and great_expectations. uv installs sources only, and where
+# Every `assay` command, Dagster code server and dbt invocation is a fresh Python process that
+# imports dagster, dbt and great_expectations. uv installs sources only, and where
 # PYTHONDONTWRITEBYTECODE is set (as on the reference machine) Python never caches what it compiles: each
 # process then compiles ~10,000 modules again (+6 s CPU measured per process that imports
 # dagster and great_expectations). `uv sync --compile-bytecode` compiles the installed packages
