@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from assay.testing.llm_server import Faults, LLMTestServer
+from tests.support import launcher
 
 pytestmark = pytest.mark.integration
 
@@ -130,8 +131,7 @@ def _write_project(root: Path, urls: dict[str, str]) -> Path:
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([ASSAY, *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return launcher.run([ASSAY, *args], cwd=ROOT, env=env, timeout=300)
 
 
 @pytest.fixture(scope="module")
@@ -308,8 +308,6 @@ def test_any_pair_is_compared_without_editing_the_config(world):
     # The pair is the stored comparison seen from the other side.
     assert rows["no_refusal"]["mean_delta"] == pytest.approx(-stored["no_refusal"]["mean_delta"])
     assert rows["no_refusal"]["mcnemar_p"] == pytest.approx(stored["no_refusal"]["mcnemar_p"])
-    missing = subprocess.run([ASSAY, "report", "--pair", "good", "nobody"],
-                             cwd=ROOT, env=os.environ | {"ASSAY_HOME": str(world["home"].root),
-                                                         "ASSAY_CONFIG": str(world["root"] / "assay.yaml")},
-                             capture_output=True, text=True, timeout=300)
+    missing = _cli(os.environ | {"ASSAY_HOME": str(world["home"].root), "ASSAY_CONFIG": str(world["root"] / "assay.yaml")},
+                   "report", "--pair", "good", "nobody")
     assert missing.returncode == 1 and "no replays of dataset" in missing.stderr and "'nobody'" in missing.stderr

@@ -40,6 +40,7 @@ from assay.lake import STAGING_DIR, Lake
 from assay.testing.llm_server import LLMTestServer
 from tests.integration.secret_landing import DAY as SECRET_DAY
 from tests.integration.secret_landing import write_secret_landing
+from tests.support import launcher
 from tests.unit.secret_fields import stored_strings
 
 pytestmark = pytest.mark.integration
@@ -113,7 +114,8 @@ class Home:
         return Lake(self.root / "lake")
 
     def start(self, fault_table: str | None = None) -> subprocess.Popen:
-        """`assay run` in its own process group (so a kill takes dbt with it)."""
+        """`assay run` in its own process group (so a kill takes dbt with it), forked from the
+        test launcher (tests/support/launcher.py)."""
         self.runs += 1
         env = dict(self.env)
         if fault_table:
@@ -123,7 +125,7 @@ class Home:
             command = [ASSAY, "run"]
         self.mark.unlink(missing_ok=True)
         log = (self.root.parent / f"{self.root.name}-run{self.runs}.log").open("w")
-        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        return launcher.popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def output(self, run: int | None = None) -> str:
         return (self.root.parent / f"{self.root.name}-run{run or self.runs}.log").read_text()

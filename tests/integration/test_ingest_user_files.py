@@ -15,6 +15,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from tests.support import launcher
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,7 +29,7 @@ def _env(home: Path, config: Path) -> dict[str, str]:
 
 
 def assay(env: dict[str, str], *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([ASSAY, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
+    return launcher.run([ASSAY, *args], env=env, cwd=cwd, timeout=600)
 
 
 def _tree(home: Path) -> dict[str, int]:
@@ -112,8 +114,8 @@ def test_hostile_input_ends_in_one_line_and_changes_nothing(user, case):
 
 def test_a_broken_pipe_is_one_line(user):
     root, env, _ = user
-    process = subprocess.Popen([ASSAY, "rejected"], env=env, cwd=ROOT, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = launcher.popen([ASSAY, "rejected"], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
     process.stdout.close()  # the reader is gone before anything is written (`| head -0`)
     stderr = process.stderr.read()
     assert process.wait(timeout=120) == 1

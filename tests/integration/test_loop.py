@@ -16,6 +16,7 @@ import pytest
 
 from assay.lake import Lake
 from tests.integration.homes import generated_home
+from tests.support import launcher
 
 pytestmark = pytest.mark.integration
 
@@ -249,7 +250,7 @@ def test_assay_metrics_serves_the_loops_numbers_over_http(loop):
     from tests.support.cli import ASSAY, user_env
 
     home = loop["home"]
-    server = subprocess.Popen([str(ASSAY), "metrics", "--port", "0", "--refresh-s", "0"], cwd=ROOT,
+    server = launcher.popen([str(ASSAY), "metrics", "--port", "0", "--refresh-s", "0"], cwd=ROOT,
                               env=user_env(home.root, ROOT / "assay.yaml"), stderr=subprocess.PIPE, text=True)
     try:
         line = server.stderr.readline()

@@ -14,6 +14,7 @@ from assay.testing.llm_server import Faults, LLMTestServer
 from tests.integration import user_world
 from tests.integration.user_world import FAKE_KEY, lake_rows
 from tests.support.cli import assay, user_env
+from tests.support.launcher import COLD_ENV
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +35,9 @@ def test_a_new_team_ingests_its_exports_and_decides_on_its_candidates(tmp_path):
                                           templates={"refuser": "You help travellers with {feature} questions."})
         exports = user_world.write_exports(tmp_path / "exports", days)
         home = tmp_path / "assay-home"
-        env = user_env(home, config, OPENAI_API_KEY=FAKE_KEY)
+        # Every command a fresh interpreter, as the team's shell starts it (the other tests fork
+        # theirs from the preloaded test launcher: tests/support/launcher.py).
+        env = user_env(home, config, OPENAI_API_KEY=FAKE_KEY, **{COLD_ENV: "1"})
 
         checked = assay("validate-config", cwd=project, env=env)
         assert checked.returncode == 0, checked.stderr

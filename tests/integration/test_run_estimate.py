@@ -25,6 +25,7 @@ import yaml
 
 from assay.demo.generator import generate
 from assay.testing.llm_server import LLMTestServer
+from tests.support import launcher
 
 pytestmark = pytest.mark.integration
 
@@ -51,8 +52,7 @@ def _config(api_base: str) -> dict:
 
 
 def _assay(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "assay.orchestration.cli", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=900)
+    return launcher.run([sys.executable, "-m", "assay.orchestration.cli", *args], cwd=ROOT, env=env, timeout=900)
 
 
 def test_run_estimate_counts_the_calls_and_tokens_the_run_then_makes(tmp_path):

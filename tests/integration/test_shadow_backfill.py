@@ -24,6 +24,7 @@ import yaml
 from assay.lake import Lake
 from assay.testing.llm_server import LLMTestServer
 from tests.integration.homes import generated_home
+from tests.support import launcher
 
 pytestmark = pytest.mark.integration
 
@@ -155,7 +156,7 @@ def test_compare_killed_midway_resumes_only_the_missing_days(env, capsys):
     assert first_day_prompts
 
     # 2. all four days in another process, killed once the oldest day is materialised.
-    process = subprocess.Popen(
+    process = launcher.popen(
         [sys.executable, "-m", "assay.orchestration.cli", "compare", CANDIDATE, "--days", "4", "--parallel", "1"],
         cwd=ROOT, env=os.environ.copy(), start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )

@@ -1,14 +1,16 @@
-"""Run the `assay` command as a user does: a subprocess of the installed console script, in
-the user's folder, with their environment; its exit status, stdout and stderr returned."""
+"""Run the `assay` command as a user does: a process of its own running the console script's
+entry point, in the user's folder, with their environment; its exit status, stdout and stderr
+returned. It is forked from the preloaded test launcher (tests/support/launcher.py), or a fresh
+interpreter with `cold=True` or ASSAY_TEST_COLD=1."""
 
 from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
-ASSAY = Path(sys.executable).with_name("assay")
+from tests.support import launcher
+from tests.support.launcher import ASSAY
 
 
 def user_env(home: Path, config: Path, **extra: str) -> dict[str, str]:
@@ -18,13 +20,13 @@ def user_env(home: Path, config: Path, **extra: str) -> dict[str, str]:
 
 
 def assay(
-    *args: str, cwd: Path, env: dict[str, str], timeout_s: float = 600, stdin_text: str = ""
+    *args: str, cwd: Path, env: dict[str, str], timeout_s: float = 600, stdin_text: str = "", cold: bool = False
 ) -> subprocess.CompletedProcess:
-    """`stdin_text`: what the user types (standard input ends after it, as when nobody is there)."""
-    return subprocess.run(
-        [str(ASSAY), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout_s, check=False,
-        input=stdin_text,
-    )
+    """`stdin_text`: what the user types (standard input ends after it, as when nobody is there).
+    `cold`: a fresh interpreter, as a user's shell starts it (launcher.COLD_ENV)."""
+    if cold:
+        env = env | {launcher.COLD_ENV: "1"}
+    return launcher.run([str(ASSAY), *args], cwd=cwd, env=env, input=stdin_text, timeout=timeout_s)
 
 
 def one_line(stderr: str) -> str:

@@ -1,0 +1,347 @@
+"""Start `assay` (and `python -m <module>`) processes for the tests from a preloaded launcher.
+
+Every `assay run` a test starts used to be a fresh interpreter that imported Dagster, dbt,
+Great Expectations and litellm before doing anything: about 10 s of CPU per process on the
+2-core reference machine, measured, for work that often took less. The suite starts well over a
+hundred of them, so half of `make test` was spent importing the same modules again.
+
+The launcher is a process that imports those third-party packages once (one per pytest worker,
+started on first use). Each command is a `fork()` of it: a new process with its own pid, its
+own session when asked (`start_new_session`, so a `kill -9` of the group takes dbt with it), the
+test's environment, working folder and standard streams, and the same entry point a user's shell
+runs (`assay.orchestration.cli:main`, or the module given to `-m`). Its exit status comes back
+as subprocess's does (negative for a signal). What it does not share with a user's process:
+the third-party modules were imported before the environment was set. None of them reads the
+environment at import in a way assay depends on (assay's own modules are not preloaded: their
+partitions and settings are read from the config at import), and a command whose environment
+changes how Python starts (any PYTHON* variable, such as the network audit's PYTHONPATH) runs
+cold instead.
+
+`ASSAY_TEST_COLD=1` starts every command as a fresh interpreter (`subprocess`), to check that the
+suite passes the way a user's shell starts assay. A few tests always start cold: the ones about
+what the console script imports, and the new team's first day (tests/integration/test_new_user.py).
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import IO, Any
+
+BIN = Path(sys.executable).parent
+ASSAY = BIN / "assay"
+REPO = Path(__file__).resolve().parents[2]
+COLD_ENV = "ASSAY_TEST_COLD"
+PRELOAD = (
+    # assay first: it sets the privacy defaults (no telemetry) before litellm or dbt is imported.
+    "assay",
+    "dagster", "dagster_dbt", "dbt.cli.main", "dbt.adapters.duckdb", "great_expectations", "litellm",
+    "openai", "pandas", "pyarrow.parquet", "duckdb", "aiohttp", "yaml", "jinja2",
+)
+_HEADER = struct.Struct("!Q")
+
+
+# ---------------------------------------------------------------------------------------- client
+
+class LaunchedProcess:
+    """The part of `subprocess.Popen` the tests use, for a process forked by the launcher."""
+
+    def __init__(self, args: list[str], conn: socket.socket, pid: int, stdin: IO | None, stdout: IO | None,
+                 stderr: IO | None):
+        self.args, self._conn, self.pid = args, conn, pid
+        self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
+        self.returncode: int | None = None
+        self._lock = threading.Lock()
+
+    def poll(self) -> int | None:
+        return self._wait(0)
+
+    def wait(self, timeout: float | None = None) -> int:
+        code = self._wait(timeout)
+        if code is None:
+            raise subprocess.TimeoutExpired(self.args, timeout)
+        return code
+
+    def _wait(self, timeout: float | None) -> int | None:
+        with self._lock:
+            if self.returncode is None:
+                ready, _, _ = select.select([self._conn], [], [], timeout)
+                if not ready:
+                    return None
+                line = _read_line(self._conn)
+                self._conn.close()
+                # The launcher sends the raw wait status; an empty line means it went away.
+                if not line:
+                    raise RuntimeError(f"the test launcher exited before {self.args[:3]} (pid {self.pid}) ended")
+                self.returncode = os.waitstatus_to_exitcode(int(line))
+            return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.returncode is None:
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def communicate(self, input: str | bytes | None = None, timeout: float | None = None) -> tuple[Any, Any]:
+        results: dict[str, Any] = {}
+
+        def drain(name: str, stream: IO) -> None:
+            results[name] = stream.read()
+            stream.close()
+
+        readers = [threading.Thread(target=drain, args=(name, stream), daemon=True)
+                   for name, stream in (("stdout", self.stdout), ("stderr", self.stderr)) if stream]
+        for reader in readers:
+            reader.start()
+        if self.stdin:
+            try:
+                if input:
+                    self.stdin.write(input)
+                self.stdin.close()
+            except BrokenPipeError:
+                pass
+        try:
+            self.wait(timeout)
+        finally:
+            for reader in readers:
+                reader.join(None if self.returncode is not None else 0)
+        return results.get("stdout"), results.get("stderr")
+
+    def __enter__(self) -> LaunchedProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for stream in (self.stdin, self.stdout, self.stderr):
+            if stream:
+                stream.close()
+        self.wait()
+
+
+def popen(args: list[str], *, cwd: str | Path, env: dict[str, str], stdin: Any = None, stdout: Any = None,
+          stderr: Any = None, text: bool = False, start_new_session: bool = False):
+    """`subprocess.Popen(args, ...)` for `[.../assay, ...]` or `[python, -m, module, ...]`, forked
+    from the launcher; a fresh interpreter (`subprocess.Popen`) when the launcher cannot stand
+    for one (ASSAY_TEST_COLD, or an environment that changes how Python starts)."""
+    args = [str(a) for a in args]
+    if not _launchable(args, env):
+        return subprocess.Popen(args, cwd=cwd, env=env, stdin=stdin, stdout=stdout, stderr=stderr, text=text,
+                                start_new_session=start_new_session)
+    ours: list[IO | None] = [None, None, None]  # the test's ends of the pipes
+    theirs: list[int] = []  # the child's standard streams, as descriptors to pass
+    to_close: list[int] = []
+    for i, spec in enumerate((stdin, stdout, stderr)):
+        if spec == subprocess.PIPE:
+            read_end, write_end = os.pipe()
+            child_end, our_end = (read_end, write_end) if i == 0 else (write_end, read_end)
+            ours[i] = os.fdopen(our_end, ("w" if i == 0 else "r") + ("" if text else "b"))
+            theirs.append(child_end)
+            to_close.append(child_end)
+        elif spec == subprocess.DEVNULL:
+            fd = os.open(os.devnull, os.O_RDWR)
+            theirs.append(fd)
+            to_close.append(fd)
+        elif spec == subprocess.STDOUT and i == 2:
+            theirs.append(theirs[1])
+        elif spec is None:
+            theirs.append(i)
+        else:
+            theirs.append(spec if isinstance(spec, int) else spec.fileno())
+    request = json.dumps({"args": args, "cwd": str(cwd), "env": env, "new_session": start_new_session}).encode()
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(_launcher().socket_path)
+        socket.send_fds(conn, [_HEADER.pack(len(request)) + request], theirs)
+        line = _read_line(conn)
+    finally:
+        for fd in to_close:
+            os.close(fd)
+    if not line:
+        raise RuntimeError(f"the test launcher did not start {args[:3]}: see {_launcher().log}")
+    return LaunchedProcess(args, conn, int(line), *ours)
+
+
+def run(args: list[str], *, cwd: str | Path, env: dict[str, str], input: str | None = None,
+        timeout: float | None = None, text: bool = True) -> subprocess.CompletedProcess:
+    """`subprocess.run(args, capture_output=True, ...)` through `popen`."""
+    process = popen(args, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                    text=text)
+    try:
+        out, err = process.communicate(input, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
+    return subprocess.CompletedProcess(args, process.returncode, out, err)
+
+
+def _launchable(args: list[str], env: dict[str, str]) -> bool:
+    if os.environ.get(COLD_ENV) or env.get(COLD_ENV):
+        return False
+    python_settings = {k: v for k, v in env.items() if k.startswith("PYTHON") and k != "PYTHONDONTWRITEBYTECODE"}
+    ours = {k: v for k, v in os.environ.items() if k.startswith("PYTHON") and k != "PYTHONDONTWRITEBYTECODE"}
+    if python_settings != ours:
+        return False
+    return args[0] == str(ASSAY) or (args[0] == sys.executable and len(args) > 2 and args[1] == "-m")
+
+
+class _Launcher:
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="assay-launcher-"))
+        self.socket_path = str(self.folder / "socket")
+        self.log = self.folder / "launcher.log"
+        with self.log.open("w") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "tests.support.launcher", self.socket_path], cwd=REPO,
+                env={k: v for k, v in os.environ.items() if k != COLD_ENV}, stdout=subprocess.PIPE, stderr=log,
+                start_new_session=True,
+            )
+        ready = self.process.stdout.readline()
+        if ready.strip() != b"ready":
+            raise RuntimeError(f"the test launcher did not start: {self.log.read_text()[-2000:]}")
+        atexit.register(self.stop)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(30)
+
+
+_started: _Launcher | None = None
+_start_lock = threading.Lock()
+
+
+def _launcher() -> _Launcher:
+    global _started
+    with _start_lock:
+        if _started is None or _started.process.poll() is not None:
+            _started = _Launcher()
+        return _started
+
+
+def _read_line(conn: socket.socket) -> str:
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = conn.recv(64)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode().strip()
+
+
+# ---------------------------------------------------------------------------------------- server
+
+class _Child(BaseException):
+    """Raised in a forked child to leave the server's loop and run the command at the top."""
+
+    def __init__(self, request: dict):
+        self.request = request
+
+
+def serve(socket_path: str) -> None:
+    for name in PRELOAD:
+        importlib.import_module(name)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(socket_path)
+    listener.listen(64)
+    parent = os.getppid()
+    waiting: dict[int, socket.socket] = {}  # child pid -> the connection that reports its end
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print("ready", flush=True)
+    # One thread, so a fork never copies a lock another thread holds.
+    while not stop.is_set() and os.getppid() == parent:
+        ready, _, _ = select.select([listener], [], [], 0.05)
+        if ready:
+            conn, _ = listener.accept()
+            request, fds = _receive(conn)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:
+                listener.close()
+                for other in waiting.values():
+                    other.close()
+                for target, fd in enumerate(fds):
+                    os.dup2(fd, target)  # fd 0-2 of the child: its stdin, stdout and stderr
+                for fd in set(fds) - {0, 1, 2}:
+                    os.close(fd)
+                conn.close()
+                raise _Child(request)
+            for fd in set(fds):
+                os.close(fd)
+            conn.sendall(f"{pid}\n".encode())
+            waiting[pid] = conn
+        while waiting:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if pid == 0:
+                break
+            conn = waiting.pop(pid, None)
+            if conn:
+                conn.sendall(f"{status}\n".encode())
+                conn.close()
+    for pid in waiting:  # nobody is left to report to: end what is still running
+        try:
+            os.killpg(pid, signal.SIGKILL) if os.getpgid(pid) == pid else os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _receive(conn: socket.socket) -> tuple[dict, list[int]]:
+    data, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
+    (size,) = _HEADER.unpack(data[:_HEADER.size])
+    data = data[_HEADER.size:]
+    while len(data) < size:
+        data += conn.recv(size - len(data))
+    return json.loads(data), fds
+
+
+def _become(request: dict) -> None:
+    """In the forked child: take the command's session, environment, folder and signals, then run
+    its entry point as the interpreter would (`sys.argv`, `sys.path[0]`, `__main__`)."""
+    if request["new_session"]:
+        os.setsid()
+    for sig in (signal.SIGTERM, signal.SIGQUIT, signal.SIGCHLD):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    os.environ.clear()
+    os.environ.update(request["env"])
+    os.chdir(request["cwd"])
+    # sys.stdin/stdout/stderr are the launcher's, kept: they wrap fds 0-2 (now the command's),
+    # their buffers are empty (flushed before the fork) and PYTHON* settings are the same.
+    args = request["args"]
+    if args[0] == str(ASSAY):
+        sys.argv = args
+        sys.path[0] = str(BIN)
+        from assay.orchestration.cli import main
+
+        sys.exit(main())
+    import runpy
+
+    sys.argv = [args[2], *args[3:]]
+    sys.path[0] = request["cwd"]
+    runpy.run_module(args[2], run_name="__main__", alter_sys=True)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    try:
+        serve(sys.argv[1])
+    except _Child as child:
+        _become(child.request)

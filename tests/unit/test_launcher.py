@@ -1,0 +1,63 @@
+"""The test launcher (tests/support/launcher.py) stands for a fresh interpreter: a process of its
+own with the command's environment, folder, streams, session and exit status."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from tests.support import launcher
+
+pytestmark = pytest.mark.slow  # the launcher imports Dagster, dbt, GE and litellm once (~10 s)
+
+CHILD_MODULE = """
+import json, os, sys, time
+code, *rest = sys.argv[1:]
+print(json.dumps({"pid": os.getpid(), "sid": os.getsid(0), "cwd": os.getcwd(), "probe": os.environ.get("ASSAY_PROBE"),
+                  "argv": sys.argv[1:], "stdin": "" if "sleep" in rest else sys.stdin.read()}), flush=True)
+print("to stderr", file=sys.stderr, flush=True)
+if "sleep" in rest:
+    time.sleep(600)
+sys.exit(int(code))
+"""
+CHILD = [sys.executable, "-m", "launched_child"]
+"""Run in the test's folder, where `-m` finds it (the folder is sys.path[0], as for any `python -m`)."""
+
+
+@pytest.fixture
+def folder(tmp_path):
+    (tmp_path / "launched_child.py").write_text(CHILD_MODULE)
+    return tmp_path
+
+
+def test_a_launched_command_gets_its_env_folder_streams_and_exit_status(folder):
+    env = os.environ | {"ASSAY_PROBE": "probe-1"}
+    done = launcher.run([*CHILD, "3", "a b"], cwd=folder, env=env, input="typed\n", timeout=120)
+    report = json.loads(done.stdout)
+    assert done.returncode == 3 and done.stderr == "to stderr\n"
+    assert report["pid"] != os.getpid() and report["cwd"] == str(folder)
+    assert report["probe"] == "probe-1" and report["argv"] == ["3", "a b"] and report["stdin"] == "typed\n"
+
+
+def test_a_signal_ends_it_as_it_ends_a_subprocess_and_a_new_session_is_its_own_group(folder):
+    process = launcher.popen([*CHILD, "0", "sleep"], cwd=folder, env=dict(os.environ), stdout=subprocess.PIPE,
+                             start_new_session=True)
+    assert isinstance(process, launcher.LaunchedProcess)
+    report = json.loads(process.stdout.readline())
+    assert report["pid"] == process.pid == report["sid"]  # setsid(): os.killpg(pid) takes its children
+    assert process.poll() is None
+    os.killpg(process.pid, signal.SIGKILL)
+    assert process.wait(timeout=60) == -signal.SIGKILL
+    process.stdout.close()
+
+
+def test_an_environment_that_changes_how_python_starts_gets_a_fresh_interpreter(folder):
+    process = launcher.popen([*CHILD, "0"], cwd=folder, env=os.environ | {"PYTHONPATH": str(folder)},
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    assert isinstance(process, subprocess.Popen) and process.wait(timeout=60) == 0
+    cold = launcher.popen([*CHILD, "0"], cwd=folder, env=os.environ | {launcher.COLD_ENV: "1"},
+                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    assert isinstance(cold, subprocess.Popen) and cold.wait(timeout=60) == 0
