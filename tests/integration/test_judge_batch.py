@@ -15,6 +15,7 @@ import pytest
 
 from assay.llm.batch import BatchLedger, run_until_collected
 from assay.testing.llm_server import Faults, LLMTestServer
+from tests.support import launcher
 from tests.support.batch_child import judge, requests
 
 REPO = Path(__file__).resolve().parents[2]
@@ -23,8 +24,9 @@ N = 2000
 
 
 def _child(tmp_path: Path, api_base: str, mode: str) -> subprocess.Popen:
-    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "PYTHONPATH": str(REPO)}
-    return subprocess.Popen(
+    # cwd=REPO: `-m` finds tests.support there (sys.path[0]), no PYTHONPATH needed.
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    return launcher.popen(
         [sys.executable, "-m", "tests.support.batch_child", str(tmp_path / "ledger"), str(tmp_path / "cache"),
          api_base, str(N), mode],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

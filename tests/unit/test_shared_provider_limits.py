@@ -21,6 +21,7 @@ import pytest
 from assay.llm.shared_limits import SharedLimit, SharedProviderLimits
 from assay.testing.llm_server import Faults, LLMTestServer
 from assay.testing.services import RedisServer
+from tests.support import launcher
 
 ROOT = Path(__file__).resolve().parents[2]
 PER_RUN = 8
@@ -50,8 +51,8 @@ def test_two_workers_keep_to_one_provider_limit(tmp_path, redis):
         env = {**os.environ, "ASSAY_CONFIG": str(config), "ASSAY_HOME": str(tmp_path / "home"),
                "ASSAY_REDIS_URL": redis.url}
         workers = [
-            subprocess.Popen([sys.executable, "-m", "tests.support.judge_burst", str(CALLS_PER_WORKER), f"w{i}",
-                              str(barrier)], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+            launcher.popen([sys.executable, "-m", "tests.support.judge_burst", str(CALLS_PER_WORKER), f"w{i}",
+                            str(barrier)], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
             for i in range(2)
         ]
         try:
