@@ -26,6 +26,7 @@ import pytest
 from tests.integration.headless_chromium import CHROMIUM, HeadlessChromium, leaves_loopback
 from tests.integration.test_definitions import EXPECTED_ASSETS
 from tests.network_audit import audit_events, audited_env, leaves_the_machine, spawned
+from tests.support import launcher
 
 pytestmark = pytest.mark.integration
 
@@ -122,10 +123,8 @@ DEMO_DAYS = 2
 def demo_home(tmp_path_factory) -> Path:
     """`assay demo` on a fresh home, as `make demo` runs it (fewer days and calls)."""
     root = tmp_path_factory.mktemp("demo_home")
-    result = subprocess.run(
-        [str(BIN / "assay"), "demo", "--days", str(DEMO_DAYS), "--calls-per-day", "60"],
-        cwd=ROOT, env=_home_env(root), capture_output=True, text=True, timeout=900,
-    )
+    result = launcher.run([str(BIN / "assay"), "demo", "--days", str(DEMO_DAYS), "--calls-per-day", "60"],
+                          cwd=ROOT, env=_home_env(root), timeout=900)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     return root
 
