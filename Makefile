@@ -95,6 +95,8 @@ TEST_TMP ?= $(shell [ -d /dev/shm ] && [ -w /dev/shm ] && echo /dev/shm/assay-te
 PYTEST := $(BIN)/pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder \
 	$(if $(TEST_TMP),--basetemp=$(TEST_TMP))
 
+# The tests fork most `assay` commands from a launcher that imported the stack once
+# (tests/support/launcher.py); `ASSAY_TEST_COLD=1 make test` starts each as a fresh interpreter.
 test: setup $(CHROMIUM_STAMP)
 	@$(PYTEST) -m "not team_loop"; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing on purpose"; exit 1; fi; \
