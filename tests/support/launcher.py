@@ -29,6 +29,7 @@ import importlib
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import struct
@@ -221,6 +222,7 @@ class _Launcher:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(30)
+        shutil.rmtree(self.folder, ignore_errors=True)  # its socket and log
 
 
 _started: _Launcher | None = None
