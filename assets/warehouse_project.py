@@ -7,6 +7,7 @@ pypi.org for the latest release).
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -19,8 +20,16 @@ from dagster_dbt import DagsterDbtProjectPreparer, DbtProject
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 
 
+DBT_EXECUTABLE_ENV = "ASSAY_DBT_EXECUTABLE"
+
+
 def dbt_executable() -> str:
-    """The dbt of this virtualenv, so dbt runs without the venv being activated."""
+    """The dbt of this virtualenv, so dbt runs without the venv being activated; or the one
+    ASSAY_DBT_EXECUTABLE names (a dbt installed elsewhere, or the tests' launcher: it starts
+    dbt from a process that imported it once, tests/support/launcher.py)."""
+    configured = os.environ.get(DBT_EXECUTABLE_ENV)
+    if configured:
+        return configured
     beside_python = Path(sys.executable).with_name("dbt")
     return str(beside_python) if beside_python.exists() else (shutil.which("dbt") or "dbt")
 

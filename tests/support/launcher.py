@@ -51,6 +51,34 @@ PRELOAD = (
     "openai", "pandas", "pyarrow.parquet", "duckdb", "aiohttp", "yaml", "jinja2",
 )
 _HEADER = struct.Struct("!Q")
+DBT = BIN / "dbt"
+DBT_EXECUTABLE_ENV = "ASSAY_DBT_EXECUTABLE"  # assay.assets.warehouse_project.DBT_EXECUTABLE_ENV
+SHIM = """#!{python} -S
+# `dbt`, for the commands the test launcher starts: the same dbt, forked from the launcher
+# (tests/support/launcher.py). It forwards SIGINT and SIGTERM and exits as dbt exited; if this
+# process dies (a kill -9 of the run's process group), dbt sees its lifeline close and ends too.
+import json, os, signal, socket, struct, sys
+LAUNCHER_PYTHON = {python_settings!r}
+settings = {{k: v for k, v in os.environ.items() if k.startswith("PYTHON") and k not in {ignored!r}}}
+if settings != LAUNCHER_PYTHON or os.environ.get({cold!r}):
+    os.execv({dbt!r}, [{dbt!r}, *sys.argv[1:]])  # Python starts differently here: the real thing
+conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+conn.connect({socket_path!r})
+lifeline, keep = os.pipe()
+request = json.dumps({{"args": ["dbt", *sys.argv[1:]], "cwd": os.getcwd(), "env": dict(os.environ),
+                      "new_session": False}}).encode()
+socket.send_fds(conn, [struct.pack("!Q", len(request)) + request], [0, 1, 2, lifeline])
+os.close(lifeline)
+lines = conn.makefile("r")
+pid = int(lines.readline())
+for sig in (signal.SIGINT, signal.SIGTERM):
+    signal.signal(sig, lambda number, frame: os.kill(pid, number))
+code = os.waitstatus_to_exitcode(int(lines.readline()))
+if code < 0:
+    signal.signal(-code, signal.SIG_DFL)
+    os.kill(os.getpid(), -code)
+sys.exit(code)
+"""
 
 
 # ---------------------------------------------------------------------------------------- client
@@ -165,10 +193,13 @@ def popen(args: list[str], *, cwd: str | Path, env: dict[str, str], stdin: Any =
             theirs.append(i)
         else:
             theirs.append(spec if isinstance(spec, int) else spec.fileno())
+    started = _launcher()
+    # The command's dbt builds start from the launcher too (assay.assets.warehouse_project.dbt_executable).
+    env = {DBT_EXECUTABLE_ENV: str(started.dbt), **env}
     request = json.dumps({"args": args, "cwd": str(cwd), "env": env, "new_session": start_new_session}).encode()
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        conn.connect(_launcher().socket_path)
+        conn.connect(started.socket_path)
         socket.send_fds(conn, [_HEADER.pack(len(request)) + request], theirs)
         line = _read_line(conn)
     finally:
@@ -196,11 +227,19 @@ def run(args: list[str], *, cwd: str | Path, env: dict[str, str], input: str | N
 def _launchable(args: list[str], env: dict[str, str]) -> bool:
     if os.environ.get(COLD_ENV) or env.get(COLD_ENV):
         return False
-    python_settings = {k: v for k, v in env.items() if k.startswith("PYTHON") and k != "PYTHONDONTWRITEBYTECODE"}
-    ours = {k: v for k, v in os.environ.items() if k.startswith("PYTHON") and k != "PYTHONDONTWRITEBYTECODE"}
-    if python_settings != ours:
+    if _python_settings(env) != _python_settings(os.environ):
         return False
     return args[0] == str(ASSAY) or (args[0] == sys.executable and len(args) > 2 and args[1] == "-m")
+
+
+IGNORED_PYTHON_SETTINGS = ("PYTHONDONTWRITEBYTECODE", "PYTHONLEGACYWINDOWSSTDIO")
+"""Python settings that change nothing here: bytecode writing, and a Windows-only one that
+dagster-dbt sets for every dbt it starts."""
+
+
+def _python_settings(env) -> dict[str, str]:
+    """The environment that changes how Python starts."""
+    return {k: v for k, v in env.items() if k.startswith("PYTHON") and k not in IGNORED_PYTHON_SETTINGS}
 
 
 class _Launcher:
@@ -218,6 +257,11 @@ class _Launcher:
         if ready.strip() != b"ready":
             raise RuntimeError(f"the test launcher did not start: {self.log.read_text()[-2000:]}")
         atexit.register(self.stop)
+        self.dbt = self.folder / "dbt"
+        self.dbt.write_text(SHIM.format(python=sys.executable, python_settings=_python_settings(os.environ),
+                                        cold=COLD_ENV, dbt=str(DBT), socket_path=self.socket_path,
+                                        ignored=IGNORED_PYTHON_SETTINGS))
+        self.dbt.chmod(0o755)
 
     def stop(self) -> None:
         self.process.terminate()
@@ -280,23 +324,26 @@ def serve(socket_path: str) -> None:
                 listener.close()
                 for other in waiting.values():
                     other.close()
-                for target, fd in enumerate(fds):
+                streams, lifeline = fds[:3], fds[3] if len(fds) > 3 else None
+                for target, fd in enumerate(streams):
                     os.dup2(fd, target)  # fd 0-2 of the child: its stdin, stdout and stderr
-                for fd in set(fds) - {0, 1, 2}:
+                for fd in set(streams) - {0, 1, 2}:
                     os.close(fd)
                 conn.close()
+                if lifeline is not None:
+                    _end_with_caller(lifeline)
                 raise _Child(request)
             for fd in set(fds):
                 os.close(fd)
-            conn.sendall(f"{pid}\n".encode())
             waiting[pid] = conn
+            _tell(conn, pid)
         while waiting:
             pid, status = os.waitpid(-1, os.WNOHANG)
             if pid == 0:
                 break
             conn = waiting.pop(pid, None)
             if conn:
-                conn.sendall(f"{status}\n".encode())
+                _tell(conn, status)
                 conn.close()
     for pid in waiting:  # nobody is left to report to: end what is still running
         try:
@@ -305,13 +352,34 @@ def serve(socket_path: str) -> None:
             pass
 
 
+def _tell(conn: socket.socket, value: int) -> None:
+    """Send a pid or a wait status; the caller may be gone (a dbt shim killed with its run's
+    process group), which must not end the launcher."""
+    try:
+        conn.sendall(f"{value}\n".encode())
+    except OSError:
+        pass
+
+
 def _receive(conn: socket.socket) -> tuple[dict, list[int]]:
-    data, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
+    data, fds, _, _ = socket.recv_fds(conn, 1 << 20, 4)
     (size,) = _HEADER.unpack(data[:_HEADER.size])
     data = data[_HEADER.size:]
     while len(data) < size:
         data += conn.recv(size - len(data))
     return json.loads(data), fds
+
+
+def _end_with_caller(lifeline: int) -> None:
+    """In a child started for the dbt shim: SIGKILL itself once the shim is gone (its end of the
+    lifeline pipe closes), as a dbt in the run's process group would die with it."""
+
+    def watch() -> None:
+        while os.read(lifeline, 1):
+            pass
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, daemon=True, name="launcher-lifeline").start()
 
 
 def _become(request: dict) -> None:
@@ -328,6 +396,12 @@ def _become(request: dict) -> None:
     # sys.stdin/stdout/stderr are the launcher's, kept: they wrap fds 0-2 (now the command's),
     # their buffers are empty (flushed before the fork) and PYTHON* settings are the same.
     args = request["args"]
+    if args[0] == "dbt":  # the dbt console script
+        sys.argv = [str(DBT), *args[1:]]
+        sys.path[0] = str(BIN)
+        from dbt.cli.main import cli
+
+        sys.exit(cli())
     if args[0] == str(ASSAY):
         sys.argv = args
         sys.path[0] = str(BIN)
