@@ -6,6 +6,8 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +15,7 @@ from tests.support import launcher
 
 pytestmark = pytest.mark.slow  # the launcher imports Dagster, dbt, GE and litellm once (~10 s)
 
+REPO = Path(__file__).resolve().parents[2]
 CHILD_MODULE = """
 import json, os, sys, time
 code, *rest = sys.argv[1:]
@@ -61,3 +64,46 @@ def test_an_environment_that_changes_how_python_starts_gets_a_fresh_interpreter(
     cold = launcher.popen([*CHILD, "0"], cwd=folder, env=os.environ | {launcher.COLD_ENV: "1"},
                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     assert isinstance(cold, subprocess.Popen) and cold.wait(timeout=60) == 0
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.add(int(stat.parent.name))
+    return found
+
+
+def test_a_forked_dbt_ends_when_its_shim_is_killed(tmp_path):
+    """The crash matrix kills a run's process group. The run's dbt, forked by the launcher, is not
+    in that group: it must end with the shim that stood for it (its lifeline closes)."""
+    import duckdb
+
+    started = launcher._launcher()
+    home = tmp_path / "home"
+    home.mkdir()
+    before = _children(started.process.pid)
+    # dbt cannot open the warehouse this process holds for writing: it waits and retries (1, 2, 4, 8 s).
+    with duckdb.connect(str(home / "warehouse.duckdb")):
+        shim = subprocess.Popen(
+            [str(started.dbt), "show", "--inline", "select 1", "--project-dir", ".", "--profiles-dir", ".",
+             "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")],
+            cwd=REPO / "dbt_project", env=os.environ | {"ASSAY_HOME": str(home)},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while not (forked := _children(started.process.pid) - before):
+            assert time.monotonic() < deadline and shim.poll() is None, "dbt was not forked"
+            time.sleep(0.1)
+        time.sleep(2)  # dbt is past its start, waiting for the warehouse
+        assert forked <= _children(started.process.pid), "dbt ended before the kill: nothing tested"
+        shim.kill()
+        assert shim.wait(30) == -signal.SIGKILL
+        deadline = time.monotonic() + 30
+        while forked & _children(started.process.pid):
+            assert time.monotonic() < deadline, "the forked dbt outlived its shim"
+            time.sleep(0.1)
