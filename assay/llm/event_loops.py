@@ -54,8 +54,9 @@ def run_to_end(coroutine: Coroutine[Any, Any, T], *, collect_garbage: bool = Fal
 
 
 async def settle_litellm(*, collect_garbage: bool = False) -> None:
-    """Drain litellm's logging worker, close its cached clients and let every client that
-    becomes garbage close on this loop. Best effort throughout: the loop is ending."""
+    """Drain litellm's logging worker, close its cached clients and wait for the clients
+    closing on this loop (with `collect_garbage`, the ones that are garbage too). Best effort
+    throughout: the loop is ending."""
     worker_module = sys.modules.get("litellm.litellm_core_utils.logging_worker")
     worker = getattr(worker_module, "GLOBAL_LOGGING_WORKER", None)
     if worker is not None:

@@ -1,7 +1,7 @@
 """Run the `assay` command as a user does: a process of its own running the console script's
 entry point, in the user's folder, with their environment; its exit status, stdout and stderr
 returned. It is forked from the preloaded test launcher (tests/support/launcher.py), or a fresh
-interpreter with `cold=True` or ASSAY_TEST_COLD=1."""
+interpreter when `env` (or this process) sets ASSAY_TEST_COLD=1."""
 
 from __future__ import annotations
 
@@ -20,12 +20,9 @@ def user_env(home: Path, config: Path, **extra: str) -> dict[str, str]:
 
 
 def assay(
-    *args: str, cwd: Path, env: dict[str, str], timeout_s: float = 600, stdin_text: str = "", cold: bool = False
+    *args: str, cwd: Path, env: dict[str, str], timeout_s: float = 600, stdin_text: str = ""
 ) -> subprocess.CompletedProcess:
-    """`stdin_text`: what the user types (standard input ends after it, as when nobody is there).
-    `cold`: a fresh interpreter, as a user's shell starts it (launcher.COLD_ENV)."""
-    if cold:
-        env = env | {launcher.COLD_ENV: "1"}
+    """`stdin_text`: what the user types (standard input ends after it, as when nobody is there)."""
     return launcher.run([str(ASSAY), *args], cwd=cwd, env=env, input=stdin_text, timeout=timeout_s)
 
 

@@ -2,20 +2,21 @@
 
 Every `assay run` a test starts used to be a fresh interpreter that imported Dagster, dbt,
 Great Expectations and litellm before doing anything: about 10 s of CPU per process on the
-2-core reference machine, measured, for work that often took less. The suite starts well over a
-hundred of them, so half of `make test` was spent importing the same modules again.
+2-core reference machine (py-spy: about 40% of an `assay run` of two demo days), and the suite
+starts dozens of them.
 
 The launcher is a process that imports those third-party packages once (one per pytest worker,
 started on first use). Each command is a `fork()` of it: a new process with its own pid, its
-own session when asked (`start_new_session`, so a `kill -9` of the group takes dbt with it), the
-test's environment, working folder and standard streams, and the same entry point a user's shell
+own session when asked (`start_new_session`, so a test can `killpg` it), the test's environment, working folder and standard streams, and the same entry point a user's shell
 runs (`assay.orchestration.cli:main`, or the module given to `-m`). Its exit status comes back
 as subprocess's does (negative for a signal). What it does not share with a user's process:
 the third-party modules were imported before the environment was set. None of them reads the
 environment at import in a way assay depends on (assay's own modules are not preloaded: their
 partitions and settings are read from the config at import), and a command whose environment
 changes how Python starts (any PYTHON* variable, such as the network audit's PYTHONPATH) runs
-cold instead.
+cold instead. A launched command's dbt builds are forked too, through a small shim named by
+ASSAY_DBT_EXECUTABLE (SHIM below): such a dbt is not in the run's process group, so it holds a
+lifeline to the shim and ends when the shim does.
 
 `ASSAY_TEST_COLD=1` starts every command as a fresh interpreter (`subprocess`), to check that the
 suite passes the way a user's shell starts assay. A few tests always start cold: the ones about
@@ -206,7 +207,7 @@ def popen(args: list[str], *, cwd: str | Path, env: dict[str, str], stdin: Any =
         for fd in to_close:
             os.close(fd)
     if not line:
-        raise RuntimeError(f"the test launcher did not start {args[:3]}: see {_launcher().log}")
+        raise RuntimeError(f"the test launcher did not start {args[:3]}: see {started.log}")
     return LaunchedProcess(args, conn, int(line), *ours)
 
 
@@ -316,7 +317,11 @@ def serve(socket_path: str) -> None:
         ready, _, _ = select.select([listener], [], [], 0.05)
         if ready:
             conn, _ = listener.accept()
-            request, fds = _receive(conn)
+            try:
+                request, fds = _receive(conn)
+            except (OSError, ValueError, struct.error):  # the caller died mid-request (a killed shim)
+                conn.close()
+                continue
             sys.stdout.flush()
             sys.stderr.flush()
             pid = os.fork()
@@ -366,7 +371,12 @@ def _receive(conn: socket.socket) -> tuple[dict, list[int]]:
     (size,) = _HEADER.unpack(data[:_HEADER.size])
     data = data[_HEADER.size:]
     while len(data) < size:
-        data += conn.recv(size - len(data))
+        chunk = conn.recv(size - len(data))
+        if not chunk:
+            for fd in fds:
+                os.close(fd)
+            raise ValueError("the caller went away mid-request")
+        data += chunk
     return json.loads(data), fds
 
 
