@@ -35,11 +35,11 @@ def test_a_new_team_ingests_its_exports_and_decides_on_its_candidates(tmp_path):
                                           templates={"refuser": "You help travellers with {feature} questions."})
         exports = user_world.write_exports(tmp_path / "exports", days)
         home = tmp_path / "assay-home"
-        # Every command a fresh interpreter, as the team's shell starts it (the other tests fork
-        # theirs from the preloaded test launcher: tests/support/launcher.py).
-        env = user_env(home, config, OPENAI_API_KEY=FAKE_KEY, **{COLD_ENV: "1"})
+        env = user_env(home, config, OPENAI_API_KEY=FAKE_KEY)
 
-        checked = assay("validate-config", cwd=project, env=env)
+        # The first command a fresh interpreter, as the team's shell starts it; the others forked
+        # from the preloaded test launcher (tests/support/launcher.py), as in the other tests.
+        checked = assay("validate-config", cwd=project, env=env | {COLD_ENV: "1"})
         assert checked.returncode == 0, checked.stderr
         assert checked.stdout.startswith("ok: 4 evaluators, 3 candidates, 12 golden/red-team cases")
 

@@ -19,8 +19,9 @@ ASSAY_DBT_EXECUTABLE (SHIM below): such a dbt is not in the run's process group,
 lifeline to the shim and ends when the shim does.
 
 `ASSAY_TEST_COLD=1` starts every command as a fresh interpreter (`subprocess`), to check that the
-suite passes the way a user's shell starts assay. A few tests always start cold: the ones about
-what the console script imports, and the new team's first day (tests/integration/test_new_user.py).
+suite passes the way a user's shell starts assay. A few commands always start cold: the ones of
+the tests about what the console script imports, and the first of the new team's first day
+(tests/integration/test_new_user.py).
 """
 
 from __future__ import annotations
