@@ -7,7 +7,6 @@ what changed."""
 import json
 import os
 import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,11 +16,11 @@ from assay.assets.slo_marts import SOURCE_TABLES, dbt_run_env
 
 from assay.contracts.call import CALL_ARROW_SCHEMA, CALL_JSON_COLUMNS
 from assay.lake import Lake
+from tests.support import launcher
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-DBT = Path(sys.executable).with_name("dbt")
 
 
 def _calls(day: str, n: int, latency_ms: float) -> list[dict]:
@@ -46,7 +45,7 @@ def _write_day(lake: Lake, day: str, n: int, latency_ms: float) -> None:
 def _build(home: Path, tmp: Path, days: list[str] | None, *, upstream: bool = False) -> str:
     """dbt's output; the target folder (and so dbt's saved parse state) is the same each time."""
     done = subprocess.run(
-        [str(DBT), "build", "--select", "+slo_daily" if upstream else "slo_daily",
+        [launcher.dbt_executable(), "build", "--select", "+slo_daily" if upstream else "slo_daily",
          "--target-path", str(tmp / "target"), "--log-path", str(tmp / "logs"),
          "--project-dir", ".", "--profiles-dir", "."],
         cwd=ROOT / "dbt_project",
@@ -111,7 +110,7 @@ def test_the_sql_unit_tests_pass(tmp_path):
     env = os.environ | {"ASSAY_HOME": str(home), "DO_NOT_TRACK": "1"}
     variables = json.dumps({"baseline_id": "", "dataset_version": ""})
     for args in (["run", "--empty", "--vars", variables], ["test", "--select", "test_type:unit", "--vars", variables]):
-        done = subprocess.run([str(DBT), *args, *common], cwd=ROOT / "dbt_project", env=env, capture_output=True, text=True)
+        done = subprocess.run([launcher.dbt_executable(), *args, *common], cwd=ROOT / "dbt_project", env=env, capture_output=True, text=True)
         assert done.returncode == 0, done.stdout[-3000:]
     results = json.loads((tmp_path / "target" / "run_results.json").read_text())["results"]
     unit_tests = [r for r in results if r["unique_id"].startswith("unit_test.")]

@@ -14,6 +14,7 @@ import yaml
 from assay.testing.llm_server import LLMTestServer
 from tests.integration import user_world
 from tests.integration.user_world import FAKE_KEY, lake_rows
+from tests.support import launcher
 from tests.support.cli import user_env
 
 pytestmark = pytest.mark.integration
@@ -41,6 +42,7 @@ def test_a_golden_set_alone_compares_models_and_a_broken_candidate_stops_nothing
         for key, value in user_env(home, config, OPENAI_API_KEY=FAKE_KEY).items():
             monkeypatch.setenv(key, value)
         monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))  # restored after: ensure_home sets it
+        monkeypatch.setenv(launcher.DBT_EXECUTABLE_ENV, launcher.dbt_executable())
         checked = preflight.check_config
 
         def check_then_lose_the_file(*args, **kwargs):

@@ -27,6 +27,7 @@ the tests about what the console script imports, and the first of the new team's
 from __future__ import annotations
 
 import atexit
+import gc
 import importlib
 import json
 import os
@@ -226,6 +227,13 @@ def run(args: list[str], *, cwd: str | Path, env: dict[str, str], input: str | N
     return subprocess.CompletedProcess(args, process.returncode, out, err)
 
 
+def dbt_executable() -> str:
+    """The dbt for a test's own Dagster runs (in the pytest worker; their resources read
+    ASSAY_DBT_EXECUTABLE when built): forked from the launcher, as the launched commands' builds
+    are, or the real one under ASSAY_TEST_COLD."""
+    return str(DBT) if os.environ.get(COLD_ENV) else str(_launcher().dbt)
+
+
 def _launchable(args: list[str], env: dict[str, str]) -> bool:
     if os.environ.get(COLD_ENV) or env.get(COLD_ENV):
         return False
@@ -305,6 +313,8 @@ class _Child(BaseException):
 def serve(socket_path: str) -> None:
     for name in PRELOAD:
         importlib.import_module(name)
+    gc.collect()
+    gc.freeze()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(socket_path)
     listener.listen(64)
@@ -396,6 +406,9 @@ def _end_with_caller(lifeline: int) -> None:
 def _become(request: dict) -> None:
     """In the forked child: take the command's session, environment, folder and signals, then run
     its entry point as the interpreter would (`sys.argv`, `sys.path[0]`, `__main__`)."""
+    # The preloaded objects were frozen (serve); at exit they are the interpreter's to free again,
+    # as in a fresh one (DuckDB's nanobind reports the ones left over as leaks on stderr).
+    atexit.register(gc.unfreeze)
     if request["new_session"]:
         os.setsid()
     for sig in (signal.SIGTERM, signal.SIGQUIT, signal.SIGCHLD):
