@@ -1,8 +1,6 @@
 """Shared test setup: the dbt manifest Dagster needs, and the offline no-telemetry defaults."""
 
-import atexit
 import fcntl
-import gc
 import hashlib
 import os
 import subprocess
@@ -132,13 +130,3 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return rank.get(path, len(rank))
 
     items.sort(key=file_rank)  # stable: each file's tests, and the unlisted files, keep their order
-
-
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """Freeze (`gc.freeze`) what collection imported: Dagster, dbt, litellm, Great Expectations,
-    alive as long as the worker. The collector's full passes then walk only what the tests make:
-    the loop, drift and broken-provider files took 184 s of CPU instead of 214 s. Unfrozen at exit,
-    as DuckDB's nanobind otherwise reports its objects as leaked."""
-    gc.collect()
-    gc.freeze()
-    atexit.register(gc.unfreeze)
