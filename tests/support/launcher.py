@@ -7,7 +7,8 @@ starts dozens of them.
 
 The launcher is a process that imports those third-party packages once (one per pytest worker,
 started on first use). Each command is a `fork()` of it: a new process with its own pid, its
-own session when asked (`start_new_session`, so a test can `killpg` it), the test's environment, working folder and standard streams, and the same entry point a user's shell
+own session when asked (`start_new_session`, so a test can `killpg` it), the test's
+environment, working folder and standard streams, and the same entry point a user's shell
 runs (`assay.orchestration.cli:main`, or the module given to `-m`). Its exit status comes back
 as subprocess's does (negative for a signal). What it does not share with a user's process:
 the third-party modules were imported before the environment was set. None of them reads the
