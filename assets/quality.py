@@ -45,7 +45,10 @@ def run_suite(name: str, frame: pd.DataFrame, expectations: list) -> SuiteResult
         .add_batch_definition_whole_dataframe("partition")
         .get_batch(batch_parameters={"dataframe": frame})
     )
-    result = batch.validate(suite)
+    # BASIC: each expectation's success and unexpected_count, all a failure line says. GE's
+    # default (SUMMARY) also counts the unexpected values and lists their row indices: about
+    # 40% of each validation's CPU (0.33 s -> 0.2 s on a day's raw_calls), read by nobody.
+    result = batch.validate(suite, result_format="BASIC")
     failed = []
     for r in result.results:
         if not r.success:
