@@ -638,7 +638,9 @@ async def _serve(app: _App, port: int):
     from aiohttp import web
 
     # backlog: the default (128) drops connections when a client opens 128+ at once.
-    runner = web.AppRunner(app.build(), access_log=None, handle_signals=False)
+    # shutdown_timeout: on stop, a handler still in a hang fault (Faults.hang_s, whose client gave
+    # up long ago) is cancelled after 1 s; aiohttp's default waits up to 60 s for it.
+    runner = web.AppRunner(app.build(), access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", port, backlog=1024)
     await site.start()
