@@ -45,6 +45,36 @@ def test_a_launched_command_gets_its_env_folder_streams_and_exit_status(folder):
     assert report["probe"] == "probe-1" and report["argv"] == ["3", "a b"] and report["stdin"] == "typed\n"
 
 
+ENDING_MODULE = """
+import atexit, sys, threading, time
+def late(): open(sys.argv[1], "w").write("atexit ran")
+atexit.register(late)
+def worker(): time.sleep(0.3); open(sys.argv[1] + ".thread", "w").write("joined")
+threading.Thread(target=worker).start()  # not a daemon: the interpreter waits for it
+sys.stdout.write("buffered, no newline")
+how = sys.argv[2]
+if how == "message":
+    sys.exit("stopped: a message")
+if how == "return":
+    pass
+else:
+    sys.exit(int(how))
+"""
+
+
+@pytest.mark.parametrize(("how", "status", "stderr"), [("return", 0, ""), ("4", 4, ""), ("message", 1, "stopped: a message\n")])
+def test_it_ends_as_the_interpreter_ends_without_its_teardown(tmp_path, how, status, stderr):
+    """A forked command leaves through os._exit (no teardown of the launcher's heap): its
+    non-daemon threads are still joined, its atexit handlers run, its buffered output is
+    flushed and its status is SystemExit's, as in a fresh interpreter."""
+    (tmp_path / "ending_child.py").write_text(ENDING_MODULE)
+    mark = tmp_path / "mark"
+    done = launcher.run([sys.executable, "-m", "ending_child", str(mark), how], cwd=tmp_path, env=dict(os.environ),
+                        timeout=120)
+    assert (done.returncode, done.stdout, done.stderr) == (status, "buffered, no newline", stderr)
+    assert mark.read_text() == "atexit ran" and Path(f"{mark}.thread").read_text() == "joined"
+
+
 def test_a_signal_ends_it_as_it_ends_a_subprocess_and_a_new_session_is_its_own_group(folder):
     process = launcher.popen([*CHILD, "0", "sleep"], cwd=folder, env=dict(os.environ), stdout=subprocess.PIPE,
                              start_new_session=True)
