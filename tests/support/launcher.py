@@ -16,9 +16,9 @@ environment at import in a way assay depends on (assay's own modules are not pre
 partitions and settings are read from the config at import), and a command whose environment
 changes how Python starts (any PYTHON* variable, such as the network audit's PYTHONPATH) runs
 cold instead. And it ends without the interpreter's teardown of modules and heap, which would
-copy every page the fork shares (_exit_without_teardown). A launched command's dbt builds are forked too, through a small shim named by
-ASSAY_DBT_EXECUTABLE (SHIM below): such a dbt is not in the run's process group, so it holds a
-lifeline to the shim and ends when the shim does.
+copy every page the fork shares (_exit_without_teardown). A launched command's dbt builds are
+forked too, through a small shim named by ASSAY_DBT_EXECUTABLE (SHIM below): such a dbt is not
+in the run's process group, so it holds a lifeline to the shim and ends when the shim does.
 
 `ASSAY_TEST_COLD=1` starts every command as a fresh interpreter (`subprocess`), to check that the
 suite passes the way a user's shell starts assay. A few commands always start cold: the ones of
@@ -480,9 +480,10 @@ def _exit_without_teardown(code: object) -> None:
     so it writes to every page the fork shares and copies them all: measured 2 s of CPU a
     process (a forked `dbt --version` 2.2 s with it, 0.14 s without; a forked one-day
     `assay run` of the demo config 31 s, 19-21 s), more than a fresh interpreter's imports
-    cost. Only the command's own data is lost that way: none, as every file the commands
-    write is closed (or flushed by an atexit handler, as logging's are) before they return.
-    An exception other than SystemExit takes the interpreter's own way out."""
+    cost. What the skipped teardown would still have done for the command itself is run the
+    finalizers of its objects alive at exit; a file left open and unflushed would lose its
+    buffer (the suite passes forked and with ASSAY_TEST_COLD=1 alike). An exception other than
+    SystemExit takes the interpreter's own way out."""
     threading._shutdown()  # what Py_Finalize does first: wait for the non-daemon threads
     atexit._run_exitfuncs()
     if code is None:
@@ -502,7 +503,6 @@ if __name__ == "__main__":
         serve(sys.argv[1])
     except _Child as child:
         try:
-            _become(child.request)
+            _become(child.request)  # ends in SystemExit, as the console scripts and runpy's modules do
         except SystemExit as exit:
             _exit_without_teardown(exit.code)
-        _exit_without_teardown(None)
