@@ -187,11 +187,11 @@ def _team_setting(section: str, key: str, allowed: tuple, config_file: Path | No
     is wrong)."""
     import yaml
 
-    from assay.config import ConfigError, config_path
+    from assay.config import YAML_LOADER, ConfigError, config_path
 
     path = config_file or config_path()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=YAML_LOADER) or {}
     except (OSError, yaml.YAMLError):
         return allowed[0]
     block = data.get(section) if isinstance(data, dict) else None
