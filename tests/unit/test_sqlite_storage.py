@@ -54,6 +54,18 @@ def test_an_assay_home_uses_it_and_a_stock_storage_reads_what_it_wrote(tmp_path,
     assert _messages(stock, "run-b") == ["by folder"]
 
 
+def test_every_database_is_in_wal_mode_and_synced_at_checkpoints(tmp_path):
+    storage = ReusedEngineSqliteStorage(str(tmp_path))
+    storage.event_log_storage.store_event(_event("run-a", "one"))
+    connections = [storage.event_log_storage._connect("run-a"), storage.event_log_storage.index_connection(),
+                   storage.run_storage.connect()]
+    for connection in connections:
+        with connection as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL (FULL is 2)
+    storage.dispose()
+
+
 def test_open_databases_are_bounded(tmp_path, monkeypatch):
     # A smaller bound than the real one: each new run database costs Dagster's migrations.
     monkeypatch.setattr(sqlite_storage, "MAX_OPEN_SHARDS", 2)
