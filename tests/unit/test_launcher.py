@@ -75,6 +75,26 @@ def test_it_ends_as_the_interpreter_ends_without_its_teardown(tmp_path, how, sta
     assert mark.read_text() == "atexit ran" and Path(f"{mark}.thread").read_text() == "joined"
 
 
+WARM_MODULE = """
+import inspect, json, linecache, sys
+import click
+from assay.evaluators.vectorised import casefold_mismatch_class
+print(json.dumps({"casefold": casefold_mismatch_class.cache_info().currsize,
+                  "modules": len(inspect._filesbymodname), "click_lines": click.core.__file__ in linecache.cache}))
+"""
+
+
+def test_a_forked_command_inherits_what_the_launcher_measured_and_read(tmp_path):
+    """The caches the launcher fills before forking (the casefold table, inspect's module map,
+    the dbt and click sources for dbt's behavior flags) come to each command already filled."""
+    (tmp_path / "warm_child.py").write_text(WARM_MODULE)
+    done = launcher.run([sys.executable, "-m", "warm_child"], cwd=tmp_path, env=dict(os.environ), timeout=120)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert seen["casefold"] == 1 and seen["click_lines"] is True
+    assert seen["modules"] > 1000  # dagster, dbt, GE and litellm's modules, mapped to their files
+
+
 def test_a_signal_ends_it_as_it_ends_a_subprocess_and_a_new_session_is_its_own_group(folder):
     process = launcher.popen([*CHILD, "0", "sleep"], cwd=folder, env=dict(os.environ), stdout=subprocess.PIPE,
                              start_new_session=True)
