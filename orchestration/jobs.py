@@ -23,10 +23,23 @@ daily_job = dg.define_asset_job(
     description="Ingest, sample, score and classify one day of production calls.",
 )
 
+CANDIDATE_MARTS = build_dbt_asset_selection(
+    [slo_marts], dbt_select="source:lake.candidate_outputs+ source:lake.candidate_scores+ source:lake.regression_dataset+"
+)
+"""The dbt models over the regression dataset and the candidates' replays and scores. The
+production marts (SLO, drift, ingest) do not read them: curate_job builds those, once, for the
+days the run scored; rebuilding them again in every decision (all days) cost a third of it."""
+
+PRODUCTION_MARTS = dg.AssetSelection.assets(slo_marts) - CANDIDATE_MARTS
+"""The rest: the marts over production calls, their scores and the agents' runs. The candidate
+marts read what only candidate_job writes, so curate_job, which runs before the candidates'
+replays, leaves them to decide_job (building them in both cost each nightly run 28 of its 87 dbt
+nodes twice, over the previous run's candidate rows)."""
+
 curate_job = dg.define_asset_job(
     "curate_job",
     run_tags={JOB_TAG: "curate_job"},
-    selection=dg.AssetSelection.assets("regression_dataset", "judge_calibration") | dg.AssetSelection.assets(slo_marts),
+    selection=dg.AssetSelection.assets("regression_dataset", "judge_calibration") | PRODUCTION_MARTS,
     description="After a day is scored: refresh the regression dataset, the SLO marts and the judges' "
     "agreement with human labels.",
 )
@@ -37,13 +50,6 @@ candidate_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets("candidate_outputs", "candidate_scores"),
     description="Replay the current regression dataset through one candidate and score it.",
 )
-
-CANDIDATE_MARTS = build_dbt_asset_selection(
-    [slo_marts], dbt_select="source:lake.candidate_outputs+ source:lake.candidate_scores+ source:lake.regression_dataset+"
-)
-"""The dbt models over the regression dataset and the candidates' replays and scores. The
-production marts (SLO, drift, ingest) do not read them: curate_job builds those, once, for the
-days the run scored; rebuilding them again in every decision (all days) cost a third of it."""
 
 decide_job = dg.define_asset_job(
     "decide_job",
