@@ -49,6 +49,15 @@ _load_partitions_from_a_fixed_start()
 os.environ.setdefault("ASSAY_SIM_LATENCY_SCALE", "0")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist: one test launcher for all the workers (tests/support/launcher.py),
+    started here in the controller before the workers are; they find it in their environment."""
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        from tests.support import launcher
+
+        launcher.start_shared()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def dbt_manifest() -> Path:
     """`make test` builds the manifest first; this covers a bare `pytest` run (missing, or

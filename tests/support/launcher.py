@@ -5,8 +5,9 @@ Great Expectations and litellm before doing anything: about 10 s of CPU per proc
 2-core reference machine (py-spy: about 40% of an `assay run` of two demo days), and the suite
 starts dozens of them.
 
-The launcher is a process that imports those third-party packages once (one per pytest worker,
-started on first use). Each command is a `fork()` of it: a new process with its own pid, its
+The launcher is a process that imports those third-party packages once: one for the session,
+started by pytest-xdist's controller for all its workers (SHARED_ENV), or by a pytest process
+without workers on first use. Each command is a `fork()` of it: a new process with its own pid, its
 own session when asked (`start_new_session`, so a test can `killpg` it), the test's
 environment, working folder and standard streams, and the same entry point a user's shell
 runs (`assay.orchestration.cli:main`, or the module given to `-m`). Its exit status comes back
@@ -45,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -264,42 +266,118 @@ def _python_settings(env) -> dict[str, str]:
     return {k: v for k, v in env.items() if k.startswith("PYTHON") and k not in IGNORED_PYTHON_SETTINGS}
 
 
+SHARED_ENV = "ASSAY_TEST_LAUNCHER"
+"""Under pytest-xdist: the folder of the launcher the controller started for all its workers
+(tests/conftest.py), so the stack is imported once for the session, not once per worker
+(about 13 s of CPU each)."""
+READY_TIMEOUT_S = 300.0
+
+
 class _Launcher:
-    def __init__(self) -> None:
+    """A launcher this process started: `wait=False` leaves the wait for it to be ready to the
+    processes that use it (the controller starts one for its workers and goes on)."""
+
+    def __init__(self, *, wait: bool = True) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="assay-launcher-"))
         self.socket_path = str(self.folder / "socket")
         self.log = self.folder / "launcher.log"
-        with self.log.open("w") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "tests.support.launcher", self.socket_path], cwd=REPO,
-                env={k: v for k, v in os.environ.items() if k != COLD_ENV}, stdout=subprocess.PIPE, stderr=log,
-                start_new_session=True,
-            )
-        ready = self.process.stdout.readline()
-        if ready.strip() != b"ready":
-            raise RuntimeError(f"the test launcher did not start: {self.log.read_text()[-2000:]}")
-        atexit.register(self.stop)
         self.dbt = self.folder / "dbt"
-        self.dbt.write_text(SHIM.format(python=sys.executable, python_settings=_python_settings(os.environ),
+        python_settings = _python_settings(os.environ)
+        # Written before the launcher starts: a process that finds the folder finds them whole.
+        self.dbt.write_text(SHIM.format(python=sys.executable, python_settings=python_settings,
                                         cold=COLD_ENV, dbt=str(DBT), socket_path=self.socket_path,
                                         ignored=IGNORED_PYTHON_SETTINGS))
         self.dbt.chmod(0o755)
+        (self.folder / "python.json").write_text(json.dumps(python_settings))
+        with self.log.open("w") as log, (self.folder / "ready").open("w") as ready:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "tests.support.launcher", self.socket_path], cwd=REPO,
+                env={k: v for k, v in os.environ.items() if k not in (COLD_ENV, SHARED_ENV)}, stdout=ready,
+                stderr=log, start_new_session=True,
+            )
+        self.pid = self.process.pid
+        (self.folder / "pid").write_text(str(self.pid))
+        atexit.register(self.stop)
+        self.ready = False
+        if wait:
+            self.wait_ready()
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def wait_ready(self) -> None:
+        if not self.ready:
+            self.ready = _wait_ready(self.folder, self.alive)
 
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(30)
-        shutil.rmtree(self.folder, ignore_errors=True)  # its socket and log
+        shutil.rmtree(self.folder, ignore_errors=True)  # its socket, shim and log
 
 
-_started: _Launcher | None = None
+class _Shared:
+    """The launcher another process started (SHARED_ENV): its socket and dbt shim, used as this
+    process's own; it ends with the process that started it."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.socket_path = str(folder / "socket")
+        self.log = folder / "launcher.log"
+        self.dbt = folder / "dbt"
+        self.pid = int((folder / "pid").read_text())
+        self.wait_ready()
+
+    def wait_ready(self) -> None:
+        _wait_ready(self.folder, self.alive)
+
+    def alive(self) -> bool:
+        try:  # not this process's child: a launcher that died stays a zombie until its parent reaps it
+            state = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return False
+        return state not in ("Z", "X")
+
+
+def _wait_ready(folder: Path, alive) -> bool:
+    """Until the launcher says `ready` (its imports done, its socket listening)."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while "ready" not in (folder / "ready").read_text().split():
+        if not alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the test launcher did not start: {(folder / 'launcher.log').read_text()[-2000:]}")
+        time.sleep(0.05)
+    return True
+
+
+def start_shared() -> None:
+    """Start a launcher for the processes this one starts next (the xdist workers): they find
+    it through SHARED_ENV. Not waited for: the workers collect their tests meanwhile."""
+    global _started
+    if os.environ.get(COLD_ENV):
+        return
+    with _start_lock:
+        _started = _Launcher(wait=False)
+        os.environ[SHARED_ENV] = str(_started.folder)
+
+
+_started: _Launcher | _Shared | None = None
 _start_lock = threading.Lock()
 
 
-def _launcher() -> _Launcher:
+def _launcher() -> _Launcher | _Shared:
     global _started
     with _start_lock:
-        if _started is None or _started.process.poll() is not None:
+        if _started is None and os.environ.get(SHARED_ENV):
+            folder = Path(os.environ[SHARED_ENV])
+            try:
+                same_python = json.loads((folder / "python.json").read_text()) == _python_settings(os.environ)
+                if same_python:
+                    _started = _Shared(folder)
+            except (OSError, ValueError, RuntimeError):
+                pass  # gone, or died starting: this process starts its own
+        if _started is None or not _started.alive():
             _started = _Launcher()
+        if isinstance(_started, _Launcher):
+            _started.wait_ready()  # started by start_shared in a run without workers
         return _started
 
 

@@ -136,7 +136,7 @@ def test_a_forked_dbt_ends_when_its_shim_is_killed(tmp_path):
     started = launcher._launcher()
     home = tmp_path / "home"
     home.mkdir()
-    before = _children(started.process.pid)
+    before = _children(started.pid)
     # dbt cannot open the warehouse this process holds for writing: it waits and retries (1, 2, 4, 8 s).
     with duckdb.connect(str(home / "warehouse.duckdb")):
         shim = subprocess.Popen(
@@ -146,14 +146,14 @@ def test_a_forked_dbt_ends_when_its_shim_is_killed(tmp_path):
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 60
-        while not (forked := _children(started.process.pid) - before):
+        while not (forked := _children(started.pid) - before):
             assert time.monotonic() < deadline and shim.poll() is None, "dbt was not forked"
             time.sleep(0.1)
         time.sleep(2)  # dbt is past its start, waiting for the warehouse
-        assert forked <= _children(started.process.pid), "dbt ended before the kill: nothing tested"
+        assert forked <= _children(started.pid), "dbt ended before the kill: nothing tested"
         shim.kill()
         assert shim.wait(30) == -signal.SIGKILL
         deadline = time.monotonic() + 30
-        while forked & _children(started.process.pid):
+        while forked & _children(started.pid):
             assert time.monotonic() < deadline, "the forked dbt outlived its shim"
             time.sleep(0.1)
