@@ -167,14 +167,18 @@ def _kill_during(world: World, workers: Workers, instance, process: subprocess.P
 
     world.server.hold(model, after=3)
     deadline = time.monotonic() + HANG_GUARD_S
+    seen: dict = {}  # what the last look found, for a failure's message
     while True:
-        assert process.poll() is None, f"the command ended before the kill:\n{world.output()[-3000:]}"
-        assert time.monotonic() < deadline, f"never held {model} calls:\n{world.output()[-3000:]}"
+        waited_for = f"(last seen: {json.dumps(seen)})\n{world.output()[-3000:]}"
+        assert process.poll() is None, f"the command ended before the kill {waited_for}"
+        assert time.monotonic() < deadline, f"never held {model} calls {waited_for}"
         stats = world.server.stats
-        if stats["held"] >= 1 and _cached_answers(world.root) >= stats["answered"]:
+        seen = {"held": stats["held"], "answered": stats["answered"], "cached": _cached_answers(world.root)}
+        if seen["held"] >= 1 and seen["cached"] >= seen["answered"]:
             # A run whose step was sent to a worker and has not ended: that worker runs it now.
             running = [(r.run_id, name) for r in instance.get_runs(RunsFilter(job_name=job)) if not r.is_finished
                        and (name := _step_worker(instance, r.run_id, step)) and not _step_success_at(instance, r.run_id, step)]
+            seen["running"] = running
             if running:
                 break
         time.sleep(0.1)
@@ -183,7 +187,8 @@ def _kill_during(world: World, workers: Workers, instance, process: subprocess.P
     killed_at = time.time()
     workers.start(f"{victim}-new")
     world.server.release()
-    return {"run_id": run_id, "killed": victim, "killed_at": killed_at, "answered_before_kill": stats["answered"]}
+    return {"run_id": run_id, "killed": victim, "killed_at": killed_at, "answered_before_kill": stats["answered"],
+            "cached_before_kill": seen["cached"]}
 
 
 def _cached_answers(home: Path) -> int:
