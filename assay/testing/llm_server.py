@@ -137,6 +137,9 @@ class ServerStats:
     asked the same messages are two requests."""
     held: int = 0
     """Requests waiting now behind a `hold` (see `LLMTestServer.hold`)."""
+    hold_model: str | None = None
+    hold_answered_before: int = 0
+    """The held model's 200 replies when the hold was armed: `answered_since_hold` counts from it."""
     batches_created: int = 0
     batch_lines: Counter = field(default_factory=Counter)
     """custom_id -> how many times a line with it was submitted in a created batch: every
@@ -144,6 +147,10 @@ class ServerStats:
     batch_retrieves: int = 0
     batch_lists: int = 0
     files_uploaded: int = 0
+
+    def answered_for_model(self, model: str) -> int:
+        """200 replies to requests naming `model` (a copy is read: the server's thread writes)."""
+        return sum(n for (name, _prompt), n in dict(self.answered_per_request).items() if name == model)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -158,6 +165,8 @@ class ServerStats:
             "max_in_flight": self.max_in_flight,
             "embedding_requests": self.embedding_requests,
             "held": self.held,
+            "answered_since_hold": (self.answered_for_model(self.hold_model) - self.hold_answered_before
+                                    if self.hold_model else 0),
             "batches_created": self.batches_created,
             "batch_lines": sum(self.batch_lines.values()),
             "batch_lines_by_custom_id": dict(self.batch_lines),
@@ -707,12 +716,16 @@ class LLMTestServer:
     def hold(self, model: str, *, after: int = 0) -> None:
         """Answer `after` more requests for `model` (the name in the request body: `judge` for
         `openai/judge`), then keep every later one waiting, unanswered, until `release()`:
-        a test can kill a run at a known point of its LLM calls. In this process only."""
+        a test can kill a run at a known point of its LLM calls. In this process only.
+        `stats["answered_since_hold"]` reaches `after` once those are answered: a process killed
+        before then may have been answered without knowing it."""
         assert self._app is not None and self._loop is not None, "hold() needs the in-process server"
 
         def arm() -> None:
             self._app.hold_model, self._app.hold_passes = model, after
             self._app._released = asyncio.Event()
+            stats = self._app.stats
+            stats.hold_model, stats.hold_answered_before = model, stats.answered_for_model(model)
 
         self._loop.call_soon_threadsafe(arm)
 
@@ -724,6 +737,7 @@ class LLMTestServer:
             if self._app._released is not None:
                 self._app._released.set()
             self._app.hold_model, self._app._released = None, None
+            self._app.stats.hold_model = None
 
         self._loop.call_soon_threadsafe(free)
 

@@ -160,11 +160,18 @@ def _dbt_progress(home: Home, before: set[Path]) -> int:
     return sum(p.read_text(errors="replace").count(" OK created ") for p in fresh)
 
 
+HOLD_PASSES = 3
+"""Calls of the held model the server answers before it holds the rest."""
+
+
 def _held_and_cached(home: Home) -> bool:
-    # Killed once a call waits at the server and every answer given so far is in the cache
-    # (written by a background thread): what was paid for must never be asked again.
+    # Killed once a call waits at the server, the calls let through before it are answered (one
+    # still in the server's latency would be answered after the kill: paid, never cached), and
+    # every answer given so far is in the cache (written by a background thread): what was paid
+    # for must never be asked again.
     stats = home.server.stats
-    return stats["held"] >= 1 and home.served_answers_cached() >= stats["answered"]
+    return (stats["held"] >= 1 and stats["answered_since_hold"] >= HOLD_PASSES
+            and home.served_answers_cached() >= stats["answered"])
 
 
 def kill_at(stage: str, home: Home) -> dict:
@@ -175,7 +182,7 @@ def kill_at(stage: str, home: Home) -> dict:
         _wait_for(home.mark.exists, f"the {stage} write", process, home)
         assert list((home.root / "lake" / STAGING_DIR).iterdir())  # a half-written file is left
     elif stage in ("scoring", "candidate replay"):
-        home.server.hold("judge" if stage == "scoring" else "cand-new", after=3)
+        home.server.hold("judge" if stage == "scoring" else "cand-new", after=HOLD_PASSES)
         process = home.start()
         _wait_for(lambda: _held_and_cached(home), f"held {stage} calls", process, home)
     else:
