@@ -118,8 +118,8 @@ test-fast: setup $(CHROMIUM_STAMP)
 	$(PYTEST) -m "not integration and not slow"
 
 # The team stack's whole loop with Celery workers killed mid-step (tests/integration/test_team_loop.py):
-# 6-16 minutes on 2 cores and 7.5-9 minutes of CPU, a third to half its wall launching runs, so
-# not in `make test` (CI stays under 20 minutes; docs/deploy.md, "The team loop and CI's 20
+# 3-5 minutes on 2 cores (2026-12-08), much of it launching runs. Not in `make test` (the 8-minute
+# check of an edit), nor yet in CI: a flake remains (docs/deploy.md, "The team loop and CI's 20
 # minutes"). `PYTEST_ADDOPTS=-rP make test-team` prints where its time went.
 test-team: setup
 	$(PYTEST) -m team_loop

@@ -44,8 +44,8 @@ from assay.testing.llm_server import Faults, LLMTestServer
 from assay.testing.services import PostgresServer, ProcessGroup, RedisServer
 from tests.integration.test_crash_recovery import CONFIG, HOLD_PASSES, _table_rows, _tables
 
-# 6-16 minutes on 2 cores, 7.5-9 minutes of CPU, much of it launching runs: out of `make test` (CI's
-# 20 minutes), run by `make test-team` (docs/deploy.md, "The team loop and CI's 20 minutes").
+# 3-5 minutes on 2 cores (6-16 before 2026-12-08), much of it launching runs: out of `make test`, run by
+# `make test-team` (docs/deploy.md, "The team loop and CI's 20 minutes").
 pytestmark = [pytest.mark.integration, pytest.mark.team_loop]
 
 ROOT = Path(__file__).resolve().parents[2]
