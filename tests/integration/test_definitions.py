@@ -90,6 +90,20 @@ def test_jobs_schedule_and_sensors_are_wired(defs):
     }
 
 
+def test_the_dbt_models_are_built_by_curate_or_decide_never_both(defs):
+    """curate_job runs before the candidates replay: it builds the production marts; the
+    candidate marts (over the dataset and the candidates' rows) are decide_job's alone."""
+
+    def dbt_models(job: str) -> set[str]:
+        keys = defs.resolve_job_def(job).asset_layer.selected_asset_keys
+        return {k.to_user_string() for k in keys} - {"regression_dataset", "judge_calibration", "deploy_decisions"}
+
+    curate, decide = dbt_models("curate_job"), dbt_models("decide_job")
+    assert not curate & decide
+    assert {"slo_daily", "drift", "stg_calls"} <= curate
+    assert {"candidate_metric_comparison", "stg_cases", "stg_candidate_outputs"} <= decide
+
+
 def test_shadow_assets_are_partitioned_day_by_candidate(defs):
     from dagster import AssetKey, MultiPartitionsDefinition
 
